@@ -1,0 +1,58 @@
+import type { z } from "zod";
+import type { AccessLevel, Decision, Subject } from "../policy/model.ts";
+import type { PluginContext } from "../checks/contract.ts";
+
+/** Everything an action needs to carry one decision out. */
+export interface ActionRequest {
+  readonly decision: Decision;
+  readonly subject: Subject;
+  /** Access enforced before this decision. */
+  readonly previous_access: AccessLevel;
+  /** `apply` on entering the level the action is configured for; `revert` on leaving it. */
+  readonly operation: "apply" | "revert";
+  /** policy + subject + generation + action (+ operation), hashed: the same on every retry. */
+  readonly idempotency_key: string;
+  /** The communication policy edge, when the decision belongs to one. */
+  readonly edge?: { readonly source: string; readonly destination: string; readonly port?: number; readonly protocol?: string };
+  readonly signal?: AbortSignal;
+}
+
+/** One call an action would make, exactly, with secrets masked. */
+export interface PlannedCall {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: unknown;
+  /** One line for humans. */
+  readonly summary?: string;
+}
+
+export interface ActionOutcome {
+  /** True when the effect was read back from the target and found in place. */
+  readonly verified?: boolean;
+  readonly detail?: Readonly<Record<string, unknown>>;
+}
+
+/** A configured action. `apply` and `revert` must be safe to run twice. */
+export interface Action {
+  plan(req: ActionRequest): PlannedCall[];
+  apply(req: ActionRequest): Promise<ActionOutcome>;
+  revert?(req: ActionRequest): Promise<ActionOutcome>;
+}
+
+/** An action plugin: a factory the registry knows by `type`. */
+export interface ActionFactory<C = unknown> {
+  readonly type: string;
+  readonly description: string;
+  /** Permissions the agent's credentials need at the target. */
+  readonly requiredPermissions: readonly string[];
+  /** A config example, as it would appear under `enforcement.<level>[]`. */
+  readonly example: Readonly<Record<string, unknown>>;
+  readonly configSchema: z.ZodType<C>;
+  /** Whether `revert` exists. */
+  readonly revertible: boolean;
+  create(config: C, ctx: PluginContext): Action;
+}
+
+/** Which access levels an action is configured for. */
+export type EnforcedLevel = Exclude<AccessLevel, "full_access"> | "full_access";

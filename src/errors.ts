@@ -1,0 +1,85 @@
+/**
+ * Every error vigil raises on purpose, with a stable `code`. Callers match on `code`, never on
+ * the message. `docs/errors.md` documents each code; a test keeps the two in step.
+ */
+
+export const ERROR_CODES = {
+  VIGIL_ERR_CONFIG_INVALID: "The configuration failed validation; every problem is listed with its key path.",
+  VIGIL_ERR_CONFIG_READ: "The configuration file, or a ${file:…} reference in it, could not be read.",
+  VIGIL_ERR_USAGE: "A command was called with missing or invalid arguments.",
+  VIGIL_ERR_PLUGIN: "A plugin module could not be loaded or does not export a valid factory.",
+  VIGIL_ERR_UNKNOWN_SUBJECT: "No inventory knows the subject named in the request.",
+  VIGIL_ERR_BAD_REQUEST: "An API or signal request body is malformed.",
+  VIGIL_ERR_UPSTREAM_TRANSIENT: "An upstream call failed in a way worth retrying (timeout, reset, 429, 5xx).",
+  VIGIL_ERR_UPSTREAM_PERMANENT: "An upstream call failed in a way retrying cannot fix (400, 401, 403, 404, …).",
+  VIGIL_ERR_HOSTILE_URL: "A URL taken from untrusted input points at a forbidden target or breaks a size or time cap.",
+  VIGIL_ERR_AUDIT_CORRUPT: "The audit log's hash chain is broken: a line was changed, removed or reordered.",
+  VIGIL_ERR_STORE: "The local state or queue database could not be opened or written.",
+  VIGIL_ERR_SHUTDOWN: "The operation was cut short because the agent is stopping.",
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class VigilError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>>;
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "VigilError";
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+}
+
+/** One problem found while validating a configuration. */
+export interface ConfigIssue {
+  /** Dotted key path, e.g. `checks.certificate_validity.warn_before`. */
+  readonly path: string;
+  readonly message: string;
+  /** 1-based line in the YAML source, when known. */
+  readonly line?: number;
+}
+
+export class ConfigError extends VigilError {
+  readonly issues: readonly ConfigIssue[];
+  readonly file: string;
+  constructor(file: string, issues: readonly ConfigIssue[]) {
+    super("VIGIL_ERR_CONFIG_INVALID", `${file}: ${issues.length} problem${issues.length === 1 ? "" : "s"}\n` + issues.map(formatIssue).join("\n"), {
+      details: { file, issues },
+    });
+    this.name = "ConfigError";
+    this.issues = issues;
+    this.file = file;
+  }
+}
+
+export function formatIssue(issue: ConfigIssue): string {
+  return `  ${issue.path || "(root)"}${issue.line ? ` (line ${issue.line})` : ""}: ${issue.message}`;
+}
+
+/** An upstream failure. `retryAfterMs` carries a server's Retry-After (or rate-limit reset) hint. */
+export class UpstreamError extends VigilError {
+  readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
+  constructor(transient: boolean, message: string, options: { status?: number; retryAfterMs?: number; cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(transient ? "VIGIL_ERR_UPSTREAM_TRANSIENT" : "VIGIL_ERR_UPSTREAM_PERMANENT", message, options);
+    this.name = "UpstreamError";
+    this.status = options.status;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+  get transient(): boolean {
+    return this.code === "VIGIL_ERR_UPSTREAM_TRANSIENT";
+  }
+}
+
+/** True when retrying the failed operation could succeed. Unknown errors count as transient. */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof VigilError) {
+    return err.code === "VIGIL_ERR_UPSTREAM_TRANSIENT" || err.code === "VIGIL_ERR_STORE";
+  }
+  return true;
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,2 @@
+// Placeholder: interface only; implementation in progress.
+export interface HttpClient {}

@@ -1,0 +1,62 @@
+import type { Lifecycle } from "../util/lifecycle.ts";
+
+/** Retry schedule of a job: exponential backoff with full jitter, capped. */
+export interface Backoff {
+  /** First retry delay in ms. Default 1000. */
+  readonly delay: number;
+  /** Largest delay in ms. Default 300000 (5 min). */
+  readonly max_delay?: number;
+}
+
+export interface EnqueueOptions {
+  /** Job id; a job id enqueued twice runs once (while the first is kept). Default: random. */
+  readonly id?: string;
+  /** Run no earlier than this many ms from now. Default 0. */
+  readonly delay?: number;
+  /** Total attempts including the first. Default 1. */
+  readonly attempts?: number;
+  readonly backoff?: Backoff;
+}
+
+export interface JobRecord<T = unknown> {
+  readonly id: string;
+  readonly kind: string;
+  readonly payload: T;
+  /** 1 on the first run. */
+  readonly attempt: number;
+  readonly max_attempts: number;
+  readonly enqueued_at: number;
+}
+
+/** A handler throws to fail the attempt. Errors that are not transient (see `isTransient`) end the job at once;
+ * an error carrying `retryAfterMs` delays the next attempt at least that long. */
+export type JobHandler<T> = (job: JobRecord<T>) => Promise<void>;
+
+export interface FailedJob {
+  readonly job: JobRecord;
+  readonly error: string;
+  readonly code?: string;
+}
+
+export interface QueueDepth {
+  readonly waiting: number;
+  readonly delayed: number;
+  readonly active: number;
+  readonly failed: number;
+}
+
+/**
+ * The one queue abstraction: embedded (durable on local disk) or BullMQ on Redis.
+ * At-least-once delivery; jobs survive a crash of the process that accepted them.
+ */
+export interface WorkQueue extends Lifecycle {
+  /** Returns whether a new job was created (false when the id already existed). */
+  enqueue<T>(kind: string, payload: T, options?: EnqueueOptions): Promise<boolean>;
+  /** Enqueues many jobs in one durable write. */
+  enqueueMany<T>(kind: string, jobs: readonly { payload: T; options?: EnqueueOptions }[]): Promise<number>;
+  /** Registers the handler for a kind; jobs run once `start()` has been called. */
+  process<T>(kind: string, handler: JobHandler<T>, options?: { concurrency?: number }): void;
+  /** Called once when a job has used all its attempts or failed permanently; the job is kept as failed. */
+  onFailed(listener: (failure: FailedJob) => void): void;
+  depth(): Promise<Record<string, QueueDepth>>;
+}

@@ -1,0 +1,54 @@
+import type { AccessLevel, CheckResult, Decision, DecisionState } from "../policy/model.ts";
+import type { Lifecycle } from "../util/lifecycle.ts";
+
+/** What the state store keeps about a (policy, subject) pair. */
+export interface StoredState extends DecisionState {
+  /** Generation whose actions have been handed to the action queue (0 = none yet). */
+  readonly enforced_generation: number;
+  /** Access level that enforcement last carried out (starts at `full_access`). */
+  readonly enforced_access: AccessLevel;
+}
+
+/** One line of the audit log, before chaining. */
+export interface AuditEvent {
+  /** `decision`, `action`, `action_planned`, `action_failed`, `enforcement_paused`, `enforcement_resumed`,
+   * `signal`, `config_reloaded`, `job_failed`, … */
+  readonly type: string;
+  readonly [key: string]: unknown;
+}
+
+/** A chained audit line as written: the event plus `seq`, `ts`, `prev` and `hash`. */
+export interface AuditEntry extends AuditEvent {
+  readonly seq: number;
+  readonly ts: string;
+  readonly prev: string;
+  readonly hash: string;
+}
+
+export interface AuditQuery {
+  /** Only entries with seq greater than this. */
+  readonly after?: number;
+  readonly subject?: string;
+  readonly type?: string;
+  /** At most this many (newest last). Default 100. */
+  readonly limit?: number;
+}
+
+/** Current decisions, latest check results and the audit log. */
+export interface StateStore extends Lifecycle {
+  getState(policy: string, subject: string): Promise<StoredState | undefined>;
+  getStates(policy: string, subjects: readonly string[]): Promise<Map<string, StoredState>>;
+  listStates(filter?: { policy?: string; subject?: string }): Promise<StoredState[]>;
+  /** Writes states in one atomic step. */
+  putStates(states: readonly StoredState[]): Promise<void>;
+  /** States whose latest generation has not been handed to enforcement. */
+  unenforced(): Promise<StoredState[]>;
+  markEnforced(policy: string, subject: string, generation: number, access: AccessLevel): Promise<void>;
+  /** Keeps the newest result per (subject, check, source). */
+  putResults(results: readonly CheckResult[]): Promise<void>;
+  /** Newest results for these subjects and checks, both sources, expired ones included. */
+  getResults(subjects: readonly string[], checks: readonly string[]): Promise<CheckResult[]>;
+  /** Appends events to the hash-chained audit log; returns the chained entries. */
+  appendAudit(events: readonly AuditEvent[]): Promise<AuditEntry[]>;
+  readAudit(query?: AuditQuery): Promise<AuditEntry[]>;
+}
