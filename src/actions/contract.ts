@@ -53,6 +53,3 @@ export interface ActionFactory<C = unknown> {
   readonly revertible: boolean;
   create(config: C, ctx: PluginContext): Action;
 }
-
-/** Which access levels an action is configured for. */
-export type EnforcedLevel = Exclude<AccessLevel, "full_access"> | "full_access";

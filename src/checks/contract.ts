@@ -23,6 +23,8 @@ export interface PluginContext {
 export interface CheckRunContext extends PluginContext {
   readonly signal: AbortSignal;
   readonly timeoutMs: number;
+  /** How long a result should stand unless the check knows better (`checks.<name>.ttl`). */
+  readonly ttlMs: number;
 }
 
 /** A configured check. One run gives one result per subject it was given. */

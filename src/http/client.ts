@@ -1,2 +1,394 @@
-// Placeholder: interface only; implementation in progress.
-export interface HttpClient {}
+/**
+ * The one outbound HTTP client every plugin shares: keep-alive connection reuse on undici,
+ * a whole-request deadline, a response size cap, upstream failures classified as transient or
+ * permanent (`UpstreamError`), and a guard for URLs that came from hostile input.
+ *
+ * It never retries: the durable job queue does, with backoff, honouring `retryAfterMs`.
+ */
+import dns from "node:dns";
+import net from "node:net";
+import type { Socket } from "node:net";
+import { Agent, buildConnector, request as undiciRequest } from "undici";
+import { UpstreamError, VigilError } from "../errors.ts";
+import { isSecretKey, MASK, scrub } from "../util/redact.ts";
+
+/** The agent's version, sent in `User-Agent: vigil/<version>`. A test keeps it equal to package.json. */
+export const VIGIL_VERSION = "0.1.0";
+export const DEFAULT_USER_AGENT = `vigil/${VIGIL_VERSION}`;
+
+/** Default whole-request deadline (connect, headers and body). */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+/** Default response body cap: 1 MiB. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
+/** How much of an error response's body an error message quotes. */
+const ERROR_BODY_CHARS = 512;
+
+export interface HttpRequest {
+  method: string;
+  url: string;
+  headers?: Record<string, string>;
+  body?: string | Uint8Array;
+  /** Serialised as the body; sets `content-type: application/json` unless a header sets it. */
+  json?: unknown;
+  /** Deadline for the whole request, body included. Default 10000. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Response body cap. Default 1 MiB; a larger 2xx body is a permanent `UpstreamError` and its connection is destroyed. */
+  maxResponseBytes?: number;
+  /** Which statuses count as success. Default: 2xx. */
+  okStatus?: (status: number) => boolean;
+  /**
+   * Set when the URL came from hostile input (a certificate, a signal): only http/https, and unless
+   * `allowPrivate`, no loopback, private, link-local, CGNAT, multicast or unspecified target.
+   */
+  untrusted?: { allowPrivate: boolean };
+}
+
+export interface HttpResponse {
+  status: number;
+  /** Lower-case names; repeated headers joined with ", ". */
+  headers: Record<string, string>;
+  body: Buffer;
+  text(): string;
+  /** Parses the body; throws a permanent `UpstreamError` when it is not JSON. */
+  json<T = unknown>(): T;
+}
+
+export interface HttpClient {
+  request(req: HttpRequest): Promise<HttpResponse>;
+  close(): Promise<void>;
+}
+
+export interface HttpClientOptions {
+  /** Default `vigil/<version>`; a request's own `user-agent` header wins. */
+  userAgent?: string;
+  /** Connections per origin. Default 32. */
+  connections?: number;
+  /**
+   * How long an idle connection is kept. Default 10000. A server's `Keep-Alive: timeout=` hint shortens it;
+   * longer risks reusing a socket the server already closed (the request then fails as transient).
+   */
+  keepAliveTimeoutMs?: number;
+  /** Extra CA certificates (PEM) trusted for https, replacing the system store. */
+  ca?: string | Buffer;
+}
+
+export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
+  const userAgent = options.userAgent ?? DEFAULT_USER_AGENT;
+  const agentOptions = { connections: options.connections ?? 32, keepAliveTimeout: options.keepAliveTimeoutMs ?? 10_000 };
+  const tlsOptions = options.ca === undefined ? {} : { ca: options.ca };
+  const trusted = new Agent({ ...agentOptions, connect: tlsOptions });
+  // Hostile URLs get their own pool, so a connection made for them is always one the guard checked.
+  const guardedConnector = buildConnector({ ...tlsOptions, lookup: guardedLookup });
+  const guarded = new Agent({
+    ...agentOptions,
+    connect: (opts, callback) => {
+      guardedConnector(opts, (err, socket) => {
+        if (err !== null) return callback(err, null);
+        // Defence in depth: whatever path produced the socket, check where it actually landed.
+        const forbidden = forbiddenPeer(socket);
+        if (forbidden !== undefined) {
+          socket.destroy();
+          return callback(forbidden, null);
+        }
+        callback(null, socket);
+      });
+    },
+  });
+
+  return {
+    request: (req) => send(req, req.untrusted && !req.untrusted.allowPrivate ? guarded : trusted, userAgent),
+    close: async () => {
+      await Promise.all([trusted.close(), guarded.close()]);
+    },
+  };
+}
+
+async function send(req: HttpRequest, dispatcher: Agent, userAgent: string): Promise<HttpResponse> {
+  const method = req.method.toUpperCase();
+  const shownUrl = maskUrl(req.url);
+  const where = `${method} ${shownUrl}`;
+  if (req.untrusted) checkUntrustedUrl(req.url, req.untrusted.allowPrivate, where);
+
+  const headers: Record<string, string> = { ...req.headers };
+  const has = (name: string): boolean => Object.keys(headers).some((k) => k.toLowerCase() === name);
+  if (!has("user-agent")) headers["user-agent"] = userAgent;
+  let body = req.body;
+  if (req.json !== undefined) {
+    body = JSON.stringify(req.json);
+    if (!has("content-type")) headers["content-type"] = "application/json";
+  }
+
+  const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const deadline = AbortSignal.timeout(timeoutMs);
+  const signal = req.signal ? AbortSignal.any([req.signal, deadline]) : deadline;
+  const limit = req.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  const isOk = req.okStatus ?? ((s: number) => s >= 200 && s < 300);
+  const details = { method, url: shownUrl };
+
+  try {
+    const res = await undiciRequest(req.url, { dispatcher, method, headers, body: body ?? null, signal });
+    const contentLength = Number(res.headers["content-length"]);
+    const { buf, truncated } = Number.isFinite(contentLength) && contentLength > limit ? { buf: Buffer.alloc(0), truncated: true } : await readBody(res.body, limit);
+    if (truncated) res.body.destroy(); // an unread remainder makes the connection unusable; undici drops it
+    const status = res.statusCode;
+    const resHeaders = flattenHeaders(res.headers);
+    if (isOk(status)) {
+      if (truncated) {
+        throw new UpstreamError(false, scrub(`${where} → ${status}: response body larger than ${limit} bytes`), { status, details });
+      }
+      return response(status, resHeaders, buf, where);
+    }
+    const transient = isTransientStatus(status);
+    const snippet = buf.toString("utf8", 0, Math.min(buf.length, ERROR_BODY_CHARS * 4)).slice(0, ERROR_BODY_CHARS);
+    throw new UpstreamError(transient, scrub(`${where} → ${status}${snippet ? `: ${snippet}` : ""}`), {
+      status,
+      retryAfterMs: transient ? parseRetryAfter(resHeaders, Date.now()) : undefined,
+      details,
+    });
+  } catch (err) {
+    throw classify(err, where, details, timeoutMs, req.signal, deadline);
+  }
+}
+
+function classify(err: unknown, where: string, details: Record<string, unknown>, timeoutMs: number, callerSignal: AbortSignal | undefined, deadline: AbortSignal): unknown {
+  if (err instanceof VigilError) return err;
+  const hostile = findHostile(err);
+  if (hostile) return hostile;
+  if (callerSignal?.aborted) return new UpstreamError(true, scrub(`${where} aborted`), { cause: callerSignal.reason, details });
+  if (deadline.aborted) return new UpstreamError(true, scrub(`${where} timed out after ${timeoutMs} ms`), { cause: err, details });
+  const code = (err as { code?: unknown } | null)?.code;
+  const text = `${typeof code === "string" ? `${code} ` : ""}${err instanceof Error ? err.message : String(err)}`;
+  // A request undici refuses to build (bad header, bad URL) fails the same way every time.
+  const permanent = code === "UND_ERR_INVALID_ARG" || code === "ERR_INVALID_URL" || err instanceof TypeError;
+  return new UpstreamError(!permanent, scrub(`${where} failed: ${text}`), { cause: err, details });
+}
+
+function findHostile(err: unknown): VigilError | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 8; depth++) {
+    if (e instanceof VigilError && e.code === "VIGIL_ERR_HOSTILE_URL") return e;
+    if (e instanceof AggregateError) {
+      const inner = e.errors.map(findHostile).find((x) => x !== undefined);
+      if (inner) return inner;
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** 408, 425, 429 and 5xx are worth retrying; other failures are not. */
+export function isTransientStatus(status: number): boolean {
+  return status === 408 || status === 425 || status === 429 || status >= 500;
+}
+
+async function readBody(body: AsyncIterable<Buffer>, limit: number): Promise<{ buf: Buffer; truncated: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    if (size + chunk.length > limit) {
+      chunks.push(chunk.subarray(0, limit - size));
+      return { buf: Buffer.concat(chunks), truncated: true };
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  return { buf: Buffer.concat(chunks), truncated: false };
+}
+
+function response(status: number, headers: Record<string, string>, body: Buffer, where: string): HttpResponse {
+  return {
+    status,
+    headers,
+    body,
+    text: () => body.toString("utf8"),
+    json: <T>() => {
+      try {
+        return JSON.parse(body.toString("utf8")) as T;
+      } catch (err) {
+        throw new UpstreamError(false, scrub(`${where} → ${status}: response is not JSON`), { status, cause: err });
+      }
+    },
+  };
+}
+
+function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
+  }
+  return out;
+}
+
+/**
+ * A server's wait hint in ms: `Retry-After` (delta seconds or HTTP-date) or Okta's
+ * `X-Rate-Limit-Reset` (epoch seconds). Undefined when absent or unreadable.
+ */
+export function parseRetryAfter(headers: Record<string, string>, now: number): number | undefined {
+  const get = (name: string): string | undefined => {
+    for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return v.trim();
+    return undefined;
+  };
+  const retryAfter = get("retry-after");
+  if (retryAfter) {
+    if (/^\d+$/.test(retryAfter)) return Number(retryAfter) * 1000;
+    const at = /[a-z]/i.test(retryAfter) ? Date.parse(retryAfter) : Number.NaN; // an HTTP-date names its day and month
+    if (!Number.isNaN(at)) return Math.max(0, at - now);
+  }
+  const reset = get("x-rate-limit-reset");
+  if (reset && /^\d+$/.test(reset)) return Math.max(0, Number(reset) * 1000 - now);
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// URL masking
+
+const SECRET_PARAM_RE = /^(sig|sign|key|code|auth|session|x-amz-(signature|credential|security-token))$|token|secret|passw|signature|credential|api_?key/i;
+
+function looksSecret(key: string, value: string): boolean {
+  if (isSecretKey(key) || SECRET_PARAM_RE.test(key)) return true;
+  // Long opaque values (keys, signatures, JWTs) are masked whatever their parameter is called.
+  return value.length >= 20 && /^[A-Za-z0-9._~+/=-]+$/.test(value) && /\d/.test(value) && /[A-Za-z]/.test(value);
+}
+
+/** The URL as errors and logs may show it: userinfo and secret-looking query values masked, fragment dropped. */
+export function maskUrl(raw: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return scrub(raw.replace(/\/\/[^/?#@]*@/, `//${MASK}@`).replace(/[?#].*$/, ""));
+  }
+  const userinfo = u.username || u.password ? `${MASK}@` : "";
+  const params = [...u.searchParams].map(([k, v]) => `${encodeURIComponent(k)}=${looksSecret(k, v) ? MASK : encodeURIComponent(v)}`);
+  return scrub(`${u.protocol}//${userinfo}${u.host}${u.pathname}${params.length ? `?${params.join("&")}` : ""}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile-URL guard
+
+function hostileError(message: string, details: Record<string, unknown> = {}): VigilError {
+  return new VigilError("VIGIL_ERR_HOSTILE_URL", scrub(message), { details });
+}
+
+function checkUntrustedUrl(raw: string, allowPrivate: boolean, where: string): void {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw hostileError(`${where}: not a valid URL`);
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw hostileError(`${where}: scheme ${u.protocol} is not allowed (http, https only)`);
+  if (allowPrivate) return;
+  // WHATWG parsing already turned decimal/hex/short IPv4 forms into dotted quads.
+  const host = u.hostname.startsWith("[") ? u.hostname.slice(1, -1) : u.hostname;
+  if (net.isIP(host)) {
+    const why = forbiddenAddress(host);
+    if (why) throw hostileError(`${where}: ${host} is a ${why} address`, { address: host, range: why });
+  }
+}
+
+/** A `dns.lookup` replacement for the guarded pool: every resolved address must be public. */
+function guardedLookup(hostname: string, options: dns.LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void): void {
+  dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+    if (err) return callback(err, []);
+    // Any forbidden answer refuses the host: a mix of public and private answers is a rebinding tell.
+    for (const a of addresses) {
+      const why = forbiddenAddress(a.address);
+      if (why) return callback(hostileError(`${hostname} resolves to ${a.address}, a ${why} address`, { address: a.address, range: why }) as NodeJS.ErrnoException, []);
+    }
+    const first = addresses[0];
+    if (options.all) return callback(null, addresses);
+    if (!first) return callback(Object.assign(new Error(`${hostname}: no address`), { code: "ENOTFOUND" }), []);
+    callback(null, first.address, first.family);
+  });
+}
+
+function forbiddenPeer(socket: Socket): VigilError | undefined {
+  const address = socket.remoteAddress;
+  if (!address) return hostileError("connected socket has no peer address");
+  const why = forbiddenAddress(address);
+  return why ? hostileError(`connected to ${address}, a ${why} address`, { address, range: why }) : undefined;
+}
+
+type Range = readonly [prefix: number, bits: number, name: string];
+
+function v4(a: number, b: number, c: number, d: number): number {
+  return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
+}
+
+const FORBIDDEN_V4: readonly Range[] = [
+  [v4(0, 0, 0, 0), 8, "unspecified"],
+  [v4(10, 0, 0, 0), 8, "private"],
+  [v4(100, 64, 0, 0), 10, "CGNAT"],
+  [v4(127, 0, 0, 0), 8, "loopback"],
+  [v4(169, 254, 0, 0), 16, "link-local"],
+  [v4(172, 16, 0, 0), 12, "private"],
+  [v4(192, 0, 0, 0), 24, "reserved"],
+  [v4(192, 168, 0, 0), 16, "private"],
+  [v4(198, 18, 0, 0), 15, "reserved"],
+  [v4(224, 0, 0, 0), 4, "multicast"],
+  [v4(240, 0, 0, 0), 4, "reserved"],
+];
+
+function forbiddenV4(addr: number): string | undefined {
+  for (const [prefix, bits, name] of FORBIDDEN_V4) {
+    const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
+    if (((addr & mask) >>> 0) === prefix) return name;
+  }
+  return undefined;
+}
+
+function parseV4(text: string): number | undefined {
+  const parts = text.split(".").map(Number);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) return undefined;
+  return v4(parts[0]!, parts[1]!, parts[2]!, parts[3]!);
+}
+
+/** 8 groups of 16 bits; undefined when not an IPv6 address. */
+function parseV6(text: string): number[] | undefined {
+  let s = text.replace(/%.*$/, "");
+  const tail: number[] = [];
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
+  if (dotted) {
+    const n = parseV4(dotted[1]!);
+    if (n === undefined) return undefined;
+    tail.push(n >>> 16, n & 0xffff);
+    s = s.slice(0, -dotted[1]!.length);
+    if (s.endsWith(":") && !s.endsWith("::")) s = s.slice(0, -1);
+  }
+  const hex = (p: string): number[] => (p === "" ? [] : p.split(":").map((g) => parseInt(g, 16)));
+  const halves = s.split("::");
+  if (halves.length > 2) return undefined;
+  const head = hex(halves[0]!);
+  const rest = halves.length === 2 ? hex(halves[1]!) : [];
+  const fill = 8 - head.length - rest.length - tail.length;
+  if (fill < 0 || (halves.length === 1 && fill !== 0)) return undefined;
+  const groups = [...head, ...new Array<number>(fill).fill(0), ...rest, ...tail];
+  return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : undefined;
+}
+
+/**
+ * Why an address may not be reached from hostile input ("loopback", "private", …), or undefined
+ * when it is public. IPv4 embedded in IPv6 (mapped, compatible, NAT64, 6to4) is judged as IPv4.
+ */
+export function forbiddenAddress(address: string): string | undefined {
+  const kind = net.isIP(address.replace(/%.*$/, ""));
+  if (kind === 4) return forbiddenV4(parseV4(address)!);
+  if (kind !== 6) return "unparseable";
+  const g = parseV6(address);
+  if (!g) return "unparseable";
+  const [g0, g1, g2, g3, g4, g5, g6, g7] = g as [number, number, number, number, number, number, number, number];
+  const embedded = (hi: number, lo: number): number => ((hi << 16) | lo) >>> 0;
+  const zeroTo = (n: number): boolean => g.slice(0, n).every((x) => x === 0);
+  if (zeroTo(8)) return "unspecified";
+  if (zeroTo(7) && g7 === 1) return "loopback";
+  if (zeroTo(5) && g5 === 0xffff) return forbiddenV4(embedded(g6, g7)); // ::ffff:a.b.c.d
+  if (zeroTo(6)) return forbiddenV4(embedded(g6, g7)) ?? "reserved"; // ::a.b.c.d (deprecated)
+  if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) return forbiddenV4(embedded(g6, g7)); // NAT64
+  if (g0 === 0x2002) return forbiddenV4(embedded(g1, g2)); // 6to4
+  if ((g0 & 0xfe00) === 0xfc00) return "private"; // fc00::/7 unique local
+  if ((g0 & 0xffc0) === 0xfe80) return "link-local";
+  if ((g0 & 0xffc0) === 0xfec0) return "private"; // deprecated site-local
+  if ((g0 & 0xff00) === 0xff00) return "multicast";
+  return undefined;
+}

@@ -44,6 +44,8 @@ export interface StateStore extends Lifecycle {
   /** States whose latest generation has not been handed to enforcement. */
   unenforced(): Promise<StoredState[]>;
   markEnforced(policy: string, subject: string, generation: number, access: AccessLevel): Promise<void>;
+  /** Subjects per policy and access level, for the `vigil_subjects` gauge. */
+  countByAccess(): Promise<Record<string, Record<string, number>>>;
   /** Keeps the newest result per (subject, check, source). */
   putResults(results: readonly CheckResult[]): Promise<void>;
   /** Newest results for these subjects and checks, both sources, expired ones included. */

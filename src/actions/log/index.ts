@@ -1,0 +1,54 @@
+/**
+ * `log`: writes one structured line per enforcement step. Useful as a first action while a policy is
+ * tuned, or beside real actions so the decision is in the log pipeline as well as the audit log.
+ */
+import { z } from "zod";
+import type { Action, ActionFactory, ActionRequest, PlannedCall } from "../contract.ts";
+
+export const logConfigSchema = z
+  .object({
+    /** Level of the line. Default `warn`. */
+    level: z.enum(["info", "warn", "error"]).default("warn"),
+    /** Log message. Default `enforcement`. */
+    message: z.string().min(1).default("enforcement"),
+  })
+  .strict();
+
+export type LogConfig = z.output<typeof logConfigSchema>;
+
+/** The fields of the line written for one request (also the planned body). */
+export function logRecord(req: ActionRequest): Record<string, unknown> {
+  const d = req.decision;
+  return {
+    action: "log",
+    operation: req.operation,
+    policy: d.policy,
+    subject: req.subject.id,
+    access: d.access,
+    previous_access: req.previous_access,
+    generation: d.generation,
+    risk: d.risk,
+    reasons: d.reasons.map((r) => r.code),
+    idempotency_key: req.idempotency_key,
+    ...(req.edge ? { edge: req.edge } : {}),
+  };
+}
+
+export const logAction: ActionFactory<LogConfig> = {
+  type: "log",
+  description: "Write one structured log line per enforcement step (apply and revert).",
+  requiredPermissions: [],
+  example: { type: "log", level: "warn", message: "access changed" },
+  configSchema: logConfigSchema,
+  revertible: true,
+  create(config, ctx): Action {
+    const plan = (req: ActionRequest): PlannedCall[] => [
+      { method: "LOG", url: "log:", headers: {}, body: { level: config.level, msg: config.message, ...logRecord(req) }, summary: `log ${req.operation} of ${req.decision.access} for ${req.subject.id}` },
+    ];
+    const write = async (req: ActionRequest) => {
+      ctx.logger[config.level](logRecord(req), config.message);
+      return {};
+    };
+    return { plan, apply: write, revert: write };
+  },
+};

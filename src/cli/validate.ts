@@ -1,0 +1,29 @@
+import { loadOrExplain, parse, out, EXIT_OK, type Command } from "./common.ts";
+
+export const help = `Usage: vigil validate [-c FILE] [--json]
+
+Validates a configuration without starting anything. Every problem is listed with
+its key path and line. Exit 0 when valid, 2 otherwise.
+
+  -c, --config FILE   config file (default: config/vigil.yaml, or $VIGIL_CONFIG)
+      --json          print a JSON summary`;
+
+export const validate: Command = async (argv) => {
+  const { values } = parse(argv, { config: { type: "string", short: "c" }, json: { type: "boolean" } });
+  const config = await loadOrExplain(values.config);
+  const pushOnly = Object.values(config.checks).filter((c) => !c.pull).map((c) => c.name);
+  const summary = {
+    valid: true,
+    file: config.file,
+    policies: config.policies.map((p) => ({ name: p.name, kind: p.kind, interval: p.schedule.text, checks: p.checks })),
+    push_only_checks: pushOnly,
+    inventories: config.inventories.map((i) => i.type),
+  };
+  if (values.json) out(JSON.stringify(summary, null, 2));
+  else {
+    out(`${config.file}: valid`);
+    for (const p of summary.policies) out(`  policy ${p.name} (${p.kind}) every ${p.interval}: ${p.checks.join(", ") || "no checks"}`);
+    if (pushOnly.length) out(`  push-only checks (results arrive as signals): ${pushOnly.join(", ")}`);
+  }
+  return EXIT_OK;
+};

@@ -1,0 +1,130 @@
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document } from "yaml";
+import type { z } from "zod";
+import { ConfigError, VigilError, type ConfigIssue } from "../errors.ts";
+import { configSchema, type ParsedConfig } from "./schema.ts";
+import { expandReferences } from "./expand.ts";
+import { isSecretKey, registerSecret } from "../util/redact.ts";
+import { loadRegistry, type Registry } from "./plugins.ts";
+import { compilePolicies, type CompiledConfig } from "../policy/compile.ts";
+
+/** A validated, frozen configuration with everything the engine needs resolved. */
+export interface LoadedConfig extends CompiledConfig {
+  readonly file: string;
+  readonly dir: string;
+  readonly raw: ParsedConfig;
+  readonly registry: Registry;
+}
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Loads a config file: YAML → `${env:…}`/`${file:…}` expansion → schema validation → plugin config
+ * validation → policy compilation → freeze. Throws a ConfigError listing every problem with its key
+ * path and line, or a VigilError(VIGIL_ERR_CONFIG_READ) when the file cannot be read.
+ */
+export async function loadConfig(file: string, options: LoadOptions = {}): Promise<LoadedConfig> {
+  const full = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(full, "utf8");
+  } catch (err) {
+    throw new VigilError("VIGIL_ERR_CONFIG_READ", `cannot read config ${full}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  }
+  return loadConfigText(text, full, options);
+}
+
+export async function loadConfigText(text: string, file: string, options: LoadOptions = {}): Promise<LoadedConfig> {
+  const dir = dirname(file);
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const locate = (path: readonly PropertyKey[]) => lineOf(doc, lines, path);
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => ({ path: "", message: `YAML: ${e.message.split("\n")[0]}`, line: lines.linePos(e.pos[0]).line })),
+    );
+  }
+  const issues: ConfigIssue[] = [];
+  const tree = expandReferences(doc.toJS() ?? {}, { env: options.env ?? process.env, baseDir: dir }, issues);
+  for (const issue of issues) Object.assign(issue, { line: locate(issue.path.split(".")) });
+
+  const parsed = configSchema.safeParse(tree);
+  if (!parsed.success) issues.push(...zodIssues(parsed.error, [], locate));
+  if (!parsed.success || issues.length > 0) throw new ConfigError(file, sortIssues(issues));
+
+  const raw = parsed.data;
+  registerSecretKeys(raw);
+  const registry = await loadRegistry(raw.plugins.map((p) => resolve(dir, p.module)), issues, locate);
+  const compiled = compilePolicies(raw, registry, issues, { zodIssues: (err, path) => zodIssues(err, path, locate), locate });
+  if (issues.length > 0) throw new ConfigError(file, sortIssues(issues));
+  // Plugin factories hold schemas with lazy internals, so only plain data is frozen.
+  return { ...deepFreeze(compiled), file, dir, raw: deepFreeze(raw), registry };
+}
+
+/** Zod issues → ConfigIssues with dotted paths and YAML lines; unknown keys get one issue each. */
+export function zodIssues(error: z.ZodError, prefix: readonly PropertyKey[], locate: (path: readonly PropertyKey[]) => number | undefined): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  for (const issue of error.issues) {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) out.push({ path: dotted([...path, key]), message: "unknown key", line: locate([...path, key]) });
+    } else {
+      out.push({ path: dotted(path), message: issue.message, line: locate(path) });
+    }
+  }
+  return out;
+}
+
+function dotted(path: readonly PropertyKey[]): string {
+  return path.map((p) => (typeof p === "number" ? `[${p}]` : String(p))).join(".").replace(/\.\[/g, "[");
+}
+
+function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
+  return issues.sort((a, b) => (a.line ?? 1e9) - (b.line ?? 1e9) || a.path.localeCompare(b.path));
+}
+
+/** Line of the deepest node on `path` that exists (a missing key points at its parent). */
+function lineOf(doc: Document, lines: LineCounter, path: readonly PropertyKey[]): number | undefined {
+  let node: unknown = doc.contents;
+  let offset: number | undefined = rangeStart(node);
+  for (const raw of path) {
+    const key = typeof raw === "string" && /^\d+$/.test(raw) ? Number(raw) : raw;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(key));
+      if (!pair) break;
+      offset = rangeStart(pair.key) ?? offset;
+      node = pair.value;
+    } else if (node && typeof node === "object" && "items" in node && Array.isArray((node as { items: unknown[] }).items) && typeof key === "number") {
+      node = (node as { items: unknown[] }).items[key];
+      if (node === undefined) break;
+      offset = rangeStart(node) ?? offset;
+    } else break;
+  }
+  return offset === undefined ? undefined : lines.linePos(offset).line;
+}
+
+function rangeStart(node: unknown): number | undefined {
+  const range = (node as { range?: [number, number, number] } | null)?.range;
+  return range?.[0];
+}
+
+/** Values under secret-named keys are secrets even when written inline. */
+function registerSecretKeys(value: unknown, depth = 0): void {
+  if (value === null || typeof value !== "object" || depth > 32) return;
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v === "string" && isSecretKey(k)) registerSecret(v);
+    else registerSecretKeys(v, depth + 1);
+  }
+}
+
+function deepFreeze<T>(value: T, seen = new WeakSet<object>()): T {
+  if (value === null || typeof value !== "object" || seen.has(value as object)) return value;
+  if (value instanceof Map || value instanceof Set || typeof (value as { then?: unknown }).then === "function") return value;
+  seen.add(value as object);
+  for (const v of Object.values(value)) deepFreeze(v, seen);
+  return Object.isFrozen(value) ? value : Object.freeze(value);
+}

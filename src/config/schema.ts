@@ -1,0 +1,281 @@
+/**
+ * The configuration schema. Keys are snake_case and mirror the seed's Terraform module
+ * (`default_security_rule`, `communication_policies`, `identity_perimeter`); `agent`, `inventories`,
+ * `checks`, `enforcement`, `decision`, `exempt` and `plugins` are vigil's own.
+ *
+ * Plugin sections (`checks.<name>`, `enforcement.<level>[]`, `inventories[]`) are checked here for
+ * their common keys only; each plugin's own schema validates the rest (see load.ts).
+ */
+import { z } from "zod";
+import { parseDuration } from "../util/duration.ts";
+import { ACCESS_LEVELS, SUBJECT_KINDS } from "../policy/model.ts";
+
+/** A duration string (`30s`, `5m`, `1h30m`, `14d`) parsed to milliseconds. */
+export const duration = () =>
+  z
+    .string()
+    .refine((s) => parseDuration(s) !== undefined, { message: 'expected a duration like "30s", "5m", "1h" or "14d"' })
+    .transform((s) => parseDuration(s)!);
+
+const listen = z
+  .string()
+  .refine((s) => /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(s) && Number(s.slice(s.lastIndexOf(":") + 1)) <= 65535, {
+    message: 'expected "host:port" with a port 0-65535, e.g. "127.0.0.1:7070"',
+  });
+
+export const accessLevel = z.enum(ACCESS_LEVELS);
+export const subjectKind = z.enum(SUBJECT_KINDS);
+const onUnknown = z.enum(["deny", "hold", "ignore"]);
+
+/** Matches subjects; every given field must match. `identity` and `id` accept `*` wildcards. */
+export const selectorSchema = z
+  .object({
+    id: z.union([z.string(), z.array(z.string())]).optional(),
+    kind: z.union([subjectKind, z.array(subjectKind)]).optional(),
+    identity: z.string().optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+  })
+  .strict();
+export type Selector = z.infer<typeof selectorSchema>;
+
+export const subjectSchema = z
+  .object({
+    id: z.string().min(1),
+    kind: subjectKind,
+    identity: z.string().optional(),
+    attributes: z.record(z.string(), z.unknown()).default({}),
+    labels: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
+
+const riskBasedAccess = z
+  .object({
+    low_risk: accessLevel.default("full_access"),
+    medium_risk: accessLevel.default("read_only"),
+    high_risk: accessLevel.default("deny"),
+  })
+  .strict();
+
+/** How results become decisions; every policy inherits these and may override them. */
+const decisionSchema = z
+  .object({
+    /** Consecutive bad evaluations before access goes down. Default 1. */
+    confirm: z.number().int().min(1).max(100).default(1),
+    /** Consecutive good evaluations before access comes back up. Default 1. */
+    restore_after: z.number().int().min(1).max(100).default(1),
+    /** Minimum time at a lower level before access may come back up (alternative to restore_after). Default 0s. */
+    cooldown: duration().prefault("0s"),
+    /** What an `unknown` result means when the check does not say. Default `hold`. */
+    on_unknown: onUnknown.default("hold"),
+    /** How long `hold` keeps the last known result. Default 10m. */
+    hold_grace: duration().prefault("10m"),
+    /** `highest` (default): subject risk is the highest result risk. `weighted`: a weighted score with thresholds. */
+    scoring: z
+      .object({
+        mode: z.enum(["highest", "weighted"]).default("highest"),
+        /** Weight per check name (default 1). */
+        weights: z.record(z.string(), z.number().min(0)).default({}),
+        /** Score (0..100) at or above which risk is medium / high. */
+        thresholds: z.object({ medium: z.number().min(0).max(100).default(40), high: z.number().min(0).max(100).default(70) }).strict().prefault({}),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+const decisionOverride = z
+  .object({
+    confirm: z.number().int().min(1).max(100).optional(),
+    restore_after: z.number().int().min(1).max(100).optional(),
+    cooldown: duration().optional(),
+    on_unknown: onUnknown.optional(),
+    hold_grace: duration().optional(),
+  })
+  .strict();
+
+/** An action entry: its `type` picks the plugin, whose schema validates the other keys. */
+export const actionEntrySchema = z
+  .object({
+    type: z.string().min(1),
+    /** Name used in idempotency keys and the audit log. Default `<level>[<index>]:<type>`. */
+    name: z.string().regex(/^[A-Za-z0-9_.:-]+$/).optional(),
+    /** Record the plan instead of sending. Default: the policy's, then the agent's. */
+    dry_run: z.boolean().optional(),
+  })
+  .passthrough();
+
+const actionList = z.array(actionEntrySchema).default([]);
+
+const enforcementLevels = {
+  /** Run when access returns to full access (in addition to reverting the lower levels' actions). */
+  full_access: actionList,
+  read_only: actionList,
+  deny: actionList,
+};
+
+const limitsSchema = z
+  .object({
+    /** Enforcement actions allowed per policy per window before enforcement pauses. Default 20. */
+    max_actions: z.number().int().min(1).default(20),
+    window: duration().prefault("10m"),
+    /** Resume by itself when the window has room again (true), or only on an operator call (false). Default true. */
+    auto_resume: z.boolean().default(true),
+  })
+  .strict();
+
+const retrySchema = z
+  .object({
+    /** Attempts per action, including the first. Default 8. */
+    attempts: z.number().int().min(1).max(100).default(8),
+    /** First retry delay; doubles each time, with jitter. Default 1s. */
+    delay: duration().prefault("1s"),
+    max_delay: duration().prefault("5m"),
+  })
+  .strict();
+
+export const enforcementSchema = z
+  .object({
+    ...enforcementLevels,
+    limits: limitsSchema.prefault({}),
+    retry: retrySchema.prefault({}),
+  })
+  .strict();
+
+const policyEnforcement = z.object({ ...enforcementLevels, limits: limitsSchema.optional() }).strict();
+
+/** Either a duration (`5m`) or a 5- or 6-field cron expression (`*\/5 * * * *`). */
+const interval = z.string().min(1);
+
+const verificationSchema = z
+  .object({
+    interval: interval.default("5m"),
+    checks: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+export const communicationPolicySchema = z
+  .object({
+    /** Unique policy name. Default `<source>-to-<destination>`. */
+    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, "letters, digits, _ . - only").optional(),
+    /** The calling subject: an id or identity from the inventory. Its access is what this policy decides. */
+    source: z.string().min(1),
+    destination: z.string().min(1),
+    protocol: z.enum(["https", "http", "grpc", "tcp", "tls"]).default("https"),
+    port: z.number().int().min(1).max(65535),
+    authentication: z.enum(["mutual_tls", "tls", "none"]).default("mutual_tls"),
+    authorization: z.enum(["oauth2", "jwt", "spiffe", "none"]).default("none"),
+    continuous_verification: verificationSchema.prefault({}),
+    risk_based_access: riskBasedAccess.optional(),
+    decision: decisionOverride.optional(),
+    exempt: z.array(selectorSchema).default([]),
+    dry_run: z.boolean().optional(),
+    enforcement: policyEnforcement.optional(),
+  })
+  .strict();
+
+export const identityPerimeterSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9_.-]+$/).default("identity-perimeter"),
+    /** Which subjects the perimeter covers. Default: users, devices and sessions. */
+    applies_to: selectorSchema.default({ kind: ["user", "device", "session"] }),
+    require_managed_device: z.boolean().default(true),
+    require_mfa: z.boolean().default(true),
+    require_location_check: z.boolean().default(true),
+    /** ISO 3166-1 alpha-2 codes the location check accepts; empty = any known location. */
+    allowed_locations: z.array(z.string().regex(/^[A-Z]{2}$/, "expected an ISO 3166-1 alpha-2 code like DE")).default([]),
+    session_duration: duration().prefault("1h"),
+    risk_based_access: riskBasedAccess.prefault({}),
+    continuous_verification: verificationSchema.prefault({}),
+    decision: decisionOverride.optional(),
+    exempt: z.array(selectorSchema).default([]),
+    dry_run: z.boolean().optional(),
+    enforcement: policyEnforcement.optional(),
+  })
+  .strict();
+
+/** Keys every `checks.<name>` entry accepts; the rest belongs to the plugin. */
+export const checkCommonSchema = z
+  .object({
+    /** Plugin type. Default: the entry's name. */
+    type: z.string().optional(),
+    on_unknown: onUnknown.optional(),
+    hold_grace: duration().optional(),
+    /** How long a result stands. Default: the policy interval × 2, at least 1m. */
+    ttl: duration().optional(),
+    /** Time limit for one run. Default 30s. */
+    timeout: duration().prefault("30s"),
+  })
+  .passthrough();
+
+export const inventoryEntrySchema = z.object({ type: z.string().min(1) }).passthrough();
+
+export const agentSchema = z
+  .object({
+    mode: z.enum(["embedded", "cluster"]).default("embedded"),
+    /** State, queue and audit log live here. Relative paths resolve against the working directory. Default ./var. */
+    data_dir: z.string().min(1).default("./var"),
+    dry_run: z.boolean().default(false),
+    log_level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+    api: z
+      .object({
+        listen: listen.default("127.0.0.1:7070"),
+        /** Bearer token for /v1. When unset, one is generated into `<data_dir>/api-token` (mode 0600). */
+        token: z.string().min(16, "the API token must be at least 16 characters").optional(),
+        /** Largest accepted request body. Default 64 KiB. */
+        max_body_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(65536),
+      })
+      .strict()
+      .prefault({}),
+    metrics: z
+      .object({
+        /** Prometheus endpoint; `false` disables it. Default 127.0.0.1:9464. */
+        listen: z.union([listen, z.literal(false)]).default("127.0.0.1:9464"),
+        otlp: z.object({ endpoint: z.url(), headers: z.record(z.string(), z.string()).default({}), interval: duration().prefault("60s") }).strict().optional(),
+      })
+      .strict()
+      .prefault({}),
+    concurrency: z
+      .object({
+        evaluations: z.number().int().min(1).max(256).default(4),
+        actions: z.number().int().min(1).max(1024).default(16),
+      })
+      .strict()
+      .prefault({}),
+    /** How long SIGTERM waits for in-flight work. Default 8s. */
+    shutdown_timeout: duration().prefault("8s"),
+    redis: z.object({ url: z.string().regex(/^rediss?:\/\//, "expected redis:// or rediss:// URL"), prefix: z.string().default("vigil") }).strict().optional(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    $schema: z.string().optional(),
+    agent: agentSchema.prefault({}),
+    /** What a subject no policy covers gets. `deny_all` (default) → deny. */
+    default_security_rule: z.enum(["deny_all", "allow_all"]).default("deny_all"),
+    decision: decisionSchema.prefault({}),
+    inventories: z.array(inventoryEntrySchema).default([]),
+    /** Modules exporting extra check, action or inventory factories. Paths resolve against the config file. */
+    plugins: z.array(z.object({ module: z.string().min(1) }).strict()).default([]),
+    checks: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/, "check names are snake_case"), checkCommonSchema).default({}),
+    communication_policies: z.array(communicationPolicySchema).default([]),
+    identity_perimeter: identityPerimeterSchema.optional(),
+    /** Break-glass: matching subjects are evaluated and recorded, never enforced on. */
+    exempt: z.array(selectorSchema).default([]),
+    enforcement: enforcementSchema.prefault({}),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    if (cfg.agent.mode === "cluster" && !cfg.agent.redis) {
+      ctx.addIssue({ code: "custom", path: ["agent", "redis"], message: "cluster mode needs agent.redis.url" });
+    }
+  });
+
+export type VigilConfigInput = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;
+export type CommunicationPolicyConfig = z.output<typeof communicationPolicySchema>;
+export type IdentityPerimeterConfig = z.output<typeof identityPerimeterSchema>;
+export type DecisionConfig = z.output<typeof decisionSchema>;
+export type EnforcementConfig = z.output<typeof enforcementSchema>;
+export type ActionEntry = z.output<typeof actionEntrySchema>;
+export type CheckEntry = z.output<typeof checkCommonSchema>;

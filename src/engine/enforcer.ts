@@ -1,0 +1,234 @@
+/**
+ * Carries decisions out. For every state whose generation has not been enforced it works out the
+ * transition (revert the actions of the level being left, apply those of the level entered), asks the
+ * blast-radius guard, enqueues one durable action job per call with its idempotency key as job id,
+ * then marks the generation enforced. A crash between the two steps re-enqueues the same ids, which
+ * the queue runs once.
+ */
+import { createHash } from "node:crypto";
+import { accessRank, type AccessLevel, type Subject } from "../policy/model.ts";
+import { admit, resumeGuard, type GuardState } from "../policy/decide.ts";
+import type { PolicySpec } from "../policy/compile.ts";
+import type { StateStore, StoredState, AuditEvent } from "../store/contract.ts";
+import type { JobRecord, WorkQueue } from "../queue/contract.ts";
+import type { ActionRequest, PlannedCall } from "../actions/contract.ts";
+import type { VigilMetrics } from "../telemetry/metrics.ts";
+import type { Clock } from "../util/clock.ts";
+import type { Logger } from "../telemetry/log.ts";
+import type { EnforcementStatus } from "../http/agent-api.ts";
+import type { Runtime, BoundAction } from "./runtime.ts";
+import type { SubjectIndex } from "./subjects.ts";
+import { errorMessage, isTransient, VigilError } from "../errors.ts";
+import { redact } from "../util/redact.ts";
+
+export const ACTION_JOB = "action";
+
+/** Payload of an action job: everything needed to run it after a restart. */
+export interface ActionJob {
+  readonly policy: string;
+  readonly subject: string;
+  readonly generation: number;
+  readonly action: string;
+  readonly type: string;
+  readonly operation: "apply" | "revert";
+  readonly access: AccessLevel;
+  readonly previous_access: AccessLevel;
+  readonly idempotency_key: string;
+  readonly decided_at: number;
+  /** When the signal that led here was accepted (epoch ms), for the latency histogram. */
+  readonly signal_at?: number;
+}
+
+/** policy + subject + generation + action + operation → a stable key, the same on every retry and replica. */
+export function idempotencyKey(policy: string, subject: string, generation: number, action: string, operation: string): string {
+  return createHash("sha256").update(`${policy}\u0000${subject}\u0000${generation}\u0000${action}\u0000${operation}`).digest("hex").slice(0, 40);
+}
+
+/** The calls one transition needs: reverts of the level left, then applies of the level entered. */
+export function transition(runtime: Runtime, policy: PolicySpec, from: AccessLevel, to: AccessLevel, firstEnforcement: boolean): { bound: BoundAction; operation: "apply" | "revert" }[] {
+  if (from === to) return [];
+  const reverts = firstEnforcement ? [] : runtime.actionsAt(policy, from).filter((b) => b.revertible).map((bound) => ({ bound, operation: "revert" as const }));
+  const applies = runtime.actionsAt(policy, to).map((bound) => ({ bound, operation: "apply" as const }));
+  return [...reverts, ...applies];
+}
+
+export class Enforcer {
+  readonly #store: StateStore;
+  readonly #queue: WorkQueue;
+  readonly #index: SubjectIndex;
+  readonly #metrics: VigilMetrics;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #guards = new Map<string, GuardState>();
+  #runtime: Runtime;
+  #flushing: Promise<void> | undefined;
+
+  constructor(deps: { store: StateStore; queue: WorkQueue; index: SubjectIndex; metrics: VigilMetrics; clock: Clock; logger: Logger; runtime: Runtime }) {
+    this.#store = deps.store;
+    this.#queue = deps.queue;
+    this.#index = deps.index;
+    this.#metrics = deps.metrics;
+    this.#clock = deps.clock;
+    this.#logger = deps.logger;
+    this.#runtime = deps.runtime;
+  }
+
+  set runtime(r: Runtime) {
+    this.#runtime = r;
+  }
+
+  /** Enqueues the actions of the given states (those not yet enforced). */
+  async enforce(states: readonly StoredState[], signalAt?: number): Promise<void> {
+    const runtime = this.#runtime;
+    const audit: AuditEvent[] = [];
+    const jobs: { payload: ActionJob; options: { id: string; attempts: number; backoff: { delay: number; max_delay: number } } }[] = [];
+    const done: StoredState[] = [];
+    for (const state of states) {
+      const d = state.decision;
+      if (state.enforced_generation >= d.generation) continue;
+      const policy = runtime.policy(d.policy);
+      if (!policy) continue;
+      const calls = transition(runtime, policy, state.enforced_access, d.access, state.enforced_generation === 0);
+      const downgrade = accessRank(d.access) > accessRank(state.enforced_access);
+      if (downgrade && calls.length > 0) {
+        const g = admit(this.#guards.get(policy.name) ?? resumeGuard(), calls.length, this.#clock.now(), policy.limits);
+        this.#guards.set(policy.name, g.state);
+        if (g.resumed_now) audit.push({ type: "enforcement_resumed", policy: policy.name, by: "window" });
+        if (g.paused_now) {
+          this.#metrics.enforcementPaused(policy.name);
+          this.#logger.warn({ policy: policy.name, limits: policy.limits }, "blast-radius guard: enforcement paused");
+          audit.push({ type: "enforcement_paused", policy: policy.name, max_actions: policy.limits.max_actions, window_ms: policy.limits.window, held_subject: d.subject });
+        }
+        if (!g.admitted) continue;
+      }
+      for (const { bound, operation } of calls) {
+        const key = idempotencyKey(policy.name, d.subject, d.generation, bound.spec.name, operation);
+        jobs.push({
+          payload: {
+            policy: policy.name,
+            subject: d.subject,
+            generation: d.generation,
+            action: bound.spec.name,
+            type: bound.spec.type,
+            operation,
+            access: d.access,
+            previous_access: state.enforced_access,
+            idempotency_key: key,
+            decided_at: d.decided_at,
+            ...(signalAt === undefined ? {} : { signal_at: signalAt }),
+          },
+          options: { id: key, attempts: policy.retry.attempts, backoff: { delay: policy.retry.delay, max_delay: policy.retry.max_delay } },
+        });
+      }
+      done.push(state);
+    }
+    if (audit.length > 0) await this.#store.appendAudit(audit);
+    if (jobs.length > 0) await this.#queue.enqueueMany(ACTION_JOB, jobs);
+    for (const s of done) await this.#store.markEnforced(s.decision.policy, s.decision.subject, s.decision.generation, s.decision.access);
+  }
+
+  /** Enforces everything pending (start-up recovery, after a pause lifts). Runs one at a time. */
+  flush(): Promise<void> {
+    this.#flushing ??= (async () => {
+      try {
+        const pending = await this.#store.unenforced();
+        if (pending.length > 0) await this.enforce(pending);
+      } catch (err) {
+        this.#logger.error({ err }, `enforcement flush failed: ${errorMessage(err)}`);
+      } finally {
+        this.#flushing = undefined;
+      }
+    })();
+    return this.#flushing;
+  }
+
+  /** Operator resume of the guard, for one policy or all; then pending enforcement goes out. */
+  async resume(policy?: string): Promise<string[]> {
+    const names = policy ? [policy] : this.#runtime.policies.map((p) => p.name);
+    if (policy && !this.#runtime.policy(policy)) throw new VigilError("VIGIL_ERR_BAD_REQUEST", `unknown policy "${policy}"`);
+    const resumed = names.filter((n) => this.#guards.get(n)?.paused);
+    for (const n of names) this.#guards.set(n, resumeGuard());
+    if (resumed.length > 0) await this.#store.appendAudit(resumed.map((p) => ({ type: "enforcement_resumed", policy: p, by: "operator" })));
+    await this.flush();
+    return resumed;
+  }
+
+  status(): EnforcementStatus[] {
+    const now = this.#clock.now();
+    return this.#runtime.policies.map((p) => {
+      const g = this.#guards.get(p.name);
+      return {
+        policy: p.name,
+        paused: g?.paused ?? false,
+        ...(g?.paused_at ? { paused_at: new Date(g.paused_at).toISOString() } : {}),
+        recent_actions: (g?.recent ?? []).filter((t) => t > now - p.limits.window).length,
+        max_actions: p.limits.max_actions,
+        window_ms: p.limits.window,
+      };
+    });
+  }
+
+  paused(): Record<string, boolean> {
+    return Object.fromEntries(this.#runtime.policies.map((p) => [p.name, this.#guards.get(p.name)?.paused ?? false]));
+  }
+
+  /** The request an action job carries out. */
+  request(job: ActionJob, subject: Subject, decision: StoredState["decision"]): ActionRequest {
+    const policy = this.#runtime.policy(job.policy);
+    return {
+      decision: { ...decision, access: job.access, generation: job.generation, decided_at: job.decided_at },
+      subject,
+      previous_access: job.previous_access,
+      operation: job.operation,
+      idempotency_key: job.idempotency_key,
+      ...(policy?.edge ? { edge: policy.edge } : {}),
+    };
+  }
+
+  /** The action job handler: skip if superseded, plan in dry-run, otherwise apply or revert and record. */
+  async run(record: JobRecord<ActionJob>): Promise<void> {
+    const job = record.payload;
+    const runtime = this.#runtime;
+    const bound = runtime.action(job.policy, job.action);
+    const policy = runtime.policy(job.policy);
+    if (!bound || !policy) {
+      throw new VigilError("VIGIL_ERR_PLUGIN", `action ${job.action} of policy ${job.policy} is no longer configured`);
+    }
+    const state = await this.#store.getState(job.policy, job.subject);
+    const base = { policy: job.policy, subject: job.subject, generation: job.generation, action: job.action, action_type: job.type, operation: job.operation, access: job.access, idempotency_key: job.idempotency_key };
+    // Level-triggered: run only what the current decision still wants, so jobs of several quick
+    // changes give the right end state in any order. An apply is wanted while access is still its
+    // level; a revert while access has not come back to the level it undoes.
+    const current = state?.decision.access ?? job.access;
+    const wanted = job.operation === "apply" ? current === job.access : current !== job.previous_access;
+    if (!wanted) {
+      this.#metrics.action(job.type, "superseded");
+      await this.#store.appendAudit([{ type: "action_superseded", ...base, current_access: current, current_generation: state?.decision.generation ?? null }]);
+      return;
+    }
+    const subject = this.#index.get(job.subject) ?? { id: job.subject, kind: "workload" as const, attributes: {}, labels: {} };
+    const req = this.request(job, subject, state?.decision ?? placeholderDecision(job));
+    const dryRun = bound.spec.dry_run ?? policy.dry_run;
+    if (dryRun) {
+      const plan: PlannedCall[] = bound.action.plan(req);
+      this.#metrics.action(job.type, "dry_run");
+      await this.#store.appendAudit([{ type: "action_planned", ...base, dry_run: true, plan: redact(plan) }]);
+      return;
+    }
+    try {
+      const outcome = job.operation === "apply" ? await bound.action.apply(req) : await bound.action.revert!(req);
+      this.#metrics.action(job.type, "success");
+      if (job.signal_at !== undefined) this.#metrics.signalToEnforcement(Math.max(0, this.#clock.now() - job.signal_at) / 1000);
+      await this.#store.appendAudit([{ type: "action", ...base, outcome: "success", attempt: record.attempt, verified: outcome.verified ?? null, detail: redact(outcome.detail ?? {}) }]);
+    } catch (err) {
+      const final = !isTransient(err) || record.attempt >= record.max_attempts;
+      this.#metrics.action(job.type, final ? "failed" : "retried");
+      this.#logger.warn({ err, ...base, attempt: record.attempt, max_attempts: record.max_attempts }, `action ${job.action} ${job.operation} failed${final ? "" : "; will retry"}: ${errorMessage(err)}`);
+      throw err;
+    }
+  }
+}
+
+function placeholderDecision(job: ActionJob): StoredState["decision"] {
+  return { policy: job.policy, subject: job.subject, access: job.access, risk: "high", reasons: [], generation: job.generation, decided_at: job.decided_at, evidence: {}, exempt: false };
+}

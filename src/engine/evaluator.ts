@@ -1,0 +1,200 @@
+/**
+ * One evaluation of a policy for a batch of subjects: gather (run pull checks, read stored and pushed
+ * results) → decide (pure) → record (states, results, audit, metrics). Enforcement is handed on.
+ */
+import { SpanStatusCode } from "@opentelemetry/api";
+import type { CheckResult, Subject } from "../policy/model.ts";
+import { decide, type DecideOutput } from "../policy/decide.ts";
+import type { PolicySpec } from "../policy/compile.ts";
+import type { StateStore, StoredState, AuditEvent } from "../store/contract.ts";
+import type { PluginContext } from "../checks/contract.ts";
+import type { VigilMetrics } from "../telemetry/metrics.ts";
+import type { Runtime } from "./runtime.ts";
+import type { SubjectIndex } from "./subjects.ts";
+import { KeyedLock } from "./keyed-lock.ts";
+import { errorMessage } from "../errors.ts";
+
+/** Reason codes the engine adds to results. */
+export const ENGINE_REASONS = {
+  /** The check failed to run (error or timeout); the result is unknown. */
+  CHECK_ERROR: "CHECK_ERROR",
+  /** The check ran but returned nothing for this subject. */
+  CHECK_NO_RESULT: "CHECK_NO_RESULT",
+  /** A result pushed through the signals API. */
+  SIGNAL: "SIGNAL",
+} as const;
+
+const SPAN_EVALUATE = "vigil.evaluate";
+
+export type PullMode = "always" | "stale";
+
+export interface EvaluateOptions {
+  /** `always` re-runs every pull check; `stale` only those without a current stored result (signals). */
+  readonly pull: PullMode;
+  readonly trigger: string;
+}
+
+export interface Evaluated {
+  readonly subject: Subject;
+  readonly outcome: DecideOutput;
+  readonly state: StoredState;
+  /** A check asked to be run again at this instant (e.g. a certificate's warning point). */
+  readonly recheck_at?: number;
+}
+
+export class Evaluator {
+  readonly #lock = new KeyedLock();
+  readonly #store: StateStore;
+  readonly #index: SubjectIndex;
+  readonly #metrics: VigilMetrics;
+  readonly #ctx: PluginContext;
+  #runtime: Runtime;
+
+  constructor(deps: { store: StateStore; index: SubjectIndex; metrics: VigilMetrics; ctx: PluginContext; runtime: Runtime }) {
+    this.#store = deps.store;
+    this.#index = deps.index;
+    this.#metrics = deps.metrics;
+    this.#ctx = deps.ctx;
+    this.#runtime = deps.runtime;
+  }
+
+  set runtime(r: Runtime) {
+    this.#runtime = r;
+  }
+
+  /** Evaluates the subjects (by id) that still exist and that the policy still covers. */
+  async evaluate(policyName: string, ids: readonly string[], opts: EvaluateOptions): Promise<Evaluated[]> {
+    const runtime = this.#runtime;
+    const policy = runtime.policy(policyName);
+    if (!policy) return [];
+    const subjects = ids.map((id) => this.#index.get(id)).filter((s): s is Subject => !!s && runtime.covers(policy, s));
+    if (subjects.length === 0) return [];
+    const keys = subjects.map((s) => `${policy.name}\u0000${s.id}`);
+    return this.#lock.run(keys, () =>
+      this.#ctx.tracer.startActiveSpan(SPAN_EVALUATE, { attributes: { "vigil.policy": policy.name, "vigil.subjects": subjects.length, "vigil.trigger": opts.trigger } }, async (span) => {
+        try {
+          return await this.#evaluateLocked(runtime, policy, subjects, opts);
+        } catch (err) {
+          span.recordException(err as Error);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(err) });
+          throw err;
+        } finally {
+          span.end();
+        }
+      }),
+    );
+  }
+
+  async #evaluateLocked(runtime: Runtime, policy: PolicySpec, subjects: Subject[], opts: EvaluateOptions): Promise<Evaluated[]> {
+    const started = performance.now();
+    const ids = subjects.map((s) => s.id);
+    const [prev, stored] = await Promise.all([this.#store.getStates(policy.name, ids), this.#store.getResults(ids, policy.checks)]);
+    const now = this.#ctx.clock.now();
+
+    const bySubject = new Map<string, CheckResult[]>();
+    for (const r of stored) {
+      const list = bySubject.get(r.subject);
+      if (list) list.push(r);
+      else bySubject.set(r.subject, [r]);
+    }
+
+    const fresh = await this.#pull(runtime, policy, subjects, bySubject, opts.pull, now);
+    for (const r of fresh) {
+      const list = (bySubject.get(r.subject) ?? []).filter((x) => !(x.check === r.check && (x.source ?? "pull") === "pull"));
+      list.push(r);
+      bySubject.set(r.subject, list);
+    }
+    // Unknown results are not stored: the last known one must stay available for `hold`.
+    const keep = fresh.filter((r) => r.status !== "unknown");
+    const decidedAt = this.#ctx.clock.now();
+    const out: Evaluated[] = [];
+    const audit: AuditEvent[] = [];
+    for (const subject of subjects) {
+      const results = bySubject.get(subject.id) ?? [];
+      const before = prev.get(subject.id);
+      const exempt = runtime.isExempt(policy, subject);
+      const outcome = decide({
+        policy: policy.name,
+        subject: subject.id,
+        rules: policy.rules,
+        checks: policy.checks.map((c) => runtime.checkInput(policy, c, results.filter((r) => r.check === c))),
+        prev: before,
+        exempt,
+        now: decidedAt,
+      });
+      const enforcedAccess = before?.enforced_access ?? "full_access";
+      const gen = outcome.state.decision.generation;
+      // Nothing to carry out when access already matches what was enforced, or the subject is exempt.
+      const settled = outcome.state.decision.access === enforcedAccess || exempt;
+      const state: StoredState = {
+        ...outcome.state,
+        enforced_generation: settled ? gen : (before?.enforced_generation ?? 0),
+        enforced_access: enforcedAccess,
+      };
+      const recheck = results.reduce<number | undefined>((m, r) => (r.next_run_at !== undefined && r.next_run_at > decidedAt && (m === undefined || r.next_run_at < m) ? r.next_run_at : m), undefined);
+      out.push({ subject, outcome, state, ...(recheck === undefined ? {} : { recheck_at: recheck }) });
+      if (outcome.changed) {
+        const d = outcome.state.decision;
+        this.#metrics.decisionChange(policy.name, d.access);
+        audit.push({
+          type: "decision",
+          policy: policy.name,
+          subject: subject.id,
+          access: d.access,
+          previous_access: before?.decision.access ?? null,
+          risk: d.risk,
+          generation: d.generation,
+          reasons: d.reasons,
+          exempt,
+          trigger: opts.trigger,
+        });
+        if (exempt && d.access !== enforcedAccess) {
+          audit.push({ type: "enforcement_skipped", policy: policy.name, subject: subject.id, generation: d.generation, reason: "subject is exempt (break-glass)" });
+        }
+      }
+    }
+    await this.#store.putResults(keep);
+    await this.#store.putStates(out.map((e) => e.state));
+    if (audit.length > 0) await this.#store.appendAudit(audit);
+    this.#metrics.evaluation(policy.name, (performance.now() - started) / 1000, subjects.length);
+    return out;
+  }
+
+  /** Runs the policy's pull checks; a failing or silent check yields `unknown` results, never an exception. */
+  async #pull(runtime: Runtime, policy: PolicySpec, subjects: Subject[], stored: Map<string, CheckResult[]>, mode: PullMode, now: number): Promise<CheckResult[]> {
+    const runs = policy.checks.map(async (name) => {
+      const check = runtime.checks.get(name);
+      const spec = runtime.checkSpec(name);
+      if (!check || !spec) return [];
+      const targets =
+        mode === "always"
+          ? subjects
+          : subjects.filter((s) => !(stored.get(s.id) ?? []).some((r) => r.check === name && (r.source ?? "pull") === "pull" && r.expires_at > now));
+      if (targets.length === 0) return [];
+      const ttl = runtime.ttl(name);
+      let results: CheckResult[];
+      try {
+        const signal = AbortSignal.timeout(spec.timeout);
+        results = await check.run(targets, { ...this.#ctx, signal, timeoutMs: spec.timeout, ttlMs: ttl });
+      } catch (err) {
+        this.#metrics.checkError(name, "error");
+        this.#ctx.logger.warn({ err, check: name, policy: policy.name }, `check ${name} failed: ${errorMessage(err)}`);
+        const t = this.#ctx.clock.now();
+        return targets.map((s) => unknownResult(name, s.id, ENGINE_REASONS.CHECK_ERROR, `check failed: ${errorMessage(err)}`, t));
+      }
+      const got = new Map(results.filter((r) => r.check === name).map((r) => [r.subject, r]));
+      const t = this.#ctx.clock.now();
+      return targets.map((s) => {
+        const r = got.get(s.id) ?? unknownResult(name, s.id, ENGINE_REASONS.CHECK_NO_RESULT, "the check returned no result for this subject", t);
+        this.#metrics.checkResult(name, r.status);
+        return { ...r, source: "pull" as const };
+      });
+    });
+    return (await Promise.all(runs)).flat();
+  }
+}
+
+function unknownResult(check: string, subject: string, code: string, message: string, now: number): CheckResult {
+  return { check, subject, status: "unknown", reasons: [{ code, message }], observed_at: now, expires_at: now, source: "pull" };
+}
+

@@ -1,0 +1,61 @@
+import type { Subject } from "../policy/model.ts";
+import type { Inventory } from "../inventories/contract.ts";
+import type { Logger } from "../telemetry/log.ts";
+import { errorMessage } from "../errors.ts";
+
+/**
+ * All subjects the inventories know, by id. A failing inventory keeps its last good list, so a
+ * flaky source never makes subjects vanish (which would drop them to the default rule).
+ */
+export class SubjectIndex {
+  #byId = new Map<string, Subject>();
+  #lastGood: (Subject[] | undefined)[] = [];
+  #inventories: readonly Inventory[];
+  readonly #logger: Logger;
+
+  constructor(inventories: readonly Inventory[], logger: Logger) {
+    this.#inventories = inventories;
+    this.#logger = logger;
+  }
+
+  /** Swaps the inventories (config reload); the next refresh reads them. */
+  replace(inventories: readonly Inventory[]): void {
+    this.#inventories = inventories;
+    this.#lastGood = [];
+  }
+
+  async refresh(timeoutMs = 30_000): Promise<void> {
+    const lists = await Promise.all(
+      this.#inventories.map(async (inv, i) => {
+        try {
+          const list = await inv.list(AbortSignal.timeout(timeoutMs));
+          this.#lastGood[i] = list;
+          return list;
+        } catch (err) {
+          this.#logger.error({ err, inventory: i }, `inventory ${i} failed; keeping its last good list: ${errorMessage(err)}`);
+          return this.#lastGood[i] ?? [];
+        }
+      }),
+    );
+    const next = new Map<string, Subject>();
+    for (const list of lists) {
+      for (const s of list) {
+        if (next.has(s.id)) this.#logger.warn({ subject: s.id }, "subject listed by more than one inventory; the first wins");
+        else next.set(s.id, s);
+      }
+    }
+    this.#byId = next;
+  }
+
+  get(id: string): Subject | undefined {
+    return this.#byId.get(id);
+  }
+
+  all(): IterableIterator<Subject> {
+    return this.#byId.values();
+  }
+
+  get size(): number {
+    return this.#byId.size;
+  }
+}

@@ -1,0 +1,59 @@
+import type { AccessLevel, CheckResult, CheckStatus, Decision, RiskLevel, Subject } from "../policy/model.ts";
+import type { AuditEntry, AuditQuery } from "../store/contract.ts";
+
+/** A result pushed from outside (POST /v1/signals). */
+export interface SignalInput {
+  readonly subject: string;
+  readonly check: string;
+  readonly status: CheckStatus;
+  readonly risk?: RiskLevel;
+  /** How long the result stands, in ms. Default: the check's TTL. */
+  readonly ttl_ms?: number;
+  readonly reason?: string;
+  /** Where it came from (`api`, `alertmanager`, …), for the audit log. */
+  readonly source?: string;
+}
+
+export interface SubjectSummary {
+  readonly id: string;
+  readonly kind: Subject["kind"];
+  readonly identity?: string;
+  /** Most restrictive access across the policies covering it. */
+  readonly access: AccessLevel;
+  readonly policies: readonly { readonly policy: string; readonly access: AccessLevel; readonly risk: RiskLevel; readonly generation: number; readonly decided_at: string }[];
+}
+
+export interface SubjectDetail {
+  readonly subject: Subject;
+  readonly access: AccessLevel;
+  readonly decisions: readonly Decision[];
+  readonly results: readonly CheckResult[];
+}
+
+export interface EnforcementStatus {
+  readonly policy: string;
+  readonly paused: boolean;
+  readonly paused_at?: string;
+  readonly recent_actions: number;
+  readonly max_actions: number;
+  readonly window_ms: number;
+}
+
+/** What the HTTP API asks of the running agent. Errors are VigilErrors with stable codes. */
+export interface AgentApi {
+  /** Liveness: the process is up and its loop turns. */
+  health(): { ok: boolean };
+  /** Readiness: store, queue and inventories are loaded. */
+  ready(): { ready: boolean; reasons: readonly string[] };
+  listSubjects(query: { policy?: string; access?: AccessLevel; kind?: string; limit: number; offset: number }): Promise<{ subjects: SubjectSummary[]; total: number }>;
+  /** undefined when no inventory knows the id. */
+  getSubject(id: string): Promise<SubjectDetail | undefined>;
+  /** Re-runs every policy covering the subject now; undefined when unknown. */
+  evaluate(id: string): Promise<Decision[] | undefined>;
+  /** Durably records the result and schedules an immediate evaluation; throws VIGIL_ERR_UNKNOWN_SUBJECT or VIGIL_ERR_BAD_REQUEST. */
+  acceptSignal(signal: SignalInput): Promise<{ id: string; policies: readonly string[] }>;
+  readAudit(query: AuditQuery): Promise<AuditEntry[]>;
+  enforcement(): EnforcementStatus[];
+  /** Operator resume of a paused blast-radius guard; all policies when none given. Throws VIGIL_ERR_BAD_REQUEST for an unknown policy. */
+  resumeEnforcement(policy?: string): Promise<{ resumed: readonly string[] }>;
+}

@@ -1,0 +1,263 @@
+/**
+ * Turns a parsed config into what the engine runs: policies with their selectors, checks, rules and
+ * actions, each plugin section validated against its factory's schema. Problems are collected.
+ */
+import cron from "node-cron";
+import type { z } from "zod";
+import type { ConfigIssue } from "../errors.ts";
+import type { ActionEntry, ParsedConfig } from "../config/schema.ts";
+import type { Registry } from "../config/plugins.ts";
+import type { AccessLevel } from "./model.ts";
+import type { DecisionRules, GuardLimits, OnUnknown } from "./decide.ts";
+import { compileSelector, type SelectorSpec, type SubjectMatcher } from "./selector.ts";
+import { formatDuration, parseDuration } from "../util/duration.ts";
+
+export interface CompiledCheck {
+  readonly name: string;
+  readonly type: string;
+  /** False when no plugin produces results: they arrive as signals only. */
+  readonly pull: boolean;
+  /** Plugin config after its schema (undefined for push-only checks). */
+  readonly config: unknown;
+  readonly on_unknown?: OnUnknown;
+  readonly hold_grace?: number;
+  readonly ttl?: number;
+  readonly timeout: number;
+}
+
+export interface CompiledAction {
+  /** Stable name: used in idempotency keys and the audit log. */
+  readonly name: string;
+  readonly type: string;
+  readonly level: AccessLevel;
+  readonly dry_run?: boolean;
+  readonly config: unknown;
+}
+
+export interface Schedule {
+  /** node-cron expression (6 fields, seconds first, or 5). */
+  readonly cron: string;
+  /** Subjects are spread over this many ms after each tick. */
+  readonly spread: number;
+  /** Written form, for humans. */
+  readonly text: string;
+}
+
+export interface PolicySpec {
+  readonly name: string;
+  readonly kind: "communication" | "perimeter";
+  /** Selector as written, for display. */
+  readonly covers: string;
+  readonly edge?: { readonly source: string; readonly destination: string; readonly port: number; readonly protocol: string; readonly authentication: string; readonly authorization: string };
+  readonly schedule: Schedule;
+  readonly checks: readonly string[];
+  readonly rules: DecisionRules;
+  readonly on_unknown: OnUnknown;
+  readonly hold_grace: number;
+  readonly dry_run: boolean;
+  readonly actions: Readonly<Record<AccessLevel, readonly CompiledAction[]>>;
+  readonly limits: GuardLimits;
+  readonly retry: { readonly attempts: number; readonly delay: number; readonly max_delay: number };
+}
+
+export interface CompiledConfig {
+  readonly policies: readonly PolicySpec[];
+  readonly checks: Readonly<Record<string, CompiledCheck>>;
+  readonly inventories: readonly { readonly type: string; readonly config: unknown }[];
+  readonly default_security_rule: "deny_all" | "allow_all";
+  /** Per policy name: does a subject belong to it. Kept out of PolicySpec so specs stay plain data. */
+  readonly matchers: ReadonlyMap<string, SubjectMatcher>;
+  readonly exemptions: ReadonlyMap<string, readonly SubjectMatcher[]>;
+}
+
+interface CompileHelpers {
+  zodIssues(error: z.ZodError, path: readonly PropertyKey[]): ConfigIssue[];
+  locate(path: readonly PropertyKey[]): number | undefined;
+}
+
+const PERIMETER_CHECKS = { require_mfa: "mfa", require_managed_device: "managed_device", require_location_check: "location" } as const;
+const LEVELS: readonly AccessLevel[] = ["full_access", "read_only", "deny"];
+
+export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: ConfigIssue[], h: CompileHelpers): CompiledConfig {
+  const issue = (path: PropertyKey[], message: string) => issues.push({ path: dotted(path), message, line: h.locate(path) });
+  const validate = <T>(schema: z.ZodType<T>, value: unknown, path: PropertyKey[]): T | undefined => {
+    const r = schema.safeParse(value);
+    if (r.success) return r.data;
+    issues.push(...h.zodIssues(r.error, path));
+    return undefined;
+  };
+
+  const perimeter = cfg.identity_perimeter;
+  const rba = perimeter?.risk_based_access ?? { low_risk: "full_access", medium_risk: "read_only", high_risk: "deny" };
+
+  // Checks: every name a policy uses or the checks section declares.
+  const implied = new Map<string, Record<string, unknown>>();
+  if (perimeter) {
+    for (const [flag, check] of Object.entries(PERIMETER_CHECKS)) {
+      if (perimeter[flag as keyof typeof PERIMETER_CHECKS]) implied.set(check, check === "location" ? { allowed: perimeter.allowed_locations } : {});
+    }
+    implied.set("session_age", { max_age: formatDuration(perimeter.session_duration) });
+  }
+  const used = new Set<string>([...implied.keys(), ...cfg.communication_policies.flatMap((p) => p.continuous_verification.checks), ...(perimeter?.continuous_verification.checks ?? [])]);
+  const checks: Record<string, CompiledCheck> = {};
+  for (const name of new Set([...used, ...Object.keys(cfg.checks)])) {
+    const entry = cfg.checks[name];
+    const { type: explicitType, on_unknown, hold_grace, ttl, timeout, ...own } = entry ?? { timeout: 30_000 };
+    const type = explicitType ?? name;
+    const factory = registry.checks.get(type);
+    const path = ["checks", name];
+    if (!factory) {
+      if (explicitType) issue([...path, "type"], `unknown check type "${explicitType}"; known: ${[...registry.checks.keys()].join(", ")}`);
+      for (const key of Object.keys(own)) issue([...path, key], `unknown key: check "${name}" has no plugin (its results arrive as signals), so only type, on_unknown, hold_grace, ttl and timeout apply`);
+      checks[name] = { name, type, pull: false, config: undefined, on_unknown, hold_grace, ttl, timeout };
+      continue;
+    }
+    const config = validate(factory.configSchema, { ...implied.get(name), ...own }, path);
+    checks[name] = { name, type, pull: true, config, on_unknown, hold_grace, ttl, timeout };
+  }
+  if (!used.size && Object.keys(cfg.checks).length) {
+    // Declared but unused checks are fine (signals may still name them), nothing to report.
+  }
+
+  const policies: PolicySpec[] = [];
+  const matchers = new Map<string, SubjectMatcher>();
+  const exemptions = new Map<string, SubjectMatcher[]>();
+  const globalExempt = cfg.exempt.map((s) => compileSelector(s as SelectorSpec));
+  const names = new Map<string, string>();
+
+  const actionsFor = (override: ParsedConfig["communication_policies"][number]["enforcement"], basePath: PropertyKey[]) => {
+    const source = override ?? cfg.enforcement;
+    const out = {} as Record<AccessLevel, CompiledAction[]>;
+    for (const level of LEVELS) {
+      out[level] = source[level].map((entry: ActionEntry, i: number) => compileAction(entry, level, i, [...basePath, level, i]));
+    }
+    return out;
+  };
+  const compileAction = (entry: ActionEntry, level: AccessLevel, i: number, path: PropertyKey[]): CompiledAction => {
+    const { type, name, dry_run, ...own } = entry;
+    const factory = registry.actions.get(type);
+    if (!factory) {
+      issue([...path, "type"], `unknown action type "${type}"; known: ${[...registry.actions.keys()].join(", ")}`);
+      return { name: name ?? `${level}[${i}]:${type}`, type, level, dry_run, config: undefined };
+    }
+    return { name: name ?? `${level}[${i}]:${type}`, type, level, dry_run, config: validate(factory.configSchema, own, path) };
+  };
+  const register = (spec: PolicySpec, matcher: SubjectMatcher, exempt: readonly SelectorSpec[], path: PropertyKey[]) => {
+    const seen = names.get(spec.name);
+    if (seen) issue([...path, "name"], `policy name "${spec.name}" is already used by ${seen}; set a unique name`);
+    names.set(spec.name, dotted(path));
+    const dupes = (["full_access", "read_only", "deny"] as const).flatMap((l) => spec.actions[l].map((a) => a.name));
+    for (const d of new Set(dupes.filter((n, i) => dupes.indexOf(n) !== i))) issue([...path, "enforcement"], `action name "${d}" is used twice`);
+    policies.push(spec);
+    matchers.set(spec.name, matcher);
+    exemptions.set(spec.name, [...globalExempt, ...exempt.map(compileSelector)]);
+  };
+  const rulesFor = (override: { confirm?: number; restore_after?: number; cooldown?: number } | undefined, policyRba: typeof rba): DecisionRules => ({
+    confirm: override?.confirm ?? cfg.decision.confirm,
+    restore_after: override?.restore_after ?? cfg.decision.restore_after,
+    cooldown: override?.cooldown ?? cfg.decision.cooldown,
+    scoring: cfg.decision.scoring,
+    risk_based_access: policyRba,
+  });
+  const retry = { attempts: cfg.enforcement.retry.attempts, delay: cfg.enforcement.retry.delay, max_delay: cfg.enforcement.retry.max_delay };
+
+  cfg.communication_policies.forEach((p, i) => {
+    const path = ["communication_policies", i];
+    const name = p.name ?? `${p.source}-to-${p.destination}`.replace(/[^A-Za-z0-9_.-]+/g, "_");
+    const schedule = compileSchedule(p.continuous_verification.interval, [...path, "continuous_verification", "interval"], issue);
+    register(
+      {
+        name,
+        kind: "communication",
+        covers: `source ${p.source}`,
+        edge: { source: p.source, destination: p.destination, port: p.port, protocol: p.protocol, authentication: p.authentication, authorization: p.authorization },
+        schedule,
+        checks: p.continuous_verification.checks,
+        rules: rulesFor(p.decision, p.risk_based_access ?? rba),
+        on_unknown: p.decision?.on_unknown ?? cfg.decision.on_unknown,
+        hold_grace: p.decision?.hold_grace ?? cfg.decision.hold_grace,
+        dry_run: p.dry_run ?? cfg.agent.dry_run,
+        actions: actionsFor(p.enforcement, p.enforcement ? [...path, "enforcement"] : ["enforcement"]),
+        limits: p.enforcement?.limits ?? cfg.enforcement.limits,
+        retry,
+      },
+      (s) => s.id === p.source || s.identity === p.source,
+      p.exempt as SelectorSpec[],
+      path,
+    );
+  });
+  if (perimeter) {
+    const path = ["identity_perimeter"];
+    register(
+      {
+        name: perimeter.name,
+        kind: "perimeter",
+        covers: JSON.stringify(perimeter.applies_to),
+        schedule: compileSchedule(perimeter.continuous_verification.interval, [...path, "continuous_verification", "interval"], issue),
+        checks: [...new Set([...implied.keys(), ...perimeter.continuous_verification.checks])],
+        rules: rulesFor(perimeter.decision, perimeter.risk_based_access),
+        on_unknown: perimeter.decision?.on_unknown ?? cfg.decision.on_unknown,
+        hold_grace: perimeter.decision?.hold_grace ?? cfg.decision.hold_grace,
+        dry_run: perimeter.dry_run ?? cfg.agent.dry_run,
+        actions: actionsFor(perimeter.enforcement, perimeter.enforcement ? [...path, "enforcement"] : ["enforcement"]),
+        limits: perimeter.enforcement?.limits ?? cfg.enforcement.limits,
+        retry,
+      },
+      compileSelector(perimeter.applies_to as SelectorSpec),
+      perimeter.exempt as SelectorSpec[],
+      path,
+    );
+  }
+
+  const inventories = cfg.inventories.map((entry, i) => {
+    const { type, ...own } = entry;
+    const factory = registry.inventories.get(type);
+    if (!factory) {
+      issue(["inventories", i, "type"], `unknown inventory type "${type}"; known: ${[...registry.inventories.keys()].join(", ")}`);
+      return { type, config: undefined };
+    }
+    return { type, config: validate(factory.configSchema, own, ["inventories", i]) };
+  });
+  const ids = new Map<string, number>();
+  cfg.inventories.forEach((inv, i) => {
+    if (inv.type !== "static" || !Array.isArray(inv.subjects)) return;
+    (inv.subjects as { id?: unknown }[]).forEach((s, j) => {
+      if (typeof s?.id !== "string") return;
+      if (ids.has(s.id)) issue(["inventories", i, "subjects", j, "id"], `subject id "${s.id}" is listed twice`);
+      ids.set(s.id, i);
+    });
+  });
+
+  return { policies, checks, inventories, default_security_rule: cfg.default_security_rule, matchers, exemptions };
+}
+
+/** `5m` → a node-cron expression firing every 5 minutes; cron expressions pass through. */
+export function compileSchedule(text: string, path: PropertyKey[], issue: (path: PropertyKey[], message: string) => void): Schedule {
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    if (!cron.validate(text)) issue(path, `expected a duration like "5m" or a cron expression, got "${text}"`);
+    return { cron: text, spread: 60_000, text };
+  }
+  const cronExpr = durationToCron(ms);
+  if (!cronExpr) {
+    issue(path, `interval ${text} must be whole seconds that divide a minute, minutes that divide an hour, or hours that divide a day (e.g. 30s, 5m, 15m, 1h, 6h); use a cron expression otherwise`);
+  }
+  return { cron: cronExpr ?? "0 */5 * * * *", spread: ms, text };
+}
+
+function durationToCron(ms: number): string | undefined {
+  if (ms < 1000 || ms % 1000 !== 0) return undefined;
+  const s = ms / 1000;
+  if (s < 60) return 60 % s === 0 ? `*/${s} * * * * *` : undefined;
+  if (s % 60 !== 0) return undefined;
+  const m = s / 60;
+  if (m < 60) return 60 % m === 0 ? `0 */${m} * * * *` : undefined;
+  if (m % 60 !== 0) return undefined;
+  const hours = m / 60;
+  if (hours < 24) return 24 % hours === 0 ? `0 0 */${hours} * * *` : undefined;
+  return hours === 24 ? "0 0 0 * * *" : undefined;
+}
+
+function dotted(path: readonly PropertyKey[]): string {
+  return path.map((p) => (typeof p === "number" ? `[${p}]` : String(p))).join(".").replace(/\.\[/g, "[");
+}

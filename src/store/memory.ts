@@ -1,0 +1,102 @@
+import { createHash } from "node:crypto";
+import type { AccessLevel, CheckResult } from "../policy/model.ts";
+import type { AuditEntry, AuditEvent, AuditQuery, StateStore, StoredState } from "./contract.ts";
+
+/**
+ * A StateStore in memory: for one-shot CLI evaluations (`check`, `explain`) that must not write to
+ * the agent's data, and for tests. Same semantics as the embedded store, nothing durable.
+ */
+export class MemoryStore implements StateStore {
+  readonly #states = new Map<string, StoredState>();
+  readonly #results = new Map<string, CheckResult>();
+  readonly #audit: AuditEntry[] = [];
+  readonly #maxAudit: number;
+
+  constructor(options: { maxAudit?: number } = {}) {
+    this.#maxAudit = options.maxAudit ?? 10_000;
+  }
+
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+
+  async getState(policy: string, subject: string): Promise<StoredState | undefined> {
+    return this.#states.get(`${policy}\u0000${subject}`);
+  }
+
+  async getStates(policy: string, subjects: readonly string[]): Promise<Map<string, StoredState>> {
+    const out = new Map<string, StoredState>();
+    for (const s of subjects) {
+      const st = this.#states.get(`${policy}\u0000${s}`);
+      if (st) out.set(s, st);
+    }
+    return out;
+  }
+
+  async listStates(filter: { policy?: string; subject?: string } = {}): Promise<StoredState[]> {
+    return [...this.#states.values()].filter((s) => (!filter.policy || s.decision.policy === filter.policy) && (!filter.subject || s.decision.subject === filter.subject));
+  }
+
+  async putStates(states: readonly StoredState[]): Promise<void> {
+    for (const s of states) this.#states.set(`${s.decision.policy}\u0000${s.decision.subject}`, s);
+  }
+
+  async unenforced(): Promise<StoredState[]> {
+    return [...this.#states.values()].filter((s) => s.enforced_generation < s.decision.generation);
+  }
+
+  async markEnforced(policy: string, subject: string, generation: number, access: AccessLevel): Promise<void> {
+    const key = `${policy}\u0000${subject}`;
+    const s = this.#states.get(key);
+    if (s) this.#states.set(key, { ...s, enforced_generation: generation, enforced_access: access });
+  }
+
+  async countByAccess(): Promise<Record<string, Record<string, number>>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const s of this.#states.values()) {
+      const m = (out[s.decision.policy] ??= {});
+      m[s.decision.access] = (m[s.decision.access] ?? 0) + 1;
+    }
+    return out;
+  }
+
+  async putResults(results: readonly CheckResult[]): Promise<void> {
+    for (const r of results) {
+      const key = `${r.subject}\u0000${r.check}\u0000${r.source ?? "pull"}`;
+      const prev = this.#results.get(key);
+      if (!prev || r.observed_at >= prev.observed_at) this.#results.set(key, r);
+    }
+  }
+
+  async getResults(subjects: readonly string[], checks: readonly string[]): Promise<CheckResult[]> {
+    const out: CheckResult[] = [];
+    for (const s of subjects) {
+      for (const c of checks) {
+        for (const source of ["pull", "push"]) {
+          const r = this.#results.get(`${s}\u0000${c}\u0000${source}`);
+          if (r) out.push(r);
+        }
+      }
+    }
+    return out;
+  }
+
+  async appendAudit(events: readonly AuditEvent[]): Promise<AuditEntry[]> {
+    const out: AuditEntry[] = [];
+    for (const e of events) {
+      const last = this.#audit.at(-1);
+      const prev = last?.hash ?? "0".repeat(64);
+      const seq = (last?.seq ?? 0) + 1;
+      const body = { ...e, seq, ts: new Date().toISOString(), prev };
+      const entry = { ...body, hash: createHash("sha256").update(prev + "\n" + JSON.stringify(body)).digest("hex") } as AuditEntry;
+      this.#audit.push(entry);
+      out.push(entry);
+    }
+    if (this.#audit.length > this.#maxAudit) this.#audit.splice(0, this.#audit.length - this.#maxAudit);
+    return out;
+  }
+
+  async readAudit(q: AuditQuery = {}): Promise<AuditEntry[]> {
+    const matched = this.#audit.filter((e) => (q.after === undefined || e.seq > q.after) && (!q.subject || e.subject === q.subject) && (!q.type || e.type === q.type));
+    return matched.slice(-(q.limit ?? 100));
+  }
+}
