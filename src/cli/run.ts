@@ -21,56 +21,56 @@ export const run: Command = async (argv) => {
   const config = await loadOrExplain(values.config);
   const logger = createLogger({ level: config.raw.agent.log_level });
   const agent = new Agent(config, { logger });
-  try {
-    await agent.start();
-  } catch (err) {
-    logger.fatal({ err }, `vigil could not start: ${errorMessage(err)}`);
-    await agent.stop().catch(() => undefined);
-    return EXIT_FAIL;
-  }
 
-  process.on("unhandledRejection", (err) => logger.error({ err }, `unhandled rejection: ${errorMessage(err)}`));
-
+  // Signal handlers go in before start: a signal arriving during start-up must not kill the
+  // process with the default action. Reloads wait for start; a stop request waits for it too.
+  let started: Promise<void> = Promise.resolve();
   let reloading = Promise.resolve();
+  process.on("unhandledRejection", (err) => logger.error({ err }, `unhandled rejection: ${errorMessage(err)}`));
   process.on("SIGHUP", () => {
     reloading = reloading.then(async () => {
+      await started.catch(() => undefined);
       try {
         const next = await loadConfig(config.file);
         await agent.reload(next);
-        agentMetrics(agent, "success");
+        agent.configReloaded("success");
       } catch (err) {
-        agentMetrics(agent, "failure");
+        agent.configReloaded("failure");
         const issues = err instanceof ConfigError ? err.issues : undefined;
         logger.error({ err, issues }, `config reload failed; keeping the running config: ${errorMessage(err)}`);
       }
     });
   });
 
-  return new Promise<number>((resolveExit) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, "stopping");
-      const hard = setTimeout(() => {
-        logger.error("shutdown took too long; exiting");
-        resolveExit(EXIT_FAIL);
-      }, STOP_LIMIT_MS);
-      hard.unref();
-      agent
-        .stop()
-        .then(() => resolveExit(EXIT_OK))
-        .catch((err: unknown) => {
-          logger.error({ err }, `shutdown failed: ${errorMessage(err)}`);
-          resolveExit(EXIT_FAIL);
-        })
-        .finally(() => clearTimeout(hard));
-    };
-    process.on("SIGTERM", () => stop("SIGTERM"));
-    process.on("SIGINT", () => stop("SIGINT"));
-  });
-};
+  let stopRequested: ((signal: string) => void) | undefined;
+  const stopSignal = new Promise<string>((r) => (stopRequested = r));
+  process.on("SIGTERM", () => stopRequested!("SIGTERM"));
+  process.on("SIGINT", () => stopRequested!("SIGINT"));
 
-function agentMetrics(agent: Agent, outcome: "success" | "failure"): void {
-  agent.configReloaded(outcome);
-}
+  started = agent.start();
+  try {
+    await started;
+  } catch (err) {
+    logger.fatal({ err }, `vigil could not start: ${errorMessage(err)}`);
+    await agent.stop().catch(() => undefined);
+    return EXIT_FAIL;
+  }
+
+  const signal = await stopSignal;
+  logger.info({ signal }, "stopping");
+  const hard = new Promise<number>((r) => {
+    const t = setTimeout(() => {
+      logger.error("shutdown took too long; exiting");
+      r(EXIT_FAIL);
+    }, STOP_LIMIT_MS);
+    t.unref();
+  });
+  const clean = agent.stop().then(
+    () => EXIT_OK,
+    (err: unknown) => {
+      logger.error({ err }, `shutdown failed: ${errorMessage(err)}`);
+      return EXIT_FAIL;
+    },
+  );
+  return Promise.race([clean, hard]);
+};

@@ -30,7 +30,7 @@ export interface AuditQuery {
   readonly after?: number;
   readonly subject?: string;
   readonly type?: string;
-  /** At most this many (newest last). Default 100. */
+  /** At most this many, oldest first: with `after`, the first ones after the cursor; without, the newest. Default 100. */
   readonly limit?: number;
 }
 

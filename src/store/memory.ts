@@ -97,6 +97,8 @@ export class MemoryStore implements StateStore {
 
   async readAudit(q: AuditQuery = {}): Promise<AuditEntry[]> {
     const matched = this.#audit.filter((e) => (q.after === undefined || e.seq > q.after) && (!q.subject || e.subject === q.subject) && (!q.type || e.type === q.type));
-    return matched.slice(-(q.limit ?? 100));
+    // Like the embedded store: with a cursor, the first `limit` after it (paging forward); without, the newest.
+    const limit = q.limit ?? 100;
+    return q.after === undefined ? matched.slice(-limit) : matched.slice(0, limit);
   }
 }

@@ -1,0 +1,679 @@
+/**
+ * The agent's HTTP API on node:http: liveness and readiness probes without auth, everything under
+ * `/v1/` behind a bearer token. Every request gets exactly one JSON response and one log line; no
+ * request can take the process down (handlers are wrapped, bodies are capped, timeouts are set).
+ *
+ * Errors always have the shape `{error: {code, message}}` and never carry internal details.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { createHash, timingSafeEqual } from "node:crypto";
+import { z } from "zod";
+import type { AgentApi, SignalInput } from "./agent-api.ts";
+import type { AuditQuery } from "../store/contract.ts";
+import { ACCESS_LEVELS, CHECK_STATUSES, RISK_LEVELS, SUBJECT_KINDS, type AccessLevel } from "../policy/model.ts";
+import { VigilError } from "../errors.ts";
+import { parseDuration } from "../util/duration.ts";
+import { registerSecret, scrub } from "../util/redact.ts";
+import type { Logger } from "../telemetry/log.ts";
+
+export interface ApiServerOptions {
+  /** `host:port` or `[v6]:port`; port 0 picks a free one. The host is bound exactly as given. */
+  listen: string;
+  /** Bearer token every `/v1/` request must present. */
+  token: string;
+  /** Largest accepted request body, in bytes. */
+  maxBodyBytes: number;
+  api: AgentApi;
+  logger: Logger;
+  metrics?: { signal(check: string, outcome: "accepted" | "rejected"): void };
+}
+
+/** How long stop() waits for in-flight requests before cutting their connections. */
+const STOP_GRACE_MS = 5_000;
+const MAX_SIGNALS_PER_REQUEST = 100;
+const MAX_TTL_MS = 30 * 86_400_000;
+const MAX_REASON_CHARS = 1024;
+const MAX_LIMIT = 1000;
+const DEFAULT_LIMIT = 100;
+/** Check names that may become a metric label on rejection; anything else is counted as `unknown`. */
+const CHECK_LABEL_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/** An error that maps straight onto a response. */
+class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly headers: Readonly<Record<string, string>>;
+  constructor(status: number, code: string, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.name = "HttpError";
+    this.status = status;
+    this.code = code;
+    this.headers = headers;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Body schemas
+
+const required = (expected: string) => (iss: { input?: unknown }) => (iss.input === undefined ? "required" : `expected ${expected}`);
+const nonEmptyString = (max: number) =>
+  z
+    .string({ error: required("a string") })
+    .min(1, { error: "must not be empty" })
+    .max(max, { error: `must be at most ${max} characters` });
+
+const ttlSchema = z.string({ error: required('a duration string like "30s", "5m" or "1h"') }).transform((text, ctx) => {
+  const ms = parseDuration(text);
+  const fail = (message: string) => {
+    ctx.issues.push({ code: "custom", message, input: text });
+    return z.NEVER;
+  };
+  if (ms === undefined) return fail('expected a duration like "30s", "5m" or "1h"');
+  if (ms <= 0) return fail("must be greater than 0");
+  if (ms > MAX_TTL_MS) return fail("must be at most 30d");
+  return ms;
+});
+
+const signalSchema = z.strictObject(
+  {
+    subject: nonEmptyString(2048),
+    check: nonEmptyString(256),
+    status: z.enum(CHECK_STATUSES, { error: required(`one of ${CHECK_STATUSES.join("|")}`) }),
+    risk: z.enum(RISK_LEVELS, { error: required(`one of ${RISK_LEVELS.join("|")}`) }).optional(),
+    ttl: ttlSchema.optional(),
+    reason: z
+      .string({ error: required("a string") })
+      .max(MAX_REASON_CHARS, { error: `must be at most ${MAX_REASON_CHARS} characters` })
+      .optional(),
+  },
+  { error: (iss) => (iss.code === "invalid_type" ? "expected an object" : undefined) },
+);
+
+const signalBatchSchema = z
+  .array(signalSchema)
+  .min(1, { error: "expected at least 1 signal" })
+  .max(MAX_SIGNALS_PER_REQUEST, { error: `expected at most ${MAX_SIGNALS_PER_REQUEST} signals` });
+
+const resumeSchema = z.strictObject(
+  { policy: nonEmptyString(256).optional() },
+  { error: (iss) => (iss.code === "invalid_type" ? "expected an object" : undefined) },
+);
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) out += typeof part === "number" ? `[${part}]` : out === "" ? String(part) : `.${String(part)}`;
+  return out;
+}
+
+/** One message naming every problem by its field path, e.g. `status: expected one of pass|warn|fail|unknown`. */
+export function formatZodError(error: z.ZodError): string {
+  const problems: string[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) problems.push(`${formatPath([...issue.path, key])}: unknown key`);
+    } else {
+      problems.push(`${formatPath(issue.path) || "(root)"}: ${issue.message}`);
+    }
+  }
+  return problems.join("; ");
+}
+
+function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new HttpError(400, "bad_request", formatZodError(result.error));
+  return result.data;
+}
+
+function toSignalInput(s: z.infer<typeof signalSchema>): SignalInput {
+  return {
+    subject: s.subject,
+    check: s.check,
+    status: s.status,
+    ...(s.risk !== undefined ? { risk: s.risk } : {}),
+    ...(s.ttl !== undefined ? { ttl_ms: s.ttl } : {}),
+    ...(s.reason !== undefined ? { reason: s.reason } : {}),
+    source: "api",
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Query strings
+
+class Query {
+  private readonly params: URLSearchParams;
+  private readonly seen = new Set<string>();
+  constructor(search: string) {
+    this.params = new URLSearchParams(search);
+  }
+  /** A parameter's value; empty counts as absent; repeating a parameter is an error. */
+  string(name: string): string | undefined {
+    this.seen.add(name);
+    const values = this.params.getAll(name);
+    if (values.length > 1) throw new HttpError(400, "bad_request", `${name}: must be given at most once`);
+    const value = values[0];
+    return value === undefined || value === "" ? undefined : value;
+  }
+  int(name: string, min: number, max: number): number | undefined {
+    const text = this.string(name);
+    if (text === undefined) return undefined;
+    const n = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new HttpError(400, "bad_request", `${name}: expected an integer from ${min} to ${max}`);
+    return n;
+  }
+  oneOf<T extends string>(name: string, allowed: readonly T[]): T | undefined {
+    const text = this.string(name);
+    if (text === undefined) return undefined;
+    if (!(allowed as readonly string[]).includes(text)) throw new HttpError(400, "bad_request", `${name}: expected one of ${allowed.join("|")}`);
+    return text as T;
+  }
+  /** Rejects parameters the route does not know (typos would otherwise silently widen a query). */
+  done(): void {
+    for (const name of this.params.keys()) {
+      if (!this.seen.has(name)) throw new HttpError(400, "bad_request", `${name}: unknown query parameter`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing
+
+interface Ctx {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** Decoded path parameter (`{id}`), when the route has one. */
+  readonly param: string;
+  readonly query: Query;
+  /** Reads and parses the JSON body; undefined when the request has none. */
+  body(): Promise<unknown>;
+}
+
+interface Reply {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+type Handler = (ctx: Ctx) => Promise<Reply> | Reply;
+
+interface Route {
+  /** Route template, used in logs instead of the raw path. */
+  readonly template: string;
+  readonly auth: boolean;
+  readonly methods: Readonly<Record<string, Handler>>;
+}
+
+function listenParts(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(listen);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new VigilError("VIGIL_ERR_USAGE", `listen address "${listen}" is not "host:port" (e.g. "127.0.0.1:7070" or "[::1]:7070")`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+function digest(text: string): Buffer {
+  return createHash("sha256").update(text, "utf8").digest();
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return req.headers["transfer-encoding"] !== undefined || (length !== undefined && Number(length) > 0);
+}
+
+function isJsonContentType(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  const [type, ...params] = value.split(";").map((s) => s.trim().toLowerCase());
+  if (type !== "application/json") return false;
+  for (const p of params) {
+    const [k, v] = p.split("=").map((s) => s.trim());
+    if (k === "charset" && v !== "utf-8" && v !== "utf8" && v !== '"utf-8"') return false;
+  }
+  return true;
+}
+
+function statusLevel(status: number): "debug" | "info" | "error" {
+  return status >= 500 ? "error" : status >= 400 ? "info" : "debug";
+}
+
+export class ApiServer {
+  private readonly opts: ApiServerOptions;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly tokenDigest: Buffer;
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  private readonly exact = new Map<string, Route>();
+  private readonly prefixed: { prefix: string; route: Route }[] = [];
+  private inFlight = 0;
+  private drained: (() => void) | undefined;
+  private starting: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(opts: ApiServerOptions) {
+    if (typeof opts.token !== "string" || opts.token.length === 0) throw new VigilError("VIGIL_ERR_USAGE", "the API server needs a non-empty bearer token");
+    if (!Number.isSafeInteger(opts.maxBodyBytes) || opts.maxBodyBytes < 1) throw new VigilError("VIGIL_ERR_USAGE", "maxBodyBytes must be a positive integer");
+    const { host, port } = listenParts(opts.listen);
+    this.opts = opts;
+    this.host = host;
+    this.port = port;
+    registerSecret(opts.token);
+    this.tokenDigest = digest(opts.token);
+    this.server = createServer({
+      requestTimeout: 10_000,
+      headersTimeout: 5_000,
+      keepAliveTimeout: 5_000,
+      // Timeouts are only enforced on this tick; the default (30 s) would stretch them far past their values.
+      connectionsCheckingInterval: 1_000,
+    });
+    this.server.keepAliveTimeout = 5_000;
+    this.server.on("connection", (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.on("close", () => this.sockets.delete(socket));
+    });
+    this.server.on("request", (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
+    this.defineRoutes();
+  }
+
+  /** Binds the listen address. Rejects with the bind error (e.g. EADDRINUSE). */
+  start(): Promise<void> {
+    if (this.stopping) return Promise.reject(new VigilError("VIGIL_ERR_SHUTDOWN", "the API server has been stopped"));
+    this.starting ??= new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.server.once("error", onError);
+      this.server.listen({ host: this.host, port: this.port, exclusive: true }, () => {
+        this.server.off("error", onError);
+        this.server.on("error", (err) => this.opts.logger.error({ err }, "api server error"));
+        this.opts.logger.info({ address: this.address }, "api server listening");
+        resolve();
+      });
+    });
+    return this.starting;
+  }
+
+  /** Stops accepting, closes idle keep-alive sockets, waits up to 5 s for in-flight requests, then cuts the rest. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  get address(): { host: string; port: number } {
+    const addr = this.server.address();
+    if (addr === null || typeof addr === "string") throw new VigilError("VIGIL_ERR_USAGE", "the API server is not listening");
+    return { host: (addr as AddressInfo).address, port: (addr as AddressInfo).port };
+  }
+
+  private async shutdown(): Promise<void> {
+    if (!this.server.listening) {
+      // Never started, or start() failed: nothing to wait for. Wait for a pending start to settle first.
+      await this.starting?.catch(() => undefined);
+      if (!this.server.listening) return;
+    }
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    if (this.inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => (this.drained = resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_GRACE_MS))),
+      ]);
+      clearTimeout(timer);
+      if (this.inFlight > 0) this.opts.logger.warn({ in_flight: this.inFlight }, "api server stopped with requests still in flight");
+    }
+    this.server.closeAllConnections();
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
+    this.opts.logger.info("api server stopped");
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now();
+    this.inFlight++;
+    let template = "unmatched";
+    let logErr: unknown;
+    let bodyPending = hasBody(req);
+    req.on("error", () => undefined); // aborted uploads surface through body(); never as an uncaught error
+    res.on("error", () => undefined);
+    res.on("close", () => {
+      this.inFlight--;
+      if (this.inFlight === 0) this.drained?.();
+      const status = res.writableFinished ? res.statusCode : 499;
+      const fields = { method: req.method, route: template, status, ms: Math.round((performance.now() - started) * 10) / 10, ...(logErr !== undefined ? { err: logErr } : {}) };
+      this.opts.logger[statusLevel(status)](fields, "http request");
+    });
+
+    const send = (reply: Reply) => {
+      if (res.headersSent || res.destroyed) return;
+      const payload = JSON.stringify(reply.body);
+      res.statusCode = reply.status;
+      res.setHeader("content-type", "application/json; charset=utf-8");
+      res.setHeader("cache-control", "no-store");
+      res.setHeader("x-content-type-options", "nosniff");
+      for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
+      // An unread body is never drained (it could be endless): the connection closes instead.
+      if (bodyPending || this.stopping) res.setHeader("connection", "close");
+      res.end(req.method === "HEAD" ? undefined : payload);
+    };
+
+    const fail = (err: unknown) => {
+      if (err instanceof HttpError) {
+        send({ status: err.status, body: { error: { code: err.code, message: scrub(err.message) } }, headers: { ...err.headers } });
+        return;
+      }
+      const mapped = mapError(err);
+      if (mapped.status >= 500) logErr = err;
+      send({ status: mapped.status, body: { error: { code: mapped.code, message: mapped.message } }, headers: mapped.headers });
+    };
+
+    const run = async () => {
+      const rawUrl = req.url ?? "/";
+      let target = rawUrl;
+      if (!rawUrl.startsWith("/")) {
+        // absolute-form (`GET http://host/path`): keep only the path and query
+        try {
+          const u = new URL(rawUrl);
+          target = u.pathname + u.search;
+        } catch {
+          throw new HttpError(400, "bad_request", "malformed request target");
+        }
+      }
+      const q = target.indexOf("?");
+      const path = q === -1 ? target : target.slice(0, q);
+      const search = q === -1 ? "" : target.slice(q + 1);
+
+      const match = this.match(path);
+      if (match?.route.auth ?? path.startsWith("/v1/")) this.authenticate(req);
+      if (!match) throw new HttpError(404, "not_found", "no such route");
+      template = match.route.template;
+      const method = req.method === "HEAD" && match.route.methods["GET"] ? "GET" : (req.method ?? "");
+      const handler = match.route.methods[method];
+      if (!handler) {
+        const allow = Object.keys(match.route.methods);
+        if (allow.includes("GET")) allow.push("HEAD");
+        throw new HttpError(405, "method_not_allowed", `${req.method} is not allowed here`, { allow: allow.join(", ") });
+      }
+      let param = "";
+      if (match.raw !== undefined) {
+        try {
+          param = decodeURIComponent(match.raw);
+        } catch {
+          throw new HttpError(400, "bad_request", "the path holds malformed percent-encoding");
+        }
+        if (param === "") throw new HttpError(404, "not_found", "no such route");
+      }
+      const ctx: Ctx = {
+        req,
+        res,
+        param,
+        query: new Query(search),
+        body: async () => {
+          const value = await this.readBody(req);
+          bodyPending = false;
+          return value;
+        },
+      };
+      send(await handler(ctx));
+    };
+
+    run().catch(fail).catch((err: unknown) => {
+      // Only reached when building the error response itself failed.
+      logErr = err;
+      res.destroy();
+    });
+  }
+
+  private match(path: string): { route: Route; raw?: string } | undefined {
+    const exact = this.exact.get(path);
+    if (exact) return { route: exact };
+    for (const { prefix, route } of this.prefixed) {
+      if (path.startsWith(prefix)) return { route, raw: path.slice(prefix.length) };
+    }
+    return undefined;
+  }
+
+  private authenticate(req: IncomingMessage): void {
+    const unauthorized = (message: string) => new HttpError(401, "unauthorized", message, { "www-authenticate": 'Bearer realm="vigil"' });
+    const header = req.headers.authorization;
+    if (header === undefined) throw unauthorized("a bearer token is required");
+    const m = /^Bearer[ \t]+(.+?)[ \t]*$/i.exec(header);
+    if (!m) throw unauthorized("a bearer token is required");
+    // Digests make the comparison independent of the presented token's length.
+    if (!timingSafeEqual(digest(m[1]!), this.tokenDigest)) throw unauthorized("the bearer token is not valid");
+  }
+
+  /** Reads a JSON body with a hard byte cap. Returns undefined when there is none. */
+  private readBody(req: IncomingMessage): Promise<unknown> {
+    const max = this.opts.maxBodyBytes;
+    if (!hasBody(req)) return Promise.resolve(undefined);
+    if (!isJsonContentType(req.headers["content-type"])) {
+      return Promise.reject(new HttpError(415, "unsupported_media_type", "the body must be application/json"));
+    }
+    const declared = req.headers["content-length"];
+    if (declared !== undefined && Number(declared) > max) {
+      return Promise.reject(new HttpError(413, "payload_too_large", `the body exceeds ${max} bytes`));
+    }
+    return new Promise<unknown>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let settled = false;
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        req.off("data", onData);
+        req.off("end", onEnd);
+        req.off("close", onClose);
+        fn();
+      };
+      const onData = (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > max) {
+          finish(() => {
+            req.pause();
+            reject(new HttpError(413, "payload_too_large", `the body exceeds ${max} bytes`));
+          });
+          return;
+        }
+        chunks.push(chunk);
+      };
+      const onEnd = () =>
+        finish(() => {
+          try {
+            resolve(parseJson(Buffer.concat(chunks, size)));
+          } catch (err) {
+            reject(err);
+          }
+        });
+      const onClose = () => finish(() => reject(new HttpError(400, "bad_request", "the request was aborted before its body was complete")));
+      req.on("data", onData);
+      req.on("end", onEnd);
+      req.on("close", onClose);
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private defineRoutes(): void {
+    const api = this.opts.api;
+    const exact = (template: string, auth: boolean, methods: Record<string, Handler>) => this.exact.set(template, { template, auth, methods });
+    const prefixed = (prefix: string, methods: Record<string, Handler>) =>
+      this.prefixed.push({ prefix, route: { template: `${prefix}{id}`, auth: true, methods } });
+
+    exact("/healthz", false, {
+      GET: () => {
+        const ok = api.health().ok === true;
+        return { status: ok ? 200 : 503, body: { ok } };
+      },
+    });
+    exact("/readyz", false, {
+      GET: () => {
+        const r = api.ready();
+        return r.ready ? { status: 200, body: { ready: true } } : { status: 503, body: { ready: false, reasons: r.reasons.map((s) => scrub(String(s))) } };
+      },
+    });
+
+    exact("/v1/subjects", true, {
+      GET: async ({ query }) => {
+        const filter = {
+          policy: query.string("policy"),
+          access: query.oneOf<AccessLevel>("access", ACCESS_LEVELS),
+          kind: query.oneOf("kind", SUBJECT_KINDS),
+          limit: query.int("limit", 1, MAX_LIMIT) ?? DEFAULT_LIMIT,
+          offset: query.int("offset", 0, Number.MAX_SAFE_INTEGER) ?? 0,
+        };
+        query.done();
+        const { subjects, total } = await api.listSubjects(dropUndefined(filter));
+        return { status: 200, body: { subjects, total } };
+      },
+    });
+    prefixed("/v1/subjects/", {
+      GET: async ({ param, query }) => {
+        query.done();
+        const detail = await api.getSubject(param);
+        if (!detail) throw new HttpError(404, "not_found", `unknown subject: ${param}`);
+        return { status: 200, body: detail };
+      },
+    });
+    prefixed("/v1/evaluate/", {
+      POST: async ({ param, query, body }) => {
+        query.done();
+        await body(); // accepted and ignored, but still capped and type-checked
+        const decisions = await api.evaluate(param);
+        if (!decisions) throw new HttpError(404, "not_found", `unknown subject: ${param}`);
+        return { status: 200, body: { decisions } };
+      },
+    });
+    exact("/v1/signals", true, {
+      POST: (ctx) => this.signals(ctx),
+    });
+    exact("/v1/audit", true, {
+      GET: async ({ query }) => {
+        const q: AuditQuery = dropUndefined({
+          after: query.int("after", 0, Number.MAX_SAFE_INTEGER),
+          subject: query.string("subject"),
+          type: query.string("type"),
+          limit: query.int("limit", 1, MAX_LIMIT) ?? DEFAULT_LIMIT,
+        });
+        query.done();
+        const entries = await api.readAudit(q);
+        return { status: 200, body: { entries } };
+      },
+    });
+    exact("/v1/enforcement", true, {
+      GET: ({ query }) => {
+        query.done();
+        return { status: 200, body: { policies: api.enforcement() } };
+      },
+    });
+    exact("/v1/enforcement/resume", true, {
+      POST: async ({ query, body }) => {
+        query.done();
+        const raw = await body();
+        const { policy } = raw === undefined ? {} : parseWith(resumeSchema, raw);
+        const { resumed } = await api.resumeEnforcement(policy);
+        return { status: 200, body: { resumed } };
+      },
+    });
+  }
+
+  private async signals({ query, body }: Ctx): Promise<Reply> {
+    const metrics = this.opts.metrics;
+    const count = (check: unknown, outcome: "accepted" | "rejected") => {
+      try {
+        metrics?.signal(typeof check === "string" && CHECK_LABEL_RE.test(check) ? check : "unknown", outcome);
+      } catch {
+        // metrics never fail a request
+      }
+    };
+    let raw: unknown;
+    try {
+      query.done();
+      raw = await body();
+      if (raw === undefined) throw new HttpError(400, "bad_request", "a JSON body is required");
+    } catch (err) {
+      count("unknown", "rejected");
+      throw err;
+    }
+    const checkOf = (v: unknown) => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as { check?: unknown }).check : undefined);
+
+    if (!Array.isArray(raw)) {
+      let signal: SignalInput;
+      try {
+        signal = toSignalInput(parseWith(signalSchema, raw));
+      } catch (err) {
+        count(checkOf(raw), "rejected");
+        throw err;
+      }
+      try {
+        const { id, policies } = await this.opts.api.acceptSignal(signal);
+        count(signal.check, "accepted");
+        return { status: 202, body: { accepted: true, id, policies } };
+      } catch (err) {
+        count(signal.check, "rejected");
+        throw err;
+      }
+    }
+
+    let signals: SignalInput[];
+    try {
+      signals = parseWith(signalBatchSchema, raw).map(toSignalInput);
+    } catch (err) {
+      if (raw.length === 0 || raw.length > MAX_SIGNALS_PER_REQUEST) count("unknown", "rejected");
+      else for (const item of raw) count(checkOf(item), "rejected");
+      throw err;
+    }
+    // Each signal stands on its own: one unknown subject does not hold back the others.
+    const results: unknown[] = [];
+    for (const signal of signals) {
+      try {
+        const { id, policies } = await this.opts.api.acceptSignal(signal);
+        count(signal.check, "accepted");
+        results.push({ accepted: true, id, policies });
+      } catch (err) {
+        count(signal.check, "rejected");
+        const mapped = mapError(err);
+        if (mapped.status >= 500) this.opts.logger.error({ err, check: signal.check }, "signal in batch failed");
+        results.push({ accepted: false, error: { code: mapped.code, message: mapped.message } });
+      }
+    }
+    return { status: 202, body: results };
+  }
+}
+
+/** Maps a handler error onto a status and a safe error body. Unknown errors say nothing about their cause. */
+function mapError(err: unknown): { status: number; code: string; message: string; headers?: Record<string, string> } {
+  if (err instanceof HttpError) return { status: err.status, code: err.code, message: scrub(err.message) };
+  if (err instanceof VigilError) {
+    switch (err.code) {
+      case "VIGIL_ERR_UNKNOWN_SUBJECT":
+        return { status: 404, code: "not_found", message: scrub(err.message) };
+      case "VIGIL_ERR_BAD_REQUEST":
+        return { status: 400, code: "bad_request", message: scrub(err.message) };
+      case "VIGIL_ERR_SHUTDOWN":
+        return { status: 503, code: "unavailable", message: "the agent is stopping", headers: { "retry-after": "5" } };
+      default:
+        break;
+    }
+  }
+  return { status: 500, code: "internal", message: "internal error" };
+}
+
+function parseJson(bytes: Buffer): unknown {
+  if (bytes.length === 0) return undefined;
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new HttpError(400, "bad_request", "body is not valid JSON: it is not UTF-8");
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new HttpError(400, "bad_request", `body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function dropUndefined<T extends Record<string, unknown>>(obj: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) if (v !== undefined) out[k] = v;
+  return out as T;
+}

@@ -1,0 +1,202 @@
+/**
+ * Every metric vigil exports, in one place: name, unit, description, attribute keys and the
+ * values an attribute can take where that set is closed.
+ *
+ * Instrument names are the final Prometheus names (counters already end in `_total`, durations in
+ * `_seconds`), so dashboards and the alert rules in `deploy/prometheus/vigil-alerts.yml` read the
+ * same series whether Prometheus scrapes `/metrics` or receives them through OTLP. The Prometheus
+ * exporter only appends `_total` to monotonic sums that lack it and never appends unit suffixes;
+ * `test/telemetry/metrics.test.ts` scrapes the endpoint to keep it that way.
+ *
+ * Units follow UCUM as OpenTelemetry asks: `s` for seconds, `{thing}` annotations for counts,
+ * `1` for dimensionless 0/1 gauges.
+ *
+ * Attribute values come from configuration (policy and check names) or from the closed sets
+ * below, never from subjects, so label cardinality stays bounded by the size of the config.
+ */
+
+/** Instrumentation scope name for the meter and the tracer. */
+export const SCOPE_NAME = "vigil";
+
+/** One metric's definition. */
+export interface MetricDefinition {
+  /** Name as it appears in the Prometheus exposition. */
+  readonly name: string;
+  /** UCUM unit. */
+  readonly unit: string;
+  /** Becomes the `# HELP` text. */
+  readonly description: string;
+}
+
+/** Attribute (label) keys. */
+export const ATTR = {
+  /** Policy name from the configuration. */
+  POLICY: "policy",
+  /** Check name from the configuration. */
+  CHECK: "check",
+  /** Check result status: one of `CHECK_STATUSES` in `src/policy/model.ts` (pass, warn, fail, unknown). */
+  STATUS: "status",
+  /** Short, bounded reason for a check error (e.g. `timeout`, `upstream_transient`, `upstream_permanent`). */
+  REASON: "reason",
+  /** Access level: full_access, read_only or deny. */
+  ACCESS: "access",
+  /** Action type from the configuration (e.g. `webhook`). */
+  TYPE: "type",
+  /** Outcome of an action, signal or reload; see the `*_OUTCOMES` lists. */
+  OUTCOME: "outcome",
+  /** Queue name. */
+  QUEUE: "queue",
+  /** Job state within a queue; see `QUEUE_STATES`. */
+  STATE: "state",
+  /** vigil's version (package.json). */
+  VERSION: "version",
+  /** Node.js version running vigil (`process.version`). */
+  NODE: "node",
+} as const;
+
+/** Values of `outcome` on `vigil_actions_total`. */
+export const ACTION_OUTCOMES = ["success", "failed", "retried", "dry_run", "superseded", "skipped"] as const;
+export type ActionOutcomeLabel = (typeof ACTION_OUTCOMES)[number];
+
+/** Values of `outcome` on `vigil_signals_total`. */
+export const SIGNAL_OUTCOMES = ["accepted", "rejected"] as const;
+export type SignalOutcomeLabel = (typeof SIGNAL_OUTCOMES)[number];
+
+/** Values of `outcome` on `vigil_config_reloads_total`. */
+export const RELOAD_OUTCOMES = ["success", "failure"] as const;
+export type ReloadOutcomeLabel = (typeof RELOAD_OUTCOMES)[number];
+
+/** Values of `state` on `vigil_queue_jobs`. */
+export const QUEUE_STATES = ["waiting", "delayed", "active", "failed"] as const;
+export type QueueStateLabel = (typeof QUEUE_STATES)[number];
+
+/**
+ * Bucket boundaries (seconds) for `vigil_evaluation_duration_seconds`. One evaluation runs every
+ * check of a policy for one subject, usually against remote APIs: milliseconds to a minute.
+ */
+export const EVALUATION_DURATION_BUCKETS: readonly number[] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/**
+ * Bucket boundaries (seconds) for `vigil_signal_to_enforcement_seconds`, 1 ms to 60 s. Dense below
+ * 10 ms because the goal is sub-10 ms from an accepted signal to the enforcing action being queued;
+ * the tail reaches 60 s so retried or backlogged enforcements still land in a finite bucket.
+ */
+export const SIGNAL_TO_ENFORCEMENT_BUCKETS: readonly number[] = [
+  0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
+
+/** Counter: subjects evaluated (one per subject per evaluation). Attributes: `policy`. */
+export const EVALUATIONS: MetricDefinition = {
+  name: "vigil_evaluations_total",
+  unit: "{evaluation}",
+  description: "Subjects evaluated against a policy, by policy.",
+};
+
+/** Histogram: wall time of one evaluation (one subject, or one batch of subjects), in seconds. Attributes: `policy`. */
+export const EVALUATION_DURATION: MetricDefinition = {
+  name: "vigil_evaluation_duration_seconds",
+  unit: "s",
+  description: "Time taken by one evaluation against a policy (a subject or a batch of subjects), in seconds.",
+};
+
+/** Counter: check results. Attributes: `check`, `status`. */
+export const CHECK_RESULTS: MetricDefinition = {
+  name: "vigil_check_results_total",
+  unit: "{result}",
+  description: "Check results, by check and status (pass, warn, fail, unknown).",
+};
+
+/** Counter: checks that could not produce a result. Attributes: `check`, `reason`. */
+export const CHECK_ERRORS: MetricDefinition = {
+  name: "vigil_check_errors_total",
+  unit: "{error}",
+  description: "Checks that failed to run, by check and reason.",
+};
+
+/** Counter: decisions whose access level changed. Attributes: `policy`, `access` (the new level). */
+export const DECISION_CHANGES: MetricDefinition = {
+  name: "vigil_decision_changes_total",
+  unit: "{change}",
+  description: "Access decision changes, by policy and new access level.",
+};
+
+/** Counter: enforcement actions. Attributes: `type`, `outcome` (one of `ACTION_OUTCOMES`). */
+export const ACTIONS: MetricDefinition = {
+  name: "vigil_actions_total",
+  unit: "{action}",
+  description: "Enforcement actions, by action type and outcome (success, failed, retried, dry_run, superseded, skipped).",
+};
+
+/** Counter: pushed signals. Attributes: `check`, `outcome` (one of `SIGNAL_OUTCOMES`). */
+export const SIGNALS: MetricDefinition = {
+  name: "vigil_signals_total",
+  unit: "{signal}",
+  description: "Signals received, by check and outcome (accepted, rejected).",
+};
+
+/** Histogram: accepted signal to enforcing action, in seconds. No attributes. */
+export const SIGNAL_TO_ENFORCEMENT: MetricDefinition = {
+  name: "vigil_signal_to_enforcement_seconds",
+  unit: "s",
+  description: "Time from an accepted signal to the resulting enforcement action, in seconds.",
+};
+
+/** Counter: times enforcement of a policy was paused. Attributes: `policy`. */
+export const ENFORCEMENT_PAUSED_EVENTS: MetricDefinition = {
+  name: "vigil_enforcement_paused_total",
+  unit: "{pause}",
+  description: "Times enforcement was paused, by policy.",
+};
+
+/** Observable gauge: jobs per queue and state. Attributes: `queue`, `state` (one of `QUEUE_STATES`). */
+export const QUEUE_JOBS: MetricDefinition = {
+  name: "vigil_queue_jobs",
+  unit: "{job}",
+  description: "Jobs in each queue, by queue and state (waiting, delayed, active, failed).",
+};
+
+/** Observable gauge: known subjects per policy and current access level. Attributes: `policy`, `access`. */
+export const SUBJECTS: MetricDefinition = {
+  name: "vigil_subjects",
+  unit: "{subject}",
+  description: "Subjects under each policy, by current access level.",
+};
+
+/** Observable gauge: 1 while enforcement of a policy is paused, else 0. Attributes: `policy`. */
+export const ENFORCEMENT_PAUSED: MetricDefinition = {
+  name: "vigil_enforcement_paused",
+  unit: "1",
+  description: "1 while enforcement of the policy is paused, 0 otherwise.",
+};
+
+/** Counter: configuration reloads. Attributes: `outcome` (one of `RELOAD_OUTCOMES`). */
+export const CONFIG_RELOADS: MetricDefinition = {
+  name: "vigil_config_reloads_total",
+  unit: "{reload}",
+  description: "Configuration reloads, by outcome (success, failure).",
+};
+
+/** Observable gauge, always 1: build information. Attributes: `version`, `node`. */
+export const BUILD_INFO: MetricDefinition = {
+  name: "vigil_build_info",
+  unit: "1",
+  description: "Always 1; labels carry the vigil and Node.js versions.",
+};
+
+/** Every metric above, for documentation and tests. */
+export const ALL_METRICS: readonly MetricDefinition[] = [
+  EVALUATIONS,
+  EVALUATION_DURATION,
+  CHECK_RESULTS,
+  CHECK_ERRORS,
+  DECISION_CHANGES,
+  ACTIONS,
+  SIGNALS,
+  SIGNAL_TO_ENFORCEMENT,
+  ENFORCEMENT_PAUSED_EVENTS,
+  QUEUE_JOBS,
+  SUBJECTS,
+  ENFORCEMENT_PAUSED,
+  CONFIG_RELOADS,
+  BUILD_INFO,
+];
