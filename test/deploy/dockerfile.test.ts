@@ -1,0 +1,160 @@
+// Static checks of the Dockerfile (no Docker engine needed), plus hadolint when it is installed.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const DOCKERFILE = `${ROOT}Dockerfile`;
+
+interface Instruction {
+  keyword: string;
+  args: string;
+  line: number;
+}
+interface Stage {
+  from: string;
+  name: string | undefined;
+  instructions: Instruction[];
+}
+
+/** Splits a Dockerfile into instructions (continuations joined, comments dropped) grouped by stage. */
+function parseDockerfile(text: string): { global: Instruction[]; stages: Stage[] } {
+  const instructions: Instruction[] = [];
+  let pending: { parts: string[]; line: number } | undefined;
+  text.split("\n").forEach((raw, i) => {
+    const trimmed = raw.trim();
+    if (trimmed.startsWith("#") || (trimmed === "" && !pending)) return; // comments may sit inside continuations
+    const continues = /\\\s*$/.test(raw);
+    const body = continues ? raw.replace(/\\\s*$/, "") : raw;
+    pending ??= { parts: [], line: i + 1 };
+    pending.parts.push(body.trim());
+    if (!continues) {
+      const joined = pending.parts.filter((p) => p !== "").join(" ");
+      const m = /^(\S+)\s*(.*)$/.exec(joined);
+      if (m) instructions.push({ keyword: (m[1] ?? "").toUpperCase(), args: m[2] ?? "", line: pending.line });
+      pending = undefined;
+    }
+  });
+  const global: Instruction[] = [];
+  const stages: Stage[] = [];
+  for (const ins of instructions) {
+    if (ins.keyword === "FROM") {
+      const m = /^(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?\s*$/i.exec(ins.args);
+      assert.ok(m, `line ${ins.line}: cannot parse FROM ${ins.args}`);
+      stages.push({ from: m[1] ?? "", name: m[2], instructions: [] });
+    } else if (stages.length === 0) {
+      global.push(ins);
+    } else {
+      stages.at(-1)?.instructions.push(ins);
+    }
+  }
+  return { global, stages };
+}
+
+const TEXT = readFileSync(DOCKERFILE, "utf8");
+const { stages } = parseDockerfile(TEXT);
+const final = stages.at(-1);
+const stageNames = new Set(stages.map((s) => s.name).filter((n): n is string => n !== undefined));
+const all = stages.flatMap((s) => s.instructions);
+const of = (stage: Stage | undefined, keyword: string) => stage?.instructions.filter((i) => i.keyword === keyword) ?? [];
+
+test("multi-stage build on node:24-bookworm-slim", () => {
+  assert.ok(stages.length >= 2, "at least a build and a runtime stage");
+  for (const s of stages) assert.match(s.from, /^node:24[-.\w]*-bookworm-slim(@sha256:[0-9a-f]{64})?$/, `FROM ${s.from}`);
+});
+
+test("no `latest` and no untagged base images", () => {
+  for (const s of stages) {
+    if (stageNames.has(s.from)) continue; // FROM an earlier stage
+    const ref = s.from.split("@")[0] ?? "";
+    const tag = /:([^/:]+)$/.exec(ref)?.[1];
+    assert.ok(tag, `FROM ${s.from} has no tag (means latest)`);
+    assert.notEqual(tag, "latest", `FROM ${s.from}`);
+  }
+  assert.doesNotMatch(TEXT.replace(/^\s*#.*$/gm, ""), /:latest\b/);
+});
+
+test("no ADD of remote URLs", () => {
+  for (const ins of all.filter((i) => i.keyword === "ADD")) {
+    assert.doesNotMatch(ins.args, /(https?|ftp):\/\/|git@|\.git\b/, `line ${ins.line}: ADD ${ins.args}`);
+  }
+});
+
+test("dependencies come from the lockfile with npm ci, dev dependencies are pruned", () => {
+  const build = stages[0];
+  const runs = of(build, "RUN").map((i) => i.args);
+  const ci = runs.findIndex((r) => /\bnpm ci\b/.test(r));
+  const compile = runs.findIndex((r) => /\bnpm run build\b/.test(r));
+  const prune = runs.findIndex((r) => /\bnpm prune --omit=dev\b/.test(r));
+  assert.ok(ci >= 0, "npm ci");
+  assert.ok(compile > ci, "npm run build after npm ci");
+  assert.ok(prune > compile, "npm prune --omit=dev after the build");
+  assert.doesNotMatch(all.filter((i) => i.keyword === "RUN").map((i) => i.args).join("\n"), /\bnpm install\b/, "npm install would ignore the lockfile");
+  assert.ok(of(build, "COPY").some((i) => /package-lock\.json/.test(i.args)), "the lockfile is copied before npm ci");
+  // The `node` dev dependency (an npm package with its own Node binary) must not reach the runtime.
+  assert.ok(runs.some((r) => /npm prune --omit=dev/.test(r) && /test ! -e node_modules\/node\b/.test(r)), "the build asserts node_modules/node is gone");
+  const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { devDependencies?: Record<string, string>; dependencies?: Record<string, string> };
+  assert.ok(pkg.devDependencies?.node, "node is a dev dependency (so prune removes it)");
+  assert.equal(pkg.dependencies?.node, undefined, "node must not be a runtime dependency");
+});
+
+test("the runtime stage runs as a non-root user", () => {
+  const users = of(final, "USER");
+  assert.ok(users.length > 0, "final stage sets USER");
+  const user = (users.at(-1)?.args ?? "").trim();
+  const [name = "", group] = user.split(":");
+  assert.ok(!["root", "0", ""].includes(name), `USER ${user}`);
+  assert.ok(group === undefined || !["root", "0"].includes(group), `USER ${user}`);
+  assert.equal(name, "65532", "numeric uid so Kubernetes runAsNonRoot can verify it");
+});
+
+test("runtime layout, entrypoint, ports, volume and environment", () => {
+  const copies = of(final, "COPY").map((i) => i.args);
+  for (const path of ["dist", "node_modules", "package.json", "bin", "config"]) {
+    assert.ok(copies.some((c) => c.includes("--from=build") && c.includes(`/app/${path}`)), `copies ${path} from the build stage`);
+  }
+  assert.equal(of(final, "WORKDIR").at(-1)?.args, "/app");
+  assert.equal(of(final, "ENTRYPOINT").at(-1)?.args, '["node", "/app/dist/cli/main.js"]');
+  assert.equal(of(final, "CMD").at(-1)?.args, '["run", "-c", "/app/config/vigil.yaml"]');
+  const exposed = of(final, "EXPOSE").flatMap((i) => i.args.split(/\s+/));
+  assert.ok(exposed.includes("7070") && exposed.includes("9464"), `EXPOSE ${exposed.join(" ")}`);
+  assert.ok(of(final, "VOLUME").some((i) => i.args.includes("/var/lib/vigil")), "VOLUME /var/lib/vigil");
+  // config/vigil.yaml keeps data_dir ./var; from WORKDIR /app that must land in the volume.
+  assert.ok(of(final, "RUN").some((i) => /ln -s \/var\/lib\/vigil \/app\/var\b/.test(i.args)), "/app/var -> /var/lib/vigil");
+  assert.ok(of(final, "ENV").some((i) => /\bNODE_ENV=production\b/.test(i.args)), "NODE_ENV=production");
+  assert.doesNotMatch(TEXT, /VIGIL_DATA_DIR/, "the data dir comes from the config, not an env var");
+});
+
+test("HEALTHCHECK probes /healthz with node", () => {
+  const hc = of(final, "HEALTHCHECK");
+  assert.equal(hc.length, 1, "exactly one HEALTHCHECK in the final stage");
+  const args = hc[0]?.args ?? "";
+  assert.doesNotMatch(args, /^NONE\b/i);
+  assert.match(args, /CMD \["node",/);
+  assert.match(args, /http:\/\/127\.0\.0\.1:7070\/healthz/);
+  assert.match(args, /--timeout=\d+s/);
+});
+
+test(".dockerignore keeps the host's node_modules, dist and secrets out of the context", () => {
+  const lines = readFileSync(`${ROOT}.dockerignore`, "utf8")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"));
+  assert.equal(lines[0], "*", "allow-list: ignore everything first");
+  for (const needed of ["package.json", "package-lock.json", "tsconfig.json", "src/", "bin/", "config/"]) {
+    assert.ok(lines.includes(`!${needed}`), `!${needed}`);
+  }
+  assert.ok(!lines.some((l) => /^!(node_modules|dist|\.git|var)\b/.test(l)));
+});
+
+const hasHadolint = spawnSync("hadolint", ["--version"], { stdio: "ignore" }).status === 0;
+test(
+  "hadolint finds nothing",
+  { skip: hasHadolint ? false : "hadolint is not on PATH (not packaged in Debian; get the static binary from github.com/hadolint/hadolint/releases) — skipping the lint, static checks above still ran" },
+  () => {
+    const r = spawnSync("hadolint", ["--no-color", DOCKERFILE], { encoding: "utf8" });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  },
+);
