@@ -10,7 +10,14 @@ const REF_RE = /\$\{(env|file):([^}]+)\}/g;
  * Expanded values are registered as secrets so no log line or error can print them.
  * `$${` stands for a literal `${`. Problems are collected, not thrown, so all are reported at once.
  */
-export function expandReferences(tree: unknown, options: { env: NodeJS.ProcessEnv; baseDir: string }, issues: ConfigIssue[], path: (string | number)[] = []): unknown {
+export interface ExpandOptions {
+  readonly env: NodeJS.ProcessEnv;
+  readonly baseDir: string;
+  /** YAML line of a key path, for the issues. */
+  readonly locate?: (path: readonly (string | number)[]) => number | undefined;
+}
+
+export function expandReferences(tree: unknown, options: ExpandOptions, issues: ConfigIssue[], path: (string | number)[] = []): unknown {
   if (typeof tree === "string") return expandString(tree, options, issues, path);
   if (Array.isArray(tree)) return tree.map((v, i) => expandReferences(v, options, issues, [...path, i]));
   if (tree !== null && typeof tree === "object") {
@@ -21,15 +28,15 @@ export function expandReferences(tree: unknown, options: { env: NodeJS.ProcessEn
   return tree;
 }
 
-function expandString(text: string, options: { env: NodeJS.ProcessEnv; baseDir: string }, issues: ConfigIssue[], path: (string | number)[]): string {
+function expandString(text: string, options: ExpandOptions, issues: ConfigIssue[], path: (string | number)[]): string {
   if (!text.includes("${")) return text;
   const escaped = text.split("$${");
   return escaped
     .map((part) =>
       part.replace(REF_RE, (_match, kind: string, arg: string) => {
-        const value = kind === "env" ? options.env[arg] : readRef(arg, options.baseDir, issues, path);
+        const value = kind === "env" ? options.env[arg] : readRef(arg, options, issues, path);
         if (value === undefined) {
-          if (kind === "env") issues.push({ path: path.join("."), message: `environment variable ${arg} is not set` });
+          if (kind === "env") issues.push({ path: dotted(path), message: `environment variable ${arg} is not set`, line: options.locate?.(path) });
           return "";
         }
         registerSecret(value);
@@ -39,13 +46,18 @@ function expandString(text: string, options: { env: NodeJS.ProcessEnv; baseDir: 
     .join("${");
 }
 
-function readRef(file: string, baseDir: string, issues: ConfigIssue[], path: (string | number)[]): string | undefined {
-  const full = isAbsolute(file) ? file : resolve(baseDir, file);
+function readRef(file: string, options: ExpandOptions, issues: ConfigIssue[], path: (string | number)[]): string | undefined {
+  const full = isAbsolute(file) ? file : resolve(options.baseDir, file);
   try {
     // Secret files conventionally end with a newline that is not part of the secret.
     return readFileSync(full, "utf8").replace(/\r?\n$/, "");
   } catch (err) {
-    issues.push({ path: path.join("."), message: `cannot read ${full}: ${(err as NodeJS.ErrnoException).code ?? "error"}` });
+    issues.push({ path: dotted(path), message: `cannot read ${full}: ${(err as NodeJS.ErrnoException).code ?? "error"}`, line: options.locate?.(path) });
     return undefined;
   }
+}
+
+/** Same path form as every other config issue: `communication_policies[0].source`. */
+function dotted(path: readonly (string | number)[]): string {
+  return path.map((p) => (typeof p === "number" ? `[${p}]` : p)).join(".").replace(/\.\[/g, "[");
 }

@@ -49,8 +49,7 @@ export async function loadConfigText(text: string, file: string, options: LoadOp
     );
   }
   const issues: ConfigIssue[] = [];
-  const tree = expandReferences(doc.toJS() ?? {}, { env: options.env ?? process.env, baseDir: dir }, issues);
-  for (const issue of issues) Object.assign(issue, { line: locate(issue.path.split(".")) });
+  const tree = expandReferences(doc.toJS() ?? {}, { env: options.env ?? process.env, baseDir: dir, locate }, issues);
 
   const parsed = configSchema.safeParse(tree);
   if (!parsed.success) issues.push(...zodIssues(parsed.error, [], locate));

@@ -45,18 +45,18 @@ export async function loadRegistry(modules: readonly string[], issues: ConfigIss
       if (list === undefined) continue;
       for (const f of Array.isArray(list) ? list : [list]) {
         if (!isFactory(f)) {
-          issues.push({ path: "plugins." + i, message: `${file}: ${key} must hold factories with type, description, configSchema and create()`, line: locate(path) });
+          issues.push({ path: `plugins[${i}]`, message: `${file}: ${key} must hold factories with type, description, configSchema and create()`, line: locate(path) });
           continue;
         }
         if (map.has(f.type)) {
-          issues.push({ path: "plugins." + i, message: `${file}: ${key} type "${f.type}" is already registered`, line: locate(path) });
+          issues.push({ path: `plugins[${i}]`, message: `${file}: ${key} type "${f.type}" is already registered`, line: locate(path) });
           continue;
         }
         map.set(f.type, f);
         found++;
       }
     }
-    if (found === 0) issues.push({ path: "plugins." + i, message: `${file} exports no checks, actions or inventories`, line: locate(path) });
+    if (found === 0) issues.push({ path: `plugins[${i}]`, message: `${file} exports no checks, actions or inventories`, line: locate(path) });
   }
   return { checks, actions, inventories };
 }

@@ -63,7 +63,7 @@ const decisionSchema = z
     confirm: z.number().int().min(1).max(100).default(1),
     /** Consecutive good evaluations before access comes back up. Default 1. */
     restore_after: z.number().int().min(1).max(100).default(1),
-    /** Minimum time at a lower level before access may come back up (alternative to restore_after). Default 0s. */
+    /** Minimum time at a lower level before access may come back up (in addition to restore_after). Default 0s. */
     cooldown: duration().prefault("0s"),
     /** What an `unknown` result means when the check does not say. Default `hold`. */
     on_unknown: onUnknown.default("hold"),
@@ -266,8 +266,9 @@ export const configSchema = z
   })
   .strict()
   .superRefine((cfg, ctx) => {
-    if (cfg.agent.mode === "cluster" && !cfg.agent.redis) {
-      ctx.addIssue({ code: "custom", path: ["agent", "redis"], message: "cluster mode needs agent.redis.url" });
+    if (cfg.agent.mode === "cluster") {
+      // Refused rather than silently run embedded: replicas would each enforce on their own.
+      ctx.addIssue({ code: "custom", path: ["agent", "mode"], message: "cluster mode (BullMQ on Redis) is not available in this version; use embedded" });
     }
   });
 

@@ -125,12 +125,16 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
   const globalExempt = cfg.exempt.map((s) => compileSelector(s as SelectorSpec));
   const names = new Map<string, string>();
 
+  // The top-level `enforcement` is compiled once, however many policies inherit it, so each of its problems is reported once.
+  let inherited: Record<AccessLevel, CompiledAction[]> | undefined;
   const actionsFor = (override: ParsedConfig["communication_policies"][number]["enforcement"], basePath: PropertyKey[]) => {
+    if (!override && inherited) return inherited;
     const source = override ?? cfg.enforcement;
     const out = {} as Record<AccessLevel, CompiledAction[]>;
     for (const level of LEVELS) {
       out[level] = source[level].map((entry: ActionEntry, i: number) => compileAction(entry, level, i, [...basePath, level, i]));
     }
+    if (!override) inherited = out;
     return out;
   };
   const compileAction = (entry: ActionEntry, level: AccessLevel, i: number, path: PropertyKey[]): CompiledAction => {
@@ -208,6 +212,9 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
       path,
     );
   }
+
+  // Validate the top-level enforcement even when no policy inherits it: a mistake there should not wait for one.
+  if (!inherited) actionsFor(undefined, ["enforcement"]);
 
   const inventories = cfg.inventories.map((entry, i) => {
     const { type, ...own } = entry;

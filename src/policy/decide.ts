@@ -266,7 +266,10 @@ export function admit(state: GuardState, n: number, now: number, limits: GuardLi
   if (recent.length + n > limits.max_actions && !(recent.length === 0 && n > limits.max_actions)) {
     return { admitted: false, state: { recent, paused: true, paused_at: now }, paused_now: true, resumed_now };
   }
-  const next = [...recent, ...Array<number>(n).fill(now)].slice(-Math.max(limits.max_actions, n));
+  // Keep at most max_actions stamps (GuardState.recent's bound; at least one so a non-empty window stays
+  // non-empty). An oversized admission leaves a full window of `now` stamps, which blocks as long as n would.
+  const all = [...recent, ...Array<number>(n).fill(now)];
+  const next = all.slice(Math.max(0, all.length - Math.max(1, limits.max_actions)));
   return { admitted: true, state: { recent: next, paused: false }, paused_now: false, resumed_now };
 }
 
