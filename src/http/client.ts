@@ -8,7 +8,7 @@
 import dns from "node:dns";
 import net from "node:net";
 import type { Socket } from "node:net";
-import { Agent, buildConnector, request as undiciRequest } from "undici";
+import type { Agent } from "undici";
 import { UpstreamError, VigilError } from "../errors.ts";
 import { isSecretKey, MASK, scrub } from "../util/redact.ts";
 
@@ -73,14 +73,34 @@ export interface HttpClientOptions {
   ca?: string | Buffer;
 }
 
+/** undici is loaded on the first request: an agent whose actions make no HTTP calls never pays its memory. */
+let undici: Promise<typeof import("undici")> | undefined;
+const loadUndici = () => (undici ??= import("undici"));
+
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const userAgent = options.userAgent ?? DEFAULT_USER_AGENT;
+  let pools: Promise<{ trusted: Agent; guarded: Agent }> | undefined;
+  const getPools = () => (pools ??= loadUndici().then((u) => createPools(u, options)));
+  return {
+    request: async (req) => {
+      const { trusted, guarded } = await getPools();
+      return send(req, req.untrusted && !req.untrusted.allowPrivate ? guarded : trusted, userAgent);
+    },
+    close: async () => {
+      if (!pools) return;
+      const { trusted, guarded } = await pools;
+      await Promise.all([trusted.close(), guarded.close()]);
+    },
+  };
+}
+
+function createPools(u: typeof import("undici"), options: HttpClientOptions): { trusted: Agent; guarded: Agent } {
   const agentOptions = { connections: options.connections ?? 32, keepAliveTimeout: options.keepAliveTimeoutMs ?? 10_000 };
   const tlsOptions = options.ca === undefined ? {} : { ca: options.ca };
-  const trusted = new Agent({ ...agentOptions, connect: tlsOptions });
+  const trusted = new u.Agent({ ...agentOptions, connect: tlsOptions });
   // Hostile URLs get their own pool, so a connection made for them is always one the guard checked.
-  const guardedConnector = buildConnector({ ...tlsOptions, lookup: guardedLookup });
-  const guarded = new Agent({
+  const guardedConnector = u.buildConnector({ ...tlsOptions, lookup: guardedLookup });
+  const guarded = new u.Agent({
     ...agentOptions,
     connect: (opts, callback) => {
       guardedConnector(opts, (err, socket) => {
@@ -95,13 +115,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       });
     },
   });
-
-  return {
-    request: (req) => send(req, req.untrusted && !req.untrusted.allowPrivate ? guarded : trusted, userAgent),
-    close: async () => {
-      await Promise.all([trusted.close(), guarded.close()]);
-    },
-  };
+  return { trusted, guarded };
 }
 
 async function send(req: HttpRequest, dispatcher: Agent, userAgent: string): Promise<HttpResponse> {
@@ -127,7 +141,7 @@ async function send(req: HttpRequest, dispatcher: Agent, userAgent: string): Pro
   const details = { method, url: shownUrl };
 
   try {
-    const res = await undiciRequest(req.url, { dispatcher, method, headers, body: body ?? null, signal });
+    const res = await (await loadUndici()).request(req.url, { dispatcher, method, headers, body: body ?? null, signal });
     const contentLength = Number(res.headers["content-length"]);
     const { buf, truncated } = Number.isFinite(contentLength) && contentLength > limit ? { buf: Buffer.alloc(0), truncated: true } : await readBody(res.body, limit);
     if (truncated) res.body.destroy(); // an unread remainder makes the connection unusable; undici drops it
