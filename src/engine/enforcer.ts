@@ -61,7 +61,8 @@ export class Enforcer {
   readonly #logger: Logger;
   readonly #guards = new Map<string, GuardState>();
   #runtime: Runtime;
-  #flushing: Promise<void> | undefined;
+  #flushChain: Promise<void> = Promise.resolve();
+  #pendingFlush: Promise<void> | undefined;
 
   constructor(deps: { store: StateStore; queue: WorkQueue; index: SubjectIndex; metrics: VigilMetrics; clock: Clock; logger: Logger; runtime: Runtime }) {
     this.#store = deps.store;
@@ -77,8 +78,11 @@ export class Enforcer {
     this.#runtime = r;
   }
 
-  /** Enqueues the actions of the given states (those not yet enforced). */
-  async enforce(states: readonly StoredState[], signalAt?: number): Promise<void> {
+  /**
+   * Enqueues the actions of the given states (those not yet enforced). `released` names policies
+   * whose held-back decisions an operator has just released: they pass the guard this once.
+   */
+  async enforce(states: readonly StoredState[], signalAt?: number, released: ReadonlySet<string> = new Set()): Promise<void> {
     const runtime = this.#runtime;
     const audit: AuditEvent[] = [];
     const jobs: { payload: ActionJob; options: { id: string; attempts: number; backoff: { delay: number; max_delay: number } } }[] = [];
@@ -90,7 +94,7 @@ export class Enforcer {
       if (!policy) continue;
       const calls = transition(runtime, policy, state.enforced_access, d.access, state.enforced_generation === 0);
       const downgrade = accessRank(d.access) > accessRank(state.enforced_access);
-      if (downgrade && calls.length > 0) {
+      if (downgrade && calls.length > 0 && !released.has(policy.name)) {
         const g = admit(this.#guards.get(policy.name) ?? resumeGuard(), calls.length, this.#clock.now(), policy.limits);
         this.#guards.set(policy.name, g.state);
         if (g.resumed_now) audit.push({ type: "enforcement_resumed", policy: policy.name, by: "window" });
@@ -127,29 +131,40 @@ export class Enforcer {
     for (const s of done) await this.#store.markEnforced(s.decision.policy, s.decision.subject, s.decision.generation, s.decision.access);
   }
 
-  /** Enforces everything pending (start-up recovery, after a pause lifts). Runs one at a time. */
-  flush(): Promise<void> {
-    this.#flushing ??= (async () => {
-      try {
-        const pending = await this.#store.unenforced();
-        if (pending.length > 0) await this.enforce(pending);
-      } catch (err) {
-        this.#logger.error({ err }, `enforcement flush failed: ${errorMessage(err)}`);
-      } finally {
-        this.#flushing = undefined;
-      }
-    })();
-    return this.#flushing;
+  /**
+   * Enforces everything pending (start-up recovery, after a pause lifts). Flushes run one at a
+   * time; a plain flush asked for while another is pending joins it.
+   */
+  flush(released: ReadonlySet<string> = new Set()): Promise<void> {
+    if (released.size === 0 && this.#pendingFlush) return this.#pendingFlush;
+    const run = this.#flushChain.then(() => this.#flushOnce(released));
+    this.#flushChain = run;
+    if (released.size === 0) {
+      this.#pendingFlush = run;
+      void run.finally(() => {
+        if (this.#pendingFlush === run) this.#pendingFlush = undefined;
+      });
+    }
+    return run;
   }
 
-  /** Operator resume of the guard, for one policy or all; then pending enforcement goes out. */
+  async #flushOnce(released: ReadonlySet<string>): Promise<void> {
+    try {
+      const pending = await this.#store.unenforced();
+      if (pending.length > 0) await this.enforce(pending, undefined, released);
+    } catch (err) {
+      this.#logger.error({ err }, `enforcement flush failed: ${errorMessage(err)}`);
+    }
+  }
+
+  /** Operator resume: clears the guard for one policy or all and releases every decision it held back. */
   async resume(policy?: string): Promise<string[]> {
     const names = policy ? [policy] : this.#runtime.policies.map((p) => p.name);
     if (policy && !this.#runtime.policy(policy)) throw new VigilError("VIGIL_ERR_BAD_REQUEST", `unknown policy "${policy}"`);
     const resumed = names.filter((n) => this.#guards.get(n)?.paused);
     for (const n of names) this.#guards.set(n, resumeGuard());
     if (resumed.length > 0) await this.#store.appendAudit(resumed.map((p) => ({ type: "enforcement_resumed", policy: p, by: "operator" })));
-    await this.flush();
+    await this.flush(new Set(names));
     return resumed;
   }
 

@@ -1,0 +1,120 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig } from "../../src/config/load.ts";
+import { Agent } from "../../src/engine/agent.ts";
+import { silentLogger } from "../../src/telemetry/log.ts";
+
+type Call = [op: string, subject: string, access: string];
+const calls: Call[] = ((globalThis as { __vigilCalls?: Call[] }).__vigilCalls = []);
+
+/** A recording action plugin, loaded through `plugins:` like a user's own. */
+function pluginModule(dir: string): string {
+  const zod = import.meta.resolve("zod");
+  const file = join(dir, "record-plugin.mjs");
+  writeFileSync(
+    file,
+    `import { z } from ${JSON.stringify(zod)};
+export const actions = [{
+  type: "record", description: "records calls", requiredPermissions: [], example: {}, revertible: true,
+  configSchema: z.object({}).strict(),
+  create: () => ({
+    plan: (req) => [{ method: "RECORD", url: "record:", headers: {}, body: { subject: req.subject.id, op: req.operation } }],
+    apply: async (req) => { globalThis.__vigilCalls.push(["apply", req.subject.id, req.decision.access]); return { verified: true }; },
+    revert: async (req) => { globalThis.__vigilCalls.push(["revert", req.subject.id, req.decision.access]); return {}; },
+  }),
+}];`,
+  );
+  return file;
+}
+
+async function startAgent(subjects: string, extra = "") {
+  const dir = mkdtempSync(join(tmpdir(), "vigil-agent-"));
+  const plugin = pluginModule(dir);
+  const file = join(dir, "vigil.yaml");
+  writeFileSync(
+    file,
+    `agent: {data_dir: ${join(dir, "var")}, api: {listen: "127.0.0.1:0", token: "agent-test-token-0123456789"}, metrics: {listen: false}}
+plugins: [{module: ${plugin}}]
+inventories: [{type: static, subjects: [${subjects}]}]
+identity_perimeter: {require_location_check: false, require_managed_device: false}
+enforcement:
+  deny: [{type: record}]
+  limits: {max_actions: 5, window: 1h, auto_resume: false}
+${extra}`,
+  );
+  const agent = new Agent(await loadConfig(file), { logger: silentLogger() });
+  await agent.start();
+  return agent;
+}
+
+async function until(pred: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test("mass breakage: the blast-radius guard pauses after max_actions, records it, and an operator resume sends the rest", async () => {
+  calls.length = 0;
+  const users = Array.from({ length: 30 }, (_, i) => `{id: u${i}, kind: user, attributes: {mfa: false}}`).join(", ");
+  const agent = await startAgent(users);
+  try {
+    await until(() => calls.length >= 5);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(calls.length, 5, "exactly max_actions actions went out");
+    const status = agent.enforcement().find((s) => s.policy === "identity-perimeter")!;
+    assert.equal(status.paused, true);
+    const paused = await agent.readAudit({ type: "enforcement_paused" });
+    assert.equal(paused.length, 1, "the pause is recorded once");
+    const listed = await agent.listSubjects({ access: "deny", limit: 100, offset: 0 });
+    assert.equal(listed.total, 30, "decisions are made even while enforcement waits");
+    const { resumed } = await agent.resumeEnforcement("identity-perimeter");
+    assert.deepEqual(resumed, ["identity-perimeter"]);
+    await until(() => calls.length >= 30);
+    assert.equal(new Set(calls.map((c) => c[1])).size, 30, "every subject enforced once");
+    assert.ok(calls.every((c) => c[0] === "apply" && c[2] === "deny"));
+  } finally {
+    await agent.stop();
+  }
+});
+
+test("break-glass: an exempt subject is decided and recorded but never enforced on", async () => {
+  calls.length = 0;
+  const agent = await startAgent("{id: root, kind: user, attributes: {mfa: false}, labels: {breakglass: 'yes'}}, {id: eve, kind: user, attributes: {mfa: false}}", "exempt: [{labels: {breakglass: 'yes'}}]");
+  try {
+    await until(() => calls.length >= 1);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(calls.map((c) => c[1]), ["eve"]);
+    const root = await agent.getSubject("root");
+    assert.equal(root!.access, "deny");
+    assert.equal(root!.decisions[0]!.exempt, true);
+    const skipped = await agent.readAudit({ type: "enforcement_skipped", subject: "root" });
+    assert.equal(skipped.length, 1);
+  } finally {
+    await agent.stop();
+  }
+});
+
+test("a restored subject gets its deny actions reverted, and a stale apply is skipped as superseded", async () => {
+  calls.length = 0;
+  const agent = await startAgent("{id: fay, kind: user, attributes: {mfa: true}}", "checks: {user_risk_score: {on_unknown: ignore}}\n");
+  try {
+    // No policy here verifies user_risk_score: the signal is refused with a reason naming the checks.
+    await assert.rejects(agent.acceptSignal({ subject: "fay", check: "user_risk_score", status: "fail" }), /not verified by any policy/);
+    await assert.rejects(agent.acceptSignal({ subject: "nobody", check: "mfa", status: "fail" }), (e: { code?: string }) => e.code === "VIGIL_ERR_UNKNOWN_SUBJECT");
+    await agent.acceptSignal({ subject: "fay", check: "mfa", status: "fail", reason: "token replay" });
+    await until(() => calls.length >= 1);
+    assert.deepEqual(calls[0], ["apply", "fay", "deny"]);
+    await agent.acceptSignal({ subject: "fay", check: "mfa", status: "pass" });
+    await until(async () => (await agent.getSubject("fay"))!.access === "full_access");
+    // The pushed pass and the pulled pass agree; the deny is reverted.
+    await until(() => calls.length >= 2);
+    assert.deepEqual(calls[1], ["revert", "fay", "full_access"]);
+  } finally {
+    await agent.stop();
+  }
+});
