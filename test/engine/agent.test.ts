@@ -99,7 +99,7 @@ test("break-glass: an exempt subject is decided and recorded but never enforced 
   }
 });
 
-test("a restored subject gets its deny actions reverted, and a stale apply is skipped as superseded", async () => {
+test("a restored subject gets its deny actions reverted; signals for unverified checks or unknown subjects are refused", async () => {
   calls.length = 0;
   const agent = await startAgent("{id: fay, kind: user, attributes: {mfa: true}}", "checks: {user_risk_score: {on_unknown: ignore}}\n");
   try {
@@ -116,5 +116,33 @@ test("a restored subject gets its deny actions reverted, and a stale apply is sk
     assert.deepEqual(calls[1], ["revert", "fay", "full_access"]);
   } finally {
     await agent.stop();
+  }
+});
+
+test("dry-run records the exact plan in the audit log and calls nothing", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "vigil-dry-"));
+  const file = join(dir, "vigil.yaml");
+  writeFileSync(
+    file,
+    `agent: {data_dir: ${join(dir, "var")}, dry_run: true, api: {listen: "127.0.0.1:0", token: "agent-test-token-0123456789"}, metrics: {listen: false}}
+plugins: [{module: ${pluginModule(dir)}}]
+inventories: [{type: static, subjects: [{id: hal, kind: user, attributes: {mfa: false}}]}]
+identity_perimeter: {require_location_check: false, require_managed_device: false}
+enforcement: {deny: [{type: record, name: rec}]}
+`,
+  );
+  calls.length = 0;
+  const dry = new Agent(await loadConfig(file), { logger: silentLogger() });
+  await dry.start();
+  try {
+    await until(async () => (await dry.readAudit({ type: "action_planned" })).length > 0);
+    const [planned] = await dry.readAudit({ type: "action_planned" });
+    assert.equal(planned!.subject, "hal");
+    assert.equal(planned!.action, "rec");
+    assert.deepEqual(planned!.plan, [{ method: "RECORD", url: "record:", headers: {}, body: { subject: "hal", op: "apply" } }]);
+    assert.equal(calls.filter((c) => c[1] === "hal").length, 0, "nothing was sent");
+    assert.equal((await dry.readAudit({ type: "action" })).length, 0);
+  } finally {
+    await dry.stop();
   }
 });

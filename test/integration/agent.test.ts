@@ -170,6 +170,7 @@ describe("vigil run (real process)", () => {
       assert.equal((await agent.request("GET", "/readyz", undefined, null)).status, 200);
       assert.equal(agent.child.exitCode, null);
       assert.ok(!agent.lines.some((l) => JSON.stringify(l).includes(TOKEN)), "the token never appears in logs");
+      assert.ok(!agent.lines.some((l) => JSON.stringify(l).includes(SECRET)), "the webhook secret never appears in logs");
     } finally {
       assert.equal(await agent.stop(), 0);
     }
