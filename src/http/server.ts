@@ -579,7 +579,9 @@ export class ApiServer {
     const metrics = this.opts.metrics;
     const count = (check: unknown, outcome: "accepted" | "rejected") => {
       try {
-        metrics?.signal(typeof check === "string" && CHECK_LABEL_RE.test(check) ? check : "unknown", outcome);
+        // Only accepted signals name a configured check; a rejected one may name anything, so it
+        // is counted under "unknown" to keep the label's values bounded by the config.
+        metrics?.signal(outcome === "accepted" && typeof check === "string" && CHECK_LABEL_RE.test(check) ? check : "unknown", outcome);
       } catch {
         // metrics never fail a request
       }

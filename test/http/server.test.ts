@@ -334,7 +334,7 @@ describe("ApiServer", () => {
     }
     assert.equal(api.calls.length, before, "the agent never saw an invalid signal");
     assert.deepEqual(metrics[0], ["unknown", "rejected"], "malformed JSON counts as an unknown check");
-    assert.deepEqual(metrics[2], ["c", "rejected"], "a parsed body names its check");
+    assert.deepEqual(metrics[2], ["unknown", "rejected"], "a rejected signal never puts its (unvetted) check name in a label");
     assert.ok(metrics.every(([, o]) => o === "rejected"));
   });
 
