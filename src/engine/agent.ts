@@ -14,7 +14,7 @@ import { defaultDecision } from "../policy/decide.ts";
 import type { AgentApi, EnforcementStatus, SignalInput, SubjectDetail, SubjectSummary } from "../http/agent-api.ts";
 import type { AuditEntry, AuditQuery, StateStore } from "../store/contract.ts";
 import type { WorkQueue, JobRecord } from "../queue/contract.ts";
-import { openDatabase } from "../store/sqlite.ts";
+import { checkpoint, openDatabase } from "../store/sqlite.ts";
 import { EmbeddedStore } from "../store/embedded.ts";
 import { EmbeddedQueue } from "../queue/embedded.ts";
 import { createHttpClient, type HttpClient } from "../http/client.ts";
@@ -94,7 +94,7 @@ export class Agent implements AgentApi {
       this.#logger,
     );
     const metrics = this.#telemetry.metrics;
-    this.#db = openDatabase(dataDir);
+    this.#db = openDatabase(dataDir, { manualCheckpoint: true });
     const store = new EmbeddedStore(this.#db, dataDir, { clock: this.#clock });
     const queue = new EmbeddedQueue(this.#db, { clock: this.#clock, logger: this.#logger, drainTimeoutMs: cfg.agent.shutdown_timeout });
     this.#store = store;
@@ -358,6 +358,7 @@ export class Agent implements AgentApi {
     try {
       await this.#enforcer?.flush();
       await this.#refreshGauges();
+      if (this.#db?.isOpen) checkpoint(this.#db);
     } catch (err) {
       this.#logger.warn({ err }, `housekeeping failed: ${errorMessage(err)}`);
     }

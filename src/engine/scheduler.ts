@@ -23,7 +23,7 @@ export interface EvaluateJob {
 }
 
 /** Largest number of subjects one evaluation job carries. */
-export const MAX_BATCH = 500;
+export const MAX_BATCH = 100;
 /** Subjects whose offsets fall in the same slot share a job. */
 const SLOT_MS = 1_000;
 

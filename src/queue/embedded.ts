@@ -103,6 +103,8 @@ export class EmbeddedQueue implements WorkQueue {
   #running = false;
   #stopping: Promise<void> | undefined;
   #pumpScheduled = false;
+  #pumpAll = false;
+  #pumpKinds = new Set<string>();
   #pollTimer: NodeJS.Timeout | undefined;
   #wakeTimer: NodeJS.Timeout | undefined;
   #wakeAt = Infinity;
@@ -171,7 +173,7 @@ export class EmbeddedQueue implements WorkQueue {
     } catch (err) {
       throw storeError(`cannot enqueue a ${kind} job`, err);
     }
-    if (created) this.#schedulePump();
+    if (created) this.#schedulePump(kind);
     return created;
   }
 
@@ -186,7 +188,7 @@ export class EmbeddedQueue implements WorkQueue {
     } catch (err) {
       throw storeError(`cannot enqueue ${jobs.length} ${kind} jobs`, err);
     }
-    if (created > 0) this.#schedulePump();
+    if (created > 0) this.#schedulePump(kind);
     return created;
   }
 
@@ -285,22 +287,35 @@ export class EmbeddedQueue implements WorkQueue {
     ];
   }
 
-  #schedulePump(): void {
+  /**
+   * Pumps soon, for one kind or (no kind) all. setImmediate, not a microtask: with a backlog the
+   * loop then yields to I/O, timers and the GC between jobs, so the API keeps answering while a
+   * large pass runs. Only kinds with new work are claimed for, which keeps empty claims off the
+   * hot path.
+   */
+  #schedulePump(kind?: string): void {
+    if (kind === undefined) this.#pumpAll = true;
+    else this.#pumpKinds.add(kind);
     if (this.#pumpScheduled || !this.#running) return;
     this.#pumpScheduled = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.#pumpScheduled = false;
-      this.#pump();
+      const kinds = this.#pumpAll ? undefined : this.#pumpKinds;
+      this.#pumpAll = false;
+      this.#pumpKinds = new Set();
+      this.#pump(kinds);
     });
   }
 
-  /** Claims due jobs for every kind with free slots, starts their handlers and re-arms the delayed-job timer. */
-  #pump(): void {
+  /** Claims due jobs for the given kinds (default all) with free slots, starts their handlers and re-arms the delayed-job timer. */
+  #pump(kinds?: ReadonlySet<string>): void {
     if (!this.#running) return;
     const now = this.#clock.now();
-    let next = Infinity;
+    // A partial pump must not push back a wake-up armed for another kind.
+    let next = kinds ? this.#wakeAt : Infinity;
     try {
       for (const worker of this.#workers.values()) {
+        if (kinds && !kinds.has(worker.kind)) continue;
         const free = worker.concurrency - worker.active;
         if (free > 0) {
           const lease = `${this.#instance}:${++this.#leaseCounter}`;
@@ -376,7 +391,7 @@ export class EmbeddedQueue implements WorkQueue {
     const tracked = done.finally(() => {
       worker.active--;
       this.#inflight.delete(tracked);
-      this.#schedulePump();
+      this.#schedulePump(job.kind);
     });
     this.#inflight.add(tracked);
   }
@@ -401,7 +416,7 @@ export class EmbeddedQueue implements WorkQueue {
         const changed = Number(this.#retry.run(now + delay, message, code ?? null, job.id, lease).changes);
         if (changed > 0) {
           this.#log.debug({ job: job.id, kind: job.kind, attempt: job.attempt, delay, err: message }, "queue: job failed; retrying");
-          this.#schedulePump();
+          this.#schedulePump(job.kind);
         }
         return;
       }

@@ -133,11 +133,12 @@ export class AuditLog {
     const lines: string[] = [];
     for (const event of events) {
       seq += 1;
-      const body = JSON.parse(canonicalJSON({ ...event, seq, ts, prev })) as Record<string, unknown>;
-      const hash = entryHash(body);
-      const entry = { ...body, hash } as AuditEntry;
-      lines.push(canonicalJSON(entry));
-      entries.push(entry);
+      // Serialise once: the hash covers exactly these canonical bytes, and the line is the same
+      // text with the hash appended (readers parse it, so key order on the line does not matter).
+      const canon = canonicalJSON({ ...event, seq, ts, prev });
+      const hash = createHash("sha256").update(`${prev}\n${canon}`).digest("hex");
+      lines.push(`${canon.slice(0, -1)},"hash":"${hash}"}`);
+      entries.push({ ...event, seq, ts, prev, hash } as AuditEntry);
       prev = hash;
     }
     try {
