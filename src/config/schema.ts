@@ -247,6 +247,27 @@ export const agentSchema = z
   })
   .strict();
 
+/** Signal receivers besides POST /v1/signals. */
+const signalsSchema = z
+  .object({
+    /** Alertmanager webhook receiver at POST /v1/signals/alertmanager (bearer token as the API). */
+    alertmanager: z
+      .object({
+        subject_label: z.string().min(1).default("vigil_subject"),
+        check_label: z.string().min(1).default("vigil_check"),
+        default_check: z.string().regex(/^[a-z][a-z0-9_]*$/).default("anomaly_detection"),
+        severity_label: z.string().min(1).default("severity"),
+        /** Status of a firing alert by severity; other severities fail. */
+        severities: z.record(z.string(), z.enum(["warn", "fail"])).default({ info: "warn", warning: "warn", critical: "fail" }),
+        /** How long a firing or resolved result stands; keep it above Alertmanager's repeat_interval. Default 24h. */
+        ttl: duration().prefault("24h"),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .prefault({});
+
 export const configSchema = z
   .object({
     $schema: z.string().optional(),
@@ -263,6 +284,7 @@ export const configSchema = z
     /** Break-glass: matching subjects are evaluated and recorded, never enforced on. */
     exempt: z.array(selectorSchema).default([]),
     enforcement: enforcementSchema.prefault({}),
+    signals: signalsSchema,
   })
   .strict()
   .superRefine((cfg, ctx) => {

@@ -142,7 +142,16 @@ export class Agent implements AgentApi {
     });
 
     const token = cfg.agent.api.token ?? this.#generatedToken(dataDir);
-    this.#api = new ApiServer({ listen: cfg.agent.api.listen, token, maxBodyBytes: cfg.agent.api.max_body_bytes, api: this, logger: this.#logger, metrics });
+    const am = cfg.signals.alertmanager;
+    this.#api = new ApiServer({
+      listen: cfg.agent.api.listen,
+      token,
+      maxBodyBytes: cfg.agent.api.max_body_bytes,
+      api: this,
+      logger: this.#logger,
+      metrics,
+      alertmanager: { subject_label: am.subject_label, check_label: am.check_label, default_check: am.default_check, severity_label: am.severity_label, severities: am.severities, ttl_ms: am.ttl },
+    });
     await this.#api.start();
 
     this.#scheduler.schedule(runtime);

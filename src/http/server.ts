@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from "node:net";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
+import { alertmanagerPayloadSchema, alertsToSignals, type AlertmanagerMapping } from "./alertmanager.ts";
 import type { AgentApi, SignalInput } from "./agent-api.ts";
 import type { AuditQuery } from "../store/contract.ts";
 import { ACCESS_LEVELS, CHECK_STATUSES, RISK_LEVELS, SUBJECT_KINDS, type AccessLevel } from "../policy/model.ts";
@@ -27,6 +28,8 @@ export interface ApiServerOptions {
   api: AgentApi;
   logger: Logger;
   metrics?: { signal(check: string, outcome: "accepted" | "rejected"): void };
+  /** Label mapping for POST /v1/signals/alertmanager; the route answers 404 without it. */
+  alertmanager?: AlertmanagerMapping;
 }
 
 /** How long stop() waits for in-flight requests before cutting their connections. */
@@ -542,6 +545,9 @@ export class ApiServer {
         return { status: 200, body: { decisions } };
       },
     });
+    exact("/v1/signals/alertmanager", true, {
+      POST: (ctx) => this.alertmanager(ctx),
+    });
     exact("/v1/signals", true, {
       POST: (ctx) => this.signals(ctx),
     });
@@ -573,6 +579,36 @@ export class ApiServer {
         return { status: 200, body: { resumed } };
       },
     });
+  }
+
+  /**
+   * Alertmanager's webhook. Answers 200 once every alert is handled, including alerts that name
+   * no subject or an unknown one (reported in the body, logged): Alertmanager retries non-2xx
+   * answers, and retrying cannot fix those. Only a failure to record a signal answers 5xx.
+   */
+  private async alertmanager({ query, body }: Ctx): Promise<Reply> {
+    const mapping = this.opts.alertmanager;
+    if (!mapping) throw new HttpError(404, "not_found", "the Alertmanager receiver is not configured");
+    query.done();
+    const raw = await body();
+    if (raw === undefined) throw new HttpError(400, "bad_request", "a JSON body is required");
+    const { signals, skipped } = alertsToSignals(parseWith(alertmanagerPayloadSchema, raw), mapping);
+    const rejected: { subject: string; check: string; reason: string }[] = [];
+    let accepted = 0;
+    for (const signal of signals) {
+      try {
+        await this.opts.api.acceptSignal(signal);
+        accepted++;
+        this.opts.metrics?.signal(signal.check, "accepted");
+      } catch (err) {
+        const mapped = mapError(err);
+        if (mapped.status >= 500) throw err;
+        this.opts.metrics?.signal("unknown", "rejected");
+        rejected.push({ subject: signal.subject, check: signal.check, reason: mapped.message });
+      }
+    }
+    if (skipped.length + rejected.length > 0) this.opts.logger.warn({ skipped, rejected }, "alertmanager: some alerts were not turned into signals");
+    return { status: 200, body: { accepted, rejected, skipped } };
   }
 
   private async signals({ query, body }: Ctx): Promise<Reply> {
