@@ -27,8 +27,9 @@ import { errorMessage, VigilError } from "../errors.ts";
 import { Runtime } from "./runtime.ts";
 import { SubjectIndex } from "./subjects.ts";
 import { Evaluator, ENGINE_REASONS } from "./evaluator.ts";
+import { KeyedLock } from "./keyed-lock.ts";
 import { Enforcer, ACTION_JOB, type ActionJob } from "./enforcer.ts";
-import { Scheduler, EVALUATE_JOB, type EvaluateJob } from "./scheduler.ts";
+import { Scheduler, EVALUATE_JOB, EVALUATE_RETRY, type EvaluateJob } from "./scheduler.ts";
 
 const FLUSH_INTERVAL_MS = 5_000;
 const VERSION = "0.1.0";
@@ -114,8 +115,9 @@ export class Agent implements AgentApi {
     const index = new SubjectIndex(runtime.inventories, this.#logger);
     this.#index = index;
     await index.refresh();
-    this.#evaluator = new Evaluator({ store, index, metrics, ctx: this.#ctx, runtime });
-    const enforcer = new Enforcer({ store, queue, index, metrics, clock: this.#clock, logger: this.#logger, runtime });
+    const lock = new KeyedLock();
+    this.#evaluator = new Evaluator({ store, index, metrics, ctx: this.#ctx, runtime, lock });
+    const enforcer = new Enforcer({ store, queue, index, metrics, clock: this.#clock, logger: this.#logger, runtime, lock });
     this.#enforcer = enforcer;
     this.#scheduler = new Scheduler({ queue, index, logger: this.#logger, now: () => this.#clock.now() });
 
@@ -156,7 +158,7 @@ export class Agent implements AgentApi {
 
     this.#scheduler.schedule(runtime);
     await this.#initialPass(runtime, "start");
-    void enforcer.flush();
+    void enforcer.flush().then(() => enforcer.reconcile()).catch((err: unknown) => this.#logger.error({ err }, `start-up enforcement failed: ${errorMessage(err)}`));
     this.#flushTimer = setInterval(() => void this.#housekeeping(), FLUSH_INTERVAL_MS);
     this.#flushTimer.unref();
     await this.#refreshGauges();
@@ -210,6 +212,7 @@ export class Agent implements AgentApi {
     await old?.stop();
     await this.#store!.appendAudit([{ type: "config_reloaded", file: next.file, policies: runtime.policies.map((p) => p.name) }]);
     await this.#initialPass(runtime, "reload");
+    await this.#enforcer.reconcile();
     this.#logger.info({ policies: runtime.policies.length, subjects: this.#index.size }, "configuration reloaded");
   }
 
@@ -281,8 +284,7 @@ export class Agent implements AgentApi {
     if (covering.length === 0) return [defaultDecision(id, runtime.config.default_security_rule, this.#clock.now())];
     const out: Decision[] = [];
     for (const p of covering) {
-      const evaluated = await evaluator.evaluate(p.name, [id], { pull: "always", trigger: "api" });
-      await enforcer.enforce(evaluated.map((e) => e.state));
+      const evaluated = await evaluator.evaluate(p.name, [id], { pull: "always", trigger: "api" }, (ev) => enforcer.enforce(ev.map((e) => e.state)));
       out.push(...evaluated.map((e) => e.state.decision));
     }
     return out;
@@ -313,13 +315,14 @@ export class Agent implements AgentApi {
       observed_at: now,
       expires_at: now + (signal.ttl_ms ?? runtime.ttl(signal.check)),
       source: "push",
+      ...(signal.stream ? { stream: signal.stream } : {}),
     };
     // Durable before we answer 202: the result, the audit line and the evaluation jobs.
     await store.putResults([result]);
-    await store.appendAudit([{ type: "signal", id, subject: subject.id, check: signal.check, status: signal.status, risk: signal.risk ?? null, ttl_ms: result.expires_at - now, source: signal.source ?? "api", reason: signal.reason ?? null }]);
+    await store.appendAudit([{ type: "signal", id, subject: subject.id, check: signal.check, status: signal.status, risk: signal.risk ?? null, ttl_ms: result.expires_at - now, source: signal.source ?? "api", stream: signal.stream ?? null, reason: signal.reason ?? null }]);
     await queue.enqueueMany<EvaluateJob>(
       EVALUATE_JOB,
-      policies.map((p) => ({ payload: { policy: p.name, subjects: [subject.id], trigger: "signal", pull: "stale", signal_at: now }, options: { id: `signal:${id}:${p.name}` } })),
+      policies.map((p) => ({ payload: { policy: p.name, subjects: [subject.id], trigger: "signal", pull: "stale", signal_at: now }, options: { id: `signal:${id}:${p.name}`, ...EVALUATE_RETRY } })),
     );
     return { id, policies: policies.map((p) => p.name) };
   }
@@ -341,10 +344,11 @@ export class Agent implements AgentApi {
   async #runEvaluation(job: JobRecord<EvaluateJob>): Promise<void> {
     const { evaluator, enforcer, queue } = this.#running();
     const p = job.payload;
-    const evaluated = await evaluator.evaluate(p.policy, p.subjects, { pull: p.pull, trigger: p.trigger });
-    await enforcer.enforce(
-      evaluated.map((e) => e.state),
-      p.signal_at,
+    const evaluated = await evaluator.evaluate(p.policy, p.subjects, { pull: p.pull, trigger: p.trigger }, (ev) =>
+      enforcer.enforce(
+        ev.map((e) => e.state),
+        p.signal_at === undefined ? {} : { signalAt: p.signal_at },
+      ),
     );
     const rechecks = evaluated.filter((e) => e.recheck_at !== undefined);
     if (rechecks.length > 0) {
@@ -353,7 +357,7 @@ export class Agent implements AgentApi {
         EVALUATE_JOB,
         rechecks.map((e) => ({
           payload: { policy: p.policy, subjects: [e.subject.id], trigger: "recheck", pull: "always" },
-          options: { id: `recheck:${p.policy}:${e.subject.id}:${e.recheck_at}`, delay: Math.max(0, e.recheck_at! - now) },
+          options: { id: `recheck:${p.policy}:${e.subject.id}:${e.recheck_at}`, delay: Math.max(0, e.recheck_at! - now), ...EVALUATE_RETRY },
         })),
       );
     }

@@ -18,6 +18,7 @@ import type { Logger } from "../telemetry/log.ts";
 import type { EnforcementStatus } from "../http/agent-api.ts";
 import type { Runtime, BoundAction } from "./runtime.ts";
 import type { SubjectIndex } from "./subjects.ts";
+import { KeyedLock } from "./keyed-lock.ts";
 import { errorMessage, isTransient, VigilError } from "../errors.ts";
 import { redact } from "../util/redact.ts";
 
@@ -35,6 +36,8 @@ export interface ActionJob {
   readonly previous_access: AccessLevel;
   readonly idempotency_key: string;
   readonly decided_at: number;
+  /** Decided when the job was enqueued: plan only, send nothing. */
+  readonly dry_run?: boolean;
   /** When the signal that led here was accepted (epoch ms), for the latency histogram. */
   readonly signal_at?: number;
 }
@@ -60,11 +63,13 @@ export class Enforcer {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #guards = new Map<string, GuardState>();
+  readonly #lock: KeyedLock;
   #runtime: Runtime;
   #flushChain: Promise<void> = Promise.resolve();
   #pendingFlush: Promise<void> | undefined;
 
-  constructor(deps: { store: StateStore; queue: WorkQueue; index: SubjectIndex; metrics: VigilMetrics; clock: Clock; logger: Logger; runtime: Runtime }) {
+  constructor(deps: { store: StateStore; queue: WorkQueue; index: SubjectIndex; metrics: VigilMetrics; clock: Clock; logger: Logger; runtime: Runtime; lock?: KeyedLock }) {
+    this.#lock = deps.lock ?? new KeyedLock();
     this.#store = deps.store;
     this.#queue = deps.queue;
     this.#index = deps.index;
@@ -79,23 +84,31 @@ export class Enforcer {
   }
 
   /**
-   * Enqueues the actions of the given states (those not yet enforced). `released` names policies
-   * whose held-back decisions an operator has just released: they pass the guard this once.
+   * Enqueues the actions of the given states (those not yet enforced). Callers hold the subjects'
+   * lock. `released` names policies whose held-back decisions an operator has just released: they
+   * pass the guard this once. `reconcile` also takes states whose generation was handled but whose
+   * access was never carried out (planned in dry-run, or exempt at the time).
    */
-  async enforce(states: readonly StoredState[], signalAt?: number, released: ReadonlySet<string> = new Set()): Promise<void> {
+  async enforce(states: readonly StoredState[], opts: { signalAt?: number; released?: ReadonlySet<string>; reconcile?: boolean } = {}): Promise<void> {
     const runtime = this.#runtime;
     const audit: AuditEvent[] = [];
     const jobs: { payload: ActionJob; options: { id: string; attempts: number; backoff: { delay: number; max_delay: number } } }[] = [];
-    const done: StoredState[] = [];
+    const done: { state: StoredState; access: AccessLevel }[] = [];
     for (const state of states) {
       const d = state.decision;
-      if (state.enforced_generation >= d.generation) continue;
+      const pending = opts.reconcile ? d.access !== state.enforced_access : state.enforced_generation < d.generation;
+      if (!pending) continue;
       const policy = runtime.policy(d.policy);
       if (!policy) continue;
+      const subject = this.#index.get(d.subject);
+      if (opts.reconcile && (!subject || runtime.isExempt(policy, subject))) continue;
       const calls = transition(runtime, policy, state.enforced_access, d.access, state.enforced_generation === 0);
+      const dryRun = (b: BoundAction) => b.spec.dry_run ?? policy.dry_run;
+      const real = calls.filter((c) => !dryRun(c.bound));
+      if (opts.reconcile && real.length === 0) continue;
       const downgrade = accessRank(d.access) > accessRank(state.enforced_access);
-      if (downgrade && calls.length > 0 && !released.has(policy.name)) {
-        const g = admit(this.#guards.get(policy.name) ?? resumeGuard(), calls.length, this.#clock.now(), policy.limits);
+      if (downgrade && real.length > 0 && !opts.released?.has(policy.name)) {
+        const g = admit(this.#guards.get(policy.name) ?? resumeGuard(), real.length, this.#clock.now(), policy.limits);
         this.#guards.set(policy.name, g.state);
         if (g.resumed_now) audit.push({ type: "enforcement_resumed", policy: policy.name, by: "window" });
         if (g.paused_now) {
@@ -105,8 +118,9 @@ export class Enforcer {
         }
         if (!g.admitted) continue;
       }
-      for (const { bound, operation } of calls) {
+      for (const { bound, operation } of opts.reconcile ? real : calls) {
         const key = idempotencyKey(policy.name, d.subject, d.generation, bound.spec.name, operation);
+        const dry = dryRun(bound);
         jobs.push({
           payload: {
             policy: policy.name,
@@ -119,16 +133,47 @@ export class Enforcer {
             previous_access: state.enforced_access,
             idempotency_key: key,
             decided_at: d.decided_at,
-            ...(signalAt === undefined ? {} : { signal_at: signalAt }),
+            dry_run: dry,
+            ...(opts.signalAt === undefined ? {} : { signal_at: opts.signalAt }),
           },
-          options: { id: key, attempts: policy.retry.attempts, backoff: { delay: policy.retry.delay, max_delay: policy.retry.max_delay } },
+          // A plan has its own job id: turning dry-run off later must not find the real call "already done".
+          options: { id: dry ? `plan:${key}` : key, attempts: policy.retry.attempts, backoff: { delay: policy.retry.delay, max_delay: policy.retry.max_delay } },
         });
       }
-      done.push(state);
+      // What the target systems now carry: unchanged when every call was only planned.
+      done.push({ state, access: calls.length > 0 && real.length === 0 ? state.enforced_access : d.access });
     }
     if (audit.length > 0) await this.#store.appendAudit(audit);
     if (jobs.length > 0) await this.#queue.enqueueMany(ACTION_JOB, jobs);
-    for (const s of done) await this.#store.markEnforced(s.decision.policy, s.decision.subject, s.decision.generation, s.decision.access);
+    for (const { state, access } of done) await this.#store.markEnforced(state.decision.policy, state.decision.subject, state.decision.generation, access);
+  }
+
+  /**
+   * Carries out access that was decided but never enforced: after dry-run is switched off, or an
+   * exemption lifted (runs at start and after each reload).
+   */
+  async reconcile(): Promise<void> {
+    const states = (await this.#store.listStates()).filter((s) => s.decision.access !== s.enforced_access);
+    await this.#locked(states, { reconcile: true });
+  }
+
+  /** Enforces states under their locks, re-reading each first: the copy in hand may be stale by then. */
+  async #locked(states: readonly StoredState[], opts: { released?: ReadonlySet<string>; reconcile?: boolean }): Promise<void> {
+    const byPolicy = new Map<string, string[]>();
+    for (const s of states) {
+      const list = byPolicy.get(s.decision.policy);
+      if (list) list.push(s.decision.subject);
+      else byPolicy.set(s.decision.policy, [s.decision.subject]);
+    }
+    for (const [policy, subjects] of byPolicy) {
+      for (let i = 0; i < subjects.length; i += 500) {
+        const chunk = subjects.slice(i, i + 500);
+        await this.#lock.run(
+          chunk.map((s) => `${policy}\u0000${s}`),
+          async () => this.enforce([...(await this.#store.getStates(policy, chunk)).values()], opts),
+        );
+      }
+    }
   }
 
   /**
@@ -151,7 +196,7 @@ export class Enforcer {
   async #flushOnce(released: ReadonlySet<string>): Promise<void> {
     try {
       const pending = await this.#store.unenforced();
-      if (pending.length > 0) await this.enforce(pending, undefined, released);
+      if (pending.length > 0) await this.#locked(pending, { released });
     } catch (err) {
       this.#logger.error({ err }, `enforcement flush failed: ${errorMessage(err)}`);
     }
@@ -221,9 +266,16 @@ export class Enforcer {
       await this.#store.appendAudit([{ type: "action_superseded", ...base, current_access: current, current_generation: state?.decision.generation ?? null }]);
       return;
     }
-    const subject = this.#index.get(job.subject) ?? { id: job.subject, kind: "workload" as const, attributes: {}, labels: {} };
+    const known = this.#index.get(job.subject);
+    if (known && runtime.isExempt(policy, known)) {
+      // Exempted after the job was enqueued: break-glass wins over pending work.
+      this.#metrics.action(job.type, "skipped");
+      await this.#store.appendAudit([{ type: "enforcement_skipped", ...base, reason: "subject is exempt (break-glass)" }]);
+      return;
+    }
+    const subject = known ?? { id: job.subject, kind: "workload" as const, attributes: {}, labels: {} };
     const req = this.request(job, subject, state?.decision ?? placeholderDecision(job));
-    const dryRun = bound.spec.dry_run ?? policy.dry_run;
+    const dryRun = job.dry_run ?? bound.spec.dry_run ?? policy.dry_run;
     if (dryRun) {
       const plan: PlannedCall[] = bound.action.plan(req);
       this.#metrics.action(job.type, "dry_run");

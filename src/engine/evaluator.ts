@@ -43,14 +43,16 @@ export interface Evaluated {
 }
 
 export class Evaluator {
-  readonly #lock = new KeyedLock();
+  readonly #lock: KeyedLock;
   readonly #store: StateStore;
   readonly #index: SubjectIndex;
   readonly #metrics: VigilMetrics;
   readonly #ctx: PluginContext;
   #runtime: Runtime;
 
-  constructor(deps: { store: StateStore; index: SubjectIndex; metrics: VigilMetrics; ctx: PluginContext; runtime: Runtime }) {
+  /** `lock` is shared with the enforcer, so a subject is never evaluated while its enforcement is worked out. */
+  constructor(deps: { store: StateStore; index: SubjectIndex; metrics: VigilMetrics; ctx: PluginContext; runtime: Runtime; lock?: KeyedLock }) {
+    this.#lock = deps.lock ?? new KeyedLock();
     this.#store = deps.store;
     this.#index = deps.index;
     this.#metrics = deps.metrics;
@@ -62,8 +64,12 @@ export class Evaluator {
     this.#runtime = r;
   }
 
-  /** Evaluates the subjects (by id) that still exist and that the policy still covers. */
-  async evaluate(policyName: string, ids: readonly string[], opts: EvaluateOptions): Promise<Evaluated[]> {
+  /**
+   * Evaluates the subjects (by id) that still exist and that the policy still covers. `then` runs
+   * with the subjects still locked (enforcement), so no other evaluation reads their state between
+   * the decision and the bookkeeping of its enforcement.
+   */
+  async evaluate(policyName: string, ids: readonly string[], opts: EvaluateOptions, then?: (evaluated: Evaluated[]) => Promise<void>): Promise<Evaluated[]> {
     const runtime = this.#runtime;
     const policy = runtime.policy(policyName);
     if (!policy) return [];
@@ -73,7 +79,9 @@ export class Evaluator {
     return this.#lock.run(keys, () =>
       this.#ctx.tracer.startActiveSpan(SPAN_EVALUATE, { attributes: { "vigil.policy": policy.name, "vigil.subjects": subjects.length, "vigil.trigger": opts.trigger } }, async (span) => {
         try {
-          return await this.#evaluateLocked(runtime, policy, subjects, opts);
+          const evaluated = await this.#evaluateLocked(runtime, policy, subjects, opts);
+          if (then) await then(evaluated);
+          return evaluated;
         } catch (err) {
           span.recordException(err as Error);
           span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(err) });
@@ -100,7 +108,10 @@ export class Evaluator {
 
     const fresh = await this.#pull(runtime, policy, subjects, bySubject, opts.pull, now);
     for (const r of fresh) {
-      const list = (bySubject.get(r.subject) ?? []).filter((x) => !(x.check === r.check && (x.source ?? "pull") === "pull"));
+      // A fresh known result replaces the stored pull result; a fresh `unknown` joins it, so
+      // `hold` can still keep the last known one through a failed run.
+      const stored = bySubject.get(r.subject) ?? [];
+      const list = r.status === "unknown" ? stored : stored.filter((x) => !(x.check === r.check && (x.source ?? "pull") === "pull"));
       list.push(r);
       bySubject.set(r.subject, list);
     }

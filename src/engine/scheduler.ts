@@ -22,6 +22,9 @@ export interface EvaluateJob {
   readonly signal_at?: number;
 }
 
+/** Evaluation jobs retry a failed store write or check crash a few times before they are recorded as failed. */
+export const EVALUATE_RETRY = { attempts: 5, backoff: { delay: 500, max_delay: 30_000 } } as const;
+
 /** Largest number of subjects one evaluation job carries. */
 export const MAX_BATCH = 100;
 /** Subjects whose offsets fall in the same slot share a job. */
@@ -52,7 +55,7 @@ export function planTick(policy: PolicySpec, subjects: readonly string[], tickAt
     for (let i = 0; i < ids.length; i += MAX_BATCH) {
       jobs.push({
         payload: { policy: policy.name, subjects: ids.slice(i, i + MAX_BATCH), trigger, pull: "always" },
-        options: { id: `${trigger}:${policy.name}:${tickAt}:${slot}:${i / MAX_BATCH}`, delay: slot * SLOT_MS },
+        options: { id: `${trigger}:${policy.name}:${tickAt}:${slot}:${i / MAX_BATCH}`, delay: slot * SLOT_MS, ...EVALUATE_RETRY },
       });
     }
   }

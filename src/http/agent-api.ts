@@ -12,6 +12,8 @@ export interface SignalInput {
   readonly reason?: string;
   /** Where it came from (`api`, `alertmanager`, …), for the audit log. */
   readonly source?: string;
+  /** Signal stream (e.g. one alert): results of different streams for the same check stand side by side. */
+  readonly stream?: string;
 }
 
 export interface SubjectSummary {

@@ -69,6 +69,8 @@ export function alertsToSignals(payload: AlertmanagerPayload, m: AlertmanagerMap
       ttl_ms: m.ttl_ms,
       reason: `alertmanager: ${alertname ?? "alert"} ${alert.status}${severity ? ` (${severity})` : ""}${summary ? `: ${summary}` : ""}`.slice(0, 1024),
       source: "alertmanager",
+      // One stream per alert: another alert resolving for the same subject must not clear this one.
+      stream: `alertmanager:${alert.fingerprint ?? alertname ?? "alert"}`,
     });
   }
   return { signals, skipped };

@@ -89,6 +89,11 @@ const signalSchema = z.strictObject(
       .string({ error: required("a string") })
       .max(MAX_REASON_CHARS, { error: `must be at most ${MAX_REASON_CHARS} characters` })
       .optional(),
+    /** Optional stream name: results of different streams for one check stand side by side. */
+    stream: z
+      .string({ error: required("a string") })
+      .regex(/^[A-Za-z0-9_.:/-]{1,128}$/, { error: "must be 1-128 characters of letters, digits and _ . : / -" })
+      .optional(),
   },
   { error: (iss) => (iss.code === "invalid_type" ? "expected an object" : undefined) },
 );
@@ -136,6 +141,7 @@ function toSignalInput(s: z.infer<typeof signalSchema>): SignalInput {
     ...(s.risk !== undefined ? { risk: s.risk } : {}),
     ...(s.ttl !== undefined ? { ttl_ms: s.ttl } : {}),
     ...(s.reason !== undefined ? { reason: s.reason } : {}),
+    ...(s.stream !== undefined ? { stream: `api:${s.stream}` } : {}),
     source: "api",
   };
 }

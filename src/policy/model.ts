@@ -55,6 +55,17 @@ export interface CheckResult {
   readonly next_run_at?: number;
   /** `pull` when a check plugin produced it, `push` when it arrived as a signal. */
   readonly source?: "pull" | "push";
+  /**
+   * For pushed results: the signal stream it belongs to (e.g. one Alertmanager alert). Results of
+   * different streams stand side by side and the worst current one counts, so one alert resolving
+   * does not clear another that still fires. Absent: the single default stream.
+   */
+  readonly stream?: string;
+}
+
+/** Key under which the store keeps a result: one per (subject, check, source and stream). */
+export function resultSlot(r: Pick<CheckResult, "source" | "stream">): string {
+  return r.source === "push" && r.stream ? `push:${r.stream}` : (r.source ?? "pull");
 }
 
 /** The access decided for one subject under one policy. */

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
+import { scrub } from "../util/redact.ts";
 import { VigilError, errorMessage } from "../errors.ts";
 import { systemClock, type Clock } from "../util/clock.ts";
 import type { AuditEntry, AuditEvent, AuditQuery } from "./contract.ts";
@@ -135,10 +136,14 @@ export class AuditLog {
       seq += 1;
       // Serialise once: the hash covers exactly these canonical bytes, and the line is the same
       // text with the hash appended (readers parse it, so key order on the line does not matter).
-      const canon = canonicalJSON({ ...event, seq, ts, prev });
+      // Secrets never reach the log: registered secret values are scrubbed from the canonical text
+      // (inside JSON strings, so it stays valid JSON and re-canonicalises to the same bytes).
+      const raw = canonicalJSON({ ...event, seq, ts, prev });
+      const canon = scrub(raw);
       const hash = createHash("sha256").update(`${prev}\n${canon}`).digest("hex");
       lines.push(`${canon.slice(0, -1)},"hash":"${hash}"}`);
-      entries.push({ ...event, seq, ts, prev, hash } as AuditEntry);
+      const body = canon === raw ? { ...event, seq, ts, prev } : (JSON.parse(canon) as AuditEvent);
+      entries.push({ ...body, hash } as AuditEntry);
       prev = hash;
     }
     try {

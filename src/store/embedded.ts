@@ -1,5 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { resultSlot } from "../policy/model.ts";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { VigilError } from "../errors.ts";
 import type { AccessLevel, CheckResult } from "../policy/model.ts";
@@ -175,7 +176,7 @@ export class EmbeddedStore implements StateStore {
 
   async putResults(results: readonly CheckResult[]): Promise<void> {
     if (results.length === 0) return;
-    const rows = results.map((r) => [r.subject, r.check, r.source ?? "pull", r.observed_at, JSON.stringify(r)] as const);
+    const rows = results.map((r) => [r.subject, r.check, resultSlot(r), r.observed_at, JSON.stringify(r)] as const);
     this.#run("write check results", () => {
       this.#putResults ??= new BatchInsert(this.#db, {
         head: `INSERT INTO results (subject, "check", source, observed_at, data)`,

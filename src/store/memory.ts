@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import type { AccessLevel, CheckResult } from "../policy/model.ts";
+import { redact } from "../util/redact.ts";
+import { resultSlot, type AccessLevel, type CheckResult } from "../policy/model.ts";
 import type { AuditEntry, AuditEvent, AuditQuery, StateStore, StoredState } from "./contract.ts";
 
 /**
@@ -8,7 +9,8 @@ import type { AuditEntry, AuditEvent, AuditQuery, StateStore, StoredState } from
  */
 export class MemoryStore implements StateStore {
   readonly #states = new Map<string, StoredState>();
-  readonly #results = new Map<string, CheckResult>();
+  /** (subject, check) → slot → newest result. */
+  readonly #results = new Map<string, Map<string, CheckResult>>();
   readonly #audit: AuditEntry[] = [];
   readonly #maxAudit: number;
 
@@ -61,22 +63,17 @@ export class MemoryStore implements StateStore {
 
   async putResults(results: readonly CheckResult[]): Promise<void> {
     for (const r of results) {
-      const key = `${r.subject}\u0000${r.check}\u0000${r.source ?? "pull"}`;
-      const prev = this.#results.get(key);
-      if (!prev || r.observed_at >= prev.observed_at) this.#results.set(key, r);
+      const key = `${r.subject}\u0000${r.check}`;
+      let slots = this.#results.get(key);
+      if (!slots) this.#results.set(key, (slots = new Map()));
+      const prev = slots.get(resultSlot(r));
+      if (!prev || r.observed_at >= prev.observed_at) slots.set(resultSlot(r), r);
     }
   }
 
   async getResults(subjects: readonly string[], checks: readonly string[]): Promise<CheckResult[]> {
     const out: CheckResult[] = [];
-    for (const s of subjects) {
-      for (const c of checks) {
-        for (const source of ["pull", "push"]) {
-          const r = this.#results.get(`${s}\u0000${c}\u0000${source}`);
-          if (r) out.push(r);
-        }
-      }
-    }
+    for (const s of subjects) for (const c of checks) for (const r of this.#results.get(`${s}\u0000${c}`)?.values() ?? []) out.push(r);
     return out;
   }
 
@@ -86,7 +83,7 @@ export class MemoryStore implements StateStore {
       const last = this.#audit.at(-1);
       const prev = last?.hash ?? "0".repeat(64);
       const seq = (last?.seq ?? 0) + 1;
-      const body = { ...e, seq, ts: new Date().toISOString(), prev };
+      const body = { ...redact(e), seq, ts: new Date().toISOString(), prev };
       const entry = { ...body, hash: createHash("sha256").update(prev + "\n" + JSON.stringify(body)).digest("hex") } as AuditEntry;
       this.#audit.push(entry);
       out.push(entry);

@@ -6,11 +6,13 @@
 
 export const MASK = "[REDACTED]";
 
-const SECRET_KEY_RE = /(^|_|-)(token|secret|password|passwd|api_?key|private_?key|client_?secret|credentials?|authorization|cookie|signature)$/i;
+const SECRET_KEY_RE =
+  /(^|_|-)(token|secret|password|passwd|passphrase|credentials?|authorization|cookie|signature|(api|private|secret|access|hmac|signing|encryption|master|client)_?key|client_?secret)$/i;
 
-/** True when a key (snake, kebab or header case) names a secret. */
+/** True when a key (snake, kebab, camel or header case) names a secret. */
 export function isSecretKey(key: string): boolean {
-  return SECRET_KEY_RE.test(key) || /^(authorization|proxy-authorization|x-api-key|x-vault-token|cookie|set-cookie)$/i.test(key);
+  const snake = key.replace(/([a-z0-9])([A-Z])/g, "$1_$2");
+  return SECRET_KEY_RE.test(snake) || /^(authorization|proxy-authorization|x-api-key|x-vault-token|cookie|set-cookie)$/i.test(key);
 }
 
 const MIN_SCRUB_LENGTH = 4;
@@ -21,6 +23,9 @@ let scrubRe: RegExp | undefined;
 export function registerSecret(value: string): void {
   if (value.length < MIN_SCRUB_LENGTH || secretValues.has(value)) return;
   secretValues.add(value);
+  // Log lines are scrubbed as JSON text, where quotes, backslashes and control characters are escaped.
+  const escaped = JSON.stringify(value).slice(1, -1);
+  if (escaped !== value) secretValues.add(escaped);
   scrubRe = undefined;
 }
 

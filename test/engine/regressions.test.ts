@@ -1,0 +1,173 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig } from "../../src/config/load.ts";
+import { Agent } from "../../src/engine/agent.ts";
+import { silentLogger } from "../../src/telemetry/log.ts";
+import { calls, setFlaky, writeRecordPlugin } from "../helpers/record-plugin.ts";
+import { isSecretKey, registerSecret, scrub } from "../../src/util/redact.ts";
+
+async function until(pred: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function setup(body: (dir: string, plugin: string) => string): { dir: string; write: (extra?: string) => string } {
+  const dir = mkdtempSync(join(tmpdir(), "vigil-reg-"));
+  const plugin = writeRecordPlugin(dir);
+  const file = join(dir, "vigil.yaml");
+  return {
+    dir,
+    write: (extra = "") => {
+      writeFileSync(file, body(dir, plugin) + extra);
+      return file;
+    },
+  };
+}
+
+const head = (dir: string, plugin: string) => `agent: {data_dir: ${join(dir, "var")}, api: {listen: "127.0.0.1:0", token: "regression-token-0123456789"}, metrics: {listen: false}}
+plugins: [{module: ${plugin}}]
+inventories: [{type: static, subjects: [{id: w1, kind: workload}, {id: w2, kind: workload}]}]
+`;
+
+test("hold keeps the last known result through a failed check run instead of denying at once", async () => {
+  calls().length = 0;
+  setFlaky("pass");
+  const { write } = setup((d, p) => head(d, p) + `communication_policies:
+  - {source: w1, destination: w2, port: 443, continuous_verification: {interval: 1h, checks: [flaky]}}
+checks: {flaky: {ttl: 1ms}}
+decision: {on_unknown: hold, hold_grace: 10m}
+enforcement: {deny: [{type: record}]}
+`);
+  const agent = new Agent(await loadConfig(write()), { logger: silentLogger() });
+  await agent.start();
+  try {
+    await until(async () => (await agent.getSubject("w1"))!.decisions.length > 0);
+    setFlaky("throw");
+    const [d] = (await agent.evaluate("w1"))!;
+    assert.equal(d!.access, "full_access", JSON.stringify(d!.reasons));
+    assert.ok(d!.reasons.some((r) => r.code === "CHECK_HELD"));
+    assert.equal(calls().length, 0);
+  } finally {
+    await agent.stop();
+  }
+});
+
+test("a resolved alert for one stream does not clear another stream still failing", async () => {
+  const { write } = setup((d, p) => head(d, p) + `checks: {anomaly_detection: {on_unknown: ignore}}
+communication_policies:
+  - {source: w1, destination: w2, port: 443, continuous_verification: {interval: 1h, checks: [anomaly_detection]}}
+`);
+  const agent = new Agent(await loadConfig(write()), { logger: silentLogger() });
+  await agent.start();
+  try {
+    await agent.acceptSignal({ subject: "w1", check: "anomaly_detection", status: "fail", stream: "alertmanager:exfil", source: "alertmanager" });
+    await agent.acceptSignal({ subject: "w1", check: "anomaly_detection", status: "pass", stream: "alertmanager:latency", source: "alertmanager" });
+    await until(async () => (await agent.getSubject("w1"))!.access === "deny");
+    await new Promise((r) => setTimeout(r, 200));
+    const detail = (await agent.getSubject("w1"))!;
+    assert.equal(detail.access, "deny", "the pass on another stream does not clear the failing one");
+    assert.deepEqual(detail.results.map((r) => [r.stream, r.status]).sort(), [["alertmanager:exfil", "fail"], ["alertmanager:latency", "pass"]]);
+    await agent.acceptSignal({ subject: "w1", check: "anomaly_detection", status: "pass", stream: "alertmanager:exfil", source: "alertmanager" });
+    await until(async () => (await agent.getSubject("w1"))!.access === "full_access");
+  } finally {
+    await agent.stop();
+  }
+});
+
+test("decisions planned in dry-run are carried out once dry-run is switched off (restart)", async () => {
+  calls().length = 0;
+  const cfg = (dry: boolean) => (d: string, p: string) =>
+    `agent: {data_dir: ${join(d, "var")}, dry_run: ${dry}, api: {listen: "127.0.0.1:0", token: "regression-token-0123456789"}, metrics: {listen: false}}
+plugins: [{module: ${p}}]
+inventories: [{type: static, subjects: [{id: ann, kind: user, attributes: {mfa: false}}]}]
+identity_perimeter: {require_location_check: false, require_managed_device: false}
+enforcement: {deny: [{type: record}]}
+`;
+  const dry = setup(cfg(true));
+  const file = dry.write();
+  let agent = new Agent(await loadConfig(file), { logger: silentLogger() });
+  await agent.start();
+  await until(async () => (await agent.readAudit({ type: "action_planned" })).length > 0);
+  await agent.stop();
+  assert.equal(calls().filter((c) => c[1] === "ann").length, 0);
+  writeFileSync(file, cfg(false)(dry.dir, join(dry.dir, "record-plugin.mjs")));
+  agent = new Agent(await loadConfig(file), { logger: silentLogger() });
+  await agent.start();
+  try {
+    await until(() => calls().some((c) => c[1] === "ann"));
+    assert.deepEqual(calls().filter((c) => c[1] === "ann"), [["apply", "ann", "deny"]]);
+  } finally {
+    await agent.stop();
+  }
+});
+
+test("lifting a break-glass exemption enforces the access already decided (reload)", async () => {
+  calls().length = 0;
+  const cfg = (exempt: boolean) => (d: string, p: string) =>
+    `agent: {data_dir: ${join(d, "var")}, api: {listen: "127.0.0.1:0", token: "regression-token-0123456789"}, metrics: {listen: false}}
+plugins: [{module: ${p}}]
+inventories: [{type: static, subjects: [{id: bea, kind: user, attributes: {mfa: false}}]}]
+identity_perimeter: {require_location_check: false, require_managed_device: false}
+enforcement: {deny: [{type: record}]}
+${exempt ? "exempt: [{id: bea}]" : ""}
+`;
+  const s = setup(cfg(true));
+  const file = s.write();
+  const agent = new Agent(await loadConfig(file), { logger: silentLogger() });
+  await agent.start();
+  try {
+    await until(async () => (await agent.getSubject("bea"))!.decisions.length > 0);
+    assert.equal((await agent.getSubject("bea"))!.access, "deny");
+    assert.equal(calls().filter((c) => c[1] === "bea").length, 0);
+    writeFileSync(file, cfg(false)(s.dir, join(s.dir, "record-plugin.mjs")));
+    await agent.reload(await loadConfig(file));
+    await until(() => calls().some((c) => c[1] === "bea"));
+    assert.deepEqual(calls().filter((c) => c[1] === "bea"), [["apply", "bea", "deny"]]);
+  } finally {
+    await agent.stop();
+  }
+});
+
+test("a burst of alternating signals ends with enforcement matching the decision", async () => {
+  calls().length = 0;
+  const { write } = setup((d, p) => head(d, p) + `checks: {anomaly_detection: {on_unknown: ignore}}
+communication_policies:
+  - {source: w1, destination: w2, port: 443, continuous_verification: {interval: 1h, checks: [anomaly_detection]}}
+enforcement: {deny: [{type: record}], limits: {max_actions: 1000}}
+`);
+  const agent = new Agent(await loadConfig(write()), { logger: silentLogger() });
+  await agent.start();
+  try {
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) => agent.acceptSignal({ subject: "w1", check: "anomaly_detection", status: i % 2 ? "pass" : "fail", ttl_ms: 3_600_000 })),
+    );
+    await Promise.all([agent.evaluate("w1"), agent.evaluate("w1"), agent.evaluate("w1")]);
+    // Quiet down, then compare what the target saw with what vigil decided.
+    let last = -1;
+    await until(async () => {
+      const n = calls().length;
+      const stable = n === last;
+      last = n;
+      await new Promise((r) => setTimeout(r, 150));
+      return stable;
+    }, 20_000);
+    const net = calls().filter((c) => c[1] === "w1").reduce((denied, c) => (c[0] === "apply" ? true : c[0] === "revert" ? false : denied), false);
+    const access = (await agent.getSubject("w1"))!.access;
+    assert.equal(net ? "deny" : "full_access", access, JSON.stringify(calls()));
+  } finally {
+    await agent.stop();
+  }
+});
+
+test("secrets are masked in JSON-escaped form and under camelCase or *_key names", () => {
+  registerSecret('pa"ss\\word-123');
+  assert.ok(!scrub(JSON.stringify({ msg: 'login with pa"ss\\word-123' })).includes("word-123"));
+  for (const k of ["accessToken", "secret_access_key", "hmac_key", "passphrase", "clientSecret", "Authorization", "x-api-key"]) assert.ok(isSecretKey(k), k);
+  for (const k of ["idempotency_key", "subject", "policy", "token_file", "keyUsage"]) assert.ok(!isSecretKey(k), k);
+});
