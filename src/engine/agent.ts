@@ -156,6 +156,7 @@ export class Agent implements AgentApi {
     });
     await this.#api.start();
 
+    await enforcer.loadGuards();
     this.#scheduler.schedule(runtime);
     await this.#initialPass(runtime, "start");
     void enforcer.flush().then(() => enforcer.reconcile()).catch((err: unknown) => this.#logger.error({ err }, `start-up enforcement failed: ${errorMessage(err)}`));
@@ -175,8 +176,9 @@ export class Agent implements AgentApi {
       this.#ready = false;
       if (this.#flushTimer) clearInterval(this.#flushTimer);
       this.#scheduler?.stop();
-      await this.#api?.stop().catch((err: unknown) => this.#logger.warn({ err }, "API stop failed"));
-      await this.#queue?.stop();
+      // The API's in-flight requests and the queue's in-flight jobs drain side by side, so the
+      // whole stop stays within the larger of the two bounds (5 s, shutdown_timeout).
+      await Promise.all([this.#api?.stop().catch((err: unknown) => this.#logger.warn({ err }, "API stop failed")), this.#queue?.stop()]);
       await this.#runtime?.stop();
       await this.#store?.stop();
       await this.#http?.close();
@@ -206,6 +208,7 @@ export class Agent implements AgentApi {
     this.#runtime = runtime;
     this.#evaluator.runtime = runtime;
     this.#enforcer.runtime = runtime;
+    await this.#enforcer.loadGuards();
     this.#index.replace(runtime.inventories);
     await this.#index.refresh();
     this.#scheduler.schedule(runtime);

@@ -94,6 +94,7 @@ export class Enforcer {
     const audit: AuditEvent[] = [];
     const jobs: { payload: ActionJob; options: { id: string; attempts: number; backoff: { delay: number; max_delay: number } } }[] = [];
     const done: { state: StoredState; access: AccessLevel }[] = [];
+    const touched = new Set<string>();
     for (const state of states) {
       const d = state.decision;
       const pending = opts.reconcile ? d.access !== state.enforced_access : state.enforced_generation < d.generation;
@@ -110,6 +111,7 @@ export class Enforcer {
       if (downgrade && real.length > 0 && !opts.released?.has(policy.name)) {
         const g = admit(this.#guards.get(policy.name) ?? resumeGuard(), real.length, this.#clock.now(), policy.limits);
         this.#guards.set(policy.name, g.state);
+        touched.add(policy.name);
         if (g.resumed_now) audit.push({ type: "enforcement_resumed", policy: policy.name, by: "window" });
         if (g.paused_now) {
           this.#metrics.enforcementPaused(policy.name);
@@ -143,9 +145,20 @@ export class Enforcer {
       // What the target systems now carry: unchanged when every call was only planned.
       done.push({ state, access: calls.length > 0 && real.length === 0 ? state.enforced_access : d.access });
     }
+    // The guard's window and pause outlive a restart: a crash loop must not reset the budget.
+    for (const name of touched) await this.#store.putMeta(`guard:${name}`, this.#guards.get(name));
     if (audit.length > 0) await this.#store.appendAudit(audit);
     if (jobs.length > 0) await this.#queue.enqueueMany(ACTION_JOB, jobs);
     for (const { state, access } of done) await this.#store.markEnforced(state.decision.policy, state.decision.subject, state.decision.generation, access);
+  }
+
+  /** Loads the persisted guard state of every policy not yet in memory (start, reload). */
+  async loadGuards(): Promise<void> {
+    for (const p of this.#runtime.policies) {
+      if (this.#guards.has(p.name)) continue;
+      const stored = (await this.#store.getMeta(`guard:${p.name}`)) as GuardState | undefined;
+      if (stored && Array.isArray(stored.recent) && typeof stored.paused === "boolean") this.#guards.set(p.name, stored);
+    }
   }
 
   /**
@@ -207,7 +220,10 @@ export class Enforcer {
     const names = policy ? [policy] : this.#runtime.policies.map((p) => p.name);
     if (policy && !this.#runtime.policy(policy)) throw new VigilError("VIGIL_ERR_BAD_REQUEST", `unknown policy "${policy}"`);
     const resumed = names.filter((n) => this.#guards.get(n)?.paused);
-    for (const n of names) this.#guards.set(n, resumeGuard());
+    for (const n of names) {
+      this.#guards.set(n, resumeGuard());
+      await this.#store.putMeta(`guard:${n}`, resumeGuard());
+    }
     if (resumed.length > 0) await this.#store.appendAudit(resumed.map((p) => ({ type: "enforcement_resumed", policy: p, by: "operator" })));
     await this.flush(new Set(names));
     return resumed;

@@ -50,6 +50,9 @@ export interface StateStore extends Lifecycle {
   putResults(results: readonly CheckResult[]): Promise<void>;
   /** Newest results for these subjects and checks, both sources, expired ones included. */
   getResults(subjects: readonly string[], checks: readonly string[]): Promise<CheckResult[]>;
+  /** Small JSON documents the engine keeps across restarts (the blast-radius guard's state). */
+  getMeta(key: string): Promise<unknown>;
+  putMeta(key: string, value: unknown): Promise<void>;
   /** Appends events to the hash-chained audit log; returns the chained entries. */
   appendAudit(events: readonly AuditEvent[]): Promise<AuditEntry[]>;
   readAudit(query?: AuditQuery): Promise<AuditEntry[]>;

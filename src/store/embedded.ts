@@ -39,6 +39,10 @@ CREATE TABLE IF NOT EXISTS results (
   data TEXT NOT NULL,
   PRIMARY KEY (subject, "check", source)
 );
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  data TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit_head (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   seq INTEGER NOT NULL,
@@ -212,6 +216,17 @@ export class EmbeddedStore implements StateStore {
   }
 
   /** Appends to the audit log, then records the new head in the database (`audit verify` compares the two). */
+  async getMeta(key: string): Promise<unknown> {
+    const row = this.#run("read meta", () => this.#stmt("SELECT data FROM meta WHERE key = ?").get(key)) as { data: string } | undefined;
+    return row ? JSON.parse(row.data) : undefined;
+  }
+
+  async putMeta(key: string, value: unknown): Promise<void> {
+    this.#run("write meta", () =>
+      this.#stmt("INSERT INTO meta (key, data) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET data = excluded.data").run(key, JSON.stringify(value)),
+    );
+  }
+
   async appendAudit(events: readonly AuditEvent[]): Promise<AuditEntry[]> {
     this.#openAudit();
     if (events.length === 0) return [];

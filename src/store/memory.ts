@@ -77,6 +77,17 @@ export class MemoryStore implements StateStore {
     return out;
   }
 
+  readonly #meta = new Map<string, string>();
+
+  async getMeta(key: string): Promise<unknown> {
+    const v = this.#meta.get(key);
+    return v === undefined ? undefined : JSON.parse(v);
+  }
+
+  async putMeta(key: string, value: unknown): Promise<void> {
+    this.#meta.set(key, JSON.stringify(value));
+  }
+
   async appendAudit(events: readonly AuditEvent[]): Promise<AuditEntry[]> {
     const out: AuditEntry[] = [];
     for (const e of events) {

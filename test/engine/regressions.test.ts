@@ -171,3 +171,26 @@ test("secrets are masked in JSON-escaped form and under camelCase or *_key names
   for (const k of ["accessToken", "secret_access_key", "hmac_key", "passphrase", "clientSecret", "Authorization", "x-api-key"]) assert.ok(isSecretKey(k), k);
   for (const k of ["idempotency_key", "subject", "policy", "token_file", "keyUsage"]) assert.ok(!isSecretKey(k), k);
 });
+
+test("a blast-radius pause survives a restart: a crash loop does not reset the budget", async () => {
+  calls().length = 0;
+  const users = Array.from({ length: 6 }, (_, i) => `{id: r${i}, kind: user, attributes: {mfa: false}}`).join(", ");
+  const { write } = setup(
+    (d, p) => `agent: {data_dir: ${join(d, "var")}, api: {listen: "127.0.0.1:0", token: "regression-token-0123456789"}, metrics: {listen: false}}
+plugins: [{module: ${p}}]
+inventories: [{type: static, subjects: [${users}]}]
+identity_perimeter: {require_location_check: false, require_managed_device: false}
+enforcement: {deny: [{type: record}], limits: {max_actions: 2, window: 1h, auto_resume: false}}
+`,
+  );
+  const file = write();
+  for (let run = 0; run < 3; run++) {
+    const agent = new Agent(await loadConfig(file), { logger: silentLogger() });
+    await agent.start();
+    await until(() => calls().length >= 2);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(agent.enforcement()[0]!.paused, true, `run ${run}`);
+    await agent.stop();
+  }
+  assert.equal(calls().length, 2, "three starts, still only max_actions sent");
+});
