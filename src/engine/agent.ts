@@ -209,7 +209,7 @@ export class Agent implements AgentApi {
     this.#evaluator.runtime = runtime;
     this.#enforcer.runtime = runtime;
     await this.#enforcer.loadGuards();
-    this.#index.replace(runtime.inventories);
+    this.#index.replace(runtime.inventories, JSON.stringify(old?.config.raw.inventories) === JSON.stringify(next.raw.inventories));
     await this.#index.refresh();
     this.#scheduler.schedule(runtime);
     await old?.stop();

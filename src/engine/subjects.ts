@@ -18,10 +18,14 @@ export class SubjectIndex {
     this.#logger = logger;
   }
 
-  /** Swaps the inventories (config reload); the next refresh reads them. */
-  replace(inventories: readonly Inventory[]): void {
+  /**
+   * Swaps the inventories (config reload); the next refresh reads them. With `sameSources` (the
+   * inventory config did not change) the last good lists carry over, so an inventory failing
+   * right at the reload does not empty the index.
+   */
+  replace(inventories: readonly Inventory[], sameSources = false): void {
     this.#inventories = inventories;
-    this.#lastGood = [];
+    if (!sameSources) this.#lastGood = [];
   }
 
   async refresh(timeoutMs = 30_000): Promise<void> {

@@ -117,6 +117,7 @@ export class EmbeddedQueue implements WorkQueue {
   readonly #fail: StatementSync;
   readonly #recover: StatementSync;
   readonly #prune: StatementSync;
+  readonly #pruneFailed: StatementSync;
   readonly #depth: StatementSync;
   readonly #delayed: StatementSync;
 
@@ -153,6 +154,11 @@ export class EmbeddedQueue implements WorkQueue {
       );
       // The interrupted attempt is given back: the job runs again as the same attempt.
       this.#recover = db.prepare(`UPDATE jobs SET state = 'waiting', attempt = max(attempt - 1, 0), lease = NULL WHERE state = 'active'`);
+      // Failed jobs are the dead letters: kept 30 times the retention (30 days by default) for
+      // inspection; each was recorded in the audit log when it failed, so nothing is lost.
+      this.#pruneFailed = db.prepare(
+        `DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs WHERE state = 'failed' AND finished_at < ? LIMIT ${PRUNE_BATCH})`,
+      );
       this.#prune = db.prepare(
         `DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs INDEXED BY jobs_completed WHERE state = 'completed' AND finished_at < ? LIMIT ${PRUNE_BATCH})`,
       );
@@ -358,7 +364,7 @@ export class EmbeddedQueue implements WorkQueue {
 
   #prunePass(): void {
     try {
-      const pruned = Number(this.#prune.run(this.#clock.now() - this.#retentionMs).changes);
+      const pruned = Number(this.#prune.run(this.#clock.now() - this.#retentionMs).changes) + Number(this.#pruneFailed.run(this.#clock.now() - 30 * this.#retentionMs).changes);
       if (pruned > 0) this.#log.debug({ pruned }, "queue: pruned completed jobs past retention");
     } catch (err) {
       this.#log.warn({ err }, "queue: cannot prune completed jobs");
