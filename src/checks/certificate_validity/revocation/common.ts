@@ -1,0 +1,96 @@
+/** Pieces shared by the CRL and OCSP checkers. */
+import { VigilError, errorMessage } from "../../../errors.ts";
+import type { HttpClient } from "../../../http/client.ts";
+import { maskUrl } from "../../../http/client.ts";
+import type { Clock } from "../../../util/clock.ts";
+import type { RevocationResult } from "../types.ts";
+import { DerError } from "./der.ts";
+import { SignatureError } from "./x509.ts";
+
+export interface RevocationLogger {
+  warn(obj: object, msg?: string): void;
+}
+
+export interface RevocationDeps {
+  readonly http: HttpClient;
+  readonly clock: Clock;
+  readonly logger?: RevocationLogger;
+}
+
+/** Clock skew tolerated on thisUpdate (a responder or CA whose clock runs a little ahead). */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+/** How long an answer without nextUpdate is cached. */
+export const DEFAULT_CACHE_TTL_MS = 60 * 60_000;
+/** Bounded caches: entries, and for CRLs total bytes. */
+export const CACHE_MAX_ENTRIES = 256;
+export const CRL_CACHE_MAX_BYTES = 64 * 1024 * 1024;
+
+/** CRLReason names (RFC 5280 §5.3.1); 7 is unused. */
+const CRL_REASON_NAMES: readonly (string | undefined)[] = [
+  "unspecified",
+  "keyCompromise",
+  "cACompromise",
+  "affiliationChanged",
+  "superseded",
+  "cessationOfOperation",
+  "certificateHold",
+  undefined,
+  "removeFromCRL",
+  "privilegeWithdrawn",
+  "aACompromise",
+];
+
+export function crlReasonName(code: number | undefined): string | undefined {
+  if (code === undefined) return undefined;
+  return CRL_REASON_NAMES[code] ?? `reason(${code})`;
+}
+
+export function unknown(source: string | undefined, reason: string): RevocationResult {
+  return source === undefined ? { status: "unknown", reason } : { status: "unknown", source, reason };
+}
+
+export function isDefinitive(r: RevocationResult): boolean {
+  return r.status === "good" || r.status === "revoked";
+}
+
+/** A URL from a certificate, as reasons and sources may show it. */
+export function shownUrl(url: string): string {
+  return maskUrl(url);
+}
+
+/** http and https only: ldap, file and the rest are ignored. */
+export function isHttpUrl(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.protocol === "http:" || u.protocol === "https:";
+  } catch {
+    return false;
+  }
+}
+
+/** One line saying why a fetch or a parse failed, safe to show. */
+export function describeError(err: unknown): string {
+  if (err instanceof VigilError) {
+    if (err.code === "VIGIL_ERR_HOSTILE_URL") return `refused hostile URL target: ${err.message}`;
+    return err.message;
+  }
+  if (err instanceof DerError) return `malformed DER: ${err.message}`;
+  if (err instanceof SignatureError) return err.message;
+  return errorMessage(err);
+}
+
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** PEM (`-----BEGIN <label>-----`) or DER bytes → DER. */
+export function pemOrDer(data: Uint8Array, labels: readonly string[]): Buffer {
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (buf[0] === 0x30) return buf;
+  const text = buf.toString("latin1");
+  for (const label of labels) {
+    const m = new RegExp(`-----BEGIN ${label}-----([A-Za-z0-9+/=\\s]+)-----END ${label}-----`).exec(text);
+    if (m) return Buffer.from(m[1]!.replace(/\s+/g, ""), "base64");
+  }
+  throw new DerError(`neither DER nor PEM (${labels.join(", ")})`);
+}
