@@ -3,6 +3,7 @@ import { mfaCheck } from "./mfa/index.ts";
 import { managedDeviceCheck } from "./managed_device/index.ts";
 import { locationCheck } from "./location/index.ts";
 import { sessionAgeCheck } from "./session_age/index.ts";
+import { certificateValidityCheck } from "./certificate_validity/index.ts";
 
 /** Built-in check plugins. Add a folder and one line here. */
-export const builtinChecks: readonly CheckFactory<never>[] = [mfaCheck, managedDeviceCheck, locationCheck, sessionAgeCheck] as unknown as readonly CheckFactory<never>[];
+export const builtinChecks: readonly CheckFactory<never>[] = [mfaCheck, managedDeviceCheck, locationCheck, sessionAgeCheck, certificateValidityCheck] as unknown as readonly CheckFactory<never>[];

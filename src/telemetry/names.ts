@@ -183,6 +183,34 @@ export const BUILD_INFO: MetricDefinition = {
   description: "Always 1; labels carry the vigil and Node.js versions.",
 };
 
+/** Gauge: a certificate's notAfter as a Unix timestamp. Attributes: `subject`, `serial` (bounded by the inventory). */
+export const CERT_NOT_AFTER: MetricDefinition = {
+  name: "vigil_certificate_not_after_timestamp_seconds",
+  unit: "s",
+  description: "The notAfter of each subject's certificate, as a Unix timestamp, by subject and serial.",
+};
+
+/** Gauge: seconds until a certificate expires (negative once expired). Attributes: `subject`, `serial`. */
+export const CERT_EXPIRY: MetricDefinition = {
+  name: "vigil_certificate_expiry_seconds",
+  unit: "s",
+  description: "Seconds until each subject's certificate expires (negative once expired), by subject and serial.",
+};
+
+/** Gauge: 1 revoked, 0 good, -1 unknown or not checked. Attributes: `subject`, `serial`. */
+export const CERT_REVOKED: MetricDefinition = {
+  name: "vigil_certificate_revoked",
+  unit: "1",
+  description: "Revocation status of each subject's certificate: 1 revoked, 0 good, -1 unknown or not checked.",
+};
+
+/** Counter: certificate checks that did not pass, by reason code. */
+export const CERT_CHECK_ERRORS: MetricDefinition = {
+  name: "vigil_certificate_check_errors_total",
+  unit: "{check}",
+  description: "certificate_validity results that were fail or unknown, by reason code.",
+};
+
 /** Every metric above, for documentation and tests. */
 export const ALL_METRICS: readonly MetricDefinition[] = [
   EVALUATIONS,
@@ -200,3 +228,6 @@ export const ALL_METRICS: readonly MetricDefinition[] = [
   CONFIG_RELOADS,
   BUILD_INFO,
 ];
+
+/** Metrics the certificate_validity check registers when it is configured. */
+export const CERTIFICATE_METRICS: readonly MetricDefinition[] = [CERT_NOT_AFTER, CERT_EXPIRY, CERT_REVOKED, CERT_CHECK_ERRORS];

@@ -42,7 +42,7 @@ const pathsAndLines = (issues: readonly ConfigIssue[]) => issues.map((i) => [i.p
 const uniq = (label: string) => `${label}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
 
 describe("loadConfig: the default config", () => {
-  it("config/vigil.yaml loads with its 2 policies", async () => {
+  it("config/vigil.yaml loads with its 3 policies", async () => {
     const cfg = await loadConfig(DEFAULT_CONFIG);
     assert.equal(cfg.file, DEFAULT_CONFIG);
     assert.equal(cfg.dir, join(ROOT, "config"));
@@ -50,11 +50,13 @@ describe("loadConfig: the default config", () => {
       cfg.policies.map((p) => [p.name, p.kind]),
       [
         ["frontend-to-api", "communication"],
+        ["billing-to-api", "communication"],
         ["identity-perimeter", "perimeter"],
       ],
     );
     assert.equal(cfg.default_security_rule, "deny_all");
-    assert.deepEqual(cfg.policies[1]!.checks, ["mfa", "managed_device", "location", "session_age", "user_risk_score", "device_compliance"]);
+    assert.deepEqual(cfg.policies[1]!.checks, ["certificate_validity"]);
+    assert.deepEqual(cfg.policies[2]!.checks, ["mfa", "managed_device", "location", "session_age", "user_risk_score", "device_compliance"]);
     assert.deepEqual(
       Object.values(cfg.checks).filter((c) => !c.pull).map((c) => c.name).sort(),
       ["anomaly_detection", "device_compliance", "user_risk_score"],

@@ -1,0 +1,134 @@
+/**
+ * The running half of certificate_validity, loaded on the first run so an agent without this
+ * check never loads the ASN.1, TLS and revocation code.
+ */
+import { createHash } from "node:crypto";
+import { readFile, glob } from "node:fs/promises";
+import { resolve } from "node:path";
+import type { Check, CheckRunContext, PluginContext } from "../contract.ts";
+import type { CheckResult, Subject } from "../../policy/model.ts";
+import { errorMessage } from "../../errors.ts";
+import { gather, SourceError } from "./sources/index.ts";
+import { splitPem } from "./pki/cert.ts";
+import { validatePath, TrustStore } from "./pki/path.ts";
+import { RevocationChecker } from "./revocation/index.ts";
+import { evaluateCertificate } from "./evaluate.ts";
+import { CERT_REASONS, type PathValidationResult, type RevocationResult } from "./types.ts";
+import { CertificateMetrics } from "./metrics.ts";
+import { expectedIdentity, type CertificateValidityConfig } from "./index.ts";
+
+async function readPemFiles(patterns: readonly string[], baseDir: string): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  for (const pattern of patterns) {
+    const files: string[] = [];
+    for await (const f of glob(resolve(baseDir, pattern))) files.push(f);
+    if (files.length === 0) files.push(resolve(baseDir, pattern));
+    for (const f of files.sort()) out.push(...splitPem(await readFile(f)));
+  }
+  return out;
+}
+
+export function createCertificateCheck(config: CertificateValidityConfig, ctx: PluginContext): Check {
+  {
+    const metrics = new CertificateMetrics(ctx.meter);
+    let crlDigest: string | undefined;
+    const revocationFor = (local: Uint8Array[]) =>
+      new RevocationChecker(
+        {
+          mode: config.revocation.mode,
+          soft_fail: config.revocation.soft_fail,
+          allow_private_urls: config.revocation.allow_private_urls,
+          timeout_ms: config.revocation.timeout,
+          max_ocsp_bytes: config.revocation.max_ocsp_bytes,
+          max_crl_bytes: config.revocation.max_crl_bytes,
+          crls: local,
+        },
+        { http: ctx.http, clock: ctx.clock, logger: ctx.logger },
+      );
+    let revocation: RevocationChecker | undefined;
+    return {
+      async run(subjects: readonly Subject[], run: CheckRunContext): Promise<CheckResult[]> {
+        // Anchors, intermediates and local CRLs are re-read each run: they rotate on disk.
+        const [roots, intermediates] = await Promise.all([readPemFiles(config.trust_bundle, ctx.configDir), readPemFiles(config.intermediates, ctx.configDir)]);
+        // Local CRLs are replaced on disk as they are reissued: rebuild the checker when they change.
+        const crls = await readPemFiles(config.revocation.crl_files, ctx.configDir);
+        const digest = createHash("sha256").update(Buffer.concat(crls)).digest("hex");
+        if (!revocation || digest !== crlDigest) {
+          revocation = revocationFor(crls);
+          crlDigest = digest;
+        }
+        const store = new TrustStore(roots);
+        const results: CheckResult[] = [];
+        let next = 0;
+        const worker = async () => {
+          while (next < subjects.length && !run.signal.aborted) {
+            const subject = subjects[next++]!;
+            results.push(await checkOne(subject, store, intermediates, run));
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(config.concurrency, subjects.length) }, worker));
+        metrics.retain(new Set(subjects.map((s) => s.id)));
+        return results;
+      },
+    };
+
+    async function checkOne(subject: Subject, store: TrustStore, intermediates: Uint8Array[], run: CheckRunContext): Promise<CheckResult> {
+      const now = run.clock.now();
+      let origin: string | undefined;
+      let validation: PathValidationResult | undefined;
+      let rev: RevocationResult | undefined;
+      let gatherError: { code: "CERT_SOURCE_UNAVAILABLE" | "CERT_MALFORMED"; message: string } | undefined;
+      try {
+        const got = await gather(config.source, subject, { http: ctx.http, configDir: ctx.configDir, signal: run.signal });
+        origin = got.gathered.origin;
+        const chain = got.gathered.chain.flatMap((c) => splitPem(c));
+        const [leaf, ...rest] = chain;
+        if (!leaf) throw new SourceError("the source returned no certificate");
+        const identity = config.match_identity ? expectedIdentity(subject) : undefined;
+        validation = validatePath({
+          leaf,
+          intermediates: [...rest, ...intermediates],
+          roots: got.bundle && got.bundle.length > 0 ? new TrustStore([...got.bundle, ...store.anchors()]) : store,
+          at: new Date(now),
+          purpose: config.purpose,
+          extendedKeyUsage: config.extended_key_usage,
+          keyUsage: config.key_usage,
+          maxDepth: config.max_depth,
+          ...(identity ? { identity } : {}),
+          keyPolicy: config.key_policy,
+        });
+        if (validation.valid && config.revocation.mode !== "none" && validation.pathDer && validation.pathDer.length > 1) {
+          rev = await revocation!.check(validation.pathDer[0]!, validation.pathDer[1]!, { ...(got.gathered.stapledOcsp ? { stapled: got.gathered.stapledOcsp } : {}), signal: run.signal });
+        }
+      } catch (err) {
+        const malformed = (err as Error).name === "CertParseError";
+        gatherError = { code: malformed ? CERT_REASONS.CERT_MALFORMED : CERT_REASONS.CERT_SOURCE_UNAVAILABLE, message: errorMessage(err) };
+        metrics.error(gatherError.code);
+      }
+      const verdict = evaluateCertificate({
+        ...(gatherError ? { gatherError } : {}),
+        ...(validation ? { validation } : {}),
+        ...(rev ? { revocation: rev } : {}),
+        ...(origin ? { origin } : {}),
+        now,
+        warnBeforeMs: config.warn_before,
+        softFail: config.revocation.soft_fail,
+      });
+      if (verdict.status === "fail" || verdict.status === "unknown") metrics.error(verdict.reasons[0]?.code ?? "unknown");
+      const leaf = validation?.path?.[0];
+      if (leaf) metrics.observe(subject.id, leaf.serial, Date.parse(leaf.not_after), now, rev?.status ?? "not_checked");
+      const expires = Math.min(now + run.ttlMs, verdict.valid_until ?? Number.POSITIVE_INFINITY);
+      return {
+        check: "certificate_validity",
+        subject: subject.id,
+        status: verdict.status,
+        reasons: verdict.reasons,
+        evidence: verdict.evidence,
+        observed_at: now,
+        expires_at: expires,
+        ...(verdict.next_run_at !== undefined ? { next_run_at: verdict.next_run_at } : {}),
+        source: "pull",
+      };
+    }
+  }
+}
