@@ -1,0 +1,36 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { Telemetry } from "../../../src/telemetry/metrics.ts";
+import { silentLogger } from "../../../src/telemetry/log.ts";
+import { CertificateMetrics } from "../../../src/checks/certificate_validity/metrics.ts";
+
+const hasPromtool = spawnSync("promtool", ["--version"], { stdio: "ignore" }).status === 0;
+
+test("per-certificate gauges: values, labels, only current subjects, and promtool-clean exposition", async () => {
+  const telemetry = await Telemetry.start({ listen: "127.0.0.1:0" }, silentLogger());
+  try {
+    const m = new CertificateMetrics(telemetry.meter);
+    const inAWeek = Date.now() + 7 * 86_400_000;
+    m.observe("frontend", "1001", inAWeek, Date.now(), "good");
+    m.observe("billing", "1003", inAWeek, Date.now(), "revoked");
+    m.observe("gone", "0bad", inAWeek, Date.now(), "unknown");
+    m.retain(new Set(["frontend", "billing"]));
+    m.error("CERT_REVOKED");
+    const body = await (await fetch(`http://127.0.0.1:${telemetry.address!.port}/metrics`)).text();
+    assert.match(body, /vigil_certificate_revoked\{[^}]*subject="billing"[^}]*\} 1/);
+    assert.match(body, /vigil_certificate_revoked\{[^}]*subject="frontend"[^}]*\} 0/);
+    assert.match(body, new RegExp(`vigil_certificate_not_after_timestamp_seconds\\{[^}]*serial="1001"[^}]*\\} ${Math.floor(inAWeek / 1000)}`));
+    const expiry = Number(/vigil_certificate_expiry_seconds\{[^}]*subject="frontend"[^}]*\} (\S+)/.exec(body)![1]);
+    assert.ok(expiry > 7 * 86400 - 60 && expiry <= 7 * 86400, String(expiry));
+    assert.match(body, /vigil_certificate_check_errors_total\{[^}]*reason="CERT_REVOKED"[^}]*\} 1/);
+    assert.ok(!body.includes('subject="gone"'), "a subject no longer checked has no series");
+    if (hasPromtool) {
+      const r = spawnSync("promtool", ["check", "metrics"], { input: body, encoding: "utf8" });
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      assert.equal((r.stdout + r.stderr).trim(), "");
+    }
+  } finally {
+    await telemetry.stop();
+  }
+});
