@@ -67,7 +67,7 @@ export function createCertificateCheck(config: CertificateValidityConfig, ctx: P
           }
         };
         await Promise.all(Array.from({ length: Math.min(config.concurrency, subjects.length) }, worker));
-        metrics.retain(new Set(subjects.map((s) => s.id)));
+        metrics.prune(run.clock.now() - 3 * run.ttlMs);
         return results;
       },
     };

@@ -5,11 +5,13 @@ interface Observed {
   serial: string;
   notAfterMs: number;
   revoked: number;
+  seenAt: number;
 }
 
 /**
- * Per-certificate gauges so an alert can fire before an outage. Labelled by subject and serial;
- * the set is replaced on every run, so it never holds more series than the inventory has subjects.
+ * Per-certificate gauges so an alert can fire before an outage. Labelled by subject and serial,
+ * one series per subject: a subject that has not been checked for a while (it left the inventory
+ * or its policy) is dropped, so the set never outgrows the inventory.
  */
 export class CertificateMetrics {
   readonly #current = new Map<string, Observed>();
@@ -27,16 +29,19 @@ export class CertificateMetrics {
     gauge(CERT_REVOKED, (o) => o.revoked);
   }
 
-  observe(subject: string, serial: string, notAfterMs: number, _now: number, revocation: string): void {
-    this.#current.set(subject, { serial, notAfterMs, revoked: revocation === "revoked" ? 1 : revocation === "good" ? 0 : -1 });
+  observe(subject: string, serial: string, notAfterMs: number, now: number, revocation: string): void {
+    this.#current.set(subject, { serial, notAfterMs, revoked: revocation === "revoked" ? 1 : revocation === "good" ? 0 : -1, seenAt: now });
   }
 
   error(reason: string): void {
     this.#errors.add(1, { reason });
   }
 
-  /** Drops subjects that are no longer checked. */
-  retain(subjects: ReadonlySet<string>): void {
-    for (const s of this.#current.keys()) if (!subjects.has(s)) this.#current.delete(s);
+  /**
+   * Drops subjects not checked since `before`. Runs are per policy and batch, so a run's own
+   * subjects are not the whole set; age is what tells a subject that is gone.
+   */
+  prune(before: number): void {
+    for (const [s, o] of this.#current) if (o.seenAt < before) this.#current.delete(s);
   }
 }

@@ -116,3 +116,23 @@ test("config: unknown keys and bad values are refused with their paths", () => {
   const paths = r.error!.issues.map((i) => i.path.join("."));
   for (const p of ["warn_before", "revocation.mode", ""]) assert.ok(paths.includes(p), `${p} in ${JSON.stringify(paths)}`);
 });
+
+test("runs for different policies do not drop each other's certificate metrics", async () => {
+  const { Telemetry } = await import("../../../src/telemetry/metrics.ts");
+  const telemetry = await Telemetry.start({ listen: "127.0.0.1:0" }, silentLogger());
+  const http = createHttpClient();
+  try {
+    const config = certificateValidityConfigSchema.parse({ trust_bundle: "root.pem", source: { type: "file", paths: ["{{id}}.pem"] }, purpose: "client", revocation: { mode: "crl", crl_files: ["root.crl"] } });
+    const ctx = { clock: new FakeClock(NOW), logger: silentLogger(), meter: telemetry.meter, tracer: trace.getTracer("t"), http, dataDir: dir, configDir: dir };
+    const check = certificateValidityCheck.create(config, ctx);
+    const runCtx = { ...ctx, signal: AbortSignal.timeout(20_000), timeoutMs: 20_000, ttlMs: 600_000 };
+    await check.run([subject("good")], runCtx);
+    await check.run([subject("revoked")], runCtx);
+    const body = await (await fetch(`http://127.0.0.1:${telemetry.address!.port}/metrics`)).text();
+    assert.match(body, /vigil_certificate_revoked\{[^}]*subject="good"[^}]*\} 0/);
+    assert.match(body, /vigil_certificate_revoked\{[^}]*subject="revoked"[^}]*\} 1/);
+  } finally {
+    await http.close();
+    await telemetry.stop();
+  }
+});

@@ -12,10 +12,12 @@ test("per-certificate gauges: values, labels, only current subjects, and promtoo
   try {
     const m = new CertificateMetrics(telemetry.meter);
     const inAWeek = Date.now() + 7 * 86_400_000;
-    m.observe("frontend", "1001", inAWeek, Date.now(), "good");
-    m.observe("billing", "1003", inAWeek, Date.now(), "revoked");
-    m.observe("gone", "0bad", inAWeek, Date.now(), "unknown");
-    m.retain(new Set(["frontend", "billing"]));
+    const now = Date.now();
+    m.observe("gone", "0bad", inAWeek, now - 3_600_000, "unknown");
+    m.observe("frontend", "1001", inAWeek, now, "good");
+    // Another policy's run checks billing: both stay.
+    m.observe("billing", "1003", inAWeek, now, "revoked");
+    m.prune(now - 1_800_000);
     m.error("CERT_REVOKED");
     const body = await (await fetch(`http://127.0.0.1:${telemetry.address!.port}/metrics`)).text();
     assert.match(body, /vigil_certificate_revoked\{[^}]*subject="billing"[^}]*\} 1/);
