@@ -227,6 +227,12 @@ const optString = (v: unknown, field: string): string | undefined => {
   return v;
 };
 
+function batchAt(at: string): Date {
+  const t = Date.parse(at);
+  if (Number.isNaN(t) || !/^\d{4}-\d\d-\d\dT/.test(at)) throw new TypeError(`at must be an RFC 3339 time, got "${at}"`);
+  return new Date(t);
+}
+
 async function batch(source: string): Promise<number> {
   const input = source === "-" ? process.stdin : createReadStream(source);
   const lines = createInterface({ input, crlfDelay: Infinity });
@@ -255,6 +261,8 @@ async function batch(source: string): Promise<number> {
     try {
       const o = JSON.parse(raw) as BatchLine;
       id = o.id ?? null;
+      // Input fields first, so a bad line is reported as bad input rather than as a bad certificate.
+      const at = o.at === undefined ? new Date() : batchAt(optString(o.at, "at")!);
       if (typeof o.leaf !== "string") throw new TypeError("leaf must be a PEM string");
       const [leaf, ...presented] = splitPem(o.leaf);
       if (!leaf) throw new TypeError("leaf holds no certificate");
@@ -264,7 +272,7 @@ async function batch(source: string): Promise<number> {
         leaf,
         intermediates: [...presented, ...pems(o.intermediates, "intermediates")],
         roots: storeFor(o.roots),
-        at: o.at === undefined ? new Date() : new Date(Date.parse(optString(o.at, "at")!)),
+        at,
         purpose,
         identity: identityOf({ host: optString(o.host, "host"), ip: optString(o.ip, "ip"), email: optString(o.email, "email"), spiffe: optString(o.spiffe, "spiffe") }),
         maxDepth: o.max_depth === undefined ? 8 : Number(o.max_depth),

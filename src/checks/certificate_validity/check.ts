@@ -17,6 +17,9 @@ import { CERT_REASONS, type PathValidationResult, type RevocationResult } from "
 import { CertificateMetrics } from "./metrics.ts";
 import { expectedIdentity, type CertificateValidityConfig } from "./index.ts";
 
+/** The subject carries no identity while match_identity asks for one. */
+class IdentityMissing extends Error {}
+
 async function readPemFiles(patterns: readonly string[], baseDir: string): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
   for (const pattern of patterns) {
@@ -72,6 +75,23 @@ export function createCertificateCheck(config: CertificateValidityConfig, ctx: P
       },
     };
 
+    /**
+     * Every link but the anchor: a revoked intermediate revokes what it issued. The worst answer
+     * wins (revoked, then unknown); the earliest valid_until bounds them all.
+     */
+    async function revocationOfPath(path: readonly Uint8Array[], stapled: Uint8Array | undefined, signal: AbortSignal): Promise<RevocationResult> {
+      let out: RevocationResult | undefined;
+      for (let i = 0; i + 1 < path.length; i++) {
+        const r = await revocation!.check(path[i]!, path[i + 1]!, { ...(i === 0 && stapled ? { stapled } : {}), signal });
+        const here = i === 0 ? r : { ...r, ...(r.reason ? { reason: `chain[${i}]: ${r.reason}` } : { reason: `chain[${i}]` }) };
+        if (r.status === "revoked") return here;
+        const until = Math.min(out?.valid_until ?? Infinity, r.valid_until ?? Infinity);
+        const worse = !out || (r.status === "unknown" && out.status !== "unknown") ? here : out;
+        out = { ...worse, ...(Number.isFinite(until) ? { valid_until: until } : {}) };
+      }
+      return out ?? { status: "not_checked" };
+    }
+
     async function checkOne(subject: Subject, store: TrustStore, intermediates: Uint8Array[], run: CheckRunContext): Promise<CheckResult> {
       const now = run.clock.now();
       let origin: string | undefined;
@@ -85,10 +105,15 @@ export function createCertificateCheck(config: CertificateValidityConfig, ctx: P
         const [leaf, ...rest] = chain;
         if (!leaf) throw new SourceError("the source returned no certificate");
         const identity = config.match_identity ? expectedIdentity(subject) : undefined;
+        if (config.match_identity && !identity) {
+          throw new IdentityMissing(`subject "${subject.id}" has no identity to match the certificate against; give it one, or set match_identity: false`);
+        }
         validation = validatePath({
           leaf,
-          intermediates: [...rest, ...intermediates],
-          roots: got.bundle && got.bundle.length > 0 ? new TrustStore([...got.bundle, ...store.anchors()]) : store,
+          // Trust comes from trust_bundle only: a bundle that sits next to the SVID can be written
+          // by whoever writes the SVID, so its certificates may help build a path but never anchor one.
+          intermediates: [...rest, ...(got.bundle ?? []), ...intermediates],
+          roots: store,
           at: new Date(now),
           purpose: config.purpose,
           extendedKeyUsage: config.extended_key_usage,
@@ -98,12 +123,15 @@ export function createCertificateCheck(config: CertificateValidityConfig, ctx: P
           keyPolicy: config.key_policy,
         });
         if (validation.valid && config.revocation.mode !== "none" && validation.pathDer && validation.pathDer.length > 1) {
-          rev = await revocation!.check(validation.pathDer[0]!, validation.pathDer[1]!, { ...(got.gathered.stapledOcsp ? { stapled: got.gathered.stapledOcsp } : {}), signal: run.signal });
+          rev = await revocationOfPath(validation.pathDer, got.gathered.stapledOcsp, run.signal);
         }
       } catch (err) {
-        const malformed = (err as Error).name === "CertParseError";
-        gatherError = { code: malformed ? CERT_REASONS.CERT_MALFORMED : CERT_REASONS.CERT_SOURCE_UNAVAILABLE, message: errorMessage(err) };
-        metrics.error(gatherError.code);
+        if (err instanceof IdentityMissing) {
+          validation = { valid: false, code: CERT_REASONS.CERT_NAME_MISMATCH, reason: err.message };
+        } else {
+          const malformed = (err as Error).name === "CertParseError";
+          gatherError = { code: malformed ? CERT_REASONS.CERT_MALFORMED : CERT_REASONS.CERT_SOURCE_UNAVAILABLE, message: errorMessage(err) };
+        }
       }
       const verdict = evaluateCertificate({
         ...(gatherError ? { gatherError } : {}),
@@ -117,6 +145,7 @@ export function createCertificateCheck(config: CertificateValidityConfig, ctx: P
       if (verdict.status === "fail" || verdict.status === "unknown") metrics.error(verdict.reasons[0]?.code ?? "unknown");
       const leaf = validation?.path?.[0];
       if (leaf) metrics.observe(subject.id, leaf.serial, Date.parse(leaf.not_after), now, rev?.status ?? "not_checked");
+      else metrics.forget(subject.id);
       const expires = Math.min(now + run.ttlMs, verdict.valid_until ?? Number.POSITIVE_INFINITY);
       return {
         check: "certificate_validity",

@@ -63,7 +63,12 @@ export function evaluateCertificate(input: CertEvaluationInput): CertVerdict {
       };
     }
   }
-  const notAfter = leaf ? Date.parse(leaf.not_after) : Number.NaN;
+  // The chain is only as good as its first certificate to expire: an intermediate may go first.
+  const first = (v.path ?? []).reduce<{ at: number; subject: string } | undefined>((m, c) => {
+    const t = Date.parse(c.not_after);
+    return Number.isFinite(t) && (!m || t < m.at) ? { at: t, subject: c.subject } : m;
+  }, undefined);
+  const notAfter = first?.at ?? Number.NaN;
   const validUntil = rev?.valid_until;
   const until = validUntil !== undefined ? { valid_until: validUntil } : {};
   if (Number.isFinite(notAfter)) {
@@ -71,9 +76,10 @@ export function evaluateCertificate(input: CertEvaluationInput): CertVerdict {
     if (left <= input.warnBeforeMs) {
       const days = Math.max(0, Math.floor(left / 86_400_000));
       // Re-check exactly at expiry, when warn turns into fail.
-      return { status: "warn", reasons: [reason(CERT_REASONS.CERT_EXPIRING, `expires ${leaf!.not_after} (in ${days} day${days === 1 ? "" : "s"})`)], evidence, next_run_at: notAfter, ...until };
+      const which = first && leaf && first.subject !== leaf.subject ? ` (${first.subject} in its chain)` : "";
+      return { status: "warn", reasons: [reason(CERT_REASONS.CERT_EXPIRING, `expires ${new Date(notAfter).toISOString()}${which} (in ${days} day${days === 1 ? "" : "s"})`)], evidence, next_run_at: notAfter, valid_until: Math.min(notAfter, validUntil ?? Infinity) };
     }
-    return { status: "pass", reasons: [], evidence, next_run_at: notAfter - input.warnBeforeMs, ...until };
+    return { status: "pass", reasons: [], evidence, next_run_at: notAfter - input.warnBeforeMs, valid_until: Math.min(notAfter, validUntil ?? Infinity) };
   }
   return { status: "pass", reasons: [], evidence, ...until };
 }

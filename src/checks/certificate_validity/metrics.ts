@@ -33,6 +33,11 @@ export class CertificateMetrics {
     this.#current.set(subject, { serial, notAfterMs, revoked: revocation === "revoked" ? 1 : revocation === "good" ? 0 : -1, seenAt: now });
   }
 
+  /** The subject has no certificate to report (source gone): no stale series. */
+  forget(subject: string): void {
+    this.#current.delete(subject);
+  }
+
   error(reason: string): void {
     this.#errors.add(1, { reason });
   }

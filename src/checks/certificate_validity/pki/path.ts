@@ -346,10 +346,14 @@ export function keyPolicyProblem(k: KeyInfo, p: KeyPolicy): string | undefined {
 
 /** Why signature algorithm `s` fails policy `p` (MD2/MD4/MD5 always; SHA-1 unless allow_sha1), or undefined. */
 export function signatureAlgorithmProblem(s: SignatureAlgorithm, p: KeyPolicy): string | undefined {
+  if (s.hash === "sha1") return p.allow_sha1 ? undefined : `a ${s.name} signature (SHA-1 is not allowed)`;
+  // An allowlist: an algorithm we cannot name (e.g. md5WithRSA under its old OIW OID) is refused.
+  if (ALLOWED_SIGNATURE_HASHES.has(s.hash)) return undefined;
   if (s.hash === "md5" || s.hash === "md4" || s.hash === "md2") return `a ${s.name} signature (MD2/MD4/MD5 are never accepted)`;
-  if (s.hash === "sha1" && !p.allow_sha1) return `a ${s.name} signature (SHA-1 is not allowed)`;
-  return undefined;
+  return `a signature with algorithm ${s.oid}${s.name && s.name !== s.oid ? ` (${s.name})` : ""} that is not allowed`;
 }
+
+const ALLOWED_SIGNATURE_HASHES: ReadonlySet<string> = new Set(["sha224", "sha256", "sha384", "sha512", "sha3-256", "sha3-384", "sha3-512", "intrinsic"]);
 
 function keyAndAlgorithm(c: ParsedCert, ctx: Ctx, role: string, signed: boolean): Failure | undefined {
   const k = keyPolicyProblem(c.key, ctx.policy);

@@ -246,12 +246,18 @@ export function scopeProblem(facts: CrlFacts, leaf: CertInfo): string | undefine
   return undefined;
 }
 
+const CRL_MAX_AGE_WITHOUT_NEXT_UPDATE_MS = 24 * 3_600_000;
+
 /** The answer a usable CRL gives for `leaf` at `now`. */
 export function crlStatus(facts: CrlFacts, leaf: CertInfo, now: number, source: string): RevocationResult {
   const scope = scopeProblem(facts, leaf);
   if (scope) return unknown(source, scope);
   if (facts.thisUpdate > now + CLOCK_SKEW_MS) return unknown(source, `CRL thisUpdate ${iso(facts.thisUpdate)} is in the future`);
   if (facts.nextUpdate !== undefined && facts.nextUpdate <= now) return unknown(source, `CRL is stale: nextUpdate ${iso(facts.nextUpdate)} has passed`);
+  // Without nextUpdate a CRL would never go stale and could be replayed forever: cap its age as OCSP does.
+  if (facts.nextUpdate === undefined && facts.thisUpdate < now - CRL_MAX_AGE_WITHOUT_NEXT_UPDATE_MS) {
+    return unknown(source, `CRL has no nextUpdate and was issued ${iso(facts.thisUpdate)}, more than 24 h ago`);
+  }
   const validUntil = facts.nextUpdate;
   const entry = facts.revoked.get(leaf.serialHex);
   if (!entry || entry.reasonCode === REMOVE_FROM_CRL) return validUntil === undefined ? { status: "good", source } : { status: "good", source, valid_until: validUntil };

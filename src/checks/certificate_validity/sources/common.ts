@@ -148,7 +148,6 @@ export async function readFileCapped(path: string, maxBytes: number, deadline: D
   return deadline.race(work);
 }
 
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]{1,64})-----\r?\n?([\s\S]*?)-----END \1-----/g;
 const BASE64_BODY = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /**
@@ -167,18 +166,29 @@ export function certificatesFromBytes(bytes: Uint8Array): Uint8Array[] {
   if (bytes.length === 0) return [];
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
   if (!text.includes("-----BEGIN ")) return splitDer(bytes);
+  // A linear scan (indexOf), not a lazy regex: a file of BEGIN lines without END lines would make
+  // the regex rescan to the end for every one of them.
   const out: Uint8Array[] = [];
-  let end = 0;
-  for (const m of text.matchAll(PEM_BLOCK)) {
-    end = m.index + m[0].length;
-    if (m[1] !== "CERTIFICATE") continue;
-    const body = m[2]!.replace(/[\s]+/g, "");
+  let at = 0;
+  for (;;) {
+    const begin = text.indexOf("-----BEGIN ", at);
+    if (begin < 0) break;
+    const labelEnd = text.indexOf("-----", begin + 11);
+    if (labelEnd < 0 || labelEnd - (begin + 11) > 64) break;
+    const label = text.slice(begin + 11, labelEnd);
+    const endMarker = `-----END ${label}-----`;
+    const end = text.indexOf(endMarker, labelEnd + 5);
+    if (end < 0) {
+      // A certificate without its END line is returned raw, so it is reported as malformed.
+      if (label === "CERTIFICATE") out.push(new Uint8Array(Buffer.from(text.slice(begin), "latin1")));
+      break;
+    }
+    at = end + endMarker.length;
+    if (label !== "CERTIFICATE") continue;
+    const body = text.slice(labelEnd + 5, end).replace(/[\s]+/g, "");
     if (body.length > 0 && body.length % 4 === 0 && BASE64_BODY.test(body)) out.push(new Uint8Array(Buffer.from(body, "base64")));
-    else out.push(new Uint8Array(Buffer.from(m[0], "latin1")));
+    else out.push(new Uint8Array(Buffer.from(text.slice(begin, at), "latin1")));
   }
-  const rest = text.slice(end);
-  const truncated = rest.indexOf("-----BEGIN CERTIFICATE-----");
-  if (truncated >= 0) out.push(new Uint8Array(Buffer.from(rest.slice(truncated), "latin1")));
   return out;
 }
 
