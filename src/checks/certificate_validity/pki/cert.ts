@@ -10,7 +10,7 @@
 
 import { X509Certificate, createHash, type KeyObject } from "node:crypto";
 import type { CertSummary } from "../types.ts";
-import { DerError, TAG, asBuffer, children, expect, oidString, parseOne, raw, readBoolean, readOid, readSmallUint, readString, readTime, readTlv, value, type Tlv } from "./der.ts";
+import { DerError, TAG, asBuffer, children, expect, oidString, parseOne, raw, readBoolean, readOid, readSmallUint, readString, readTime, readTlv, value, type Tlv } from "../der.ts";
 import { ipRangeToText, ipToText } from "./ip.ts";
 import { ATTRIBUTE_NAMES, CURVES, HASHES, KEY_ALGORITHMS, KEY_USAGE_NAMES, OID, RSA_PSS, SIGNATURE_ALGORITHMS } from "./oids.ts";
 

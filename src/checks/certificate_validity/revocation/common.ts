@@ -4,7 +4,7 @@ import type { HttpClient } from "../../../http/client.ts";
 import { maskUrl } from "../../../http/client.ts";
 import type { Clock } from "../../../util/clock.ts";
 import type { RevocationResult } from "../types.ts";
-import { DerError } from "./der.ts";
+import { DerError } from "../der.ts";
 import { SignatureError } from "./x509.ts";
 
 export interface RevocationLogger {

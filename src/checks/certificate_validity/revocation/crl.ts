@@ -41,7 +41,7 @@ import {
   unwrapExplicit,
   value,
   type Tlv,
-} from "./der.ts";
+} from "../der.ts";
 import { crlUrls, distributionPointNameUris, KEY_USAGE, keyId, keyUsageAllows, namesEqual, parseCert, readExtension, verifySigned, type CertInfo } from "./x509.ts";
 
 const CRL_EXT = {

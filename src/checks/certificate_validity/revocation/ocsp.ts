@@ -28,7 +28,7 @@ import {
   unknown,
   type RevocationDeps,
 } from "./common.ts";
-import { bitStringBytes, children, ctx, DerError, encodeTlv, expectTag, normaliseSerialHex, parseDer, raw, TAG, unwrapExplicit } from "./der.ts";
+import { bitStringBytes, children, ctx, DerError, encodeTlv, expectTag, normaliseSerialHex, parseDer, raw, TAG, unwrapExplicit } from "../der.ts";
 import {
   digest,
   extendedKeyUsages,

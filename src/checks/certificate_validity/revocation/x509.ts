@@ -24,7 +24,7 @@ import {
   unwrapExplicit,
   value,
   type Tlv,
-} from "./der.ts";
+} from "../der.ts";
 
 export const OID = {
   authorityInfoAccess: "1.3.6.1.5.5.7.1.1",

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ExpiringLru } from "../../../../src/checks/certificate_validity/revocation/cache.ts";
-import { DerError, parseDer, readOid, readTime, children } from "../../../../src/checks/certificate_validity/revocation/der.ts";
+import { DerError, parseDer, readOid, readTime, children } from "../../../../src/checks/certificate_validity/der.ts";
 import { parseCrl } from "../../../../src/checks/certificate_validity/revocation/crl.ts";
 import { evaluateOcspResponse } from "../../../../src/checks/certificate_validity/revocation/ocsp.ts";
 

@@ -1,9 +1,9 @@
 /**
- * A minimal, strict DER reader for the few structures revocation checking must see byte for byte:
- * the signed part of a CRL or OCSP response (signatures cover the original encoding, never a
- * re-encoding), names, serial numbers and CRL entries (read without building an object per field,
- * so a 10 MiB CRL stays cheap). Every read is bounds-checked; malformed input throws `DerError`.
+ * A small, strict DER reader (and the few encoders OCSP requests need), shared by path
+ * validation and revocation: bounds-checked, definite minimal lengths only, low tag numbers only.
+ * It reads the extensions and structures node's X509Certificate does not expose.
  */
+import { Buffer } from "node:buffer";
 
 export class DerError extends Error {
   constructor(message: string) {
@@ -20,8 +20,16 @@ export const TAG = {
   NULL: 0x05,
   OID: 0x06,
   ENUMERATED: 0x0a,
+  UTF8_STRING: 0x0c,
+  NUMERIC_STRING: 0x12,
+  PRINTABLE_STRING: 0x13,
+  TELETEX_STRING: 0x14,
+  IA5_STRING: 0x16,
   UTC_TIME: 0x17,
   GENERALIZED_TIME: 0x18,
+  VISIBLE_STRING: 0x1a,
+  UNIVERSAL_STRING: 0x1c,
+  BMP_STRING: 0x1e,
   SEQUENCE: 0x30,
   SET: 0x31,
 } as const;
@@ -65,18 +73,26 @@ export function readTlv(buf: Buffer, offset: number, limit: number = buf.length)
   return { buf, tag, start: offset, valueStart: pos, end };
 }
 
+export function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
 /** Parses `data` as exactly one element (trailing bytes are an error). */
 export function parseDer(data: Uint8Array): Tlv {
-  const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const buf = asBuffer(data);
   const tlv = readTlv(buf, 0);
   if (tlv.end !== buf.length) throw new DerError("trailing data after the outer element");
   return tlv;
 }
 
+export const parseOne = parseDer;
+
 export function expectTag(t: Tlv, tag: number, what: string): Tlv {
   if (t.tag !== tag) throw new DerError(`${what}: expected tag 0x${tag.toString(16)}, got 0x${t.tag.toString(16)}`);
   return t;
 }
+
+export const expect = expectTag;
 
 /** The element's whole encoding (tag, length and value). */
 export function raw(t: Tlv): Buffer {
@@ -109,27 +125,33 @@ export function unwrapExplicit(t: Tlv): Tlv {
   return kids[0]!;
 }
 
-export function readOid(t: Tlv): string {
-  expectTag(t, TAG.OID, "OBJECT IDENTIFIER");
-  const v = value(t);
-  if (v.length === 0) throw new DerError("empty OBJECT IDENTIFIER");
+export function oidString(v: Buffer): string {
+  if (v.length === 0 || v.length > 128) throw new DerError("bad OBJECT IDENTIFIER length");
   const arcs: number[] = [];
   let acc = 0;
+  let fresh = true;
   for (let i = 0; i < v.length; i++) {
     const b = v[i]!;
-    if (acc === 0 && b === 0x80) throw new DerError("non-minimal OID arc");
+    if (fresh && b === 0x80) throw new DerError("non-minimal OID arc");
+    fresh = false;
     acc = acc * 128 + (b & 0x7f);
-    if (acc > Number.MAX_SAFE_INTEGER / 128) throw new DerError("OID arc too large");
+    if (acc > 0xffffffffff) throw new DerError("OID arc too large");
     if ((b & 0x80) === 0) {
       arcs.push(acc);
       acc = 0;
+      fresh = true;
     } else if (i === v.length - 1) {
       throw new DerError("truncated OID");
     }
   }
-  const head = arcs.shift()!;
+  const head = arcs[0]!;
   const x = head < 40 ? 0 : head < 80 ? 1 : 2;
-  return [x, head - x * 40, ...arcs].join(".");
+  arcs[0] = head - x * 40;
+  return `${x}.${arcs.join(".")}`;
+}
+
+export function readOid(t: Tlv): string {
+  return oidString(value(expect(t, TAG.OID, "OBJECT IDENTIFIER")));
 }
 
 /** INTEGER content with redundant leading zero octets removed, as lower-case hex ("00" for zero). */
@@ -209,4 +231,50 @@ export function encodeTlv(tag: number, content: Uint8Array): Buffer {
     header = [tag, 0x80 | bytes.length, ...bytes];
   }
   return Buffer.concat([Buffer.from(header), content]);
+}
+
+/** A non-negative INTEGER that fits a JS number (for pathLenConstraint, minimum, maximum). */
+export function readSmallUint(t: Tlv): number {
+  const v = value(t);
+  if (v.length === 0) throw new DerError("empty INTEGER");
+  if (v[0]! & 0x80) throw new DerError("negative INTEGER where a non-negative one is required");
+  let n = 0;
+  for (const b of v) {
+    n = n * 256 + b;
+    if (n > 0x7fffffff) return 0x7fffffff;
+  }
+  return n;
+}
+
+/** The directory string types X.520 names use, decoded to text (anything else: undefined). */
+export function readString(t: Tlv): string | undefined {
+  const v = value(t);
+  switch (t.tag) {
+    case TAG.UTF8_STRING:
+      return v.toString("utf8");
+    case TAG.PRINTABLE_STRING:
+    case TAG.IA5_STRING:
+    case TAG.NUMERIC_STRING:
+    case TAG.VISIBLE_STRING:
+    case TAG.TELETEX_STRING:
+      return v.toString("latin1");
+    case TAG.BMP_STRING: {
+      if (v.length % 2) throw new DerError("odd-length BMPString");
+      const sw = Buffer.from(v);
+      sw.swap16();
+      return sw.toString("utf16le");
+    }
+    case TAG.UNIVERSAL_STRING: {
+      if (v.length % 4) throw new DerError("bad UniversalString length");
+      let s = "";
+      for (let i = 0; i < v.length; i += 4) {
+        const cp = v.readUInt32BE(i);
+        if (cp > 0x10ffff) throw new DerError("bad UniversalString code point");
+        s += String.fromCodePoint(cp);
+      }
+      return s;
+    }
+    default:
+      return undefined;
+  }
 }
