@@ -12,6 +12,8 @@ export class SubjectIndex {
   #lastGood: (Subject[] | undefined)[] = [];
   #inventories: readonly Inventory[];
   readonly #logger: Logger;
+  #refreshing: Promise<void> | undefined;
+  #generation = 0;
 
   constructor(inventories: readonly Inventory[], logger: Logger) {
     this.#inventories = inventories;
@@ -26,21 +28,40 @@ export class SubjectIndex {
   replace(inventories: readonly Inventory[], sameSources = false): void {
     this.#inventories = inventories;
     if (!sameSources) this.#lastGood = [];
+    // A refresh still listing the old inventories is neither joined nor allowed to land.
+    this.#generation++;
+    this.#refreshing = undefined;
   }
 
-  async refresh(timeoutMs = 30_000): Promise<void> {
+  /**
+   * Re-reads every inventory. Policies sharing an interval tick at the same instant: refreshes
+   * asked for while one is running share it rather than listing every inventory again.
+   */
+  refresh(timeoutMs = 30_000): Promise<void> {
+    if (this.#refreshing) return this.#refreshing;
+    const run = this.#refresh(timeoutMs).finally(() => {
+      if (this.#refreshing === run) this.#refreshing = undefined;
+    });
+    this.#refreshing = run;
+    return run;
+  }
+
+  async #refresh(timeoutMs: number): Promise<void> {
+    const generation = this.#generation;
+    const lastGood = this.#lastGood;
     const lists = await Promise.all(
       this.#inventories.map(async (inv, i) => {
         try {
           const list = await inv.list(AbortSignal.timeout(timeoutMs));
-          this.#lastGood[i] = list;
+          lastGood[i] = list;
           return list;
         } catch (err) {
           this.#logger.error({ err, inventory: i }, `inventory ${i} failed; keeping its last good list: ${errorMessage(err)}`);
-          return this.#lastGood[i] ?? [];
+          return lastGood[i] ?? [];
         }
       }),
     );
+    if (generation !== this.#generation) return;
     const next = new Map<string, Subject>();
     for (const list of lists) {
       for (const s of list) {

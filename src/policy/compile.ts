@@ -115,10 +115,6 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
     const config = validate(factory.configSchema, { ...implied.get(name), ...own }, path);
     checks[name] = { name, type, pull: true, config, on_unknown, hold_grace, ttl, timeout };
   }
-  if (!used.size && Object.keys(cfg.checks).length) {
-    // Declared but unused checks are fine (signals may still name them), nothing to report.
-  }
-
   const policies: PolicySpec[] = [];
   const matchers = new Map<string, SubjectMatcher>();
   const exemptions = new Map<string, SubjectMatcher[]>();

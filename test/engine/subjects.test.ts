@@ -25,3 +25,32 @@ test("the first inventory listing a subject id wins", async () => {
   await index.refresh();
   assert.equal(index.get("a")!.kind, "user");
 });
+
+test("refreshes asked for at the same time share one listing of the inventories", async () => {
+  let listings = 0;
+  const counting: Inventory = {
+    list: async () => {
+      listings++;
+      await new Promise((r) => setTimeout(r, 20));
+      return [subject("a")];
+    },
+  };
+  const index = new SubjectIndex([counting], silentLogger());
+  await Promise.all([index.refresh(), index.refresh(), index.refresh()]);
+  assert.equal(listings, 1);
+  await index.refresh();
+  assert.equal(listings, 2, "a later refresh lists again");
+});
+
+test("a refresh of inventories replaced meanwhile neither serves nor overwrites the new ones", async () => {
+  let release!: () => void;
+  const slowOld: Inventory = { list: () => new Promise((r) => (release = () => r([subject("old")]))) };
+  const index = new SubjectIndex([slowOld], silentLogger());
+  const stale = index.refresh();
+  index.replace([ok(["new"])]);
+  await index.refresh();
+  assert.deepEqual([...index.all()].map((s) => s.id), ["new"], "the reload's refresh lists the new inventories");
+  release();
+  await stale;
+  assert.deepEqual([...index.all()].map((s) => s.id), ["new"], "the late old refresh does not land");
+});

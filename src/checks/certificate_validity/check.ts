@@ -2,8 +2,7 @@
  * The running half of certificate_validity, loaded on the first run so an agent without this
  * check never loads the ASN.1, TLS and revocation code.
  */
-import { createHash } from "node:crypto";
-import { readFile, glob } from "node:fs/promises";
+import { readFile, glob, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Check, CheckRunContext, PluginContext } from "../contract.ts";
 import type { CheckResult, Subject } from "../../policy/model.ts";
@@ -20,21 +19,48 @@ import { expectedIdentity, type CertificateValidityConfig } from "./index.ts";
 /** The subject carries no identity while match_identity asks for one. */
 class IdentityMissing extends Error {}
 
-async function readPemFiles(patterns: readonly string[], baseDir: string): Promise<Uint8Array[]> {
-  const out: Uint8Array[] = [];
-  for (const pattern of patterns) {
-    const files: string[] = [];
-    for await (const f of glob(resolve(baseDir, pattern))) files.push(f);
-    if (files.length === 0) files.push(resolve(baseDir, pattern));
-    for (const f of files.sort()) out.push(...splitPem(await readFile(f)));
+/**
+ * PEM files named by patterns (globs allowed), re-read only when the set of files or their
+ * modification time or size changes: checks run once per batch and policy, and the trust bundle,
+ * intermediates and CRLs rotate rarely.
+ */
+class PemFiles {
+  readonly #patterns: readonly string[];
+  readonly #baseDir: string;
+  #stamp: string | undefined;
+  #ders: Uint8Array[] = [];
+
+  constructor(patterns: readonly string[], baseDir: string) {
+    this.#patterns = patterns;
+    this.#baseDir = baseDir;
   }
-  return out;
+
+  /** The certificates or CRLs (DER), and whether they changed since the last call. */
+  async load(): Promise<{ ders: Uint8Array[]; changed: boolean }> {
+    const files: string[] = [];
+    for (const pattern of this.#patterns) {
+      const matched: string[] = [];
+      for await (const f of glob(resolve(this.#baseDir, pattern))) matched.push(f);
+      files.push(...(matched.length > 0 ? matched.sort() : [resolve(this.#baseDir, pattern)]));
+    }
+    const stats = await Promise.all(files.map((f) => stat(f)));
+    const stamp = files.map((f, i) => `${f}:${stats[i]!.mtimeMs}:${stats[i]!.size}`).join("\n");
+    if (stamp === this.#stamp) return { ders: this.#ders, changed: false };
+    const ders: Uint8Array[] = [];
+    for (const f of files) ders.push(...splitPem(await readFile(f)));
+    this.#ders = ders;
+    this.#stamp = stamp;
+    return { ders, changed: true };
+  }
 }
 
 export function createCertificateCheck(config: CertificateValidityConfig, ctx: PluginContext): Check {
   {
     const metrics = new CertificateMetrics(ctx.meter);
-    let crlDigest: string | undefined;
+    const roots = new PemFiles(config.trust_bundle, ctx.configDir);
+    const extra = new PemFiles(config.intermediates, ctx.configDir);
+    const crlFiles = new PemFiles(config.revocation.crl_files, ctx.configDir);
+    let store: TrustStore | undefined;
     const revocationFor = (local: Uint8Array[]) =>
       new RevocationChecker(
         {
@@ -51,22 +77,17 @@ export function createCertificateCheck(config: CertificateValidityConfig, ctx: P
     let revocation: RevocationChecker | undefined;
     return {
       async run(subjects: readonly Subject[], run: CheckRunContext): Promise<CheckResult[]> {
-        // Anchors, intermediates and local CRLs are re-read each run: they rotate on disk.
-        const [roots, intermediates] = await Promise.all([readPemFiles(config.trust_bundle, ctx.configDir), readPemFiles(config.intermediates, ctx.configDir)]);
-        // Local CRLs are replaced on disk as they are reissued: rebuild the checker when they change.
-        const crls = await readPemFiles(config.revocation.crl_files, ctx.configDir);
-        const digest = createHash("sha256").update(Buffer.concat(crls)).digest("hex");
-        if (!revocation || digest !== crlDigest) {
-          revocation = revocationFor(crls);
-          crlDigest = digest;
-        }
-        const store = new TrustStore(roots);
+        // Anchors, intermediates and local CRLs rotate on disk: pick up changes, rebuild only then.
+        const [anchors, { ders: intermediates }, crls] = await Promise.all([roots.load(), extra.load(), crlFiles.load()]);
+        if (!store || anchors.changed) store = new TrustStore(anchors.ders);
+        if (!revocation || crls.changed) revocation = revocationFor(crls.ders);
+        const trust = store;
         const results: CheckResult[] = [];
         let next = 0;
         const worker = async () => {
           while (next < subjects.length && !run.signal.aborted) {
             const subject = subjects[next++]!;
-            results.push(await checkOne(subject, store, intermediates, run));
+            results.push(await checkOne(subject, trust, intermediates, run));
           }
         };
         await Promise.all(Array.from({ length: Math.min(config.concurrency, subjects.length) }, worker));

@@ -70,7 +70,6 @@ export function evaluateCertificate(input: CertEvaluationInput): CertVerdict {
   }, undefined);
   const notAfter = first?.at ?? Number.NaN;
   const validUntil = rev?.valid_until;
-  const until = validUntil !== undefined ? { valid_until: validUntil } : {};
   if (Number.isFinite(notAfter)) {
     const left = notAfter - input.now;
     if (left <= input.warnBeforeMs) {
@@ -81,5 +80,5 @@ export function evaluateCertificate(input: CertEvaluationInput): CertVerdict {
     }
     return { status: "pass", reasons: [], evidence, next_run_at: notAfter - input.warnBeforeMs, valid_until: Math.min(notAfter, validUntil ?? Infinity) };
   }
-  return { status: "pass", reasons: [], evidence, ...until };
+  return { status: "pass", reasons: [], evidence, ...(validUntil !== undefined ? { valid_until: validUntil } : {}) };
 }

@@ -44,6 +44,8 @@ before(async () => {
   writeFileSync(join(dir, "root.pem"), ca.toString("pem"));
   const crl = await x509.X509CrlGenerator.create({ issuer: ca.subject, thisUpdate: new Date(NOW - 60_000), nextUpdate: new Date(NOW + 7 * DAY), entries: [{ serialNumber: "a3", revocationDate: new Date(NOW - 3600_000) }], signingKey: caKeys.privateKey, signingAlgorithm: alg });
   writeFileSync(join(dir, "root.crl"), x509.PemConverter.encode(crl.rawData, "X509 CRL"));
+  const reissued = await x509.X509CrlGenerator.create({ issuer: ca.subject, thisUpdate: new Date(NOW - 30_000), nextUpdate: new Date(NOW + 7 * DAY), entries: [{ serialNumber: "a3", revocationDate: new Date(NOW - 3600_000) }, { serialNumber: "a1", revocationDate: new Date(NOW - 60_000) }], signingKey: caKeys.privateKey, signingAlgorithm: alg });
+  writeFileSync(join(dir, "root-reissued.crl"), x509.PemConverter.encode(reissued.rawData, "X509 CRL"));
 });
 
 const subject = (id: string, identity = `spiffe://t/${id}`): Subject => ({ id, kind: "workload", identity, attributes: {}, labels: {} });
@@ -134,5 +136,23 @@ test("runs for different policies do not drop each other's certificate metrics",
   } finally {
     await http.close();
     await telemetry.stop();
+  }
+});
+
+test("a CRL reissued on disk is picked up by the next run of the same check", async () => {
+  const { copyFileSync } = await import("node:fs");
+  copyFileSync(join(dir, "root.crl"), join(dir, "current.crl"));
+  const config = certificateValidityConfigSchema.parse({ trust_bundle: "root.pem", source: { type: "file", paths: ["{{id}}.pem"] }, purpose: "client", revocation: { mode: "crl", crl_files: ["current.crl"] } });
+  const http = createHttpClient();
+  const ctx = { clock: new FakeClock(NOW), logger: silentLogger(), meter: metrics.getMeter("t"), tracer: trace.getTracer("t"), http, dataDir: dir, configDir: dir };
+  try {
+    const check = certificateValidityCheck.create(config, ctx);
+    const runCtx = { ...ctx, signal: AbortSignal.timeout(20_000), timeoutMs: 20_000, ttlMs: 600_000 };
+    assert.equal((await check.run([subject("good")], runCtx))[0]!.status, "pass");
+    copyFileSync(join(dir, "root-reissued.crl"), join(dir, "current.crl"));
+    const [after] = await check.run([subject("good")], runCtx);
+    assert.equal(after!.reasons[0]?.code, "CERT_REVOKED");
+  } finally {
+    await http.close();
   }
 });

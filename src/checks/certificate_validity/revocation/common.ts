@@ -3,7 +3,7 @@ import { VigilError, errorMessage } from "../../../errors.ts";
 import type { HttpClient } from "../../../http/client.ts";
 import { maskUrl } from "../../../http/client.ts";
 import type { Clock } from "../../../util/clock.ts";
-import type { RevocationResult } from "../types.ts";
+import type { RevocationOptions, RevocationResult } from "../types.ts";
 import { DerError } from "../der.ts";
 import { SignatureError } from "./x509.ts";
 
@@ -15,6 +15,28 @@ export interface RevocationDeps {
   readonly http: HttpClient;
   readonly clock: Clock;
   readonly logger?: RevocationLogger;
+}
+
+/**
+ * One request to a URL taken from the certificate under test: always through the HTTP client's
+ * untrusted mode (no private or link-local targets unless allowed), capped in time and size.
+ */
+export async function fetchUntrusted(
+  deps: RevocationDeps,
+  opts: Pick<RevocationOptions, "timeout_ms" | "allow_private_urls">,
+  req: { method: "GET" | "POST"; url: string; headers: Record<string, string>; body?: Uint8Array; maxBytes: number; signal?: AbortSignal },
+): Promise<Buffer> {
+  const res = await deps.http.request({
+    method: req.method,
+    url: req.url,
+    headers: req.headers,
+    ...(req.body ? { body: req.body } : {}),
+    timeoutMs: opts.timeout_ms,
+    maxResponseBytes: req.maxBytes,
+    ...(req.signal ? { signal: req.signal } : {}),
+    untrusted: { allowPrivate: opts.allow_private_urls },
+  });
+  return res.body;
 }
 
 /** Clock skew tolerated on thisUpdate (a responder or CA whose clock runs a little ahead). */

@@ -17,6 +17,7 @@ import {
   describeError,
   isDefinitive,
   isHttpUrl,
+  fetchUntrusted,
   iso,
   pemOrDer,
   shownUrl,
@@ -371,16 +372,13 @@ export class CrlChecker {
     if (cached) return crlStatus(cached, leaf, this.#deps.clock.now(), source);
     let body: Buffer;
     try {
-      const res = await this.#deps.http.request({
+      body = await fetchUntrusted(this.#deps, this.#opts, {
         method: "GET",
         url,
         headers: { accept: "application/pkix-crl, application/x-pkcs7-crl;q=0.5, */*;q=0.1" },
-        timeoutMs: this.#opts.timeout_ms,
-        maxResponseBytes: this.#opts.max_crl_bytes,
+        maxBytes: this.#opts.max_crl_bytes,
         signal,
-        untrusted: { allowPrivate: this.#opts.allow_private_urls },
       });
-      body = res.body;
     } catch (err) {
       return unknown(source, `CRL fetch failed: ${describeError(err)}`);
     }

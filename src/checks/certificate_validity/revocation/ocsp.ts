@@ -21,6 +21,7 @@ import {
   crlReasonName,
   DEFAULT_CACHE_TTL_MS,
   describeError,
+  fetchUntrusted,
   isDefinitive,
   isHttpUrl,
   iso,
@@ -289,17 +290,14 @@ export class OcspChecker {
     }
     let body: Buffer;
     try {
-      const res = await this.#deps.http.request({
+      body = await fetchUntrusted(this.#deps, this.#opts, {
         method: "POST",
         url,
         headers: { "content-type": "application/ocsp-request", accept: "application/ocsp-response" },
         body: request.der,
-        timeoutMs: this.#opts.timeout_ms,
-        maxResponseBytes: this.#opts.max_ocsp_bytes,
+        maxBytes: this.#opts.max_ocsp_bytes,
         signal,
-        untrusted: { allowPrivate: this.#opts.allow_private_urls },
       });
-      body = res.body;
     } catch (err) {
       return unknown(source, `OCSP request failed: ${describeError(err)}`);
     }
