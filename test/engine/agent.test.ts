@@ -6,33 +6,14 @@ import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.ts";
 import { Agent } from "../../src/engine/agent.ts";
 import { silentLogger } from "../../src/telemetry/log.ts";
+import { calls as recordedCalls, writeRecordPlugin } from "../helpers/record-plugin.ts";
+import { until } from "../helpers/wait.ts";
 
-type Call = [op: string, subject: string, access: string];
-const calls: Call[] = ((globalThis as { __vigilCalls?: Call[] }).__vigilCalls = []);
-
-/** A recording action plugin, loaded through `plugins:` like a user's own. */
-function pluginModule(dir: string): string {
-  const zod = import.meta.resolve("zod");
-  const file = join(dir, "record-plugin.mjs");
-  writeFileSync(
-    file,
-    `import { z } from ${JSON.stringify(zod)};
-export const actions = [{
-  type: "record", description: "records calls", requiredPermissions: [], example: {}, revertible: true,
-  configSchema: z.object({}).strict(),
-  create: () => ({
-    plan: (req) => [{ method: "RECORD", url: "record:", headers: {}, body: { subject: req.subject.id, op: req.operation } }],
-    apply: async (req) => { globalThis.__vigilCalls.push(["apply", req.subject.id, req.decision.access]); return { verified: true }; },
-    revert: async (req) => { globalThis.__vigilCalls.push(["revert", req.subject.id, req.decision.access]); return {}; },
-  }),
-}];`,
-  );
-  return file;
-}
+const calls = recordedCalls();
 
 async function startAgent(subjects: string, extra = "") {
   const dir = mkdtempSync(join(tmpdir(), "vigil-agent-"));
-  const plugin = pluginModule(dir);
+  const plugin = writeRecordPlugin(dir);
   const file = join(dir, "vigil.yaml");
   writeFileSync(
     file,
@@ -48,14 +29,6 @@ ${extra}`,
   const agent = new Agent(await loadConfig(file), { logger: silentLogger() });
   await agent.start();
   return agent;
-}
-
-async function until(pred: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 test("mass breakage: the blast-radius guard pauses after max_actions, records it, and an operator resume sends the rest", async () => {
@@ -125,7 +98,7 @@ test("dry-run records the exact plan in the audit log and calls nothing", async 
   writeFileSync(
     file,
     `agent: {data_dir: ${join(dir, "var")}, dry_run: true, api: {listen: "127.0.0.1:0", token: "agent-test-token-0123456789"}, metrics: {listen: false}}
-plugins: [{module: ${pluginModule(dir)}}]
+plugins: [{module: ${writeRecordPlugin(dir)}}]
 inventories: [{type: static, subjects: [{id: hal, kind: user, attributes: {mfa: false}}]}]
 identity_perimeter: {require_location_check: false, require_managed_device: false}
 enforcement: {deny: [{type: record, name: rec}]}

@@ -7,15 +7,8 @@ import { loadConfig } from "../../src/config/load.ts";
 import { Agent } from "../../src/engine/agent.ts";
 import { silentLogger } from "../../src/telemetry/log.ts";
 import { calls, setFlaky, writeRecordPlugin } from "../helpers/record-plugin.ts";
+import { until } from "../helpers/wait.ts";
 import { isSecretKey, registerSecret, scrub } from "../../src/util/redact.ts";
-
-async function until(pred: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function setup(body: (dir: string, plugin: string) => string): { dir: string; write: (extra?: string) => string } {
   const dir = mkdtempSync(join(tmpdir(), "vigil-reg-"));
