@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   VIGIL_ERR_BAD_REQUEST: "An API or signal request body is malformed.",
   VIGIL_ERR_UPSTREAM_TRANSIENT: "An upstream call failed in a way worth retrying (timeout, reset, 429, 5xx).",
   VIGIL_ERR_UPSTREAM_PERMANENT: "An upstream call failed in a way retrying cannot fix (400, 401, 403, 404, …).",
+  VIGIL_ERR_ACTION_INPUT: "An action cannot be carried out for this subject: a value it needs (an attribute, an identity, the policy edge) is missing or invalid.",
   VIGIL_ERR_HOSTILE_URL: "A URL taken from untrusted input points at a forbidden target or breaks a size or time cap.",
   VIGIL_ERR_AUDIT_CORRUPT: "The audit log's hash chain is broken: a line was changed, removed or reordered.",
   VIGIL_ERR_STORE: "The local state or queue database could not be opened or written.",

@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import type { AccessLevel, Decision, Subject } from "../policy/model.ts";
 import type { PluginContext } from "../checks/contract.ts";
+import type { ProviderClient } from "./provider.ts";
 
 /** Everything an action needs to carry one decision out. */
 export interface ActionRequest {
@@ -40,8 +41,15 @@ export interface Action {
   revert?(req: ActionRequest): Promise<ActionOutcome>;
 }
 
+/** Given to an action when it is created. */
+export interface ActionContext extends PluginContext {
+  /** The client of the `providers.<name>` entry the action uses, when its factory names a provider type. */
+  readonly provider?: ProviderClient;
+}
+
 /** An action plugin: a factory the registry knows by `type`. */
 export interface ActionFactory<C = unknown> {
+  /** `<provider>:<verb>` for provider actions (`okta:suspend`), a bare word otherwise. */
   readonly type: string;
   readonly description: string;
   /** Permissions the agent's credentials need at the target. */
@@ -51,5 +59,14 @@ export interface ActionFactory<C = unknown> {
   readonly configSchema: z.ZodType<C>;
   /** Whether `revert` exists. */
   readonly revertible: boolean;
-  create(config: C, ctx: PluginContext): Action;
+  /** The provider type whose client the action needs (`ctx.provider`); the config entry may name which `providers.<name>` with `provider:`. */
+  readonly provider?: string;
+  /**
+   * A reconciler brings its target to the state for the decided access whatever the level, instead of
+   * doing one thing on entering a level (mesh and network policies). The engine runs it with
+   * `operation: "apply"` on every change of access and on a subject's first enforcement, once per
+   * change, whichever level list it is written under; `revert` is not used.
+   */
+  readonly reconciles?: boolean;
+  create(config: C, ctx: ActionContext): Action;
 }

@@ -1,0 +1,136 @@
+/**
+ * The generic provider client: authenticates an `ApiCall`, sends it through the shared HTTP client
+ * and the provider's circuit breaker, and renders it for plans with the authentication masked.
+ * Provider folders supply an `Authenticator` (SigV4, SSWS, OAuth bearer, X-Vault-Token …).
+ */
+import { UpstreamError } from "../../errors.ts";
+import type { HttpClient, HttpResponse } from "../../http/client.ts";
+import { maskUrl } from "../../http/client.ts";
+import { MASK, redact } from "../../util/redact.ts";
+import type { PlannedCall } from "../contract.ts";
+import type { ApiCall, ProviderClient, ProviderContext } from "../provider.ts";
+import { CircuitBreaker, type CircuitOptions } from "./circuit.ts";
+
+/** Adds authentication to calls. */
+export interface Authenticator {
+  /** Headers that authenticate this exact call (may fetch or reuse a cached token). */
+  headers(call: ApiCall, signal?: AbortSignal): Promise<Record<string, string>>;
+  /** The names of the headers `headers()` adds, with how a plan shows each value (normally masked). */
+  planned(call: ApiCall): Record<string, string>;
+  /** Drops a cached credential after a 401, so the next call fetches a fresh one. */
+  invalidate?(): void;
+}
+
+export const NO_AUTH: Authenticator = { headers: async () => ({}), planned: () => ({}) };
+
+/** `Bearer <token>` from a fixed secret. */
+export function staticHeader(name: string, value: string, shown = MASK): Authenticator {
+  return { headers: async () => ({ [name]: value }), planned: () => ({ [name]: shown }) };
+}
+
+export interface ApiClientOptions {
+  readonly ctx: ProviderContext;
+  readonly type: string;
+  readonly auth: Authenticator;
+  /** Whole-request deadline per call. Default 10000. */
+  readonly timeoutMs?: number;
+  readonly circuit?: Partial<CircuitOptions>;
+  /** Another HTTP client (a custom CA); default the shared one. */
+  readonly http?: HttpClient;
+}
+
+/** Parses a JSON body for plans; other bodies are shown as text. */
+function shownBody(call: ApiCall): unknown {
+  if (call.body === undefined) return undefined;
+  const type = Object.entries(call.headers ?? {}).find(([k]) => k.toLowerCase() === "content-type")?.[1] ?? "";
+  if (/json|yaml/i.test(type) || /^\s*[[{]/.test(call.body)) {
+    try {
+      return JSON.parse(call.body);
+    } catch {
+      /* not JSON after all: show the text */
+    }
+  }
+  return call.body;
+}
+
+/** The plan entry of a call: the authentication headers masked, secrets scrubbed everywhere. */
+export function describeCall(call: ApiCall, authShown: Record<string, string>): PlannedCall {
+  const body = shownBody(call);
+  return {
+    method: call.method.toUpperCase(),
+    url: maskUrl(call.url),
+    headers: redact({ ...(call.headers ?? {}), ...authShown }),
+    ...(body === undefined ? {} : { body: redact(body) }),
+    ...(call.summary ? { summary: call.summary } : {}),
+  };
+}
+
+export class ApiClient implements ProviderClient {
+  readonly name: string;
+  readonly type: string;
+  readonly breaker: CircuitBreaker;
+  readonly #auth: Authenticator;
+  readonly #http: HttpClient;
+  readonly #timeoutMs: number;
+  readonly #ownHttp: boolean;
+
+  constructor(options: ApiClientOptions) {
+    this.name = options.ctx.name;
+    this.type = options.type;
+    this.#auth = options.auth;
+    this.#http = options.http ?? options.ctx.http;
+    this.#ownHttp = options.http !== undefined;
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.breaker = new CircuitBreaker(options.ctx.name, options.ctx.clock, options.circuit, options.ctx.onCircuitChange);
+  }
+
+  describe(call: ApiCall): PlannedCall {
+    return describeCall(call, this.#auth.planned(call));
+  }
+
+  send(call: ApiCall, signal?: AbortSignal): Promise<HttpResponse> {
+    return this.breaker.run(async () => {
+      try {
+        return await this.#once(call, signal);
+      } catch (err) {
+        // An expired or rotated token: fetch a fresh one and try once more right away.
+        if (err instanceof UpstreamError && err.status === 401 && this.#auth.invalidate) {
+          this.#auth.invalidate();
+          return await this.#once(call, signal);
+        }
+        throw err;
+      }
+    });
+  }
+
+  async #once(call: ApiCall, signal?: AbortSignal): Promise<HttpResponse> {
+    const auth = await this.#auth.headers(call, signal);
+    const accept = call.accept ?? [];
+    return this.#http.request({
+      method: call.method,
+      url: call.url,
+      headers: { ...(call.headers ?? {}), ...auth },
+      ...(call.body === undefined ? {} : { body: call.body }),
+      timeoutMs: this.#timeoutMs,
+      ...(signal ? { signal } : {}),
+      ...(call.maxResponseBytes ? { maxResponseBytes: call.maxResponseBytes } : {}),
+      okStatus: (s) => (s >= 200 && s < 300) || accept.includes(s),
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownHttp) await this.#http.close();
+  }
+}
+
+/** Runs calls one after another; the first failure stops the sequence (the queue retries the job). */
+export async function sendAll(client: ProviderClient, calls: readonly ApiCall[], signal?: AbortSignal): Promise<HttpResponse[]> {
+  const out: HttpResponse[] = [];
+  for (const call of calls) out.push(await client.send(call, signal));
+  return out;
+}
+
+/** JSON body text and its content type, for `ApiCall`s. */
+export function jsonCall(method: string, url: string, body: unknown, extra: Omit<ApiCall, "method" | "url" | "body"> = {}): ApiCall {
+  return { ...extra, method, url, headers: { "Content-Type": "application/json", Accept: "application/json", ...(extra.headers ?? {}) }, body: JSON.stringify(body) };
+}

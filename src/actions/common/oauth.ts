@@ -1,0 +1,134 @@
+/**
+ * OAuth 2.0 client credentials (RFC 6749 §4.4) with a cached token: one token request serves
+ * every call until shortly before it expires, and concurrent callers share one request.
+ * Client authentication: `client_secret_post`, `client_secret_basic`, or `private_key_jwt`
+ * (RFC 7523; what Okta service apps require and what Entra calls certificate credentials).
+ */
+import { createPrivateKey, randomUUID, createHash, X509Certificate } from "node:crypto";
+import { UpstreamError } from "../../errors.ts";
+import type { HttpClient } from "../../http/client.ts";
+import type { Clock } from "../../util/clock.ts";
+import { MASK, registerSecret } from "../../util/redact.ts";
+import type { Authenticator } from "./api-client.ts";
+
+export type ClientAuth =
+  | { readonly method: "client_secret_post" | "client_secret_basic"; readonly client_secret: string }
+  | {
+      readonly method: "private_key_jwt";
+      /** PEM private key (RSA or EC). */
+      readonly private_key: string;
+      /** `kid` of the key as registered with the provider. */
+      readonly key_id?: string;
+      /** PEM certificate of the key: adds `x5t` (Entra certificate credentials). */
+      readonly certificate?: string;
+      /** JWS algorithm. Default RS256 for RSA keys, ES256 for EC keys. */
+      readonly alg?: string;
+    };
+
+export interface ClientCredentialsOptions {
+  readonly tokenUrl: string;
+  readonly clientId: string;
+  readonly auth: ClientAuth;
+  /** Space-separated scopes. */
+  readonly scope: string;
+  readonly http: HttpClient;
+  readonly clock: Clock;
+  /** Refresh this long before expiry. Default 60000 (or a tenth of the lifetime when shorter). */
+  readonly refreshBeforeMs?: number;
+  readonly timeoutMs?: number;
+}
+
+interface Cached {
+  readonly token: string;
+  readonly refreshAt: number;
+}
+
+/** A bearer `Authenticator` backed by a cached client-credentials token. */
+export class ClientCredentials implements Authenticator {
+  readonly #o: ClientCredentialsOptions;
+  #cached: Cached | undefined;
+  #pending: Promise<string> | undefined;
+  /** Token requests made; tests read it to check the cache. */
+  requests = 0;
+
+  constructor(options: ClientCredentialsOptions) {
+    this.#o = options;
+    if (options.auth.method === "private_key_jwt") registerSecret(options.auth.private_key);
+    else registerSecret(options.auth.client_secret);
+  }
+
+  async headers(): Promise<Record<string, string>> {
+    return { Authorization: `Bearer ${await this.token()}` };
+  }
+
+  planned(): Record<string, string> {
+    return { Authorization: `Bearer ${MASK}` };
+  }
+
+  invalidate(): void {
+    this.#cached = undefined;
+  }
+
+  token(): Promise<string> {
+    const c = this.#cached;
+    if (c && this.#o.clock.now() < c.refreshAt) return Promise.resolve(c.token);
+    return (this.#pending ??= this.#fetch().finally(() => {
+      this.#pending = undefined;
+    }));
+  }
+
+  async #fetch(): Promise<string> {
+    const o = this.#o;
+    const auth = o.auth;
+    const form = new URLSearchParams({ grant_type: "client_credentials", scope: o.scope });
+    const headers: Record<string, string> = { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" };
+    if (auth.method === "client_secret_basic") {
+      const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, "+");
+      headers.Authorization = `Basic ${Buffer.from(`${enc(o.clientId)}:${enc(auth.client_secret)}`).toString("base64")}`;
+    } else if (auth.method === "client_secret_post") {
+      form.set("client_id", o.clientId);
+      form.set("client_secret", auth.client_secret);
+    } else {
+      form.set("client_id", o.clientId);
+      form.set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+      form.set("client_assertion", await this.#assertion(auth as Extract<ClientAuth, { method: "private_key_jwt" }>));
+    }
+    this.requests++;
+    const res = await o.http.request({ method: "POST", url: o.tokenUrl, headers, body: form.toString(), timeoutMs: o.timeoutMs ?? 10_000 });
+    const body = res.json<{ access_token?: unknown; expires_in?: unknown; token_type?: unknown }>();
+    if (typeof body.access_token !== "string" || body.access_token === "") {
+      throw new UpstreamError(false, `token endpoint ${o.tokenUrl} answered without an access_token`, { status: res.status });
+    }
+    if (typeof body.token_type === "string" && body.token_type.toLowerCase() !== "bearer") {
+      throw new UpstreamError(false, `token endpoint ${o.tokenUrl} issued a ${body.token_type} token; only Bearer is supported (turn off DPoP for this client)`, { status: res.status });
+    }
+    registerSecret(body.access_token);
+    const lifetime = (typeof body.expires_in === "number" ? body.expires_in : Number(body.expires_in ?? 3600)) * 1000;
+    const before = Math.min(o.refreshBeforeMs ?? 60_000, lifetime / 10);
+    this.#cached = { token: body.access_token, refreshAt: o.clock.now() + Math.max(0, lifetime - before) };
+    return body.access_token;
+  }
+
+  async #assertion(auth: Extract<ClientAuth, { method: "private_key_jwt" }>): Promise<string> {
+    const { SignJWT } = await import("jose");
+    const key = createPrivateKey(auth.private_key);
+    const alg = auth.alg ?? (key.asymmetricKeyType === "ec" ? "ES256" : "RS256");
+    const header: Record<string, string> = { alg, typ: "JWT" };
+    if (auth.key_id) header.kid = auth.key_id;
+    if (auth.certificate) {
+      const der = new X509Certificate(auth.certificate).raw;
+      header.x5t = createHash("sha1").update(der).digest("base64url");
+    }
+    const now = Math.floor(this.#o.clock.now() / 1000);
+    return new SignJWT({})
+      .setProtectedHeader(header as { alg: string })
+      .setIssuer(this.#o.clientId)
+      .setSubject(this.#o.clientId)
+      .setAudience(this.#o.tokenUrl)
+      .setJti(randomUUID())
+      .setIssuedAt(now)
+      .setNotBefore(now)
+      .setExpirationTime(now + 300)
+      .sign(key);
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Providers: the connection, credentials and circuit breaker that the actions of one target system
+ * share. `providers.<name>` in the config configures one; every action whose factory names that
+ * provider type uses it (an action entry picks another entry of the same type with `provider:`).
+ * One client per entry serves all policies, so a token is fetched once and one breaker sees every
+ * failure of that API.
+ */
+import type { z } from "zod";
+import type { PluginContext } from "../checks/contract.ts";
+import type { HttpResponse } from "../http/client.ts";
+import type { PlannedCall } from "./contract.ts";
+import type { CircuitBreaker, CircuitListener } from "./common/circuit.ts";
+
+/** One HTTP call to a provider's API, before authentication. */
+export interface ApiCall {
+  readonly method: string;
+  /** Absolute URL. */
+  readonly url: string;
+  /** Headers other than authentication (content type, accept, precondition headers). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** The exact body bytes; plans show JSON bodies parsed. */
+  readonly body?: string;
+  /**
+   * Statuses besides 2xx that mean the wanted state already holds, e.g. 404 for a DELETE of
+   * something already gone. They are returned, not thrown.
+   */
+  readonly accept?: readonly number[];
+  /** One line for humans, shown in plans. */
+  readonly summary?: string;
+  /** Response cap; default the HTTP client's (1 MiB). */
+  readonly maxResponseBytes?: number;
+}
+
+/** A provider's client: authenticates calls, shows them as plans, and guards the API with a breaker. */
+export interface ProviderClient {
+  /** The `providers.<name>` key. */
+  readonly name: string;
+  /** The provider type (`aws`, `okta`, …). */
+  readonly type: string;
+  readonly breaker: CircuitBreaker;
+  /** The call as a plan shows it: authentication headers present but masked, registered secrets scrubbed. */
+  describe(call: ApiCall): PlannedCall;
+  /**
+   * Sends the call with authentication, through the breaker. Non-2xx answers not in `accept` throw
+   * an `UpstreamError` (transient for 408/425/429/5xx, with the server's Retry-After or
+   * X-Rate-Limit-Reset hint; permanent otherwise).
+   */
+  send(call: ApiCall, signal?: AbortSignal): Promise<HttpResponse>;
+  close(): Promise<void>;
+}
+
+/** A document the agent serves without authentication for a provider (CAEP: JWKS, SSF discovery). */
+export interface PublicDocument {
+  readonly contentType: string;
+  /** Rendered per request so key rotation shows at once. */
+  body(): string;
+}
+
+/** Given to a provider when it is created. */
+export interface ProviderContext extends PluginContext {
+  /** The `providers.<name>` key. */
+  readonly name: string;
+  /** Told when the provider's circuit changes state (the agent exports it as a metric). */
+  readonly onCircuitChange?: CircuitListener;
+}
+
+/** A provider plugin: a factory the registry knows by `type`. */
+export interface ProviderFactory<C = unknown, P extends ProviderClient = ProviderClient> {
+  readonly type: string;
+  readonly description: string;
+  /** Validates `providers.<name>` without its `type` key. An empty entry must validate when the provider has usable defaults. */
+  readonly configSchema: z.ZodType<C>;
+  /** A config example, as it would appear under `providers.<name>`. */
+  readonly example: Readonly<Record<string, unknown>>;
+  create(config: C, ctx: ProviderContext): P;
+  /** Documents served at fixed paths under the agent's API listener (`/.well-known/...`). */
+  publicDocuments?(client: P): Readonly<Record<string, PublicDocument>>;
+}
