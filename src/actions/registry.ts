@@ -1,6 +1,13 @@
 import type { ActionFactory } from "./contract.ts";
+import type { ProviderFactory } from "./provider.ts";
 import { logAction } from "./log/index.ts";
 import { webhookAction } from "./webhook/index.ts";
 
-/** Built-in action plugins. Add a folder and one line here. */
-export const builtinActions: readonly ActionFactory<never>[] = [logAction, webhookAction] as unknown as readonly ActionFactory<never>[];
+/** Provider folders: each exports its `provider` (when it has its own) and its `actions`. Add a folder and one entry here. */
+const providerModules: readonly { provider?: ProviderFactory<any, any> | undefined; actions: readonly ActionFactory<any>[] }[] = [];
+
+/** Built-in action plugins. */
+export const builtinActions: readonly ActionFactory<never>[] = [logAction, webhookAction, ...providerModules.flatMap((m) => m.actions)] as unknown as readonly ActionFactory<never>[];
+
+/** Built-in providers: the connections and credentials actions share (`providers.<name>`). */
+export const builtinProviders: readonly ProviderFactory<never>[] = providerModules.flatMap((m) => (m.provider ? [m.provider] : [])) as unknown as readonly ProviderFactory<never>[];

@@ -45,7 +45,7 @@ export const plan: Command = async (argv) => {
       return {
         policy: policy.name,
         dry_run: policy.dry_run,
-        actions: transition(runtime, policy, from, to, false).map(({ bound, operation }) => {
+        actions: transition(runtime, policy, from, to, from === to).map(({ bound, operation }) => {
           const key = idempotencyKey(policy.name, subject.id, generation, bound.spec.name, operation);
           const req = { decision, subject, previous_access: from, operation, idempotency_key: key, ...(policy.edge ? { edge: policy.edge } : {}) };
           return { action: bound.spec.name, type: bound.spec.type, operation, dry_run: bound.spec.dry_run ?? policy.dry_run, calls: redact(bound.action.plan(req)) };

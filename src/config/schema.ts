@@ -101,8 +101,13 @@ export const actionEntrySchema = z
     name: z.string().regex(/^[A-Za-z0-9_.:-]+$/).optional(),
     /** Record the plan instead of sending. Default: the policy's, then the agent's. */
     dry_run: z.boolean().optional(),
+    /** Which `providers.<name>` entry the action uses. Default: the entry named after the action's provider type (`okta` for `okta:suspend`). */
+    provider: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional(),
   })
   .passthrough();
+
+/** A provider entry: its `type` (default: the entry's name) picks the plugin, whose schema validates the other keys. */
+export const providerEntrySchema = z.object({ type: z.string().min(1).optional() }).passthrough();
 
 const actionList = z.array(actionEntrySchema).default([]);
 
@@ -283,6 +288,8 @@ export const configSchema = z
     identity_perimeter: identityPerimeterSchema.optional(),
     /** Break-glass: matching subjects are evaluated and recorded, never enforced on. */
     exempt: z.array(selectorSchema).default([]),
+    /** Connections and credentials of the systems actions enforce through (`providers.<name>`), shared by all their actions. */
+    providers: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, "letters, digits, _ . - only"), providerEntrySchema).default({}),
     enforcement: enforcementSchema.prefault({}),
     signals: signalsSchema,
   })
@@ -302,3 +309,4 @@ export type DecisionConfig = z.output<typeof decisionSchema>;
 export type EnforcementConfig = z.output<typeof enforcementSchema>;
 export type ActionEntry = z.output<typeof actionEntrySchema>;
 export type CheckEntry = z.output<typeof checkCommonSchema>;
+export type ProviderEntry = z.output<typeof providerEntrySchema>;

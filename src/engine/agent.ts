@@ -12,6 +12,7 @@ import type { AccessLevel, CheckResult, Decision } from "../policy/model.ts";
 import { accessRank } from "../policy/model.ts";
 import { defaultDecision } from "../policy/decide.ts";
 import type { AgentApi, EnforcementStatus, SignalInput, SubjectDetail, SubjectSummary } from "../http/agent-api.ts";
+import type { PublicDocument } from "../actions/provider.ts";
 import type { AuditEntry, AuditQuery, StateStore } from "../store/contract.ts";
 import type { WorkQueue, JobRecord } from "../queue/contract.ts";
 import { checkpoint, openDatabase } from "../store/sqlite.ts";
@@ -141,6 +142,7 @@ export class Agent implements AgentApi {
       queueDepth: () => this.#queueDepth,
       subjects: () => this.#subjectCounts,
       paused: () => enforcer.paused(),
+      circuits: () => this.#runtime?.circuits() ?? {},
     });
 
     const token = cfg.agent.api.token ?? this.#generatedToken(dataDir);
@@ -336,6 +338,10 @@ export class Agent implements AgentApi {
 
   enforcement(): EnforcementStatus[] {
     return this.#running().enforcer.status();
+  }
+
+  publicDocument(path: string): PublicDocument | undefined {
+    return this.#runtime?.publicDocument(path);
   }
 
   async resumeEnforcement(policy?: string): Promise<{ resumed: readonly string[] }> {

@@ -47,12 +47,17 @@ export function idempotencyKey(policy: string, subject: string, generation: numb
   return createHash("sha256").update(`${policy}\u0000${subject}\u0000${generation}\u0000${action}\u0000${operation}`).digest("hex").slice(0, 40);
 }
 
-/** The calls one transition needs: reverts of the level left, then applies of the level entered. */
+/**
+ * The calls one transition needs: reverts of the level left, then applies of the level entered, then
+ * every reconciler once (it brings its target to the new level whatever list names it). A subject's
+ * first enforcement runs the reconcilers even at full access: the mesh must carry the declared allow.
+ */
 export function transition(runtime: Runtime, policy: PolicySpec, from: AccessLevel, to: AccessLevel, firstEnforcement: boolean): { bound: BoundAction; operation: "apply" | "revert" }[] {
-  if (from === to) return [];
+  const reconcile = runtime.reconcilers(policy).map((bound) => ({ bound, operation: "apply" as const }));
+  if (from === to) return firstEnforcement ? reconcile : [];
   const reverts = firstEnforcement ? [] : runtime.actionsAt(policy, from).filter((b) => b.revertible).map((bound) => ({ bound, operation: "revert" as const }));
-  const applies = runtime.actionsAt(policy, to).map((bound) => ({ bound, operation: "apply" as const }));
-  return [...reverts, ...applies];
+  const applies = runtime.actionsAt(policy, to).filter((b) => !b.reconciles).map((bound) => ({ bound, operation: "apply" as const }));
+  return [...reverts, ...applies, ...reconcile];
 }
 
 export class Enforcer {

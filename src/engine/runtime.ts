@@ -5,6 +5,7 @@
 import type { LoadedConfig } from "../config/load.ts";
 import type { Check, PluginContext } from "../checks/contract.ts";
 import type { Action } from "../actions/contract.ts";
+import type { ProviderClient, ProviderFactory, PublicDocument } from "../actions/provider.ts";
 import type { Inventory } from "../inventories/contract.ts";
 import type { CompiledAction, CompiledCheck, PolicySpec } from "../policy/compile.ts";
 import type { Subject } from "../policy/model.ts";
@@ -16,6 +17,8 @@ export interface BoundAction {
   readonly spec: CompiledAction;
   readonly action: Action;
   readonly revertible: boolean;
+  /** Runs on every change of access, whatever level it is listed under (`ActionFactory.reconciles`). */
+  readonly reconciles: boolean;
 }
 
 const MIN_TTL = 60_000;
@@ -24,6 +27,9 @@ export class Runtime {
   readonly config: LoadedConfig;
   readonly checks = new Map<string, Check>();
   readonly inventories: Inventory[];
+  /** One client per `providers.<name>`, shared by every action and policy using it. */
+  readonly providers = new Map<string, ProviderClient>();
+  readonly #publicDocuments = new Map<string, PublicDocument>();
   readonly #actions = new Map<string, Map<string, BoundAction>>();
   readonly #policies = new Map<string, PolicySpec>();
   readonly #ttl = new Map<string, number>();
@@ -35,14 +41,22 @@ export class Runtime {
       if (c.pull) this.checks.set(c.name, reg.checks.get(c.type)!.create(c.config, ctx));
     }
     this.inventories = config.inventories.map((i) => reg.inventories.get(i.type)!.create(i.config, ctx));
+    for (const p of Object.values(config.providers)) {
+      const factory = reg.providers.get(p.type) as ProviderFactory<unknown, ProviderClient>;
+      const client = factory.create(p.config, { ...ctx, name: p.name });
+      this.providers.set(p.name, client);
+      for (const [path, doc] of Object.entries(factory.publicDocuments?.(client) ?? {})) this.#publicDocuments.set(path, doc);
+    }
     for (const p of config.policies) {
       this.#policies.set(p.name, p);
       const bound = new Map<string, BoundAction>();
       for (const level of ["full_access", "read_only", "deny"] as const) {
         for (const spec of p.actions[level]) {
           const factory = reg.actions.get(spec.type)!;
-          const action = factory.create(spec.config, ctx);
-          bound.set(spec.name, { spec, action, revertible: factory.revertible && typeof action.revert === "function" });
+          const provider = spec.provider === undefined ? undefined : this.providers.get(spec.provider);
+          const action = factory.create(spec.config, provider ? { ...ctx, provider } : ctx);
+          const reconciles = factory.reconciles === true;
+          bound.set(spec.name, { spec, action, reconciles, revertible: !reconciles && factory.revertible && typeof action.revert === "function" });
         }
       }
       this.#actions.set(p.name, bound);
@@ -81,6 +95,25 @@ export class Runtime {
     return policy.actions[level].map((a) => this.#actions.get(policy.name)!.get(a.name)!);
   }
 
+  /** Reconciling actions of a policy, once each, whichever level lists them. */
+  reconcilers(policy: PolicySpec): BoundAction[] {
+    return this.#bound(policy).filter((b) => b.reconciles);
+  }
+
+  #bound(policy: PolicySpec): BoundAction[] {
+    return [...(this.#actions.get(policy.name)?.values() ?? [])];
+  }
+
+  /** A document a provider serves without authentication at `path` (e.g. `/.well-known/jwks.json`). */
+  publicDocument(path: string): PublicDocument | undefined {
+    return this.#publicDocuments.get(path);
+  }
+
+  /** provider name → circuit open, for `vigil_provider_circuit_open`. */
+  circuits(): Record<string, boolean> {
+    return Object.fromEntries([...this.providers].map(([name, c]) => [name, c.breaker.state === "open"]));
+  }
+
   checkSpec(name: string): CompiledCheck | undefined {
     return this.config.checks[name];
   }
@@ -96,6 +129,6 @@ export class Runtime {
   }
 
   async stop(): Promise<void> {
-    await Promise.allSettled([...this.checks.values()].map((c) => c.stop?.()));
+    await Promise.allSettled([...[...this.checks.values()].map((c) => c.stop?.()), ...[...this.providers.values()].map((p) => p.close())]);
   }
 }

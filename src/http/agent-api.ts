@@ -1,3 +1,4 @@
+import type { PublicDocument } from "../actions/provider.ts";
 import type { AccessLevel, CheckResult, CheckStatus, Decision, RiskLevel, Subject } from "../policy/model.ts";
 import type { AuditEntry, AuditQuery } from "../store/contract.ts";
 
@@ -58,4 +59,6 @@ export interface AgentApi {
   enforcement(): EnforcementStatus[];
   /** Operator resume of a paused blast-radius guard; all policies when none given. Throws VIGIL_ERR_BAD_REQUEST for an unknown policy. */
   resumeEnforcement(policy?: string): Promise<{ resumed: readonly string[] }>;
+  /** A document a provider publishes without authentication (`/.well-known/jwks.json`, `/.well-known/ssf-configuration`). */
+  publicDocument?(path: string): PublicDocument | undefined;
 }

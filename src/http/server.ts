@@ -201,6 +201,8 @@ interface Reply {
   status: number;
   body: unknown;
   headers?: Record<string, string>;
+  /** Sent as is instead of `body` as JSON (with its own content type in `headers`). */
+  raw?: string;
 }
 
 type Handler = (ctx: Ctx) => Promise<Reply> | Reply;
@@ -353,7 +355,7 @@ export class ApiServer {
 
     const send = (reply: Reply) => {
       if (res.headersSent || res.destroyed) return;
-      const payload = JSON.stringify(reply.body);
+      const payload = reply.raw ?? JSON.stringify(reply.body);
       res.statusCode = reply.status;
       res.setHeader("content-type", "application/json; charset=utf-8");
       res.setHeader("cache-control", "no-store");
@@ -517,6 +519,23 @@ export class ApiServer {
       GET: () => {
         const r = api.ready();
         return r.ready ? { status: 200, body: { ready: true } } : { status: 503, body: { ready: false, reasons: r.reasons.map((s) => scrub(String(s))) } };
+      },
+    });
+
+    // Documents providers publish for their peers (a CAEP transmitter's JWKS and SSF metadata): public by design.
+    this.prefixed.push({
+      prefix: "/.well-known/",
+      route: {
+        template: "/.well-known/{document}",
+        auth: false,
+        methods: {
+          GET: ({ param, query }) => {
+            query.done();
+            const doc = api.publicDocument?.(`/.well-known/${param}`);
+            if (!doc) throw new HttpError(404, "not_found", `no document at /.well-known/${param}`);
+            return { status: 200, body: undefined, raw: doc.body(), headers: { "content-type": doc.contentType, "cache-control": "public, max-age=300" } };
+          },
+        },
       },
     });
 

@@ -32,6 +32,15 @@ export interface CompiledAction {
   readonly level: AccessLevel;
   readonly dry_run?: boolean;
   readonly config: unknown;
+  /** The `providers.<name>` entry the action uses, when its factory names a provider type. */
+  readonly provider?: string;
+}
+
+/** A `providers.<name>` entry after its factory's schema. */
+export interface CompiledProvider {
+  readonly name: string;
+  readonly type: string;
+  readonly config: unknown;
 }
 
 export interface Schedule {
@@ -64,6 +73,8 @@ export interface CompiledConfig {
   readonly policies: readonly PolicySpec[];
   readonly checks: Readonly<Record<string, CompiledCheck>>;
   readonly inventories: readonly { readonly type: string; readonly config: unknown }[];
+  /** Configured providers, plus those actions use with their defaults (an empty entry that validates). */
+  readonly providers: Readonly<Record<string, CompiledProvider>>;
   readonly default_security_rule: "deny_all" | "allow_all";
   /** Per policy name: does a subject belong to it. Kept out of PolicySpec so specs stay plain data. */
   readonly matchers: ReadonlyMap<string, SubjectMatcher>;
@@ -115,6 +126,41 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
     const config = validate(factory.configSchema, { ...implied.get(name), ...own }, path);
     checks[name] = { name, type, pull: true, config, on_unknown, hold_grace, ttl, timeout };
   }
+  // Providers: every configured entry, validated by its factory.
+  const providers: Record<string, CompiledProvider> = {};
+  for (const [name, entry] of Object.entries(cfg.providers)) {
+    const { type: explicitType, ...own } = entry;
+    const type = explicitType ?? name;
+    const factory = registry.providers.get(type);
+    const path = ["providers", name];
+    if (!factory) {
+      issue(explicitType ? [...path, "type"] : path, `unknown provider type "${type}"; known: ${[...registry.providers.keys()].join(", ")}`);
+      continue;
+    }
+    providers[name] = { name, type, config: validate(factory.configSchema, own, path) };
+  }
+  /** The provider entry an action uses: the one it names, else the one named after the type, else the type's defaults. */
+  const providerFor = (want: string, named: string | undefined, action: string, path: PropertyKey[]): string | undefined => {
+    const name = named ?? want;
+    const found = providers[name];
+    if (found) {
+      if (found.type !== want) issue(named ? [...path, "provider"] : path, `${action} needs a provider of type "${want}", but providers.${name} is of type "${found.type}"`);
+      return name;
+    }
+    if (named === undefined && cfg.providers[name] === undefined) {
+      const factory = registry.providers.get(want);
+      const defaults = factory?.configSchema.safeParse({});
+      if (factory && defaults?.success) {
+        providers[name] = { name, type: want, config: defaults.data };
+        return name;
+      }
+    }
+    if (cfg.providers[name] === undefined) {
+      issue(named ? [...path, "provider"] : path, `${action} needs providers.${name} (type ${want}), which is not configured${registry.providers.has(want) ? "" : `; no provider of type "${want}" is registered`}`);
+    }
+    return undefined;
+  };
+
   const policies: PolicySpec[] = [];
   const matchers = new Map<string, SubjectMatcher>();
   const exemptions = new Map<string, SubjectMatcher[]>();
@@ -134,13 +180,15 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
     return out;
   };
   const compileAction = (entry: ActionEntry, level: AccessLevel, i: number, path: PropertyKey[]): CompiledAction => {
-    const { type, name, dry_run, ...own } = entry;
+    const { type, name, dry_run, provider: named, ...own } = entry;
     const factory = registry.actions.get(type);
     if (!factory) {
       issue([...path, "type"], `unknown action type "${type}"; known: ${[...registry.actions.keys()].join(", ")}`);
       return { name: name ?? `${level}[${i}]:${type}`, type, level, dry_run, config: undefined };
     }
-    return { name: name ?? `${level}[${i}]:${type}`, type, level, dry_run, config: validate(factory.configSchema, own, path) };
+    if (named !== undefined && !factory.provider) issue([...path, "provider"], `action ${type} uses no provider`);
+    const provider = factory.provider ? providerFor(factory.provider, named, `action ${type}`, path) : undefined;
+    return { name: name ?? `${level}[${i}]:${type}`, type, level, dry_run, config: validate(factory.configSchema, own, path), ...(provider ? { provider } : {}) };
   };
   const register = (spec: PolicySpec, matcher: SubjectMatcher, exempt: readonly SelectorSpec[], path: PropertyKey[]) => {
     const seen = names.get(spec.name);
@@ -231,7 +279,7 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
     });
   });
 
-  return { policies, checks, inventories, default_security_rule: cfg.default_security_rule, matchers, exemptions };
+  return { policies, checks, inventories, providers, default_security_rule: cfg.default_security_rule, matchers, exemptions };
 }
 
 /** `5m` → a node-cron expression firing every 5 minutes; cron expressions pass through. */

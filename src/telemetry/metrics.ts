@@ -62,6 +62,8 @@ export interface MetricObservers {
   subjects?: () => Record<string, Record<string, number>>;
   /** policy → paused? Feeds `vigil_enforcement_paused{policy}` as 0/1. */
   paused?: () => Record<string, boolean>;
+  /** provider → circuit open? Feeds `vigil_provider_circuit_open{provider}` as 0/1. */
+  circuits?: () => Record<string, boolean>;
 }
 
 /** What the rest of vigil records. Every method is cheap and never throws. */
@@ -294,6 +296,9 @@ function createVigilMetrics(meter: Meter, version: string, logger: Logger): Vigi
   observeGauge(N.ENFORCEMENT_PAUSED, (emit) => {
     for (const [policy, paused] of Object.entries(observers.paused?.() ?? {})) emit(paused ? 1 : 0, { [N.ATTR.POLICY]: policy });
   });
+  observeGauge(N.PROVIDER_CIRCUIT_OPEN, (emit) => {
+    for (const [provider, open] of Object.entries(observers.circuits?.() ?? {})) emit(open ? 1 : 0, { [N.ATTR.PROVIDER]: provider });
+  });
   const buildAttrs: Attributes = { [N.ATTR.VERSION]: version, [N.ATTR.NODE]: process.version };
   meter.createObservableGauge(N.BUILD_INFO.name, { unit: N.BUILD_INFO.unit, description: N.BUILD_INFO.description }).addCallback((r: ObservableResult) => r.observe(1, buildAttrs));
 
@@ -317,6 +322,7 @@ function createVigilMetrics(meter: Meter, version: string, logger: Logger): Vigi
       if (o.queueDepth) observers.queueDepth = o.queueDepth;
       if (o.subjects) observers.subjects = o.subjects;
       if (o.paused) observers.paused = o.paused;
+      if (o.circuits) observers.circuits = o.circuits;
     },
     configReload: (outcome) => configReloads.add(1, { [N.ATTR.OUTCOME]: outcome }),
   };

@@ -52,6 +52,8 @@ export const ATTR = {
   VERSION: "version",
   /** Node.js version running vigil (`process.version`). */
   NODE: "node",
+  /** Provider entry name from the configuration (`providers.<name>`). */
+  PROVIDER: "provider",
 } as const;
 
 /** Values of `outcome` on `vigil_actions_total`. */
@@ -169,6 +171,13 @@ export const ENFORCEMENT_PAUSED: MetricDefinition = {
   description: "1 while enforcement of the policy is paused, 0 otherwise.",
 };
 
+/** Observable gauge: 1 while a provider's circuit breaker keeps calls away from its API, else 0. Attributes: `provider`. */
+export const PROVIDER_CIRCUIT_OPEN: MetricDefinition = {
+  name: "vigil_provider_circuit_open",
+  unit: "1",
+  description: "1 while the provider's circuit breaker is open (its API failed repeatedly and is left alone), 0 otherwise.",
+};
+
 /** Counter: configuration reloads. Attributes: `outcome` (one of `RELOAD_OUTCOMES`). */
 export const CONFIG_RELOADS: MetricDefinition = {
   name: "vigil_config_reloads_total",
@@ -225,6 +234,7 @@ export const ALL_METRICS: readonly MetricDefinition[] = [
   QUEUE_JOBS,
   SUBJECTS,
   ENFORCEMENT_PAUSED,
+  PROVIDER_CIRCUIT_OPEN,
   CONFIG_RELOADS,
   BUILD_INFO,
 ];

@@ -302,7 +302,7 @@ export const checks = [{
     writeFileSync(join(dir, "empty-plugin.mjs"), "export const nothing = 1;\n");
     const issues = await issuesOf("plugins:\n  - module: ./empty-plugin.mjs\n");
     assert.deepEqual(pathsAndLines(issues), [["plugins[0]", 2]]);
-    assert.match(issues[0]!.message, /exports no checks, actions or inventories$/);
+    assert.match(issues[0]!.message, /exports no checks, actions, inventories or providers$/);
   });
 
   it("a module exporting a non-factory → issue at plugins[0]", async () => {

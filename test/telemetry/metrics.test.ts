@@ -36,6 +36,7 @@ function recordEverything(m: VigilMetrics): void {
     queueDepth: () => ({ actions: { waiting: 7, delayed: 2, active: 1, failed: 3 } }),
     subjects: () => ({ baseline: { full_access: 10, read_only: 2, deny: 1 } }),
     paused: () => ({ baseline: true, strict: false }),
+    circuits: () => ({ okta: true, aws: false }),
   });
 }
 
@@ -91,6 +92,8 @@ describe("Telemetry with a Prometheus endpoint", async () => {
       'vigil_subjects{policy="baseline",access="deny"} 1',
       'vigil_enforcement_paused{policy="baseline"} 1',
       'vigil_enforcement_paused{policy="strict"} 0',
+      'vigil_provider_circuit_open{provider="okta"} 1',
+      'vigil_provider_circuit_open{provider="aws"} 0',
       `vigil_build_info{version="${PACKAGE_VERSION}",node="${process.version}"} 1`,
     ];
     const lines = new Set(body.split("\n"));

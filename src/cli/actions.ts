@@ -1,0 +1,76 @@
+import { stringify } from "yaml";
+import { loadOrExplain, parse, out, EXIT_OK, UsageError, type Command } from "./common.ts";
+import { builtinActions, builtinProviders } from "../actions/registry.ts";
+import type { ActionFactory } from "../actions/contract.ts";
+import type { ProviderFactory } from "../actions/provider.ts";
+
+export const help = `Usage: vigil actions list [-c FILE] [--type TYPE] [--json]
+
+Prints every action type: what it does, whether it is reverted on restore (or
+reconciles the target to each level), the provider it needs, the permissions its
+credentials need at the target, and a config example. Then every provider type
+with an example of its providers.<name> entry.
+
+  -c FILE      also list the action and provider types of FILE's plugin modules
+  --type TYPE  only this action type (or every action of provider TYPE)
+  --json       machine-readable output`;
+
+interface Listed {
+  readonly type: string;
+  readonly description: string;
+  readonly provider: string | null;
+  readonly restore: "revert" | "reconcile" | "none";
+  readonly required_permissions: readonly string[];
+  readonly example: unknown;
+}
+
+function describeAction(f: ActionFactory<unknown>): Listed {
+  return {
+    type: f.type,
+    description: f.description,
+    provider: f.provider ?? null,
+    restore: f.reconciles ? "reconcile" : f.revertible ? "revert" : "none",
+    required_permissions: f.requiredPermissions,
+    example: f.example,
+  };
+}
+
+const RESTORE_TEXT = { revert: "reverted when access is restored", reconcile: "reconciles the target to every level", none: "not reverted" } as const;
+
+export const actions: Command = async (argv) => {
+  const { values, positionals } = parse(argv, { config: { type: "string", short: "c" }, type: { type: "string" }, json: { type: "boolean" } }, true);
+  if (positionals[0] !== "list" || positionals.length > 1) throw new UsageError('actions takes one subcommand: "list"');
+  let actionFactories = builtinActions as readonly ActionFactory<unknown>[];
+  let providerFactories = builtinProviders as readonly ProviderFactory<unknown>[];
+  if (values.config !== undefined) {
+    const config = await loadOrExplain(values.config);
+    actionFactories = [...config.registry.actions.values()];
+    providerFactories = [...config.registry.providers.values()];
+  }
+  const want = values.type;
+  const listed = actionFactories.map(describeAction).filter((a) => want === undefined || a.type === want || a.provider === want);
+  if (want !== undefined && listed.length === 0) throw new UsageError(`no action type or provider "${want}"; known: ${actionFactories.map((f) => f.type).join(", ")}`);
+  const providers = providerFactories
+    .filter((p) => want === undefined || listed.some((a) => a.provider === p.type))
+    .map((p) => ({ type: p.type, description: p.description, example: p.example }));
+  if (values.json) {
+    out(JSON.stringify({ actions: listed, providers }, null, 2));
+    return EXIT_OK;
+  }
+  for (const a of listed) {
+    out(`${a.type}${a.provider ? `  (provider: ${a.provider})` : ""}`);
+    out(`  ${a.description}`);
+    out(`  ${RESTORE_TEXT[a.restore]}`);
+    out(`  permissions:${a.required_permissions.length === 0 ? " none" : ""}`);
+    for (const p of a.required_permissions) out(`    - ${p}`);
+    out("  example:");
+    for (const line of stringify([a.example]).trimEnd().split("\n")) out(`    ${line}`);
+    out("");
+  }
+  if (providers.length > 0) out("providers:");
+  for (const p of providers) {
+    out(`  ${p.type}: ${p.description}`);
+    for (const line of stringify({ [p.type]: p.example }).trimEnd().split("\n")) out(`    ${line}`);
+  }
+  return EXIT_OK;
+};
