@@ -111,12 +111,17 @@ function rangeStart(node: unknown): number | undefined {
   return range?.[0];
 }
 
-/** Values under secret-named keys are secrets even when written inline. */
-function registerSecretKeys(value: unknown, depth = 0): void {
+/**
+ * Values under secret-named keys are secrets even when written inline. A communication policy's
+ * `authorization` names a mechanism (`oauth2`, `none`), not a credential: registering it would
+ * scrub that word from every log line and plan.
+ */
+function registerSecretKeys(value: unknown, depth = 0, parent = ""): void {
   if (value === null || typeof value !== "object" || depth > 32) return;
   for (const [k, v] of Object.entries(value)) {
-    if (typeof v === "string" && isSecretKey(k)) registerSecret(v);
-    else registerSecretKeys(v, depth + 1);
+    if (typeof v === "string" && isSecretKey(k)) {
+      if (!(parent === "communication_policies" && k === "authorization")) registerSecret(v);
+    } else registerSecretKeys(v, depth + 1, Array.isArray(value) ? parent : k);
   }
 }
 

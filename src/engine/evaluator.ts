@@ -135,8 +135,10 @@ export class Evaluator {
       });
       const enforcedAccess = before?.enforced_access ?? "full_access";
       const gen = outcome.state.decision.generation;
-      // Nothing to carry out when access already matches what was enforced, or the subject is exempt.
-      const settled = outcome.state.decision.access === enforcedAccess || exempt;
+      // Nothing to carry out when access already matches what was enforced, or the subject is exempt;
+      // except a first decision under a policy with reconcilers: the declared allow must be put in place.
+      const firstReconcile = before === undefined && runtime.reconcilers(policy).length > 0;
+      const settled = (outcome.state.decision.access === enforcedAccess && !firstReconcile) || exempt;
       const state: StoredState = {
         ...outcome.state,
         enforced_generation: settled ? gen : (before?.enforced_generation ?? 0),

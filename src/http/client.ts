@@ -71,6 +71,10 @@ export interface HttpClientOptions {
   keepAliveTimeoutMs?: number;
   /** Extra CA certificates (PEM) trusted for https, replacing the system store. */
   ca?: string | Buffer;
+  /** Client certificate chain (PEM) presented to https servers that ask for one (mutual TLS). Needs `key`. */
+  cert?: string | Buffer;
+  /** Private key (PEM) of `cert`. */
+  key?: string | Buffer;
 }
 
 /** undici is loaded on the first request: an agent whose actions make no HTTP calls never pays its memory. */
@@ -96,7 +100,10 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
 
 function createPools(u: typeof import("undici"), options: HttpClientOptions): { trusted: Agent; guarded: Agent } {
   const agentOptions = { connections: options.connections ?? 32, keepAliveTimeout: options.keepAliveTimeoutMs ?? 10_000 };
-  const tlsOptions = options.ca === undefined ? {} : { ca: options.ca };
+  const tlsOptions = {
+    ...(options.ca === undefined ? {} : { ca: options.ca }),
+    ...(options.cert === undefined || options.key === undefined ? {} : { cert: options.cert, key: options.key }),
+  };
   const trusted = new u.Agent({ ...agentOptions, connect: tlsOptions });
   // Hostile URLs get their own pool, so a connection made for them is always one the guard checked.
   const guardedConnector = u.buildConnector({ ...tlsOptions, lookup: guardedLookup });
@@ -264,8 +271,13 @@ function looksSecret(key: string, value: string): boolean {
   return value.length >= 20 && /^[A-Za-z0-9._~+/=-]+$/.test(value) && /\d/.test(value) && /[A-Za-z]/.test(value);
 }
 
-/** The URL as errors and logs may show it: userinfo and secret-looking query values masked, fragment dropped. */
-export function maskUrl(raw: string): string {
+/**
+ * The URL as errors and logs may show it: userinfo and secret-looking query values masked, fragment
+ * dropped. `guess: false` masks only secret-named parameters (and registered secrets): for URLs vigil
+ * builds itself, where a long service name or `oauthTokens=true` is not a credential.
+ */
+export function maskUrl(raw: string, options: { guess?: boolean } = {}): string {
+  const guess = options.guess ?? true;
   let u: URL;
   try {
     u = new URL(raw);
@@ -273,7 +285,8 @@ export function maskUrl(raw: string): string {
     return scrub(raw.replace(/\/\/[^/?#@]*@/, `//${MASK}@`).replace(/[?#].*$/, ""));
   }
   const userinfo = u.username || u.password ? `${MASK}@` : "";
-  const params = [...u.searchParams].map(([k, v]) => `${encodeURIComponent(k)}=${looksSecret(k, v) ? MASK : encodeURIComponent(v)}`);
+  const secret = (k: string, v: string) => (guess ? looksSecret(k, v) : isSecretKey(k)) && v !== "true" && v !== "false";
+  const params = [...u.searchParams].map(([k, v]) => `${encodeURIComponent(k)}=${secret(k, v) ? MASK : encodeURIComponent(v)}`);
   return scrub(`${u.protocol}//${userinfo}${u.host}${u.pathname}${params.length ? `?${params.join("&")}` : ""}`);
 }
 

@@ -52,6 +52,26 @@ export interface ResolvedCheck {
   readonly held: boolean;
   readonly observed_at?: number;
   readonly expires_at?: number;
+  /** The scalar facts of the result's evidence (a certificate's serial, …) for actions to act on. */
+  readonly facts?: Readonly<Record<string, string | number | boolean>>;
+}
+
+/** At most this many evidence facts per check travel with a decision: states stay small. */
+const MAX_FACTS = 16;
+
+/** Top-level scalar fields of a result's evidence (strings capped at 256 characters). */
+function factsOf(evidence: Readonly<Record<string, unknown>> | undefined): Record<string, string | number | boolean> | undefined {
+  if (!evidence) return undefined;
+  const out: Record<string, string | number | boolean> = {};
+  let n = 0;
+  for (const [k, v] of Object.entries(evidence)) {
+    if (n >= MAX_FACTS) break;
+    if ((typeof v === "string" && v.length <= 256) || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v))) {
+      out[k] = v;
+      n++;
+    }
+  }
+  return n > 0 ? out : undefined;
 }
 
 /** Stable reason codes the decision rules add. */
@@ -112,6 +132,7 @@ function fromResult(check: string, r: CheckResult, held: boolean): ResolvedCheck
     held,
     observed_at: r.observed_at,
     expires_at: r.expires_at,
+    ...(r.evidence ? { facts: factsOf(r.evidence) } : {}),
   };
 }
 
@@ -208,7 +229,7 @@ export function decide(input: DecideInput): DecideOutput {
       target,
       ...(score === undefined ? {} : { score }),
       checks: Object.fromEntries(
-        resolved.map((c) => [c.check, { status: c.status, risk: c.risk, source: c.source, held: c.held, observed_at: c.observed_at, expires_at: c.expires_at }]),
+        resolved.map((c) => [c.check, { status: c.status, risk: c.risk, source: c.source, held: c.held, observed_at: c.observed_at, expires_at: c.expires_at, ...(c.facts ? { evidence: c.facts } : {}) }]),
       ),
     },
   };

@@ -227,6 +227,11 @@ describe("loadConfig: ${env:…} and ${file:…}", () => {
     await load(`agent:\n  api:\n    token: "${inline}"\n`);
     assert.equal(scrub(inline), "[REDACTED]");
   });
+
+  it("a communication policy's authorization mechanism is not a secret", async () => {
+    await load("inventories:\n  - type: static\n    subjects: [{id: a, kind: workload}, {id: b, kind: workload}]\ncommunication_policies:\n  - {source: a, destination: b, port: 443, authorization: spiffe}\n  - {source: b, destination: a, port: 443}\n");
+    assert.equal(scrub("authorization none, spiffe"), "authorization none, spiffe");
+  });
 });
 
 describe("loadConfig: parsed values", () => {

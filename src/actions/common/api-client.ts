@@ -58,7 +58,8 @@ export function describeCall(call: ApiCall, authShown: Record<string, string>): 
   const body = shownBody(call);
   return {
     method: call.method.toUpperCase(),
-    url: maskUrl(call.url),
+    // vigil built this URL from config and subject values: mask secret-named parameters, not every long value.
+    url: maskUrl(call.url, { guess: false }),
     headers: redact({ ...(call.headers ?? {}), ...authShown }),
     ...(body === undefined ? {} : { body: redact(body) }),
     ...(call.summary ? { summary: call.summary } : {}),
@@ -90,21 +91,22 @@ export class ApiClient implements ProviderClient {
 
   send(call: ApiCall, signal?: AbortSignal): Promise<HttpResponse> {
     return this.breaker.run(async () => {
+      // A refusal at a token endpoint surfaces here, outside the retry below: a wrong secret costs one request.
+      const auth = await this.#auth.headers(call, signal);
       try {
-        return await this.#once(call, signal);
+        return await this.#once(call, auth, signal);
       } catch (err) {
-        // An expired or rotated token: fetch a fresh one and try once more right away.
+        // The API refused the token (expired, rotated): fetch a fresh one and try once more right away.
         if (err instanceof UpstreamError && err.status === 401 && this.#auth.invalidate) {
           this.#auth.invalidate();
-          return await this.#once(call, signal);
+          return await this.#once(call, await this.#auth.headers(call, signal), signal);
         }
         throw err;
       }
     });
   }
 
-  async #once(call: ApiCall, signal?: AbortSignal): Promise<HttpResponse> {
-    const auth = await this.#auth.headers(call, signal);
+  async #once(call: ApiCall, auth: Record<string, string>, signal?: AbortSignal): Promise<HttpResponse> {
     const accept = call.accept ?? [];
     return this.#http.request({
       method: call.method,
