@@ -1,0 +1,69 @@
+/**
+ * The Okta provider client: the shared `ApiClient` with Okta authentication. An SSWS API token is a
+ * fixed header; an OAuth 2.0 service app gets a client-credentials token with a `private_key_jwt`
+ * assertion, cached until shortly before it expires and fetched again after a 401.
+ */
+import { ClientCredentials } from "../common/oauth.ts";
+import { ApiClient, staticHeader, type Authenticator } from "../common/api-client.ts";
+import type { ActionContext, PlannedCall } from "../contract.ts";
+import type { ApiCall, ProviderContext } from "../provider.ts";
+import { MASK, registerSecret, scrub } from "../../util/redact.ts";
+import type { OktaProviderConfig } from "./config.ts";
+
+export class OktaClient extends ApiClient {
+  /** `https://<org>`, without a trailing slash. */
+  readonly orgUrl: string;
+  readonly authType: "ssws" | "oauth";
+  /** The token cache when `auth.type` is `oauth`. */
+  readonly tokens: ClientCredentials | undefined;
+
+  constructor(config: OktaProviderConfig, ctx: ProviderContext) {
+    const { auth, tokens } = authenticator(config, ctx);
+    super({ ctx, type: "okta", auth, timeoutMs: config.timeout, circuit: config.circuit });
+    this.orgUrl = config.org_url;
+    this.authType = config.auth.type;
+    this.tokens = tokens;
+  }
+
+  /** An absolute URL under the org; `path` segments must already be encoded. */
+  url(path: string, query?: Readonly<Record<string, string>>): string {
+    const qs = query ? new URLSearchParams(query).toString() : "";
+    return `${this.orgUrl}${path}${qs ? `?${qs}` : ""}`;
+  }
+
+  /**
+   * Okta URLs are the configured origin plus paths and flags vigil builds itself, so the URL is shown
+   * as sent (registered secrets still scrubbed); generic masking would hide `oauthTokens=true` as a secret.
+   */
+  override describe(call: ApiCall): PlannedCall {
+    return { ...super.describe(call), url: scrub(call.url) };
+  }
+}
+
+function authenticator(config: OktaProviderConfig, ctx: ProviderContext): { auth: Authenticator; tokens: ClientCredentials | undefined } {
+  const a = config.auth;
+  if (a.type === "ssws") {
+    registerSecret(a.token);
+    return { auth: staticHeader("Authorization", `SSWS ${a.token}`, `SSWS ${MASK}`), tokens: undefined };
+  }
+  registerSecret(a.private_key);
+  const tokens = new ClientCredentials({
+    tokenUrl: a.token_url ?? `${config.org_url}/oauth2/v1/token`,
+    clientId: a.client_id,
+    auth: { method: "private_key_jwt", private_key: a.private_key, ...(a.key_id ? { key_id: a.key_id } : {}) },
+    scope: a.scopes.join(" "),
+    http: ctx.http,
+    clock: ctx.clock,
+    timeoutMs: config.timeout,
+  });
+  return { auth: tokens, tokens };
+}
+
+/** The Okta client an action was given, or a clear error naming the missing `providers.okta` entry. */
+export function oktaClient(ctx: ActionContext, action: string): OktaClient {
+  const p = ctx.provider;
+  if (!(p instanceof OktaClient)) {
+    throw new Error(`${action} needs an okta provider: add providers.okta (org_url, auth) to the config, or name one with provider:`);
+  }
+  return p;
+}
