@@ -1,0 +1,118 @@
+/**
+ * `entra:group_downgrade`: moves the user from a full-access group to a read-only group (apply) and
+ * back (revert). Apps and Conditional Access policies that grant by group membership pick the change
+ * up at the user's next token: existing tokens keep their group claims until they expire.
+ *
+ * Adding first, then removing, means a failure between the two leaves the user in both groups (never
+ * in neither), and the queue's retry completes the move.
+ */
+import { z } from "zod";
+import type { Action, ActionFactory, ActionRequest } from "../contract.ts";
+import type { ApiCall } from "../provider.ts";
+import type { HttpResponse } from "../../http/client.ts";
+import { jsonCall } from "../common/api-client.ts";
+import { ENTRA, entraClient, type EntraClient } from "./client.ts";
+import { DEFAULT_USER, graphError, groupIdField, jsonOrUndefined, targetUser, unexpected, userField, userUrl } from "./graph.ts";
+
+export const TYPE = "entra:group_downgrade";
+
+/** Graph's answer to adding a member who is already one (400 Request_BadRequest). */
+const ALREADY_MEMBER = /added object references already exist/i;
+
+export const groupDowngradeConfigSchema = z
+  .object({
+    /** The user's object id (a GUID; member references take object ids), as a template. Default `{{attributes.entra_id}}`. */
+    user: userField(),
+    /** Object id of the group that grants full access; the user leaves it on apply. Required. */
+    full_group: groupIdField(),
+    /** Object id of the group that grants read-only access; the user joins it on apply. Required. */
+    read_only_group: groupIdField(),
+  })
+  .strict()
+  .refine((c) => c.full_group.toLowerCase() !== c.read_only_group.toLowerCase(), { error: "full_group and read_only_group must be different groups", path: ["read_only_group"] });
+
+export type GroupDowngradeConfig = z.output<typeof groupDowngradeConfigSchema>;
+
+interface Calls {
+  readonly user: string;
+  readonly join: string;
+  readonly leave: string;
+  readonly add: ApiCall;
+  readonly remove: ApiCall;
+  readonly check: ApiCall;
+}
+
+function buildCalls(client: EntraClient, config: GroupDowngradeConfig, req: ActionRequest, operation: ActionRequest["operation"]): Calls {
+  const user = targetUser(config.user, req, TYPE, true);
+  const [join, leave] = operation === "apply" ? [config.read_only_group, config.full_group] : [config.full_group, config.read_only_group];
+  const groups = client.graphUrl + "/groups";
+  return {
+    user,
+    join,
+    leave,
+    add: jsonCall("POST", `${groups}/${join}/members/$ref`, { "@odata.id": `${client.graphUrl}/directoryObjects/${user}` }, { accept: [400], summary: `add ${user} to group ${join}` }),
+    remove: { method: "DELETE", url: `${groups}/${leave}/members/${user}/$ref`, accept: [404], summary: `remove ${user} from group ${leave}` },
+    // Transitive, like the access the groups grant: membership through a nested group still counts.
+    check: jsonCall("POST", `${userUrl(client.graphUrl, user)}/checkMemberGroups`, { groupIds: [join, leave] }, { summary: `read back ${user}'s membership of ${join} and ${leave}` }),
+  };
+}
+
+/** Accepts exactly Graph's "already a member" 400; any other 400 is the permanent error it is. */
+function added(call: ApiCall, res: HttpResponse): boolean {
+  if (res.status < 300) return true;
+  if (res.status === 400 && ALREADY_MEMBER.test(graphError(res).message ?? "")) return false;
+  throw unexpected(call, res);
+}
+
+/**
+ * Accepts Graph's 404 Request_ResourceNotFound: the user is not a member (or the group is gone),
+ * either way not in it. A 404 without Graph's error body (a wrong graph_url) is not accepted.
+ */
+function removed(call: ApiCall, res: HttpResponse): boolean {
+  if (res.status < 300) return true;
+  if (res.status === 404 && graphError(res).code === "Request_ResourceNotFound") return false;
+  throw unexpected(call, res);
+}
+
+export const groupDowngradeAction: ActionFactory<GroupDowngradeConfig> = {
+  type: TYPE,
+  description: "Move the user from a full-access Entra group to a read-only group through Microsoft Graph; revert moves them back.",
+  // Member references need GroupMember.ReadWrite.All; checkMemberGroups needs User.Read.All and GroupMember.Read.All.
+  requiredPermissions: ["GroupMember.ReadWrite.All", "GroupMember.Read.All", "User.Read.All"],
+  example: { type: TYPE, user: DEFAULT_USER, full_group: "aaaaaaaa-1111-2222-3333-444444444444", read_only_group: "bbbbbbbb-1111-2222-3333-444444444444" },
+  configSchema: groupDowngradeConfigSchema,
+  revertible: true,
+  provider: ENTRA,
+  create(config, ctx): Action {
+    const client = entraClient(ctx, TYPE);
+    const run = async (req: ActionRequest, operation: ActionRequest["operation"]) => {
+      const c = buildCalls(client, config, req, operation);
+      const joined = added(c.add, await client.send(c.add, req.signal));
+      const left = removed(c.remove, await client.send(c.remove, req.signal));
+      const value = jsonOrUndefined<{ value?: unknown }>(await client.send(c.check, req.signal))?.value;
+      const member = Array.isArray(value) ? value.filter((v): v is string => typeof v === "string").map((v) => v.toLowerCase()) : undefined;
+      const inJoin = member?.includes(c.join.toLowerCase());
+      const inLeave = member?.includes(c.leave.toLowerCase());
+      return {
+        verified: inJoin === true && inLeave === false,
+        detail: {
+          user: c.user,
+          joined: c.join,
+          left: c.leave,
+          // false: the membership already was as wanted.
+          added: joined,
+          removed: left,
+          ...(member ? { member_of_joined: inJoin, member_of_left: inLeave } : {}),
+        },
+      };
+    };
+    return {
+      plan(req) {
+        const c = buildCalls(client, config, req, req.operation);
+        return [client.describe(c.add), client.describe(c.remove), client.describe(c.check)];
+      },
+      apply: (req) => run(req, "apply"),
+      revert: (req) => run(req, "revert"),
+    };
+  },
+};
