@@ -4,9 +4,10 @@ import { logAction } from "./log/index.ts";
 import { webhookAction } from "./webhook/index.ts";
 import * as okta from "./okta/index.ts";
 import * as entra from "./entra/index.ts";
+import * as kubernetes from "./kubernetes/index.ts";
 
 /** Provider folders: each exports its `provider` (when it has its own) and its `actions`. Add a folder and one entry here. */
-const providerModules: readonly { provider?: ProviderFactory<any, any> | undefined; actions: readonly ActionFactory<any>[] }[] = [okta, entra];
+const providerModules: readonly { provider?: ProviderFactory<any, any> | undefined; actions: readonly ActionFactory<any>[] }[] = [okta, entra, kubernetes];
 
 /** Built-in action plugins. */
 export const builtinActions: readonly ActionFactory<never>[] = [logAction, webhookAction, ...providerModules.flatMap((m) => m.actions)] as unknown as readonly ActionFactory<never>[];
