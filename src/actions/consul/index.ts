@@ -1,0 +1,11 @@
+/** HashiCorp Consul: the `consul` provider and its service-mesh intention action. */
+import type { ActionFactory } from "../contract.ts";
+import type { ProviderFactory } from "../provider.ts";
+import { consulProvider } from "./client.ts";
+import { intentionAction } from "./intention.ts";
+
+export { ConsulClient, consulProvider, consulProviderSchema, type ConsulProviderConfig } from "./client.ts";
+export { intentionAction, intentionConfigSchema, OWNER_MARK, type IntentionConfig } from "./intention.ts";
+
+export const provider: ProviderFactory<any, any> | undefined = consulProvider;
+export const actions: readonly ActionFactory<any>[] = [intentionAction];

@@ -1,0 +1,13 @@
+/** HashiCorp Vault: the `vault` provider and its PKI certificate revocation action. */
+import type { ActionFactory } from "../contract.ts";
+import type { ProviderFactory } from "../provider.ts";
+import { vaultProvider } from "./client.ts";
+import { revokeCertificateAction } from "./revoke-certificate.ts";
+
+export { VaultClient, vaultProvider, vaultProviderSchema, type VaultProviderConfig } from "./client.ts";
+export { certificateSerial, revokeCertificateAction, revokeCertificateConfigSchema, type RevokeCertificateConfig } from "./revoke-certificate.ts";
+export { normalizeSerial, serialFromEvidence } from "./serial.ts";
+export { TokenFile } from "./token-file.ts";
+
+export const provider: ProviderFactory<any, any> | undefined = vaultProvider;
+export const actions: readonly ActionFactory<any>[] = [revokeCertificateAction];
