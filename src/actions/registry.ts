@@ -9,9 +9,10 @@ import * as istio from "./istio/index.ts";
 import * as linkerd from "./linkerd/index.ts";
 import * as consul from "./consul/index.ts";
 import * as vault from "./vault/index.ts";
+import * as caep from "./caep/index.ts";
 
 /** Provider folders: each exports its `provider` (when it has its own) and its `actions`. Add a folder and one entry here. */
-const providerModules: readonly { provider?: ProviderFactory<any, any> | undefined; actions: readonly ActionFactory<any>[] }[] = [okta, entra, kubernetes, istio, linkerd, consul, vault];
+const providerModules: readonly { provider?: ProviderFactory<any, any> | undefined; actions: readonly ActionFactory<any>[] }[] = [okta, entra, kubernetes, istio, linkerd, consul, vault, caep];
 
 /** Built-in action plugins. */
 export const builtinActions: readonly ActionFactory<never>[] = [logAction, webhookAction, ...providerModules.flatMap((m) => m.actions)] as unknown as readonly ActionFactory<never>[];

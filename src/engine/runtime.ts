@@ -45,7 +45,11 @@ export class Runtime {
       const factory = reg.providers.get(p.type) as ProviderFactory<unknown, ProviderClient>;
       const client = factory.create(p.config, { ...ctx, name: p.name });
       this.providers.set(p.name, client);
-      for (const [path, doc] of Object.entries(factory.publicDocuments?.(client) ?? {})) this.#publicDocuments.set(path, doc);
+      for (const [path, doc] of Object.entries(factory.publicDocuments?.(client) ?? {})) {
+        // Only one document can answer at a path: the first entry keeps it, and the operator hears why.
+        if (this.#publicDocuments.has(path)) ctx.logger.warn({ provider: p.name, path }, `providers.${p.name} also publishes ${path}; the first provider's document is served`);
+        else this.#publicDocuments.set(path, doc);
+      }
     }
     for (const p of config.policies) {
       this.#policies.set(p.name, p);
