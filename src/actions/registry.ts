@@ -2,6 +2,7 @@ import type { ActionFactory } from "./contract.ts";
 import type { ProviderFactory } from "./provider.ts";
 import { logAction } from "./log/index.ts";
 import { webhookAction } from "./webhook/index.ts";
+import * as aws from "./aws/index.ts";
 import * as okta from "./okta/index.ts";
 import * as entra from "./entra/index.ts";
 import * as kubernetes from "./kubernetes/index.ts";
@@ -12,7 +13,7 @@ import * as vault from "./vault/index.ts";
 import * as caep from "./caep/index.ts";
 
 /** Provider folders: each exports its `provider` (when it has its own) and its `actions`. Add a folder and one entry here. */
-const providerModules: readonly { provider?: ProviderFactory<any, any> | undefined; actions: readonly ActionFactory<any>[] }[] = [okta, entra, kubernetes, istio, linkerd, consul, vault, caep];
+const providerModules: readonly { provider?: ProviderFactory<any, any> | undefined; actions: readonly ActionFactory<any>[] }[] = [aws, okta, entra, kubernetes, istio, linkerd, consul, vault, caep];
 
 /** Built-in action plugins. */
 export const builtinActions: readonly ActionFactory<never>[] = [logAction, webhookAction, ...providerModules.flatMap((m) => m.actions)] as unknown as readonly ActionFactory<never>[];
