@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { ERROR_CODES } from "../../src/errors.ts";
 import { builtinChecks } from "../../src/checks/registry.ts";
+import { builtinActions, builtinProviders } from "../../src/actions/registry.ts";
 import { configJsonSchema } from "../../src/config/json-schema.ts";
 import { DECISION_REASONS } from "../../src/policy/decide.ts";
 import { ENGINE_REASONS } from "../../src/engine/evaluator.ts";
@@ -24,4 +25,17 @@ test("every reason code of the built-in checks and the engine is documented in d
 
 test("config/schema.json is generated from the current schema (run npm run schema)", () => {
   assert.deepEqual(JSON.parse(read("config/schema.json")), JSON.parse(JSON.stringify(configJsonSchema())));
+});
+
+test("docs/actions.md lists every action with every permission it needs, and each provider has its page", () => {
+  const doc = read("docs/actions.md");
+  for (const a of builtinActions) {
+    assert.ok(doc.includes("`" + a.type + "`"), `${a.type} is documented`);
+    for (const p of a.requiredPermissions) assert.ok(doc.includes("`" + p.replace(/\|/g, "\\|") + "`"), `${a.type}: permission "${p}" is documented`);
+  }
+  for (const a of builtinActions.filter((x) => x.provider)) {
+    const folder = a.type.split(":")[0]!;
+    assert.ok(read(`docs/actions/${folder}.md`).includes(a.type), `docs/actions/${folder}.md covers ${a.type}`);
+  }
+  for (const p of builtinProviders) assert.ok(read(`docs/actions/${p.type}.md`).includes(`providers.${p.type}`), `docs/actions/${p.type}.md documents providers.${p.type}`);
 });
