@@ -26,6 +26,8 @@ export interface PlannedCall {
   readonly body?: unknown;
   /** One line for humans. */
   readonly summary?: string;
+  /** A signed token body shown decoded for humans (a CAEP SET's header and claims); `body` stays the exact bytes. */
+  readonly set?: unknown;
 }
 
 export interface ActionOutcome {
