@@ -26,7 +26,7 @@ export interface PlannedCall {
   readonly body?: unknown;
   /** One line for humans. */
   readonly summary?: string;
-  /** A signed token body shown decoded for humans (a CAEP SET's header and claims); `body` stays the exact bytes. */
+  /** A signed token body shown decoded for humans (a CAEP SET's header and claims); `body` shows the token with its signature masked. */
   readonly set?: unknown;
 }
 

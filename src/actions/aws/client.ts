@@ -49,6 +49,8 @@ export const TRANSIENT_CODES: ReadonlySet<string> = new Set([
 ]);
 
 const EXPIRED_CODES: ReadonlySet<string> = new Set(["ExpiredToken", "ExpiredTokenException", "RequestExpired"]);
+/** The session token itself expired (not the request's signing time, which a retry renews). */
+const TOKEN_EXPIRED_CODES: ReadonlySet<string> = new Set(["ExpiredToken", "ExpiredTokenException"]);
 
 /** What a Query call answered: the `<XResult>` of a 2xx, or the error code of an accepted non-2xx (NoSuchEntity). */
 export interface IamAnswer {
@@ -187,7 +189,9 @@ export class AwsClient implements ProviderClient {
   async #failure(action: string, call: ApiCall, res: HttpResponse): Promise<UpstreamError> {
     const raw = res.text();
     const { code, message, requestId } = errorBody(await parseXml(raw));
-    const transient = isTransientStatus(res.status) || (code !== undefined && TRANSIENT_CODES.has(code));
+    // Static credentials never renew themselves: once their session token expired, every retry fails the same way.
+    const staleForever = code !== undefined && TOKEN_EXPIRED_CODES.has(code) && this.#credentials.kind === "static";
+    const transient = isTransientStatus(res.status) || (code !== undefined && TRANSIENT_CODES.has(code) && !staleForever);
     if (code && EXPIRED_CODES.has(code) && this.#credentials.kind === "chain") this.#refresh = true;
     const what = code ? `${code}${message ? `: ${message}` : ""}` : raw.slice(0, 200).trim();
     return new UpstreamError(transient, scrub(`aws iam ${action} → ${res.status}${what ? ` ${what}` : ""}`), {

@@ -3,8 +3,9 @@
  * delivery through the shared HTTP client and one circuit breaker.
  *
  * It remembers the signature of each token it made and, per `jti`, the receiver's answer (bounded,
- * in memory): a plan and the apply after it send the same bytes even with randomized signatures
- * (ECDSA, PSS), and a retried job does not push again to receivers that already acknowledged.
+ * in memory): a retry sends the same bytes even with randomized signatures (ECDSA, PSS), and a
+ * retried job does not push again to receivers that already acknowledged. Plans show the signed part
+ * of each token exactly, never its signature.
  * After a restart the memory is gone and a retry re-sends; receivers de-duplicate by `jti`, so
  * that is safe.
  */
@@ -68,6 +69,12 @@ function receiverAuth(receivers: readonly ReceiverConfig[]): Authenticator {
     },
     planned: (call): Record<string, string> => (byEndpoint.has(call.url) ? { Authorization: MASK } : {}),
   };
+}
+
+/** A compact JWS with its signature masked: `<header>.<claims>.[REDACTED]`. */
+export function withoutSignature(jws: string): string {
+  const m = /^([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)\.[A-Za-z0-9_-]*$/.exec(jws);
+  return m ? `${m[1]}.${MASK}` : jws;
 }
 
 const ERR_RE = /"err"\s*:\s*"([A-Za-z0-9_]{1,64})"/;
@@ -164,8 +171,14 @@ export class CaepClient implements ProviderClient {
     }
   }
 
+  /**
+   * The push as a plan shows it. A signed SET is a statement receivers act on (and a dry run's never
+   * reaches them, so its `jti` is unused): with its signature, a plan or the audit entry of a dry run
+   * would be a token anyone reading it could push. The signed part is shown, the signature masked.
+   */
   describe(call: ApiCall): PlannedCall {
-    return this.#api.describe(call);
+    const planned = this.#api.describe(call);
+    return typeof planned.body === "string" ? { ...planned, body: withoutSignature(planned.body) } : planned;
   }
 
   send(call: ApiCall, signal?: AbortSignal): Promise<HttpResponse> {

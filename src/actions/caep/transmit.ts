@@ -12,7 +12,7 @@ import { setClaims, type SetClaims, type SetHeader } from "./set.ts";
 import { subjectIdentifier, type SubjectIdentifier } from "./subject.ts";
 import { transmitConfigSchema, type TransmitConfig } from "./transmit-config.ts";
 
-/** A planned push, with the SET shown decoded next to the exact body. */
+/** A planned push, with the SET shown decoded next to the body (the exact bytes, the signature masked). */
 export type PlannedSet = PlannedCall & { readonly set: { readonly header: SetHeader; readonly claims: SetClaims } };
 
 interface Push {

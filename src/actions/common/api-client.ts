@@ -108,21 +108,48 @@ export class ApiClient implements ProviderClient {
 
   async #once(call: ApiCall, auth: Record<string, string>, signal?: AbortSignal): Promise<HttpResponse> {
     const accept = call.accept ?? [];
-    return this.#http.request({
-      method: call.method,
-      url: call.url,
-      headers: { ...(call.headers ?? {}), ...auth },
-      ...(call.body === undefined ? {} : { body: call.body }),
-      timeoutMs: this.#timeoutMs,
-      ...(signal ? { signal } : {}),
-      ...(call.maxResponseBytes ? { maxResponseBytes: call.maxResponseBytes } : {}),
-      okStatus: (s) => (s >= 200 && s < 300) || accept.includes(s),
-    });
+    try {
+      return await this.#http.request({
+        method: call.method,
+        url: call.url,
+        headers: { ...(call.headers ?? {}), ...auth },
+        ...(call.body === undefined ? {} : { body: call.body }),
+        timeoutMs: this.#timeoutMs,
+        ...(signal ? { signal } : {}),
+        ...(call.maxResponseBytes ? { maxResponseBytes: call.maxResponseBytes } : {}),
+        okStatus: (s) => (s >= 200 && s < 300) || accept.includes(s),
+      });
+    } catch (err) {
+      throw withoutCredentials(err, auth);
+    }
   }
 
   async close(): Promise<void> {
     if (this.#ownHttp) await this.#http.close();
   }
+}
+
+/**
+ * An error message quotes up to 512 characters of the answer, and an API (or a proxy in front of it) may
+ * echo the request's credentials back. Short-lived tokens are not registered as global secrets (the list
+ * would grow with every refresh), so the values this call sent are masked here, with and without their
+ * scheme (`Bearer …`, `SSWS …`).
+ */
+export function withoutCredentials(err: unknown, auth: Readonly<Record<string, string>>): unknown {
+  if (!(err instanceof UpstreamError)) return err;
+  const values = Object.values(auth)
+    .flatMap((v) => [v, v.replace(/^[A-Za-z][\w.+-]*\s+/, "")])
+    .filter((v) => v.length >= 8)
+    .sort((a, b) => b.length - a.length);
+  let message = err.message;
+  for (const v of values) message = message.split(v).join(MASK);
+  if (message === err.message) return err;
+  return new UpstreamError(err.transient, message, {
+    ...(err.status === undefined ? {} : { status: err.status }),
+    ...(err.retryAfterMs === undefined ? {} : { retryAfterMs: err.retryAfterMs }),
+    ...(err.cause === undefined ? {} : { cause: err.cause }),
+    details: { ...err.details },
+  });
 }
 
 /** Runs calls one after another; the first failure stops the sequence (the queue retries the job). */

@@ -76,24 +76,27 @@ export class CircuitBreaker {
 
   /** Runs `fn` unless the circuit is open; counts its outcome. */
   async run<T>(fn: () => Promise<T>): Promise<T> {
-    this.#admit();
+    // Whether this very call is the half-open trial: a call admitted earlier, while closed, may still
+    // be in flight and must not be taken for it.
+    const trial = this.#admit();
     try {
       const value = await fn();
-      this.#success();
+      this.#success(trial);
       return value;
     } catch (err) {
-      this.#failure(err);
+      this.#failure(err, trial);
       throw err;
     }
   }
 
-  #admit(): void {
+  /** Throws while open; true when the call is admitted as the half-open trial. */
+  #admit(): boolean {
     const state = this.state;
-    if (state === "closed") return;
+    if (state === "closed") return false;
     if (state === "half_open" && !this.#trial) {
       this.#trial = true;
       if (this.#state !== "half_open") this.#set("half_open");
-      return;
+      return true;
     }
     const left = Math.max(1, this.#openedAt + this.#openFor - this.#clock.now());
     throw new UpstreamError(true, `${this.provider}: circuit open after ${this.#consecutive} failures in a row; next try in ${Math.ceil(left / 1000)} s`, {
@@ -102,23 +105,22 @@ export class CircuitBreaker {
     });
   }
 
-  #success(): void {
+  #success(trial: boolean): void {
     this.#consecutive = 0;
-    this.#trial = false;
+    if (trial) this.#trial = false;
     this.#openFor = this.#options.open_for;
     if (this.#state !== "closed") this.#set("closed");
   }
 
-  #failure(err: unknown): void {
-    const wasTrial = this.#trial;
-    this.#trial = false;
+  #failure(err: unknown, trial: boolean): void {
+    if (trial) this.#trial = false;
     if (!isTransient(err)) {
       // The API answered; a permanent error says nothing about its health.
-      if (wasTrial) this.#success();
+      if (trial) this.#success(true);
       return;
     }
     this.#consecutive++;
-    if (wasTrial) {
+    if (trial) {
       this.#openFor = Math.min(this.#openFor * 2, this.#options.max_open_for);
       this.#open();
     } else if (this.#state === "closed" && this.#consecutive >= this.#options.failures) {

@@ -9,7 +9,7 @@ import { UpstreamError } from "../../errors.ts";
 import type { HttpClient } from "../../http/client.ts";
 import type { Clock } from "../../util/clock.ts";
 import { MASK, registerSecret } from "../../util/redact.ts";
-import type { Authenticator } from "./api-client.ts";
+import { withoutCredentials, type Authenticator } from "./api-client.ts";
 
 export type ClientAuth =
   | { readonly method: "client_secret_post" | "client_secret_basic"; readonly client_secret: string }
@@ -57,8 +57,8 @@ export class ClientCredentials implements Authenticator {
     else registerSecret(options.auth.client_secret);
   }
 
-  async headers(): Promise<Record<string, string>> {
-    return { Authorization: `Bearer ${await this.token()}` };
+  async headers(_call?: unknown, signal?: AbortSignal): Promise<Record<string, string>> {
+    return { Authorization: `Bearer ${await this.token(signal)}` };
   }
 
   planned(): Record<string, string> {
@@ -69,12 +69,36 @@ export class ClientCredentials implements Authenticator {
     this.#cached = undefined;
   }
 
-  token(): Promise<string> {
+  /**
+   * The cached token, or a fresh one. `signal` ends this caller's wait (the agent stopping, the job's
+   * deadline); the shared request itself goes on for the other callers, bounded by `timeoutMs`.
+   */
+  token(signal?: AbortSignal): Promise<string> {
     const c = this.#cached;
     if (c && this.#o.clock.now() < c.refreshAt) return Promise.resolve(c.token);
-    return (this.#pending ??= this.#fetch().finally(() => {
+    if (signal?.aborted) return Promise.reject(this.#aborted(signal));
+    const pending = (this.#pending ??= this.#fetch().finally(() => {
       this.#pending = undefined;
     }));
+    if (!signal) return pending;
+    return new Promise<string>((resolve, reject) => {
+      const onAbort = () => reject(this.#aborted(signal));
+      signal.addEventListener("abort", onAbort, { once: true });
+      pending.then(
+        (token) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(token);
+        },
+        (err: unknown) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  #aborted(signal: AbortSignal): UpstreamError {
+    return new UpstreamError(true, `token request to ${this.#o.tokenUrl} aborted`, { cause: signal.reason });
   }
 
   async #fetch(): Promise<string> {
@@ -94,7 +118,19 @@ export class ClientCredentials implements Authenticator {
       form.set("client_assertion", await this.#assertion(auth as Extract<ClientAuth, { method: "private_key_jwt" }>));
     }
     this.requests++;
-    const res = await o.http.request({ method: "POST", url: o.tokenUrl, headers, body: form.toString(), timeoutMs: o.timeoutMs ?? 10_000 });
+    // A refusal quotes the endpoint's answer; should it echo the client authentication, mask what is not a
+    // registered secret: the Basic header's encoding of the secret, and the assertion (usable until it expires).
+    const assertion = form.get("client_assertion");
+    const sent: Record<string, string> = {
+      ...(headers.Authorization ? { authorization: headers.Authorization } : {}),
+      ...(assertion ? { assertion, signature: assertion.slice(assertion.lastIndexOf(".") + 1) } : {}),
+    };
+    let res;
+    try {
+      res = await o.http.request({ method: "POST", url: o.tokenUrl, headers, body: form.toString(), timeoutMs: o.timeoutMs ?? 10_000 });
+    } catch (err) {
+      throw withoutCredentials(err, sent);
+    }
     const body = res.json<{ access_token?: unknown; expires_in?: unknown; token_type?: unknown }>();
     if (typeof body.access_token !== "string" || body.access_token === "") {
       throw new UpstreamError(false, `token endpoint ${o.tokenUrl} answered without an access_token`, { status: res.status });
@@ -102,7 +138,9 @@ export class ClientCredentials implements Authenticator {
     if (typeof body.token_type === "string" && body.token_type.toLowerCase() !== "bearer") {
       throw new UpstreamError(false, `token endpoint ${o.tokenUrl} issued a ${body.token_type} token; only Bearer is supported (turn off DPoP for this client)`, { status: res.status });
     }
-    registerSecret(body.access_token);
+    // Not registered as a global secret: a new token comes every hour or so, and the scrub list would
+    // grow (and be recompiled) for as long as the agent runs. The API client masks it in the errors
+    // it raises, and plans show it masked; it goes nowhere else.
     const lifetime = (typeof body.expires_in === "number" ? body.expires_in : Number(body.expires_in ?? 3600)) * 1000;
     const before = Math.min(o.refreshBeforeMs ?? 60_000, lifetime / 10);
     this.#cached = { token: body.access_token, refreshAt: o.clock.now() + Math.max(0, lifetime - before) };

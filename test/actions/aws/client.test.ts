@@ -155,6 +155,16 @@ describe("aws provider client against the IAM fake", () => {
     assert.deepEqual(refreshes, [false, true]);
   });
 
+  test("ExpiredToken with static credentials is permanent: they never renew, so retrying cannot help", async () => {
+    fake.credentials.set("ASIASTATICEXPIRED001", { secretAccessKey: "static-expired-secret-0123456789", sessionToken: "static-expired-session-0123456789" });
+    const c = client({ credentials: { access_key_id: "ASIASTATICEXPIRED001", secret_access_key: "static-expired-secret-0123456789", session_token: "static-expired-session-0123456789" } });
+    fake.fault(errorReply(400, "ExpiredToken", "The security token included in the request is expired"));
+    await assert.rejects(getRole(c), (err: unknown) => err instanceof UpstreamError && !err.transient && err.details.aws_code === "ExpiredToken");
+    // The request's own signing time is another matter: a retry signs it again.
+    fake.fault(errorReply(400, "RequestExpired", "Request has expired."));
+    await assert.rejects(getRole(c), (err: unknown) => err instanceof UpstreamError && err.transient);
+  });
+
   test("describe shows the form as an object, X-Amz-Date from the clock, and masks Authorization", () => {
     const clock = new FakeClock("2026-03-04T05:06:07.890Z");
     const c = client({}, { clock });

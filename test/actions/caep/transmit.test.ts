@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { compactVerify, createLocalJWKSet } from "jose";
 import { UpstreamError, VigilError } from "../../../src/errors.ts";
 import { caepProvider } from "../../../src/actions/caep/provider.ts";
+import { withoutSignature } from "../../../src/actions/caep/client.ts";
 import { transmitAction } from "../../../src/actions/caep/transmit.ts";
 import { MASK } from "../../../src/util/redact.ts";
 import { actionContext, attempt } from "../../helpers/action-context.ts";
@@ -304,7 +305,7 @@ describe("caep:transmit delivery", () => {
     assert.equal((outcome.detail as { receivers: { idp: { status: number } } }).receivers.idp.status, 200);
   });
 
-  test("dry run: plan() sends nothing, shows the SET decoded, and equals what apply sends byte for byte", async () => {
+  test("dry run: plan() sends nothing, shows the SET decoded, and equals what apply sends byte for byte but the masked signature", async () => {
     const w = await world({ receivers: [{ name: "idp" }, { name: "saas", authorization: TOKEN, subject: { format: "opaque" } }] });
     const action = w.action({ event: "risk-level-change" });
     const req = aliceRequest();
@@ -322,11 +323,30 @@ describe("caep:transmit delivery", () => {
     const sent = [...w.receivers.idp!.api.handled, ...w.receivers.saas!.api.handled];
     assert.deepEqual(
       plan.map((p) => [p.method, new URL(p.url).pathname, new URL(p.url).port, p.body]),
-      sent.map((s, i) => [s.method, s.path, new URL(i === 0 ? w.receivers.idp!.endpoint : w.receivers.saas!.endpoint).port, s.body]),
+      sent.map((s, i) => [s.method, s.path, new URL(i === 0 ? w.receivers.idp!.endpoint : w.receivers.saas!.endpoint).port, withoutSignature(s.body)]),
     );
     const decoded = plan.map((p) => (p as unknown as { set: { header: unknown; claims: unknown } }).set);
     assert.deepEqual(decoded, [w.receivers.idp!.accepted[0]!, w.receivers.saas!.accepted[0]!].map((s) => ({ header: s.header, claims: s.claims })));
     assert.match(plan[0]!.summary!, /^push risk-level-change \(apply\) SET [0-9a-f-]{36} about email:alice@example\.com to receiver idp$/);
+  });
+
+  test("a plan, and so a dry run's audit entry, holds no SET signature a receiver would accept", async () => {
+    const w = await world({ receivers: [{ name: "idp" }] });
+    const action = w.action({ event: "device-compliance-change" });
+    const req = aliceRequest({ operation: "revert" });
+    const [planned] = action.plan(req);
+    const body = planned!.body as string;
+    assert.match(body, /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.\[REDACTED\]$/);
+    // Replayed as it stands, the planned token is refused: it is no signed "compliant again" statement.
+    const replay = await fetch(w.receivers.idp!.endpoint, { method: "POST", headers: { "content-type": "application/secevent+jwt", accept: "application/json" }, body });
+    assert.equal(replay.status, 400);
+    assert.equal(w.receivers.idp!.accepted.length, 0);
+    // The token apply sends carries the same signed part and a signature the plan never showed.
+    await action.revert!(req);
+    const sent = w.receivers.idp!.accepted[0]!.raw;
+    assert.equal(withoutSignature(sent), body);
+    assert.ok(!JSON.stringify(action.plan(aliceRequest({ operation: "revert", generation: 9 }))).includes(sent.split(".")[2]!));
+    assert.ok(!JSON.stringify(planned).includes(sent.split(".")[2]!));
   });
 
   test("the circuit opens after repeated 5xx and the next push fails fast without reaching the receiver", async () => {

@@ -10,7 +10,7 @@ import { ClientCredentials } from "../../../src/actions/common/oauth.ts";
 import { UpstreamError } from "../../../src/errors.ts";
 import { createHttpClient } from "../../../src/http/client.ts";
 import { FakeClock } from "../../../src/util/clock.ts";
-import { MASK } from "../../../src/util/redact.ts";
+import { MASK, scrub } from "../../../src/util/redact.ts";
 import { FakeApi, type FakeRequest } from "../../helpers/fake-api.ts";
 import { providerContext } from "../../helpers/action-context.ts";
 
@@ -201,4 +201,57 @@ test("plans mask secret-named query parameters only, not booleans or long names"
   const client = new ApiClient({ ctx: providerContext("demo"), type: "demo", auth: staticHeader("X-Api-Key", "k") });
   const planned = client.describe({ method: "DELETE", url: "https://x.example/api/v1/users/00u1abcdefghijklmnop/sessions?oauthTokens=true&source=frontend-payments-v2-2026&api_key=abc&token=t" });
   assert.equal(planned.url, `https://x.example/api/v1/users/00u1abcdefghijklmnop/sessions?oauthTokens=true&source=frontend-payments-v2-2026&api_key=${MASK}&token=${MASK}`);
+});
+
+test("client-credentials tokens stay off the global scrub list (it would grow with every refresh) yet are masked in errors that echo them", async () => {
+  const t = await tokenServer(() => undefined);
+  // An API (or a proxy) that quotes the request's Authorization header in its error body.
+  const api = await server((a) => a.route("GET", /^\/echo$/, (r) => ({ status: 400, body: { error: "bad request", seen: r.headers.authorization } })));
+  const cc = new ClientCredentials({ tokenUrl: `${t.api.base}/token`, clientId: "a", auth: { method: "client_secret_post", client_secret: "echo-secret-0123" }, scope: "x", http, clock: new FakeClock() });
+  const client = new ApiClient({ ctx: providerContext("demo"), type: "demo", auth: cc });
+  const token = await cc.token();
+  assert.equal(scrub(`x ${token} y`), `x ${token} y`, "every access token fetched joined the process-wide secret list");
+  await assert.rejects(client.send({ method: "GET", url: `${api.base}/echo` }), (e: unknown) => {
+    assert.ok(e instanceof UpstreamError && !e.transient && e.status === 400);
+    assert.ok(!e.message.includes(token), e.message);
+    assert.ok(e.message.includes(MASK));
+    return true;
+  });
+});
+
+test("the caller's AbortSignal ends the wait for a token (req.signal reaches the token request)", async () => {
+  const slow = await server((a) =>
+    a.route("POST", /^\/token$/, () => new Promise((r) => setTimeout(() => r({ status: 200, body: { access_token: "late-token-0123456789", token_type: "Bearer", expires_in: 3600 } }), 3_000))),
+  );
+  const api = await server((a) => a.route("GET", /^\/me$/, () => ({ status: 200, body: {} })));
+  const cc = new ClientCredentials({ tokenUrl: `${slow.base}/token`, clientId: "a", auth: { method: "client_secret_post", client_secret: "slow-secret-0123" }, scope: "x", http, clock: new FakeClock(), timeoutMs: 10_000 });
+  const client = new ApiClient({ ctx: providerContext("demo"), type: "demo", auth: cc });
+  const started = Date.now();
+  await assert.rejects(client.send({ method: "GET", url: `${api.base}/me` }, AbortSignal.timeout(100)), (e: unknown) => e instanceof UpstreamError && e.transient && /aborted/.test(e.message));
+  assert.ok(Date.now() - started < 2_000, `waited ${Date.now() - started} ms for a token after the caller gave up`);
+  assert.equal(api.requests.length, 0);
+  // An already aborted caller does not even start a token request.
+  const before = slow.requests.length;
+  await assert.rejects(cc.token(AbortSignal.abort()), /aborted/);
+  assert.equal(slow.requests.length, before);
+});
+
+test("a token endpoint that echoes the client authentication back gets it masked in the error", async () => {
+  const echo = await server((a) =>
+    a.route("POST", /^\/token$/, (r) => {
+      const form = new URLSearchParams(r.body);
+      return { status: 400, body: { error: "invalid_client", got: form.get("client_assertion") ?? r.headers.authorization } };
+    }),
+  );
+  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const jwt = new ClientCredentials({ tokenUrl: `${echo.base}/token`, clientId: "svc", auth: { method: "private_key_jwt", private_key: privateKey.export({ type: "pkcs8", format: "pem" }).toString() }, scope: "x", http, clock: new FakeClock(Date.now()) });
+  await assert.rejects(jwt.token(), (e: unknown) => {
+    assert.ok(e instanceof UpstreamError && e.status === 400);
+    assert.ok(e.message.includes(MASK), e.message);
+    assert.ok(!/eyJ[\w-]+\.eyJ[\w-]+\.[\w-]{20,}/.test(e.message), `a signed client assertion in: ${e.message}`);
+    return true;
+  });
+  const basic = new ClientCredentials({ tokenUrl: `${echo.base}/token`, clientId: "app", auth: { method: "client_secret_basic", client_secret: "basic-echo-secret-0123" }, scope: "x", http, clock: new FakeClock() });
+  const encoded = Buffer.from("app:basic-echo-secret-0123").toString("base64");
+  await assert.rejects(basic.token(), (e: unknown) => e instanceof UpstreamError && !e.message.includes(encoded) && e.message.includes(MASK));
 });

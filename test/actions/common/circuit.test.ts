@@ -94,3 +94,29 @@ test("circuitSchema: defaults and durations", () => {
   assert.equal(circuitSchema.safeParse({ open_for: "soon" }).success, false);
   assert.equal(circuitSchema.safeParse({ extra: 1 }).success, false);
 });
+
+test("a call admitted before the circuit opened is not taken for the half-open trial", async () => {
+  const clock = new FakeClock();
+  const changes: CircuitState[] = [];
+  const b = new CircuitBreaker("okta", clock, { failures: 1, open_for: 1_000 }, (s) => changes.push(s));
+  // A slow call admitted while closed, still in flight when the circuit opens and half-opens.
+  let failOld!: () => void;
+  const old = settle(b.run(() => new Promise<string>((_, reject) => (failOld = () => reject(new UpstreamError(true, "timeout"))))));
+  await settle(b.run(transient));
+  assert.equal(b.state, "open");
+  clock.advance(1_000);
+  let release!: () => void;
+  const trial = b.run(() => new Promise<string>((r) => (release = () => r("ok"))));
+  assert.equal(b.state, "half_open");
+  // The old call fails now: that is no verdict on the trial, which is still in flight.
+  failOld();
+  await old;
+  assert.equal(b.state, "half_open", "the old call's failure reopened the circuit as if the trial had failed");
+  let reached = false;
+  const second = (await settle(b.run(() => ((reached = true), ok())))) as UpstreamError;
+  assert.ok(second instanceof UpstreamError && /circuit open/.test(second.message) && !reached, "a second trial went through while the first was in flight");
+  release();
+  assert.equal(await trial, "ok");
+  assert.equal(b.state, "closed");
+  assert.deepEqual(changes, ["open", "half_open", "closed"]);
+});
