@@ -149,7 +149,7 @@ function ownedByVigil(found: ConsulIntention): boolean {
   return typeof found.Description === "string" && found.Description.startsWith(OWNER_MARK);
 }
 
-/** Writing `body` over someone else's intention is fine when it tightens or keeps it: a deny, over a plain allow, or no change. */
+/** Writing `body` over someone else's intention is fine when it tightens it: a deny, or anything over a plain allow. */
 function keepsOrTightens(found: ConsulIntention, body: IntentionBody): boolean {
   const plainAllow = found.Action === "allow" && !(Array.isArray(found.Permissions) && found.Permissions.length > 0);
   return body.Action === "deny" || plainAllow || intentionMatches(found, body);
@@ -192,9 +192,11 @@ function buildCalls(client: ConsulClient, config: IntentionConfig, req: ActionRe
     destination,
     rule,
     body,
-    read: { method: "GET", url, headers: { Accept: "application/json" }, accept: [404], summary: `read the intention ${pair} (404 when there is no intention yet); one vigil did not write is not loosened unless take_over is set` },
-    put: jsonCall("PUT", url, body, { summary: `set the intention ${pair} to ${shown} for ${req.decision.access}` }),
-    verify: { method: "GET", url, headers: { Accept: "application/json" }, accept: [404], summary: `read the intention ${pair} back to verify it` },
+    read: { method: "GET", url, headers: { Accept: "application/json" }, accept: [404], summary: `read the intention ${pair} (404 when there is no intention yet); one vigil did not write is neither loosened nor rewritten when it already says the same, unless take_over is set` },
+    put: jsonCall("PUT", url, body, {
+      summary: `set the intention ${pair} to ${shown} for ${req.decision.access} (only when there is none, vigil wrote it, take_over is set, or this tightens an intention that does not already say the same)`,
+    }),
+    verify: { method: "GET", url, headers: { Accept: "application/json" }, accept: [404], summary: `read the intention ${pair} back to verify it (only when the PUT was sent)` },
   };
 }
 
@@ -240,8 +242,13 @@ export const intentionAction: ActionFactory<IntentionConfig> = {
       const c = buildCalls(client, config, req);
       const detail = { source: c.source, destination: c.destination, access: req.decision.access, intention: c.rule === "l7" ? "l7_read_only" : c.rule };
       const before = await readIntention(client, c.read, req.signal);
-      if (before && !ownedByVigil(before) && !config.take_over && !keepsOrTightens(before, c.body)) {
-        return { verified: false, detail: { ...detail, skipped: "the intention was not written by vigil and this would loosen it; set take_over: true to let vigil manage it" } };
+      if (before && !ownedByVigil(before) && !config.take_over) {
+        // Already what this level wants: leave it the operator's. Writing vigil's mark over it would make
+        // vigil its owner, and the next full_access would then relax an operator's deny to an allow.
+        if (intentionMatches(before, c.body)) return { verified: true, detail: { ...detail, unchanged: "the intention was not written by vigil and already enforces this level; left as it is" } };
+        if (!keepsOrTightens(before, c.body)) {
+          return { verified: false, detail: { ...detail, skipped: "the intention was not written by vigil and this would loosen it; set take_over: true to let vigil manage it" } };
+        }
       }
       try {
         await client.send(c.put, req.signal);

@@ -58,7 +58,7 @@ export function istioTarget(config: IstioConfig, req: ActionRequest): IstioTarge
 export const authorizationPolicyAction: ActionFactory<IstioConfig> = {
   type: TYPE,
   description:
-    "Reconcile vigil-owned Istio AuthorizationPolicies for a communication policy's edge: an ALLOW for the source principal (full_access), narrowed to GET/HEAD/OPTIONS with a DENY of other methods (read_only), or a DENY that is applied before the ALLOW is removed (deny); optionally a STRICT PeerAuthentication.",
+    "Reconcile vigil-owned Istio AuthorizationPolicies for a communication policy's edge: an ALLOW for the source principal (full_access), narrowed to GET/HEAD/OPTIONS with a DENY of other methods (read_only), or a DENY applied before the ALLOW is emptied to match nothing (deny: the workload stays deny-by-default); optionally a STRICT PeerAuthentication.",
   requiredPermissions: [
     "get authorizationpolicies.security.istio.io",
     "create authorizationpolicies.security.istio.io",

@@ -6,7 +6,11 @@
  * - read_only: the ALLOW narrowed to GET, HEAD and OPTIONS, and a DENY of every other method for the
  *   principal. The DENY is what makes read-only hold when another ALLOW (say namespace-wide) also
  *   matches the source: Istio evaluates DENY before ALLOW.
- * - deny: a DENY of the principal on the port, then the ALLOW removed.
+ * - deny: a DENY of the principal on the port, then vigil's ALLOW emptied (no rules: it matches
+ *   nothing). Not deleted: once no ALLOW policy selects a workload Istio allows every request no DENY
+ *   refuses, so deleting vigil's only ALLOW would open the destination to every other caller, and to
+ *   the denied source itself on every port the DENY does not name. A decision about one source must
+ *   not change what the others get.
  *
  * Order: a change towards less access applies the restricting object before it removes the
  * permitting one, a change towards more access applies the permitting object before it relaxes the
@@ -81,6 +85,19 @@ export function allowPolicy(t: IstioTarget, readOnly: boolean): KubeObject {
   return authorizationPolicy(t, istioNames(t).allow, "ALLOW", operation(t, readOnly ? { methods: SAFE_METHODS } : undefined));
 }
 
+/**
+ * vigil's ALLOW at deny: no rules, so it matches no request, but it keeps the workload under ALLOW
+ * policies (deny-by-default), as it is at the other levels.
+ */
+export function allowNothingPolicy(t: IstioTarget): KubeObject {
+  return {
+    apiVersion: ISTIO_SECURITY_VERSION,
+    kind: "AuthorizationPolicy",
+    metadata: metadata(t, istioNames(t).allow),
+    spec: { ...targeting(t), action: "ALLOW", rules: [] },
+  };
+}
+
 /** The DENY for the source: everything on the port, or every method but the safe ones. */
 export function denyPolicy(t: IstioTarget, writesOnly: boolean): KubeObject {
   return authorizationPolicy(t, istioNames(t).deny, "DENY", operation(t, writesOnly ? { notMethods: SAFE_METHODS } : undefined));
@@ -112,7 +129,7 @@ export function renderIstio(t: IstioTarget, level: AccessLevel): Reconciliation 
       steps.push({ op: "apply", object: allowPolicy(t, true) }, { op: "apply", object: denyPolicy(t, true) });
       break;
     case "deny":
-      steps.push({ op: "apply", object: denyPolicy(t, false) }, { op: "delete", ref: ref(t, "AuthorizationPolicy", names.allow) });
+      steps.push({ op: "apply", object: denyPolicy(t, false) }, { op: "apply", object: allowNothingPolicy(t) });
       break;
   }
   return { level, enforced, steps, ...(note ? { note } : {}) };

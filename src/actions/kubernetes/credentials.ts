@@ -90,8 +90,17 @@ function readKubeconfig(file: string): KubeconfigView {
     const doc = parseYaml(text, { maxAliasCount: 100 }) as unknown;
     return doc !== null && typeof doc === "object" ? (doc as KubeconfigView) : {};
   } catch (err) {
-    throw new Error(`kubernetes: kubeconfig ${file} is not valid YAML: ${(err as Error).message}`);
+    throw new Error(`kubernetes: kubeconfig ${file} is not valid YAML: ${withoutQuotedLines((err as Error).message)}`);
   }
+}
+
+/**
+ * A YAML parser's message quotes the offending line under a blank line (`…at line 3, column 44:\n\n
+ * user: {token: …}\n ^`). In a kubeconfig that line may hold a token or a key, so only the text
+ * before the quote is kept: the reason and the position.
+ */
+function withoutQuotedLines(message: string): string {
+  return message.split(/\r?\n\s*\r?\n/)[0]!.replace(/:\s*$/, "").trim();
 }
 
 function viewOf(doc: KubeconfigView, file: string, wanted?: string): { server: string; bearer: boolean; context: string } {
@@ -135,9 +144,12 @@ export function resolveTarget(source: CredentialSource, e: CredentialEnv = {}): 
 
 function loadError(target: Target, err: unknown): UpstreamError {
   const aborted = (err as { aborted?: unknown } | null)?.aborted === true;
-  const text = err instanceof Error ? err.message : String(err);
+  // A kubeconfig that became invalid YAML since start-up: the parser's message quotes its lines, so
+  // neither it nor the error carrying it (logs show a cause's message) goes on.
+  const full = err instanceof Error ? err.message : String(err);
+  const text = withoutQuotedLines(full);
   // A missing or unreadable credential does not fix itself between retries; an aborted read may.
-  return new UpstreamError(aborted, `kubernetes: cannot load credentials from ${target.description}: ${text}`, { cause: err });
+  return new UpstreamError(aborted, `kubernetes: cannot load credentials from ${target.description}: ${text}`, text === full.trim() ? { cause: err } : {});
 }
 
 /**

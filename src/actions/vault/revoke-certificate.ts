@@ -5,7 +5,9 @@
  * under `enforcement.deny` only.
  *
  * The serial comes from the decision's evidence when the certificate check reported the
- * certificate it saw, else from a template on the subject.
+ * certificate it saw, else from a template on the subject. A serial from the evidence that comes with
+ * the certificate's fingerprint is revoked only after `GET /v1/<mount>/cert/<serial>` shows Vault
+ * holds that very certificate: a presented certificate can carry any serial.
  */
 import { z } from "zod";
 import { errorMessage, isTransient } from "../../errors.ts";
@@ -13,9 +15,9 @@ import type { HttpResponse } from "../../http/client.ts";
 import type { Action, ActionContext, ActionFactory, ActionOutcome, ActionRequest, PlannedCall } from "../contract.ts";
 import type { ApiCall } from "../provider.ts";
 import { jsonCall } from "../common/api-client.ts";
-import { fromSubject, templateString } from "../common/input.ts";
+import { fromSubject, inputError, templateString } from "../common/input.ts";
 import type { VaultClient } from "./client.ts";
-import { normalizeSerial, serialFromEvidence } from "./serial.ts";
+import { certificateFromEvidence, normalizeSerial, pemFingerprint } from "./serial.ts";
 
 export const DEFAULT_SERIAL_TEMPLATE = "{{attributes.certificate_serial}}";
 
@@ -34,15 +36,18 @@ export const revokeCertificateConfigSchema = z
 /** The validated `vault:revoke_certificate` entry. */
 export type RevokeCertificateConfig = z.output<typeof revokeCertificateConfigSchema>;
 
-/** The serial to revoke, in Vault's form, and where it came from. */
-export function certificateSerial(config: RevokeCertificateConfig, req: ActionRequest): { serial: string; from: "evidence" | "template" } {
-  const evidence = config.evidence_check === false ? undefined : serialFromEvidence(req.decision.evidence, config.evidence_check);
-  if (evidence !== undefined) return { serial: normalizeSerial(evidence), from: "evidence" };
+/**
+ * The serial to revoke, in Vault's form, where it came from and, for a serial from the evidence, the
+ * fingerprint of the certificate the check saw (when it reported one).
+ */
+export function certificateSerial(config: RevokeCertificateConfig, req: ActionRequest): { serial: string; from: "evidence" | "template"; fingerprint?: string } {
+  const evidence = config.evidence_check === false ? undefined : certificateFromEvidence(req.decision.evidence, config.evidence_check);
+  if (evidence !== undefined) return { serial: normalizeSerial(evidence.serial), from: "evidence", ...(evidence.fingerprint ? { fingerprint: evidence.fingerprint } : {}) };
   return { serial: normalizeSerial(fromSubject(config.serial, req.subject)), from: "template" };
 }
 
 interface VaultEnvelope {
-  readonly data?: { readonly revocation_time?: unknown; readonly revocation_time_rfc3339?: unknown } | null;
+  readonly data?: { readonly revocation_time?: unknown; readonly revocation_time_rfc3339?: unknown; readonly certificate?: unknown } | null;
   readonly warnings?: readonly string[] | null;
 }
 
@@ -51,14 +56,32 @@ function revokedAt(body: VaultEnvelope | undefined): number {
   return Number.isFinite(t) ? t : 0;
 }
 
-function calls(client: VaultClient, serial: string): { revoke: ApiCall; read: ApiCall } {
+function calls(client: VaultClient, serial: string, fingerprint: string | undefined): { match?: ApiCall; revoke: ApiCall; read: ApiCall } {
   return {
+    ...(fingerprint
+      ? { match: { method: "GET", url: client.mountUrl(`cert/${serial}`), headers: client.callHeaders(), accept: [404], summary: `read certificate ${serial} first: revoke only if it is the certificate the check saw (SHA-256 ${fingerprint})` } }
+      : {}),
     revoke: jsonCall("POST", client.mountUrl("revoke"), { serial_number: serial }, {
       headers: client.callHeaders(),
       summary: `revoke certificate ${serial} in ${client.config.mount} (permanent; Vault answers 200 again if it is already revoked)`,
     }),
     read: { method: "GET", url: client.mountUrl(`cert/${serial}`), headers: client.callHeaders(), accept: [404], summary: `read certificate ${serial} back to verify its revocation_time` },
   };
+}
+
+/**
+ * A serial from the evidence is what a certificate presented to the check said, and anyone can mint
+ * a certificate carrying the serial of one Vault issued to someone else. Revoke only when Vault holds
+ * that very certificate under the serial.
+ */
+async function checkSameCertificate(client: VaultClient, call: ApiCall, serial: string, fingerprint: string, signal: AbortSignal | undefined): Promise<void> {
+  const res = await client.send(call, signal);
+  if (res.status === 404) throw inputError(`vault:revoke_certificate: ${client.config.mount} holds no certificate with serial ${serial}, the one the check saw (SHA-256 ${fingerprint}); not revoking`);
+  const pem = res.json<VaultEnvelope>()?.data?.certificate;
+  const held = typeof pem === "string" ? pemFingerprint(pem) : undefined;
+  if (held !== fingerprint) {
+    throw inputError(`vault:revoke_certificate: the certificate ${client.config.mount} issued with serial ${serial} (SHA-256 ${held ?? "unreadable"}) is not the one the check saw (SHA-256 ${fingerprint}); not revoking`);
+  }
 }
 
 export const revokeCertificateAction: ActionFactory<RevokeCertificateConfig> = {
@@ -77,13 +100,15 @@ export const revokeCertificateAction: ActionFactory<RevokeCertificateConfig> = {
     const client = provider as VaultClient;
 
     const plan = (req: ActionRequest): PlannedCall[] => {
-      const { revoke, read } = calls(client, certificateSerial(config, req).serial);
-      return [client.describe(revoke), client.describe(read)];
+      const { serial, fingerprint } = certificateSerial(config, req);
+      const { match, revoke, read } = calls(client, serial, fingerprint);
+      return [...(match ? [client.describe(match)] : []), client.describe(revoke), client.describe(read)];
     };
 
     const apply = async (req: ActionRequest): Promise<ActionOutcome> => {
-      const { serial, from } = certificateSerial(config, req);
-      const { revoke, read } = calls(client, serial);
+      const { serial, from, fingerprint } = certificateSerial(config, req);
+      const { match, revoke, read } = calls(client, serial, fingerprint);
+      if (match && fingerprint) await checkSameCertificate(client, match, serial, fingerprint, req.signal);
       const answer = (await client.send(revoke, req.signal)).json<VaultEnvelope>();
       let res: HttpResponse | undefined;
       let readError: string | undefined;
@@ -102,6 +127,7 @@ export const revokeCertificateAction: ActionFactory<RevokeCertificateConfig> = {
         detail: {
           serial,
           serial_from: from,
+          ...(fingerprint ? { fingerprint_sha256: fingerprint } : {}),
           mount: client.config.mount,
           ...(at > 0 ? { revoked_at: new Date(at * 1000).toISOString() } : {}),
           ...(res?.status === 404 ? { certificate: "not found in the mount" } : {}),

@@ -2,6 +2,7 @@
  * Certificate serial numbers as Vault's PKI engine names them: lower-case hex bytes joined by
  * colons, without leading zero bytes (Vault formats `big.Int.Bytes()`), e.g. `39:dd:2e:90`.
  */
+import { createHash } from "node:crypto";
 import { inputError } from "../common/input.ts";
 
 /** RFC 5280 §4.1.2.2: conforming CAs use at most 20 octets. */
@@ -39,12 +40,32 @@ function record(v: unknown): Record<string, unknown> | undefined {
  * or without an `evidence` wrapper. Undefined when the check left none.
  */
 export function serialFromEvidence(evidence: Readonly<Record<string, unknown>>, check: string): string | undefined {
+  return certificateFromEvidence(evidence, check)?.serial;
+}
+
+/**
+ * The serial the named certificate check reported and, when it reported one beside it, the SHA-256
+ * fingerprint of that certificate (lower-case hex, colons dropped). Undefined when the check left no serial.
+ */
+export function certificateFromEvidence(evidence: Readonly<Record<string, unknown>>, check: string): { serial: string; fingerprint?: string } | undefined {
   const places = [record(record(evidence["checks"])?.[check]), record(evidence[check])];
   for (const place of places) {
     for (const holder of [record(place?.["evidence"]), place]) {
       const serial = holder?.["serial"];
-      if (typeof serial === "string" && serial.trim() !== "") return serial;
+      if (typeof serial === "string" && serial.trim() !== "") {
+        const raw = holder?.["fingerprint_sha256"];
+        const fingerprint = typeof raw === "string" ? raw.toLowerCase().replace(/[:\s]/g, "") : "";
+        return { serial, ...(/^[0-9a-f]{64}$/.test(fingerprint) ? { fingerprint } : {}) };
+      }
     }
   }
   return undefined;
+}
+
+/** SHA-256 (lower-case hex) of the DER inside a PEM certificate, or undefined when `pem` holds none. */
+export function pemFingerprint(pem: string): string | undefined {
+  const m = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/.exec(pem);
+  if (!m) return undefined;
+  const der = Buffer.from(m[1]!.replace(/\s+/g, ""), "base64");
+  return der.length === 0 ? undefined : createHash("sha256").update(der).digest("hex");
 }

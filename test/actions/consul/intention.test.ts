@@ -195,6 +195,23 @@ describe("consul:intention against a contract-enforcing Consul", () => {
     assert.ok(fake.get("web", "api")!.Description.startsWith(OWNER_MARK));
   });
 
+  test("an operator's deny that vigil's deny agrees with stays the operator's: a later full_access does not relax it", async () => {
+    fake.seed("web", "api", { Action: "deny", Description: "blocked by the security team, INC-4411" });
+    const a = action(client(base));
+    const denied = await a.apply(edgeRequest("deny"));
+    assert.equal(denied.verified, true);
+    assert.match(String(denied.detail?.["unchanged"]), /not written by vigil/);
+    assert.equal(fake.get("web", "api")!.Description, "blocked by the security team, INC-4411", "vigil did not put its mark on it");
+    assert.deepEqual(fake.api.lines(), ["GET /v1/connect/intentions/exact?source=web&destination=api"], "nothing written");
+
+    fake.api.clear();
+    const restored = await a.apply(edgeRequest("full_access"));
+    assert.equal(restored.verified, false);
+    assert.match(String(restored.detail?.["skipped"]), /take_over/);
+    assert.equal(fake.get("web", "api")!.Action, "deny", "the operator's deny still stands");
+    assert.deepEqual(fake.api.lines(), ["GET /v1/connect/intentions/exact?source=web&destination=api"]);
+  });
+
   test("a 429 is retried with Consul's Retry-After, then the intention is written", async () => {
     fake.api.fail({ method: "PUT" }, consulRateLimited(3));
     const a = action(client(base));

@@ -114,14 +114,16 @@ describe("istio:authorization_policy against the fake Kubernetes API", () => {
     fake.api.clear();
     out = await a.apply(edgeRequest("deny", { generation: 4 }));
     assert.equal(out.verified, true);
-    assert.equal(fake.object(ALLOW), undefined);
+    // vigil's ALLOW stays, emptied: it matches nothing, and the workload stays deny-by-default.
+    assert.deepEqual(fake.object(ALLOW)!.spec, { selector: { matchLabels: { app: "api" } }, action: "ALLOW", rules: [] });
     // The narrowed DENY became a DENY of everything on the port: notMethods is gone.
     assert.deepEqual((fake.object(DENY)!.spec as { rules: unknown }).rules, [{ from: [{ source: { principals } }], to: [{ operation: { ports: ["8443"] } }] }]);
-    // Never more open: the DENY was written before the ALLOW was deleted.
+    // Never more open: the DENY was written before the ALLOW was emptied.
     const lines = fake.api.lines();
     const denyPatch = lines.findIndex((l) => l.startsWith("PATCH") && l.includes("/vigil-frontend-to-api-deny"));
-    const allowDelete = lines.findIndex((l) => l.startsWith("DELETE") && l.includes("/vigil-frontend-to-api-allow"));
-    assert.ok(denyPatch >= 0 && allowDelete > denyPatch, lines.join("\n"));
+    const allowPatch = lines.findIndex((l) => l.startsWith("PATCH") && l.includes("/vigil-frontend-to-api-allow"));
+    assert.ok(denyPatch >= 0 && allowPatch > denyPatch, lines.join("\n"));
+    assert.equal(lines.filter((l) => l.startsWith("DELETE")).length, 0, lines.join("\n"));
 
     fake.api.clear();
     out = await a.apply(edgeRequest("full_access", { generation: 5 }));
@@ -141,10 +143,27 @@ describe("istio:authorization_policy against the fake Kubernetes API", () => {
     });
   });
 
+  test("deny never leaves the destination without vigil's ALLOW, so other callers and other ports stay closed", async () => {
+    // Istio allows every request no DENY refuses once no ALLOW policy selects the workload: deleting
+    // vigil's only ALLOW would open the destination to everyone, and to the denied source on other ports.
+    const a = action();
+    await a.apply(edgeRequest("full_access"));
+    await a.apply(edgeRequest("deny", { generation: 3 }));
+    const allows = fake.objects().filter((o) => o.kind === "AuthorizationPolicy" && (o.spec as { action?: string }).action === "ALLOW");
+    assert.equal(allows.length, 1, "an ALLOW policy still selects the destination");
+    assert.deepEqual((allows[0]!.spec as { rules: unknown }).rules, [], "and it matches nothing");
+    // From nothing (a first decision of deny) the same holds.
+    for (const o of fake.objects()) fake.remove({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace });
+    const out = await a.apply(edgeRequest("deny"));
+    assert.equal(out.verified, true);
+    assert.deepEqual((fake.object(ALLOW)!.spec as { rules: unknown }).rules, []);
+  });
+
   test("applying the same level again changes nothing and is verified", async () => {
     const a = action();
     await a.apply(edgeRequest("deny"));
     const before = fake.object(DENY)!;
+    const allowBefore = fake.object(ALLOW)!;
     fake.api.clear();
     const out = await a.apply(edgeRequest("deny"));
     assert.equal(out.verified, true);
@@ -152,10 +171,11 @@ describe("istio:authorization_policy against the fake Kubernetes API", () => {
     assert.equal(again.metadata.resourceVersion, before.metadata.resourceVersion);
     assert.equal(again.metadata.uid, before.metadata.uid);
     assert.equal(fake.api.handled.filter((r) => r.method === "DELETE").length, 0, "nothing left to delete");
+    assert.equal(fake.object(ALLOW)!.metadata.resourceVersion, allowBefore.metadata.resourceVersion, "the emptied ALLOW is unchanged too");
     assert.deepEqual((out.detail as { objects: unknown }).objects, {
       "PeerAuthentication api/vigil-frontend-to-api-mtls": "absent",
       "AuthorizationPolicy api/vigil-frontend-to-api-deny": "applied",
-      "AuthorizationPolicy api/vigil-frontend-to-api-allow": "absent",
+      "AuthorizationPolicy api/vigil-frontend-to-api-allow": "applied",
     });
   });
 
@@ -253,11 +273,14 @@ describe("istio:authorization_policy against the fake Kubernetes API", () => {
     assert.equal(r.attempts, 1);
     assert.equal((r.error as VigilError).code, "VIGIL_ERR_ACTION_INPUT");
     assert.deepEqual(fake.object(ALLOW)!.metadata.labels, { team: "platform" });
-    // deny leaves it in place and reports the ALLOW as still there.
-    const out = await action().apply(edgeRequest("deny"));
-    assert.equal(out.verified, false);
-    assert.ok(fake.object(ALLOW));
-    assert.deepEqual((out.detail as { unverified: string[] }).unverified, ["AuthorizationPolicy api/vigil-frontend-to-api-allow"]);
+    // deny writes its DENY, then refuses to touch the operator's ALLOW, and says so.
+    const d = await attempt(() => action().apply(edgeRequest("deny")));
+    assert.equal(d.attempts, 1);
+    assert.equal((d.error as VigilError).code, "VIGIL_ERR_ACTION_INPUT");
+    assert.equal((fake.object(DENY)!.spec as { action: string }).action, "DENY");
+    assert.deepEqual(fake.object(ALLOW)!.metadata.labels, { team: "platform" });
+    assert.deepEqual(fake.object(ALLOW)!.spec, { action: "ALLOW" });
+    assert.equal(fake.api.requests.filter((q) => q.method === "DELETE").length, 0);
   });
 
   test("missing inputs are permanent input errors, before any call", async () => {

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { renderIstio, istioNames, allowPolicy, denyPolicy, strictPeerAuthentication, type IstioTarget } from "../../../src/actions/istio/render.ts";
+import { renderIstio, istioNames, allowPolicy, allowNothingPolicy, denyPolicy, strictPeerAuthentication, type IstioTarget } from "../../../src/actions/istio/render.ts";
 import { enforcedLevel, methodAware, objectName, parseSpiffe } from "../../../src/actions/istio/mesh.ts";
 import type { Step } from "../../../src/actions/istio/mesh.ts";
 import type { AccessLevel } from "../../../src/policy/model.ts";
@@ -39,24 +39,24 @@ describe("renderIstio: steps per level", () => {
       steps: ["delete PeerAuthentication vigil-frontend-to-api-mtls", "apply AuthorizationPolicy vigil-frontend-to-api-allow", "apply AuthorizationPolicy vigil-frontend-to-api-deny"],
     },
     {
-      name: "deny: DENY applied before the ALLOW is removed",
+      name: "deny: DENY applied before the ALLOW is emptied (not deleted)",
       level: "deny",
       enforced: "deny",
-      steps: ["delete PeerAuthentication vigil-frontend-to-api-mtls", "apply AuthorizationPolicy vigil-frontend-to-api-deny", "delete AuthorizationPolicy vigil-frontend-to-api-allow"],
+      steps: ["delete PeerAuthentication vigil-frontend-to-api-mtls", "apply AuthorizationPolicy vigil-frontend-to-api-deny", "apply AuthorizationPolicy vigil-frontend-to-api-allow"],
     },
     {
       name: "STRICT: the PeerAuthentication is applied first",
       level: "deny",
       over: { peerAuthentication: "STRICT" },
       enforced: "deny",
-      steps: ["apply PeerAuthentication vigil-frontend-to-api-mtls", "apply AuthorizationPolicy vigil-frontend-to-api-deny", "delete AuthorizationPolicy vigil-frontend-to-api-allow"],
+      steps: ["apply PeerAuthentication vigil-frontend-to-api-mtls", "apply AuthorizationPolicy vigil-frontend-to-api-deny", "apply AuthorizationPolicy vigil-frontend-to-api-allow"],
     },
     {
       name: "read_only on tcp falls back to deny by default",
       level: "read_only",
       over: { protocol: "tcp" },
       enforced: "deny",
-      steps: ["delete PeerAuthentication vigil-frontend-to-api-mtls", "apply AuthorizationPolicy vigil-frontend-to-api-deny", "delete AuthorizationPolicy vigil-frontend-to-api-allow"],
+      steps: ["delete PeerAuthentication vigil-frontend-to-api-mtls", "apply AuthorizationPolicy vigil-frontend-to-api-deny", "apply AuthorizationPolicy vigil-frontend-to-api-allow"],
     },
     {
       name: "read_only on grpc with fallback full_access keeps the full ALLOW",
@@ -95,6 +95,11 @@ describe("renderIstio: the objects", () => {
     const spec = allowPolicy(target(), true).spec as { action: string; rules: { to: { operation: unknown }[] }[] };
     assert.equal(spec.action, "ALLOW");
     assert.deepEqual(spec.rules[0]!.to, [{ operation: { ports: ["8443"], methods: ["GET", "HEAD", "OPTIONS"] } }]);
+  });
+
+  test("deny ALLOW: no rules, so it matches nothing but keeps the workload deny-by-default", () => {
+    assert.deepEqual(allowNothingPolicy(target()).spec, { selector: { matchLabels: { app: "api" } }, action: "ALLOW", rules: [] });
+    assert.equal(allowNothingPolicy(target()).metadata.name, istioNames(target()).allow);
   });
 
   test("read_only DENY: every method but the safe ones", () => {

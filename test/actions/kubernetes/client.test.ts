@@ -300,6 +300,27 @@ describe("kubernetes credentials", () => {
     assert.equal(planned.headers.Authorization, undefined);
   });
 
+  test("an invalid kubeconfig's error gives the reason and position, never the quoted line (it may hold a token)", async () => {
+    const secret = "kubeconfig-token-0f9e8d7c6b5a4938";
+    const broken = `apiVersion: v1\nkind: Config\ncurrent-context: x\nusers:\n- name: u\n  user: {token: ${secret}, bad: [}\n`;
+    const file = path.join(dir, "broken.yaml");
+    writeFileSync(file, broken);
+    assert.throws(
+      () => resolveTarget({ kubeconfig: file }),
+      (err: unknown) => err instanceof Error && /not valid YAML: .*line 6/.test(err.message) && !err.message.includes(secret) && !String((err as Error).cause ?? "").includes(secret),
+    );
+    // Valid at start-up, broken later (a tool rewrote it): the credential load fails the same way.
+    const later = path.join(dir, "later.yaml");
+    writeFileSync(later, `apiVersion: v1\nkind: Config\ncurrent-context: x\nclusters: [{name: c, cluster: {server: "${fake.base}"}}]\nusers: [{name: u, user: {token: ${secret}}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n`);
+    const c = createKubernetesClient(kubernetesProviderSchema.parse({ kubeconfig: later }), providerContext("kubernetes"));
+    made.push(c);
+    writeFileSync(later, broken);
+    await assert.rejects(c.get(ref("a")), (err: unknown) => {
+      const e = err as UpstreamError;
+      return e instanceof UpstreamError && /cannot load credentials/.test(e.message) && !e.message.includes(secret) && !((e.cause as Error | undefined)?.message ?? "").includes(secret);
+    });
+  });
+
   test("missing credentials are a permanent error naming the source", async () => {
     const sa = mkdtempSync(path.join(dir, "empty-sa-"));
     const c = createKubernetesClient(kubernetesProviderSchema.parse({ in_cluster: true, api_server: fake.base }), providerContext("kubernetes"), { env: {}, serviceAccountDir: sa });

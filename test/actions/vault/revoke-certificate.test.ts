@@ -16,7 +16,7 @@ import type { ActionRequest, PlannedCall } from "../../../src/actions/contract.t
 import { UpstreamError, VigilError } from "../../../src/errors.ts";
 import { MASK } from "../../../src/util/redact.ts";
 import { actionContext, attempt, providerContext, request } from "../../helpers/action-context.ts";
-import { FakeVault, vaultRateLimited, type VaultPolicy } from "../../helpers/fakes/vault.ts";
+import { fakeFingerprint, FakeVault, vaultRateLimited, type VaultPolicy } from "../../helpers/fakes/vault.ts";
 
 const TOKEN = "hvs.CAESIvigil-test-token-0123456789";
 const READ_ONLY_TOKEN = "hvs.CAESIread-only-token-9876543210";
@@ -102,6 +102,38 @@ describe("vault:revoke_certificate against a contract-enforcing Vault", () => {
 
     const ignored = await action(client(base), { evidence_check: false }).apply(certRequest({ certificate_serial: SERIAL }, evidence));
     assert.equal(ignored.detail?.["serial"], SERIAL);
+  });
+
+  test("a serial from the evidence is revoked only when Vault holds the very certificate the check saw", async () => {
+    // A workload presents a self-made certificate carrying the serial of one Vault issued to someone else.
+    const victim = fake.issue("0a:1b:2c:3d");
+    const forged = "f".repeat(64);
+    const hostile = { checks: { certificate_validity: { status: "fail", evidence: { serial: "0a:1b:2c:3d", fingerprint_sha256: forged } } } };
+    const r = await attempt(() => action(client(base)).apply(certRequest({}, hostile)));
+    assert.equal(r.attempts, 1, "permanent: not retried");
+    assert.ok(r.error instanceof VigilError && r.error.code === "VIGIL_ERR_ACTION_INPUT", String(r.error));
+    assert.match((r.error as Error).message, /is not the one the check saw/);
+    assert.equal(victim.revocation_time, 0, "the other certificate is not revoked");
+    assert.deepEqual(fake.api.lines(), ["GET /v1/pki/cert/0a:1b:2c:3d"], "no revoke was sent");
+
+    // A serial no certificate of the mount carries: nothing is revoked either.
+    fake.api.clear();
+    const unknown = { checks: { certificate_validity: { evidence: { serial: "de:ad:be:ef", fingerprint_sha256: forged } } } };
+    await assert.rejects(action(client(base)).apply(certRequest({}, unknown)), (e: unknown) => e instanceof VigilError && e.code === "VIGIL_ERR_ACTION_INPUT" && /holds no certificate/.test(e.message));
+    assert.deepEqual(fake.api.lines(), ["GET /v1/pki/cert/de:ad:be:ef"]);
+
+    // The real one (its fingerprint in any spelling): read, revoke, read back, exactly as planned.
+    fake.api.clear();
+    const fp = fakeFingerprint(victim).toUpperCase().match(/../g)!.join(":");
+    const genuine = { checks: { certificate_validity: { evidence: { serial: "0A1B2C3D", fingerprint_sha256: fp } } } };
+    const a = action(client(base));
+    const plan = a.plan(certRequest({}, genuine));
+    const outcome = await a.apply(certRequest({}, genuine));
+    assert.equal(outcome.verified, true);
+    assert.equal(outcome.detail?.["fingerprint_sha256"], fakeFingerprint(victim));
+    assert.ok(victim.revocation_time > 0);
+    assert.deepEqual(received(fake), planned(plan));
+    assert.deepEqual(fake.api.lines(), ["GET /v1/pki/cert/0a:1b:2c:3d", "POST /v1/pki/revoke", "GET /v1/pki/cert/0a:1b:2c:3d"]);
   });
 
   test("revoking twice is idempotent: Vault answers 200 with the first revocation time", async () => {

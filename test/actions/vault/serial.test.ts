@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { normalizeSerial, serialFromEvidence } from "../../../src/actions/vault/serial.ts";
+import { certificateFromEvidence, normalizeSerial, pemFingerprint, serialFromEvidence } from "../../../src/actions/vault/serial.ts";
 import { VigilError } from "../../../src/errors.ts";
 
 test("normalizeSerial gives Vault's colon-separated lower-case form", () => {
@@ -44,4 +44,13 @@ test("serialFromEvidence finds the check's serial in the shapes a decision can c
   ];
   for (const [evidence, want] of cases) assert.equal(serialFromEvidence(evidence, "certificate_validity"), want, JSON.stringify(evidence));
   assert.equal(serialFromEvidence({ checks: { edge_certs: { evidence: { serial: "ff" } } } }, "edge_certs"), "ff");
+});
+
+test("certificateFromEvidence keeps the fingerprint reported beside the serial, in Vault-independent form", () => {
+  const fp = "ab".repeat(32);
+  assert.deepEqual(certificateFromEvidence({ checks: { certificate_validity: { evidence: { serial: "0a1b", fingerprint_sha256: fp.toUpperCase().match(/../g)!.join(":") } } } }, "certificate_validity"), { serial: "0a1b", fingerprint: fp });
+  assert.deepEqual(certificateFromEvidence({ certificate_validity: { serial: "0a1b", fingerprint_sha256: "not-a-fingerprint" } }, "certificate_validity"), { serial: "0a1b" });
+  assert.equal(certificateFromEvidence({}, "certificate_validity"), undefined);
+  assert.equal(pemFingerprint("-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n"), "ae4b3280e56e2faf83f414a6e3dabe9d5fbe18976544c05fed121accb85b53fc");
+  assert.equal(pemFingerprint("no certificate here"), undefined);
 });

@@ -8,14 +8,18 @@
  *   them (lower-case, colon- or hyphen-separated hex bytes), so any other form is not found →
  *   400 `certificate with serial … not found or was already revoked`; an already revoked one →
  *   200 with its original revocation_time; an expired one → 200 with a warning and no revocation.
- * - `GET /v1/<mount>/cert/<serial>` → `data.revocation_time` (0 until revoked), 404 when unknown.
+ * - `GET /v1/<mount>/cert/<serial>` → `data.certificate` (PEM of the certificate's bytes) and
+ *   `data.revocation_time` (0 until revoked), 404 when unknown.
  * - `sealed` → 503 `{"errors":["Vault is sealed"]}`; rate-limit quotas via `vaultRateLimited()`.
  */
+import { createHash } from "node:crypto";
 import { FakeApi, type FakeReply, type FakeRequest } from "../fake-api.ts";
 
 export interface FakeCertificate {
   readonly serial: string;
   readonly notAfter: number;
+  /** The certificate's bytes as `GET cert/<serial>` returns them (PEM-wrapped); not a parseable certificate. */
+  readonly der: Buffer;
   revocation_time: number;
 }
 
@@ -68,7 +72,7 @@ export class FakeVault {
 
   /** Issues a certificate: `serial` in Vault's colon form. */
   issue(serial: string, options: { expired?: boolean } = {}): FakeCertificate {
-    const cert = { serial, notAfter: options.expired ? Date.now() - 86_400_000 : Date.now() + 30 * 86_400_000, revocation_time: 0 };
+    const cert = { serial, notAfter: options.expired ? Date.now() - 86_400_000 : Date.now() + 30 * 86_400_000, der: Buffer.from(`fake certificate ${serial}`), revocation_time: 0 };
     this.certificates.set(serial, cert);
     return cert;
   }
@@ -128,12 +132,17 @@ export class FakeVault {
     const cert = key === undefined ? undefined : this.certificates.get(key);
     if (!cert) return errors(404);
     return envelope({
-      certificate: `-----BEGIN CERTIFICATE-----\nfake ${cert.serial}\n-----END CERTIFICATE-----\n`,
+      certificate: `-----BEGIN CERTIFICATE-----\n${cert.der.toString("base64").replace(/.{1,64}/g, "$&\n")}-----END CERTIFICATE-----\n`,
       issuer_id: "4b1e6cb8-0000-4000-8000-000000000002",
       revocation_time: cert.revocation_time,
       revocation_time_rfc3339: cert.revocation_time > 0 ? new Date(cert.revocation_time * 1000).toISOString() : "",
     });
   }
+}
+
+/** The SHA-256 fingerprint (lower-case hex) a certificate check reports for a fake certificate. */
+export function fakeFingerprint(cert: FakeCertificate): string {
+  return createHash("sha256").update(cert.der).digest("hex");
 }
 
 /** Vault's answer when a rate-limit quota is exceeded (with `enable_rate_limit_response_headers`). */
