@@ -69,6 +69,8 @@ export class Enforcer {
   readonly #logger: Logger;
   readonly #guards = new Map<string, GuardState>();
   readonly #lock: KeyedLock;
+  /** One job per (policy, subject, action) at a time: see `run`. */
+  readonly #jobLock = new KeyedLock();
   #runtime: Runtime;
   #flushChain: Promise<void> = Promise.resolve();
   #pendingFlush: Promise<void> | undefined;
@@ -266,10 +268,24 @@ export class Enforcer {
     };
   }
 
-  /** The action job handler: skip if superseded, plan in dry-run, otherwise apply or revert and record. */
-  async run(record: JobRecord<ActionJob>): Promise<void> {
+  /**
+   * The action job handler: skip if superseded, plan in dry-run, otherwise apply or revert and record.
+   * Jobs of one action for one subject run one at a time, and each decides whether it is still wanted
+   * only once the previous one has finished: a reconciler's steps (apply this, delete that) from two
+   * quick changes must not interleave, or the target ends in neither state (an Istio DENY deleted by
+   * the older job after the newer one wrote it, say).
+   */
+  run(record: JobRecord<ActionJob>): Promise<void> {
     const job = record.payload;
-    const runtime = this.#runtime;
+    return this.#jobLock.run([`${job.policy}\u0000${job.subject}\u0000${job.action}`], () => {
+      // Tracked from here on, so a reload closes the old runtime's provider clients only after this job.
+      const runtime = this.#runtime;
+      return runtime.track((signal) => this.#runJob(record, runtime, signal));
+    });
+  }
+
+  async #runJob(record: JobRecord<ActionJob>, runtime: Runtime, signal: AbortSignal): Promise<void> {
+    const job = record.payload;
     const bound = runtime.action(job.policy, job.action);
     const policy = runtime.policy(job.policy);
     if (!bound || !policy) {
@@ -304,7 +320,7 @@ export class Enforcer {
       return;
     }
     try {
-      const outcome = job.operation === "apply" ? await bound.action.apply(req) : await bound.action.revert!(req);
+      const outcome = job.operation === "apply" ? await bound.action.apply({ ...req, signal }) : await bound.action.revert!({ ...req, signal });
       this.#metrics.action(job.type, "success");
       if (job.signal_at !== undefined) this.#metrics.signalToEnforcement(Math.max(0, this.#clock.now() - job.signal_at) / 1000);
       await this.#store.appendAudit([{ type: "action", ...base, outcome: "success", attempt: record.attempt, verified: outcome.verified ?? null, detail: redact(outcome.detail ?? {}) }]);

@@ -23,6 +23,13 @@ export interface BoundAction {
 
 const MIN_TTL = 60_000;
 
+/** Object keys sorted at every depth, so equal configs written in another key order compare equal. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v !== null && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
+}
+
 export class Runtime {
   readonly config: LoadedConfig;
   readonly checks = new Map<string, Check>();
@@ -33,6 +40,11 @@ export class Runtime {
   readonly #actions = new Map<string, Map<string, BoundAction>>();
   readonly #policies = new Map<string, PolicySpec>();
   readonly #ttl = new Map<string, number>();
+  /** Aborted when a retired runtime's in-flight action calls outlive the grace `stop()` gives them. */
+  readonly #retire = new AbortController();
+  #inFlight = 0;
+  #idle: (() => void) | undefined;
+  #closing: Promise<void> | undefined;
 
   constructor(config: LoadedConfig, ctx: PluginContext) {
     this.config = config;
@@ -99,9 +111,20 @@ export class Runtime {
     return policy.actions[level].map((a) => this.#actions.get(policy.name)!.get(a.name)!);
   }
 
-  /** Reconciling actions of a policy, once each, whichever level lists them. */
+  /**
+   * Reconciling actions of a policy, once each, whichever level lists them. The same reconciler written
+   * under several levels (same type, provider, dry_run and config; only its default name differs) is one
+   * reconciler: it brings the same objects to the decided level, so it runs once per change.
+   */
   reconcilers(policy: PolicySpec): BoundAction[] {
-    return this.#bound(policy).filter((b) => b.reconciles);
+    const seen = new Set<string>();
+    return this.#bound(policy).filter((b) => {
+      if (!b.reconciles) return false;
+      const key = canonical([b.spec.type, b.spec.provider ?? null, b.spec.dry_run ?? null, b.spec.config ?? null]);
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
   }
 
   #bound(policy: PolicySpec): BoundAction[] {
@@ -132,7 +155,46 @@ export class Runtime {
     return { check, on_unknown: spec?.on_unknown ?? policy.on_unknown, hold_grace: spec?.hold_grace ?? policy.hold_grace, results };
   }
 
-  async stop(): Promise<void> {
-    await Promise.allSettled([...[...this.checks.values()].map((c) => c.stop?.()), ...[...this.providers.values()].map((p) => p.close())]);
+  /**
+   * Runs an action job against this runtime's actions and provider clients. Once the runtime is
+   * retired (`stop()`), its clients are closed only after every tracked job has finished; `signal`
+   * aborts the jobs still running when the grace ends.
+   */
+  async track<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    this.#inFlight++;
+    try {
+      return await fn(this.#retire.signal);
+    } finally {
+      if (--this.#inFlight === 0) this.#idle?.();
+    }
+  }
+
+  /**
+   * Stops checks and retires the provider clients. A reload retires the old runtime while action jobs
+   * may still run on it: its clients are closed once they are done (their calls are aborted after
+   * `graceMs`, default 60 s: transient, so the queue runs them again on the new runtime), so no job
+   * finds its client closed halfway. Resolves without waiting for those jobs: a reload is not held up,
+   * and at shutdown the queue has already given them their time (their jobs run again at the next
+   * start).
+   */
+  async stop(graceMs = 60_000): Promise<void> {
+    await Promise.allSettled([...this.checks.values()].map((c) => c.stop?.()));
+    this.#closing ??= this.#closeWhenIdle(graceMs);
+    if (this.#inFlight === 0) await this.#closing;
+  }
+
+  async #closeWhenIdle(graceMs: number): Promise<void> {
+    if (this.#inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const idle = new Promise<void>((resolve) => (this.#idle = resolve));
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs).unref()));
+      await Promise.race([idle, late]);
+      clearTimeout(timer);
+      if (this.#inFlight > 0) {
+        this.#retire.abort(new Error("the configuration was replaced or the agent is stopping"));
+        await idle;
+      }
+    }
+    await Promise.allSettled([...this.providers.values()].map((p) => p.close()));
   }
 }
