@@ -151,7 +151,10 @@ enforcement:
 
     assert.deepEqual(okta.api.handled.map(sent), want("okta:suspend"), "the user was ACTIVE: every planned call, the suspend included");
     assertFollowsPlan(k8s.api.handled.map(sent), expected.get("kubernetes:network_policy")!, withoutManager);
-    assert.equal(k8s.api.handled.filter((r) => r.method === "DELETE").length, 2, "both allows vigil wrote are deleted");
+    // Both allows stay, emptied: the pods stay isolated and the edge is closed.
+    const deniedObjects = k8s.api.handled.filter((r) => r.method === "PATCH").map((r) => JSON.parse(r.body) as { spec: Record<string, unknown> });
+    assert.equal(deniedObjects.length, 2);
+    for (const o of deniedObjects) assert.ok(o.spec.egress === undefined && o.spec.ingress === undefined, "an emptied allow allows nothing");
     // IAM's Query API posts every call to "/": the Action and its parameters tell them apart.
     const awsPlanned = expected.get("aws:revoke_role_sessions")!;
     assert.deepEqual(iam.api.handled.map((r) => `${r.method} ${r.url} ${formOf(r).Action}`), awsPlanned.map((c) => `${line(c)} ${(c.body as Record<string, string>).Action}`));
@@ -165,7 +168,8 @@ enforcement:
     // The effects are in place at each target.
     assert.ok(iam.roles.get("frontend-irsa")!.inline.has("AWSRevokeOlderSessions"));
     assert.equal(okta.status(OKTA_USER), "SUSPENDED");
-    assert.equal(k8s.objects("NetworkPolicy").length, 0, "the allow is gone: the edge is denied");
+    assert.equal(k8s.objects("NetworkPolicy").length, 2, "the pods stay isolated");
+    for (const o of k8s.objects("NetworkPolicy")) assert.deepEqual([(o.spec as Record<string, unknown>).egress, (o.spec as Record<string, unknown>).ingress], [undefined, undefined], "and nothing is allowed: the edge is denied");
     // Each action's verification (read back from the target) is in the audit log.
     await until(async () => ((await agent.request("GET", "/v1/audit?subject=frontend&type=action")).json.entries ?? []).filter((e: { access: string }) => e.access === "deny").length === 3, 10_000);
     const audit = (await agent.request("GET", "/v1/audit?subject=frontend&type=action")).json as { entries: { action: string; access: string; outcome: string; verified: boolean | null }[] };
@@ -181,7 +185,8 @@ enforcement:
     await new Promise((r) => setTimeout(r, 1_100)); // the cooldown
     const res = await agent.request("POST", "/v1/signals", { subject: "frontend", check: "anomaly_detection", status: "pass" });
     assert.equal(res.status, 202);
-    await until(() => okta.status(OKTA_USER) === "ACTIVE" && !iam.roles.get("frontend-irsa")!.inline.has("AWSRevokeOlderSessions") && k8s.objects("NetworkPolicy").length === 2, 20_000);
+    const allowing = () => k8s.objects("NetworkPolicy").filter((o) => (o.spec as Record<string, unknown>).egress !== undefined || (o.spec as Record<string, unknown>).ingress !== undefined).length;
+    await until(() => okta.status(OKTA_USER) === "ACTIVE" && !iam.roles.get("frontend-irsa")!.inline.has("AWSRevokeOlderSessions") && allowing() === 2, 20_000);
     await until(() => iam.api.handled.length >= expected.get("aws:revoke_role_sessions")!.length && okta.api.handled.length >= expected.get("okta:suspend")!.length, 10_000);
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual(okta.api.handled.map(sent), expected.get("okta:suspend")!.map(line));

@@ -5,9 +5,11 @@
  * full_access and read_only: a policy on the source pods allowing egress to the destination pods on
  * the edge's port, and (with `ingress: true`) one on the destination pods allowing ingress from the
  * source pods. A NetworkPolicy cannot tell reads from writes, so read_only keeps the L4 allow.
- * deny: both are deleted, and the namespace's default-deny blocks the edge; with `default_deny: true`
- * vigil keeps its own default-deny objects on the source pods' egress (DNS to kube-system left open)
- * and the destination pods' ingress.
+ * deny: the same two objects stay, emptied: they still select the pods (so the pods stay isolated, as
+ * at the other levels) but allow nothing. Deleting them would end the isolation they brought, and pods
+ * no policy isolates may send and receive anything: deny would open the source's egress and the
+ * destination's ingress to everyone. With `default_deny: true` vigil also keeps its own default-deny
+ * objects on the source pods' egress (DNS to kube-system left open) and the destination pods' ingress.
  */
 import { z } from "zod";
 import type { Subject } from "../../policy/model.ts";
@@ -136,8 +138,14 @@ export function networkPolicySteps(config: NetworkPolicyConfig, req: ActionReque
         ];
 
   if (req.decision.access === "deny") {
-    // The default-deny first, so the edge is never open while the allows go.
-    return [...denySteps(), { op: "delete", ref: egressRef }, { op: "delete", ref: ingressRef }];
+    // The default-deny first, then the allows emptied (not deleted: see the top of this file).
+    return [
+      ...denySteps(),
+      { op: "apply", obj: object(egressRef.name, source.namespace, { podSelector: labelSelector(source.selector), policyTypes: ["Egress"] }) },
+      config.ingress
+        ? { op: "apply", obj: object(ingressRef.name, destination.namespace, { podSelector: labelSelector(destination.selector), policyTypes: ["Ingress"] }) }
+        : { op: "delete", ref: ingressRef },
+    ];
   }
   if (edge.port === undefined) throw inputError(`${TYPE}: policy ${req.decision.policy} has no port on its edge; a NetworkPolicy allow needs one`);
   const ports = [{ protocol: l4Protocol(edge.protocol), port: edge.port }];
@@ -180,14 +188,21 @@ async function runStep(client: KubernetesClient, step: Step, signal?: AbortSigna
   }
   await client.apply(step.obj, signal);
   const after = await client.get(ref, signal);
-  const verified = after !== undefined && isOwned(after) && appliedHolds(step.obj.spec, after.spec);
+  const verified = after !== undefined && isOwned(after) && appliedHolds(step.obj.spec, after.spec) && noExtraRules(step.obj.spec, after.spec);
   return { result: "applied", verified, ref };
+}
+
+/** An object written without `ingress`/`egress` rules (it allows nothing) must not read back with some. */
+function noExtraRules(applied: unknown, actual: unknown): boolean {
+  const a = (applied ?? {}) as Record<string, unknown>;
+  const b = (actual ?? {}) as Record<string, unknown>;
+  return (["ingress", "egress"] as const).every((k) => a[k] !== undefined || b[k] === undefined || (Array.isArray(b[k]) && b[k].length === 0));
 }
 
 export const networkPolicyAction: ActionFactory<NetworkPolicyConfig> = {
   type: TYPE,
   description:
-    "Reconcile vigil-owned NetworkPolicies for a communication policy's edge: allow egress (and ingress) on the edge's port for full_access and read_only, remove them for deny (optionally keeping vigil's own default-deny).",
+    "Reconcile vigil-owned NetworkPolicies for a communication policy's edge: allow egress (and ingress) on the edge's port for full_access and read_only, empty them for deny so the pods stay isolated and the edge is closed (optionally keeping vigil's own default-deny).",
   requiredPermissions: [
     "get networkpolicies.networking.k8s.io",
     "create networkpolicies.networking.k8s.io",

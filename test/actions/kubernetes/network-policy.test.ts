@@ -106,14 +106,30 @@ describe("kubernetes:network_policy against the fake API server", () => {
     assert.deepEqual(fake.object(ref("vigil-frontend-to-api-egress", "web"))?.spec, EGRESS);
   });
 
-  test("deny deletes both allows; verified once they are gone", async () => {
+  test("deny empties both allows: the pods stay isolated and the edge is closed, verified", async () => {
     const a = action();
     await a.apply(req("full_access"));
     const out = await a.apply(req("deny", { previous: "full_access" }));
     assert.equal(out.verified, true);
-    assert.equal(fake.objects().length, 0);
-    assert.equal((out.detail?.objects as Record<string, string>)["web/vigil-frontend-to-api-egress"], "deleted");
-    assert.equal((out.detail?.objects as Record<string, string>)["api/vigil-frontend-to-api-ingress"], "deleted");
+    assert.equal(fake.objects().length, 2);
+    assert.deepEqual(fake.object(ref("vigil-frontend-to-api-egress", "web"))?.spec, { podSelector: EGRESS.podSelector, policyTypes: ["Egress"] });
+    assert.deepEqual(fake.object(ref("vigil-frontend-to-api-ingress", "api"))?.spec, { podSelector: INGRESS.podSelector, policyTypes: ["Ingress"] });
+    assert.equal((out.detail?.objects as Record<string, string>)["web/vigil-frontend-to-api-egress"], "applied");
+    assert.equal((out.detail?.objects as Record<string, string>)["api/vigil-frontend-to-api-ingress"], "applied");
+  });
+
+  test("deny never ends the isolation full_access brought: without a namespace default-deny the edge would open", async () => {
+    // Pods no NetworkPolicy selects are not isolated: deleting vigil's allows at deny would let the
+    // source send anywhere and anyone reach the destination, more than full_access allowed.
+    const a = action();
+    await a.apply(req("full_access"));
+    await a.apply(req("deny", { previous: "full_access" }));
+    const egress = fake.objects().filter((o) => (o.spec as { policyTypes?: string[] }).policyTypes?.includes("Egress") && o.metadata.namespace === "web");
+    const ingress = fake.objects().filter((o) => (o.spec as { policyTypes?: string[] }).policyTypes?.includes("Ingress") && o.metadata.namespace === "api");
+    assert.equal(egress.length, 1, "the source pods are still isolated for egress");
+    assert.equal(ingress.length, 1, "the destination pods are still isolated for ingress");
+    assert.equal((egress[0]!.spec as { egress?: unknown[] }).egress, undefined, "and allowed nothing");
+    assert.equal((ingress[0]!.spec as { ingress?: unknown[] }).ingress, undefined, "and allowed nothing");
   });
 
   test("default_deny: vigil's own default-deny stays at every level, DNS egress open; the allows come and go", async () => {
@@ -121,8 +137,9 @@ describe("kubernetes:network_policy against the fake API server", () => {
     await a.apply(req("deny"));
     assert.deepEqual(
       fake.objects().map((o) => o.metadata.name).sort(),
-      ["vigil-frontend-to-api-deny-egress", "vigil-frontend-to-api-deny-ingress"],
+      ["vigil-frontend-to-api-deny-egress", "vigil-frontend-to-api-deny-ingress", "vigil-frontend-to-api-egress", "vigil-frontend-to-api-ingress"],
     );
+    assert.equal((fake.object(ref("vigil-frontend-to-api-egress", "web"))?.spec as { egress?: unknown }).egress, undefined);
     assert.deepEqual(fake.object(ref("vigil-frontend-to-api-deny-egress", "web"))?.spec, {
       podSelector: { matchLabels: { "app.kubernetes.io/name": "frontend" } },
       policyTypes: ["Egress"],
@@ -151,9 +168,11 @@ describe("kubernetes:network_policy against the fake API server", () => {
     assert.equal(out.verified, true);
     assert.deepEqual(fake.objects().map((o) => `${o.metadata.name}@${o.metadata.resourceVersion}`).sort(), before);
     await a.apply(req("deny"));
+    const denied = fake.objects().map((o) => `${o.metadata.name}@${o.metadata.resourceVersion}`).sort();
     const again = await a.apply(req("deny"));
     assert.equal(again.verified, true);
-    assert.equal(fake.objects().length, 2);
+    assert.deepEqual(fake.objects().map((o) => `${o.metadata.name}@${o.metadata.resourceVersion}`).sort(), denied);
+    assert.equal(fake.objects().length, 4);
   });
 
   test("an object of the same name that vigil does not own is neither overwritten nor deleted", async () => {
@@ -164,10 +183,13 @@ describe("kubernetes:network_policy against the fake API server", () => {
     assert.ok(r.error instanceof VigilError && r.error.code === "VIGIL_ERR_ACTION_INPUT");
     assert.match((r.error as Error).message, /not labelled app\.kubernetes\.io\/managed-by=vigil/);
     assert.equal(fake.api.handled.filter((q) => q.method === "PATCH").length, 0);
-    const out = await action().apply(req("deny"));
-    assert.equal(out.verified, false);
-    assert.equal((out.detail?.objects as Record<string, string>)["web/vigil-frontend-to-api-egress"], "not_owned");
+    // deny refuses it the same way, and still neither writes nor deletes it.
+    const d = await attempt(() => action().apply(req("deny")));
+    assert.equal(d.attempts, 1);
+    assert.ok(d.error instanceof VigilError && d.error.code === "VIGIL_ERR_ACTION_INPUT");
+    assert.equal(fake.api.handled.filter((q) => q.method === "DELETE").length, 0);
     assert.deepEqual(fake.object(ref("vigil-frontend-to-api-egress", "web"))?.spec, theirs.spec);
+    assert.deepEqual(fake.object(ref("vigil-frontend-to-api-egress", "web"))?.metadata.labels, theirs.metadata.labels);
   });
 
   test("the plan makes no request, masks the token, and equals what apply sends (allow)", async () => {
@@ -182,8 +204,10 @@ describe("kubernetes:network_policy against the fake API server", () => {
   });
 
   test("the plan equals what apply sends (deny, the DELETE's uid read by the GET before it)", async () => {
-    const a = action({ default_deny: true });
+    const a = action({ ingress: false });
     await a.apply(req("full_access"));
+    // A stale ingress allow and default-deny pair from an earlier config, to be deleted.
+    await action({ default_deny: true }).apply(req("full_access"));
     const uids = new Map(fake.objects().map((o) => [o.metadata.name, o.metadata.uid]));
     fake.api.clear();
     const plan = a.plan(req("deny"));
@@ -196,7 +220,7 @@ describe("kubernetes:network_policy against the fake API server", () => {
       return { ...pl, body: { apiVersion: "v1", kind: "DeleteOptions", preconditions: { uid: uids.get(name) } } };
     });
     assert.deepEqual(fake.api.handled.map(received), expected);
-    assert.deepEqual(plan.map((p) => p.method), ["GET", "PATCH", "GET", "GET", "PATCH", "GET", "GET", "DELETE", "GET", "GET", "DELETE", "GET"]);
+    assert.deepEqual(plan.map((p) => p.method), ["GET", "DELETE", "GET", "GET", "DELETE", "GET", "GET", "PATCH", "GET", "GET", "DELETE", "GET"]);
   });
 
   test("429 from API priority and fairness: transient with the Retry-After hint, the retry converges", async () => {
@@ -282,11 +306,11 @@ describe("kubernetes:network_policy objects and config", () => {
     }
   });
 
-  test("order: allows before the default-deny when opening, the default-deny before deletes when closing", () => {
+  test("order: allows before the default-deny when opening, the default-deny before the allows are emptied when closing", () => {
     const cfg = networkPolicyConfigSchema.parse({ default_deny: true });
     const show = (access: AccessLevel) => networkPolicySteps(cfg, req(access)).map((s) => `${s.op} ${s.op === "apply" ? s.obj.metadata.name : s.ref.name}`);
     assert.deepEqual(show("full_access"), ["apply vigil-frontend-to-api-egress", "apply vigil-frontend-to-api-ingress", "apply vigil-frontend-to-api-deny-egress", "apply vigil-frontend-to-api-deny-ingress"]);
-    assert.deepEqual(show("deny"), ["apply vigil-frontend-to-api-deny-egress", "apply vigil-frontend-to-api-deny-ingress", "delete vigil-frontend-to-api-egress", "delete vigil-frontend-to-api-ingress"]);
+    assert.deepEqual(show("deny"), ["apply vigil-frontend-to-api-deny-egress", "apply vigil-frontend-to-api-deny-ingress", "apply vigil-frontend-to-api-egress", "apply vigil-frontend-to-api-ingress"]);
   });
 
   test("the destination namespace defaults to the source's", () => {
