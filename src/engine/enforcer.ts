@@ -6,7 +6,7 @@
  * the queue runs once.
  */
 import { createHash } from "node:crypto";
-import { accessRank, type AccessLevel, type Subject } from "../policy/model.ts";
+import { ACCESS_LEVELS, accessRank, type AccessLevel, type Subject } from "../policy/model.ts";
 import { admit, resumeGuard, type GuardState } from "../policy/decide.ts";
 import type { PolicySpec } from "../policy/compile.ts";
 import type { StateStore, StoredState, AuditEvent } from "../store/contract.ts";
@@ -48,14 +48,23 @@ export function idempotencyKey(policy: string, subject: string, generation: numb
 }
 
 /**
- * The calls one transition needs: reverts of the level left, then applies of the level entered, then
- * every reconciler once (it brings its target to the new level whatever list names it). A subject's
- * first enforcement runs the reconcilers even at full access: the mesh must carry the declared allow.
+ * The calls one transition needs, then every reconciler once (it brings its target to the new level
+ * whatever list names it). A subject's first enforcement runs the reconcilers even at full access:
+ * the mesh must carry the declared allow.
+ *
+ * Tightening (read_only → deny) applies the entered level's actions and reverts nothing: what the
+ * left level put in place only restricts, and reverting it first (putting a user back into the full
+ * group, say) would open a window of more access while the stricter actions are still on their way.
+ * Loosening reverts the actions of every level stricter than the one entered, up to the one left
+ * (deny → full_access reverts deny's and read_only's), then applies the entered level's. Reverts are
+ * idempotent, so reverting a level that was skipped on the way down changes nothing.
  */
 export function transition(runtime: Runtime, policy: PolicySpec, from: AccessLevel, to: AccessLevel, firstEnforcement: boolean): { bound: BoundAction; operation: "apply" | "revert" }[] {
   const reconcile = runtime.reconcilers(policy).map((bound) => ({ bound, operation: "apply" as const }));
   if (from === to) return firstEnforcement ? reconcile : [];
-  const reverts = firstEnforcement ? [] : runtime.actionsAt(policy, from).filter((b) => b.revertible).map((bound) => ({ bound, operation: "revert" as const }));
+  const loosening = accessRank(to) < accessRank(from);
+  const undone = firstEnforcement || !loosening ? [] : ACCESS_LEVELS.filter((l) => accessRank(l) > accessRank(to) && accessRank(l) <= accessRank(from)).reverse();
+  const reverts = undone.flatMap((level) => runtime.actionsAt(policy, level).filter((b) => b.revertible).map((bound) => ({ bound, operation: "revert" as const })));
   const applies = runtime.actionsAt(policy, to).filter((b) => !b.reconciles).map((bound) => ({ bound, operation: "apply" as const }));
   return [...reverts, ...applies, ...reconcile];
 }

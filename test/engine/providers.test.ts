@@ -144,6 +144,8 @@ enforcement:
       assert.deepEqual(names("full_access", "deny"), ["apply poke", "apply mesh"]);
       assert.deepEqual(names("deny", "read_only"), ["revert poke", "apply poke-ro", "apply mesh"]);
       assert.deepEqual(names("read_only", "full_access"), ["revert poke-ro", "apply mesh"]);
+      assert.deepEqual(names("read_only", "deny"), ["apply poke", "apply mesh"], "tightening reverts nothing: no window of more access");
+      assert.deepEqual(names("deny", "full_access"), ["revert poke", "revert poke-ro", "apply mesh"], "loosening undoes every stricter level");
       assert.deepEqual(names("full_access", "full_access"), []);
       assert.deepEqual(names("full_access", "full_access", true), ["apply mesh"], "a first enforcement puts the declared allow in place");
       assert.equal(runtime.action("web-to-api", "poke-ro")!.action.plan({ decision: { policy: "web-to-api", subject: "web", access: "read_only", risk: "medium", reasons: [], generation: 1, decided_at: 0, evidence: {}, exempt: false }, subject: { id: "web", kind: "workload", attributes: {}, labels: {} }, previous_access: "full_access", operation: "apply", idempotency_key: "k" })[0]!.url, "https://second.example");
