@@ -48,7 +48,8 @@ export const actions: Command = async (argv) => {
     providerFactories = [...config.registry.providers.values()];
   }
   const want = values.type;
-  const listed = actionFactories.map(describeAction).filter((a) => want === undefined || a.type === want || a.provider === want);
+  // A provider type (`kubernetes`) or a folder prefix (`istio`, whose actions use the kubernetes provider).
+  const listed = actionFactories.map(describeAction).filter((a) => want === undefined || a.type === want || a.provider === want || a.type.startsWith(`${want}:`));
   if (want !== undefined && listed.length === 0) throw new UsageError(`no action type or provider "${want}"; known: ${actionFactories.map((f) => f.type).join(", ")}`);
   const providers = providerFactories
     .filter((p) => want === undefined || listed.some((a) => a.provider === p.type))

@@ -209,6 +209,11 @@ enforcement:
     assert.match(text.stdout, /^demo:poke {2}\(provider: demo\)$/m);
     assert.match(text.stdout, /^ {4}- demo\.poke$/m);
     assert.doesNotMatch(text.stdout, /^webhook/m);
+    const istio = await runCli(["actions", "list", "--type", "istio", "--json"]);
+    assert.equal(istio.code, 0, istio.stderr);
+    const istioOut = JSON.parse(istio.stdout) as { actions: { type: string; provider: string }[]; providers: { type: string }[] };
+    assert.deepEqual(istioOut.actions.map((a) => [a.type, a.provider]), [["istio:authorization_policy", "kubernetes"]]);
+    assert.deepEqual(istioOut.providers.map((p) => p.type), ["kubernetes"]);
     const bad = await runCli(["actions", "list", "--type", "nope"]);
     assert.equal(bad.code, 2);
   });
