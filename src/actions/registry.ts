@@ -1,22 +1,68 @@
+/**
+ * Built-in action plugins. `log` and `webhook` are always loaded; each provider folder is imported
+ * only when a configuration uses it (its actions, or a `providers` entry of its type), so an agent
+ * that enforces through two systems does not carry the code of nine.
+ */
 import type { ActionFactory } from "./contract.ts";
 import type { ProviderFactory } from "./provider.ts";
 import { logAction } from "./log/index.ts";
 import { webhookAction } from "./webhook/index.ts";
-import * as aws from "./aws/index.ts";
-import * as okta from "./okta/index.ts";
-import * as entra from "./entra/index.ts";
-import * as kubernetes from "./kubernetes/index.ts";
-import * as istio from "./istio/index.ts";
-import * as linkerd from "./linkerd/index.ts";
-import * as consul from "./consul/index.ts";
-import * as vault from "./vault/index.ts";
-import * as caep from "./caep/index.ts";
 
-/** Provider folders: each exports its `provider` (when it has its own) and its `actions`. Add a folder and one entry here. */
-const providerModules: readonly { provider?: ProviderFactory<any, any> | undefined; actions: readonly ActionFactory<any>[] }[] = [aws, okta, entra, kubernetes, istio, linkerd, consul, vault, caep];
+/** What a provider folder's index.ts exports. */
+interface ProviderFolder {
+  readonly provider?: ProviderFactory<any, any> | undefined;
+  readonly actions: readonly ActionFactory<any>[];
+}
 
-/** Built-in action plugins. */
-export const builtinActions: readonly ActionFactory<never>[] = [logAction, webhookAction, ...providerModules.flatMap((m) => m.actions)] as unknown as readonly ActionFactory<never>[];
+/** Provider folders by name: the prefix of their action types (`okta:suspend`) and their provider type. Add a folder and one line here. */
+const FOLDERS: Readonly<Record<string, () => Promise<ProviderFolder>>> = {
+  aws: () => import("./aws/index.ts"),
+  okta: () => import("./okta/index.ts"),
+  entra: () => import("./entra/index.ts"),
+  kubernetes: () => import("./kubernetes/index.ts"),
+  istio: () => import("./istio/index.ts"),
+  linkerd: () => import("./linkerd/index.ts"),
+  consul: () => import("./consul/index.ts"),
+  vault: () => import("./vault/index.ts"),
+  caep: () => import("./caep/index.ts"),
+};
 
-/** Built-in providers: the connections and credentials actions share (`providers.<name>`). */
-export const builtinProviders: readonly ProviderFactory<never>[] = providerModules.flatMap((m) => (m.provider ? [m.provider] : [])) as unknown as readonly ProviderFactory<never>[];
+/** Names of the built-in provider folders. */
+export const BUILTIN_FOLDERS: readonly string[] = Object.keys(FOLDERS);
+
+/** Actions that need no provider, always available. */
+export const coreActions: readonly ActionFactory<never>[] = [logAction, webhookAction] as unknown as readonly ActionFactory<never>[];
+
+export interface Builtins {
+  readonly actions: readonly ActionFactory<never>[];
+  readonly providers: readonly ProviderFactory<never>[];
+}
+
+/** The folder a type belongs to: `istio` for `istio:authorization_policy`, `kubernetes` for the provider type `kubernetes`. */
+export function folderOf(type: string): string | undefined {
+  const name = type.includes(":") ? type.slice(0, type.indexOf(":")) : type;
+  return Object.hasOwn(FOLDERS, name) ? name : undefined;
+}
+
+/**
+ * Loads the named folders (every folder when none are named) and the folders of the providers their
+ * actions use, and returns their factories with the core actions.
+ */
+export async function loadBuiltins(folders?: Iterable<string>): Promise<Builtins> {
+  const wanted = new Set(folders ?? BUILTIN_FOLDERS);
+  const loaded = new Map<string, ProviderFolder>();
+  while ([...wanted].some((f) => !loaded.has(f))) {
+    const next = [...wanted].filter((f) => !loaded.has(f) && Object.hasOwn(FOLDERS, f));
+    if (next.length === 0) break;
+    for (const [name, mod] of await Promise.all(next.map(async (f) => [f, await FOLDERS[f]!()] as const))) {
+      loaded.set(name, mod);
+      for (const a of mod.actions) if (a.provider && Object.hasOwn(FOLDERS, a.provider)) wanted.add(a.provider);
+    }
+    for (const f of wanted) if (!Object.hasOwn(FOLDERS, f)) wanted.delete(f);
+  }
+  const mods = BUILTIN_FOLDERS.filter((f) => loaded.has(f)).map((f) => loaded.get(f)!);
+  return {
+    actions: [...coreActions, ...mods.flatMap((m) => m.actions)] as unknown as readonly ActionFactory<never>[],
+    providers: mods.flatMap((m) => (m.provider ? [m.provider] : [])) as unknown as readonly ProviderFactory<never>[],
+  };
+}

@@ -1,6 +1,6 @@
 import { stringify } from "yaml";
 import { loadOrExplain, parse, out, EXIT_OK, UsageError, type Command } from "./common.ts";
-import { builtinActions, builtinProviders } from "../actions/registry.ts";
+import { loadBuiltins } from "../actions/registry.ts";
 import type { ActionFactory } from "../actions/contract.ts";
 import type { ProviderFactory } from "../actions/provider.ts";
 
@@ -40,12 +40,16 @@ const RESTORE_TEXT = { revert: "reverted when access is restored", reconcile: "r
 export const actions: Command = async (argv) => {
   const { values, positionals } = parse(argv, { config: { type: "string", short: "c" }, type: { type: "string" }, json: { type: "boolean" } }, true);
   if (positionals[0] !== "list" || positionals.length > 1) throw new UsageError('actions takes one subcommand: "list"');
-  let actionFactories = builtinActions as readonly ActionFactory<unknown>[];
-  let providerFactories = builtinProviders as readonly ProviderFactory<unknown>[];
+  const builtins = await loadBuiltins();
+  let actionFactories = builtins.actions as readonly ActionFactory<unknown>[];
+  let providerFactories = builtins.providers as readonly ProviderFactory<unknown>[];
   if (values.config !== undefined) {
+    // A config's registry holds only the provider folders it uses, plus its plugins': add the rest.
     const config = await loadOrExplain(values.config);
-    actionFactories = [...config.registry.actions.values()];
-    providerFactories = [...config.registry.providers.values()];
+    const types = new Set(actionFactories.map((f) => f.type));
+    actionFactories = [...actionFactories, ...[...config.registry.actions.values()].filter((f) => !types.has(f.type))];
+    const ptypes = new Set(providerFactories.map((f) => f.type));
+    providerFactories = [...providerFactories, ...[...config.registry.providers.values()].filter((f) => !ptypes.has(f.type))];
   }
   const want = values.type;
   // A provider type (`kubernetes`) or a folder prefix (`istio`, whose actions use the kubernetes provider).

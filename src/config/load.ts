@@ -6,7 +6,7 @@ import { ConfigError, VigilError, type ConfigIssue } from "../errors.ts";
 import { configSchema, type ParsedConfig } from "./schema.ts";
 import { expandReferences } from "./expand.ts";
 import { isSecretKey, registerSecret } from "../util/redact.ts";
-import { loadRegistry, type Registry } from "./plugins.ts";
+import { loadRegistry, type Registry, type UsedTypes } from "./plugins.ts";
 import { compilePolicies, type CompiledConfig } from "../policy/compile.ts";
 
 /** A validated, frozen configuration with everything the engine needs resolved. */
@@ -57,7 +57,7 @@ export async function loadConfigText(text: string, file: string, options: LoadOp
 
   const raw = parsed.data;
   registerSecretKeys(raw);
-  const registry = await loadRegistry(raw.plugins.map((p) => resolve(dir, p.module)), issues, locate);
+  const registry = await loadRegistry(raw.plugins.map((p) => resolve(dir, p.module)), issues, locate, usedTypes(raw));
   const compiled = compilePolicies(raw, registry, issues, { zodIssues: (err, path) => zodIssues(err, path, locate), locate });
   if (issues.length > 0) throw new ConfigError(file, sortIssues(issues));
   // Plugin factories hold schemas with lazy internals, so only plain data is frozen.
@@ -109,6 +109,16 @@ function lineOf(doc: Document, lines: LineCounter, path: readonly PropertyKey[])
 function rangeStart(node: unknown): number | undefined {
   const range = (node as { range?: [number, number, number] } | null)?.range;
   return range?.[0];
+}
+
+/** The action and provider types a parsed config names (so only their provider folders load). */
+function usedTypes(raw: ParsedConfig): UsedTypes {
+  const levels = (e: { full_access: readonly { type: string }[]; read_only: readonly { type: string }[]; deny: readonly { type: string }[] } | undefined) =>
+    e ? [...e.full_access, ...e.read_only, ...e.deny].map((a) => a.type) : [];
+  return {
+    actions: [...levels(raw.enforcement), ...raw.communication_policies.flatMap((p) => levels(p.enforcement)), ...levels(raw.identity_perimeter?.enforcement)],
+    providers: Object.entries(raw.providers).map(([name, entry]) => entry.type ?? name),
+  };
 }
 
 /**

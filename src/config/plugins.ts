@@ -5,7 +5,7 @@ import type { ActionFactory } from "../actions/contract.ts";
 import type { ProviderFactory } from "../actions/provider.ts";
 import type { InventoryFactory } from "../inventories/contract.ts";
 import { builtinChecks } from "../checks/registry.ts";
-import { builtinActions, builtinProviders } from "../actions/registry.ts";
+import { coreActions, folderOf, loadBuiltins } from "../actions/registry.ts";
 import { builtinInventories } from "../inventories/registry.ts";
 
 /** The factories one configuration can use: the built-ins plus those of its plugin modules. */
@@ -18,25 +18,45 @@ export interface Registry {
 
 type AnyFactory = { type: string; description: string; configSchema: unknown; create: unknown };
 
+/** The action and provider types a configuration names, so only their provider folders are loaded. */
+export interface UsedTypes {
+  readonly actions: readonly string[];
+  readonly providers: readonly string[];
+}
+
 /**
  * Builds the registry. A plugin module exports `checks`, `actions`, `inventories` and/or `providers` arrays of
  * factories (or a default export object with them). A type may not shadow a built-in.
+ *
+ * Built-in provider folders are loaded when `used` names one of their types or a plugin type shares
+ * their prefix (so shadowing is still caught); all of them when `used` is absent or names a type
+ * nothing provides, so the error can list every known type.
  */
-export async function loadRegistry(modules: readonly string[], issues: ConfigIssue[], locate: (path: readonly PropertyKey[]) => number | undefined): Promise<Registry> {
-  const checks = new Map<string, CheckFactory<unknown>>(builtinChecks.map((f) => [f.type, f as CheckFactory<unknown>]));
-  const actions = new Map<string, ActionFactory<unknown>>(builtinActions.map((f) => [f.type, f as ActionFactory<unknown>]));
-  const inventories = new Map<string, InventoryFactory<unknown>>(builtinInventories.map((f) => [f.type, f as InventoryFactory<unknown>]));
-  const providers = new Map<string, ProviderFactory<unknown>>(builtinProviders.map((f) => [f.type, f as ProviderFactory<unknown>]));
+export async function loadRegistry(modules: readonly string[], issues: ConfigIssue[], locate: (path: readonly PropertyKey[]) => number | undefined, used?: UsedTypes): Promise<Registry> {
+  const imported: { i: number; file: string; exported: Record<string, unknown> }[] = [];
   for (const [i, file] of modules.entries()) {
     const path = ["plugins", i, "module"];
-    let mod: Record<string, unknown>;
     try {
-      mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+      const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+      imported.push({ i, file, exported: (typeof mod.default === "object" && mod.default !== null ? mod.default : mod) as Record<string, unknown> });
     } catch (err) {
       issues.push({ path: path.join(".").replace(/\.(\d+)\./, "[$1]."), message: `cannot load plugin ${file}: ${(err as Error).message}`, line: locate(path) });
-      continue;
     }
-    const exported = (typeof mod.default === "object" && mod.default !== null ? mod.default : mod) as Record<string, unknown>;
+  }
+  let builtins = await loadBuiltins(used ? foldersFor(used, imported.map((m) => m.exported)) : undefined);
+  if (used) {
+    // A type the loaded folders lack (a typo, a plugin that failed to load): load them all, so the
+    // error can list every known type.
+    const known = new Set([...builtins.actions.map((f) => f.type), ...builtins.providers.map((f) => f.type), ...pluginTypesOf(imported.map((m) => m.exported))]);
+    if ([...used.actions, ...used.providers].some((t) => !known.has(t))) builtins = await loadBuiltins();
+  }
+
+  const checks = new Map<string, CheckFactory<unknown>>(builtinChecks.map((f) => [f.type, f as CheckFactory<unknown>]));
+  const actions = new Map<string, ActionFactory<unknown>>(builtins.actions.map((f) => [f.type, f as ActionFactory<unknown>]));
+  const inventories = new Map<string, InventoryFactory<unknown>>(builtinInventories.map((f) => [f.type, f as InventoryFactory<unknown>]));
+  const providers = new Map<string, ProviderFactory<unknown>>(builtins.providers.map((f) => [f.type, f as ProviderFactory<unknown>]));
+  for (const { i, file, exported } of imported) {
+    const path = ["plugins", i, "module"];
     const groups: [string, Map<string, unknown>][] = [
       ["checks", checks],
       ["actions", actions],
@@ -63,6 +83,31 @@ export async function loadRegistry(modules: readonly string[], issues: ConfigIss
     if (found === 0) issues.push({ path: `plugins[${i}]`, message: `${file} exports no checks, actions, inventories or providers`, line: locate(path) });
   }
   return { checks, actions, inventories, providers };
+}
+
+/** Provider folders a config needs; undefined (all) when a type is neither built in nor a plugin's. */
+function foldersFor(used: UsedTypes, plugins: readonly Record<string, unknown>[]): Set<string> | undefined {
+  const pluginTypes = pluginTypesOf(plugins);
+  const core = new Set(coreActions.map((a) => a.type));
+  const folders = new Set<string>();
+  for (const type of [...used.actions, ...used.providers, ...pluginTypes]) {
+    const folder = folderOf(type);
+    if (folder) folders.add(folder);
+    else if (!core.has(type) && !pluginTypes.has(type)) return undefined;
+  }
+  return folders;
+}
+
+/** Action and provider types the plugin modules export. */
+function pluginTypesOf(plugins: readonly Record<string, unknown>[]): Set<string> {
+  const types = new Set<string>();
+  for (const exported of plugins) {
+    for (const key of ["actions", "providers"]) {
+      const list = exported[key];
+      for (const f of Array.isArray(list) ? list : list === undefined ? [] : [list]) if (isFactory(f)) types.add(f.type);
+    }
+  }
+  return types;
 }
 
 function isFactory(f: unknown): f is AnyFactory {

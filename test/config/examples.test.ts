@@ -5,7 +5,9 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { loadConfigText } from "../../src/config/load.ts";
-import { builtinActions, builtinProviders } from "../../src/actions/registry.ts";
+import { loadBuiltins } from "../../src/actions/registry.ts";
+
+const { actions: builtinActions, providers: builtinProviders } = await loadBuiltins();
 
 const EXAMPLES = new URL("../../config/examples/", import.meta.url);
 

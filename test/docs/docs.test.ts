@@ -3,7 +3,9 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { ERROR_CODES } from "../../src/errors.ts";
 import { builtinChecks } from "../../src/checks/registry.ts";
-import { builtinActions, builtinProviders } from "../../src/actions/registry.ts";
+import { loadBuiltins } from "../../src/actions/registry.ts";
+
+const { actions: builtinActions, providers: builtinProviders } = await loadBuiltins();
 import { configJsonSchema } from "../../src/config/json-schema.ts";
 import { DECISION_REASONS } from "../../src/policy/decide.ts";
 import { ENGINE_REASONS } from "../../src/engine/evaluator.ts";

@@ -157,6 +157,26 @@ enforcement:
   });
 });
 
+describe("built-in provider folders load on demand", () => {
+  it("a config loads only the folders it uses, and the provider folders their actions need", async () => {
+    const none = await load(base);
+    assert.deepEqual([...none.registry.actions.keys()].filter((t) => t.includes(":") && !t.startsWith("demo:") && !t.startsWith("lazy:")), []);
+    const some = await load(`${base}providers:\n  okta: {org_url: "https://example.okta.com", auth: {type: ssws, token: t-0123456789abcdef}}\nenforcement:\n  deny:\n    - {type: okta:suspend}\n    - {type: istio:authorization_policy, namespace: api}\n`);
+    const folders = new Set([...some.registry.actions.keys()].filter((t) => t.includes(":")).map((t) => t.split(":")[0]));
+    assert.deepEqual([...folders].sort(), ["demo", "istio", "kubernetes", "lazy", "okta"]);
+    assert.ok(some.registry.providers.has("kubernetes"), "istio's actions bring the kubernetes provider");
+  });
+
+  it("an unknown type still lists every known type; a plugin still cannot shadow a built-in it does not use", async () => {
+    const issues = await issuesOf(`${base}enforcement:\n  deny:\n    - {type: okta:suspendd}\n`);
+    assert.match(issues[0]!.message, /unknown action type "okta:suspendd"; known: .*aws:revoke_role_sessions.*okta:suspend.*caep:transmit/);
+    const zod = import.meta.resolve("zod");
+    writeFileSync(join(dir, "shadow.mjs"), `import { z } from ${JSON.stringify(zod)};\nexport const actions = [{ type: "vault:revoke_certificate", description: "x", requiredPermissions: [], example: {}, revertible: false, configSchema: z.object({}), create: () => ({ plan: () => [], apply: async () => ({}) }) }];\n`);
+    const shadow = await issuesOf("plugins:\n  - module: ./shadow.mjs\n");
+    assert.match(shadow[0]!.message, /actions type "vault:revoke_certificate" is already registered/);
+  });
+});
+
 describe("providers in a running agent", () => {
   it("serves provider documents without a token, runs the reconciler on first enforcement, and lists the actions", async () => {
     const logFile = join(dir, "calls.jsonl");

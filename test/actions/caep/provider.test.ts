@@ -9,7 +9,9 @@ import { transmitAction } from "../../../src/actions/caep/transmit.ts";
 import { caepPublicDocuments, jwksDocument, ssfConfiguration } from "../../../src/actions/caep/discovery.ts";
 import { hashUuid, setJti } from "../../../src/actions/caep/set.ts";
 import { jwsSignature, loadSigningKey } from "../../../src/actions/caep/keys.ts";
-import { builtinActions, builtinProviders } from "../../../src/actions/registry.ts";
+import { loadBuiltins } from "../../../src/actions/registry.ts";
+
+const { actions: builtinActions, providers: builtinProviders } = await loadBuiltins();
 import { loadConfigText } from "../../../src/config/load.ts";
 import { providerContext } from "../../helpers/action-context.ts";
 import { aliceRequest, ISSUER, KEYS, world } from "./world.ts";

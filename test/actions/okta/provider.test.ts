@@ -1,7 +1,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createPrivateKey, generateKeyPairSync, randomUUID, sign } from "node:crypto";
-import { builtinActions, builtinProviders } from "../../../src/actions/registry.ts";
+import { loadBuiltins } from "../../../src/actions/registry.ts";
+
+const { actions: builtinActions, providers: builtinProviders } = await loadBuiltins();
 import { clearSessionsAction } from "../../../src/actions/okta/clear-sessions.ts";
 import { groupDowngradeAction } from "../../../src/actions/okta/group-downgrade.ts";
 import { suspendAction } from "../../../src/actions/okta/suspend.ts";
