@@ -6,9 +6,8 @@
  */
 import { z } from "zod";
 import { circuitSchema } from "../common/circuit.ts";
-import { parseDuration } from "../../util/duration.ts";
+import { callTimeout } from "../common/schema.ts";
 
-const MAX_TIMEOUT_MS = 5 * 60_000;
 const REGION_RE = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 
 /** An AWS partition and where its IAM lives. */
@@ -72,14 +71,7 @@ export const awsProviderSchema = z
       .strict()
       .optional(),
     /** Whole-call deadline per IAM request, as a duration (`5s`), at most 5m. Default `10s`. */
-    timeout: z
-      .string()
-      .refine((s) => {
-        const ms = parseDuration(s);
-        return ms !== undefined && ms > 0 && ms <= MAX_TIMEOUT_MS;
-      }, { error: 'expected a duration between 1ms and 5m, like "10s"' })
-      .transform((s) => parseDuration(s)!)
-      .prefault("10s"),
+    timeout: callTimeout(),
     /** Circuit breaker over the IAM API. Default: opens after 5 transient failures in a row, for 30s doubling to 5m. */
     circuit: circuitSchema,
   })

@@ -1,12 +1,11 @@
 /** `providers.caep`: the transmitter's issuer, signing keys and statically configured receivers. */
 import { z } from "zod";
-import { parseDuration } from "../../util/duration.ts";
 import { circuitSchema } from "../common/circuit.ts";
 import { templateString } from "../common/input.ts";
 import { keyProblem, SIGNING_ALGS } from "./keys.ts";
 import { SUBJECT_FORMATS } from "./subject.ts";
+import { callTimeout } from "../common/schema.ts";
 
-const MAX_TIMEOUT_MS = 5 * 60_000;
 const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 const KID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
 const LOOPBACK_HOSTS = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
@@ -117,14 +116,7 @@ export const caepProviderSchema = z
     /** Circuit breaker over all receivers of this provider. Default 5 failures, 30s, up to 5m. */
     circuit: circuitSchema,
     /** Deadline per push, as a duration, at most 5m. Default `10s`. */
-    timeout: z
-      .string()
-      .refine((s) => {
-        const ms = parseDuration(s);
-        return ms !== undefined && ms > 0 && ms <= MAX_TIMEOUT_MS;
-      }, { error: 'expected a duration between 1ms and 5m, like "10s"' })
-      .transform((s) => parseDuration(s)!)
-      .prefault("10s"),
+    timeout: callTimeout(),
   })
   .strict()
   .superRefine((c, ctx) => {

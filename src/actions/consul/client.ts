@@ -7,16 +7,15 @@ import { readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { createHttpClient } from "../../http/client.ts";
-import { parseDuration } from "../../util/duration.ts";
 import { registerSecret } from "../../util/redact.ts";
 import { ApiClient, NO_AUTH, staticHeader } from "../common/api-client.ts";
 import { circuitSchema } from "../common/circuit.ts";
 import type { ProviderContext, ProviderFactory } from "../provider.ts";
 import { TokenFile } from "../vault/token-file.ts";
+import { callTimeout } from "../common/schema.ts";
 
 const CONSUL_TOKEN_HEADER = "X-Consul-Token";
 
-const MAX_TIMEOUT_MS = 5 * 60_000;
 
 /** Namespace, partition and datacenter names as Consul accepts them. */
 const scopeName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { error: "letters, digits, _ . - only (at most 64 characters)" });
@@ -40,14 +39,7 @@ export const consulProviderSchema = z
     /** Circuit breaker for this Consul. Default 5 failures, open 30s, at most 5m. */
     circuit: circuitSchema,
     /** Deadline for one API call, as a duration, at most 5m. Default `10s`. */
-    timeout: z
-      .string()
-      .refine((s) => {
-        const ms = parseDuration(s);
-        return ms !== undefined && ms > 0 && ms <= MAX_TIMEOUT_MS;
-      }, { error: 'expected a duration between 1ms and 5m, like "10s"' })
-      .transform((s) => parseDuration(s)!)
-      .prefault("10s"),
+    timeout: callTimeout(),
   })
   .strict()
   .refine((c) => c.token === undefined || c.token_file === undefined, { error: "set at most one of token and token_file", path: ["token"] });

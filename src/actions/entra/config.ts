@@ -5,14 +5,13 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
 import { z } from "zod";
 import { circuitSchema } from "../common/circuit.ts";
-import { parseDuration } from "../../util/duration.ts";
+import { callTimeout } from "../common/schema.ts";
 
 /** Object ids of directory objects (users, groups) and application ids are GUIDs. */
 export const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DOMAIN_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 /** Multi-tenant aliases: the client credentials grant needs the one tenant the app acts in. */
 const TENANT_ALIASES = ["common", "organizations", "consumers"];
-const MAX_TIMEOUT_MS = 5 * 60_000;
 const LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "[::1]"];
 
 export const DEFAULT_LOGIN_URL = "https://login.microsoftonline.com";
@@ -104,14 +103,7 @@ export const entraConfigSchema = z
     /** Microsoft Graph base URL, version included; the token scope is `<origin>/.default`. Default `https://graph.microsoft.com/v1.0`. */
     graph_url: baseUrl(DEFAULT_GRAPH_URL),
     /** Deadline per call (token requests included), as a duration up to 5m. Default `10s`. */
-    timeout: z
-      .string()
-      .refine((s) => {
-        const ms = parseDuration(s);
-        return ms !== undefined && ms > 0 && ms <= MAX_TIMEOUT_MS;
-      }, { error: 'expected a duration between 1ms and 5m, like "10s"' })
-      .transform((s) => parseDuration(s)!)
-      .prefault("10s"),
+    timeout: callTimeout(),
     /** Circuit breaker for this tenant's Graph API. Default `{failures: 5, open_for: 30s, max_open_for: 5m}`. */
     circuit: circuitSchema,
   })

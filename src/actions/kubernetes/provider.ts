@@ -5,11 +5,10 @@
 import { z } from "zod";
 import { circuitSchema } from "../common/circuit.ts";
 import type { ProviderContext, ProviderFactory } from "../provider.ts";
-import { parseDuration } from "../../util/duration.ts";
 import { KubeClient } from "./client.ts";
 import type { CredentialEnv } from "./credentials.ts";
+import { callTimeout } from "../common/schema.ts";
 
-const MAX_TIMEOUT_MS = 5 * 60_000;
 
 export const kubernetesProviderSchema = z
   .object({
@@ -37,14 +36,7 @@ export const kubernetesProviderSchema = z
       .default("vigil"),
     circuit: circuitSchema,
     /** Deadline per API call, as a duration, at most 5m. Default `10s`. */
-    timeout: z
-      .string()
-      .refine((s) => {
-        const ms = parseDuration(s);
-        return ms !== undefined && ms > 0 && ms <= MAX_TIMEOUT_MS;
-      }, { error: 'expected a duration between 1ms and 5m, like "10s"' })
-      .transform((s) => parseDuration(s)!)
-      .prefault("10s"),
+    timeout: callTimeout(),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -4,13 +4,12 @@
  */
 import { createPrivateKey } from "node:crypto";
 import { z } from "zod";
-import { parseDuration } from "../../util/duration.ts";
 import { circuitSchema } from "../common/circuit.ts";
+import { callTimeout } from "../common/schema.ts";
 
 /** Scopes requested when `auth.scopes` is not set: what `okta:clear_sessions`, `okta:suspend` and `okta:group_downgrade` need. */
 export const DEFAULT_SCOPES: readonly string[] = ["okta.users.manage", "okta.groups.manage"];
 
-const MAX_TIMEOUT_MS = 5 * 60_000;
 
 function isLoopback(hostname: string): boolean {
   return hostname === "localhost" || hostname === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
@@ -94,14 +93,7 @@ export const oktaProviderSchema = z
     auth: z.discriminatedUnion("type", [sswsAuthSchema, oauthAuthSchema]),
     circuit: circuitSchema,
     /** Deadline per call (and per token request), as a duration, at most 5m. Default `10s`. */
-    timeout: z
-      .string()
-      .refine((s) => {
-        const ms = parseDuration(s);
-        return ms !== undefined && ms > 0 && ms <= MAX_TIMEOUT_MS;
-      }, { error: 'expected a duration between 1ms and 5m, like "10s"' })
-      .transform((s) => parseDuration(s)!)
-      .prefault("10s"),
+    timeout: callTimeout(),
   })
   .strict();
 

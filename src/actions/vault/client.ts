@@ -7,14 +7,13 @@ import { readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { createHttpClient } from "../../http/client.ts";
-import { parseDuration } from "../../util/duration.ts";
 import { registerSecret } from "../../util/redact.ts";
 import { ApiClient, staticHeader } from "../common/api-client.ts";
 import { circuitSchema } from "../common/circuit.ts";
 import type { ProviderContext, ProviderFactory } from "../provider.ts";
 import { TokenFile, VAULT_TOKEN_HEADER } from "./token-file.ts";
+import { callTimeout } from "../common/schema.ts";
 
-const MAX_TIMEOUT_MS = 5 * 60_000;
 /** One path segment; `.` and `..` are refused because URL normalization would resolve them to another mount. */
 const PATH_SEGMENT = "(?!\\.{1,2}(?:/|$))[A-Za-z0-9_.-]+";
 
@@ -46,14 +45,7 @@ export const vaultProviderSchema = z
     /** Circuit breaker for this Vault. Default 5 failures, open 30s, at most 5m. */
     circuit: circuitSchema,
     /** Deadline for one API call, as a duration, at most 5m. Default `10s`. */
-    timeout: z
-      .string()
-      .refine((s) => {
-        const ms = parseDuration(s);
-        return ms !== undefined && ms > 0 && ms <= MAX_TIMEOUT_MS;
-      }, { error: 'expected a duration between 1ms and 5m, like "10s"' })
-      .transform((s) => parseDuration(s)!)
-      .prefault("10s"),
+    timeout: callTimeout(),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -7,13 +7,12 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import type { Action, ActionFactory, ActionRequest, PlannedCall } from "../contract.ts";
 import { DEFAULT_USER_AGENT, maskUrl } from "../../http/client.ts";
-import { parseDuration } from "../../util/duration.ts";
 import { isSecretKey, redact, registerSecret } from "../../util/redact.ts";
+import { callTimeout } from "../common/schema.ts";
 
 const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Headers the action owns; configuring them would break the signature or the framing. */
 const RESERVED_HEADERS = ["content-type", "content-length", "host", "transfer-encoding", "connection", "user-agent", "x-vigil-signature", "x-vigil-idempotency-key"];
-const MAX_TIMEOUT_MS = 5 * 60_000;
 
 export const webhookConfigSchema = z
   .object({
@@ -29,14 +28,7 @@ export const webhookConfigSchema = z
       )
       .optional(),
     /** Deadline for the whole call, as a duration (`5s`, `500ms`), at most 5m. Default `10s`. */
-    timeout: z
-      .string()
-      .refine((s) => {
-        const ms = parseDuration(s);
-        return ms !== undefined && ms > 0 && ms <= MAX_TIMEOUT_MS;
-      }, { error: 'expected a duration between 1ms and 5m, like "5s"' })
-      .transform((s) => parseDuration(s)!)
-      .prefault("10s"),
+    timeout: callTimeout(),
     /** Name shown in plans and the audit log. Default: none (the engine names the entry). */
     name: z.string().min(1).optional(),
   })
