@@ -18,6 +18,7 @@ import { UpstreamError } from "../../errors.ts";
 import { createHttpClient, type HttpClient, type HttpRequest, type HttpResponse } from "../../http/client.ts";
 import { MASK, registerSecret } from "../../util/redact.ts";
 import type { Authenticator } from "../common/api-client.ts";
+import { withoutQuotedLines } from "../../util/yaml-error.ts";
 
 /** Where the credentials come from, as configured. */
 export interface CredentialSource {
@@ -92,15 +93,6 @@ function readKubeconfig(file: string): KubeconfigView {
   } catch (err) {
     throw new Error(`kubernetes: kubeconfig ${file} is not valid YAML: ${withoutQuotedLines((err as Error).message)}`);
   }
-}
-
-/**
- * A YAML parser's message quotes the offending line under a blank line (`…at line 3, column 44:\n\n
- * user: {token: …}\n ^`). In a kubeconfig that line may hold a token or a key, so only the text
- * before the quote is kept: the reason and the position.
- */
-function withoutQuotedLines(message: string): string {
-  return message.split(/\r?\n\s*\r?\n/)[0]!.replace(/:\s*$/, "").trim();
 }
 
 function viewOf(doc: KubeconfigView, file: string, wanted?: string): { server: string; bearer: boolean; context: string } {

@@ -27,6 +27,7 @@ import { z } from "zod";
 import type { GatheredCertificate } from "../types.ts";
 import { createHttpClient, type HttpClient } from "../../../http/client.ts";
 import { certificatesFromBytes, Deadline, errorText, readFileCapped, SourceError } from "./common.ts";
+import { withoutQuotedLines } from "../../../util/yaml-error.ts";
 
 export const DEFAULT_SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 /** Token files are re-read at most this often. */
@@ -198,7 +199,8 @@ async function kubeconfigAuth(file: string, options: LoadKubeAuthOptions): Promi
   try {
     doc = parseYaml(text, { maxAliasCount: 100 });
   } catch (err) {
-    throw new SourceError(`kubeconfig ${kubeconfig} is not valid YAML: ${errorText(err)}`, { cause: err });
+    // Not the parser's full message, nor the error as cause: both quote the offending line, which may hold a token.
+    throw new SourceError(`kubeconfig ${kubeconfig} is not valid YAML: ${withoutQuotedLines(errorText(err))}`);
   }
   const parsed = kubeconfigSchema.safeParse(doc);
   if (!parsed.success) {

@@ -243,6 +243,15 @@ users: [{ name: u, user: ${user} }]
   await rejectsWith(loadKubeAuth({ kubeconfig: path.join(dir, "absent.yaml") }), /kubeconfig .*absent\.yaml: not found/);
 });
 
+test("a kubeconfig YAML error gives the reason and position, never the quoted line (it may hold a token)", async () => {
+  const secret = "kubeconfig-token-7a6b5c4d3e2f1a09";
+  const file = kubeconfig("leaky.yaml", `apiVersion: v1\nkind: Config\ncurrent-context: x\nusers:\n- name: u\n  user: {token: ${secret}, bad: [}\n`);
+  await assert.rejects(loadKubeAuth({ kubeconfig: file }), (err: unknown) => {
+    const e = err as Error;
+    return /not valid YAML: .*line 6/.test(e.message) && !e.message.includes(secret) && !String((e.cause as Error | undefined)?.message ?? "").includes(secret);
+  });
+});
+
 test("kubeconfig with client-certificate-data authenticates by mTLS over https", async () => {
   const mtlsApi = await startFakeKubeApi({ chainPem: pki.leaf.pem, tokens: [], tls: { cert: pki.leaf.pem + pki.intermediate.pem, key: pki.leaf.key, clientCa: pki.root.pem } });
   try {
