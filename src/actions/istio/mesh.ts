@@ -8,7 +8,7 @@ import { z } from "zod";
 import type { AccessLevel, Subject } from "../../policy/model.ts";
 import { inputError, templateString } from "../common/input.ts";
 import { dnsLabelFrom, isDnsSubdomain } from "../kubernetes/names.ts";
-import type { KubeObject, ObjectRef } from "../kubernetes/types.ts";
+import type { Step } from "../kubernetes/reconcile.ts";
 
 /** Methods a read-only source keeps: they do not change state on a well-behaved HTTP server. */
 export const SAFE_METHODS = ["GET", "HEAD", "OPTIONS"] as const;
@@ -119,14 +119,8 @@ export const destinationTemplate = () =>
     error: "a destination template can use only {{id}} (the edge's destination)",
   });
 
-/** One step of a reconciliation, run in order. */
-export type Step =
-  /** Server-side apply of an object vigil owns. */
-  | { readonly op: "apply"; readonly object: KubeObject }
-  /** Delete the object if it exists and carries vigil's owner label. */
-  | { readonly op: "delete"; readonly ref: ObjectRef }
-  /** An object vigil relies on but does not write (an operator's Linkerd Server): only read back. */
-  | { readonly op: "expect"; readonly ref: ObjectRef };
+/** One step of a reconciliation, run in order (the shared Kubernetes step runner's). */
+export type { Step } from "../kubernetes/reconcile.ts";
 
 /** The target state for one decided level, as ordered steps. */
 export interface Reconciliation {

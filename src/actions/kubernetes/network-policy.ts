@@ -13,13 +13,12 @@
  */
 import { z } from "zod";
 import type { Subject } from "../../policy/model.ts";
-import type { Action, ActionFactory, ActionRequest, PlannedCall } from "../contract.ts";
+import type { Action, ActionFactory, ActionRequest } from "../contract.ts";
 import { fromSubject, inputError, requireEdge, templateString } from "../common/input.ts";
-import { planApply, planDeleteOwned, planGet } from "./client.ts";
-import { checkNamespace, checkSelector, defaultObjectName, isDnsLabel, isLabelKey, isOwned, ownerLabels } from "./names.ts";
-import { describeRef, refOf } from "./paths.ts";
-import type { DeleteOutcome, KubeObject, KubernetesClient, ObjectRef } from "./types.ts";
-import { appliedHolds, kubernetesClientFrom } from "./verify.ts";
+import { checkNamespace, checkSelector, defaultObjectName, isDnsLabel, isLabelKey, ownerLabels } from "./names.ts";
+import type { KubeObject, ObjectRef } from "./types.ts";
+import { kubernetesClientFrom } from "./verify.ts";
+import { planSteps, runSteps, type Step, type StepResult } from "./reconcile.ts";
 
 const TYPE = "kubernetes:network_policy";
 const API_VERSION = "networking.k8s.io/v1";
@@ -65,7 +64,6 @@ const DEFAULT_SELECTOR = { "app.kubernetes.io/name": "{{id}}" } as const;
 const DEFAULT_SOURCE_NAMESPACE = "{{attributes.namespace}}";
 
 /** One step of a reconcile: make an object exist as given, or make it absent. */
-export type Step = { readonly op: "apply"; readonly obj: KubeObject } | { readonly op: "delete"; readonly ref: ObjectRef };
 
 interface Endpoint {
   readonly namespace: string;
@@ -123,14 +121,14 @@ export function networkPolicySteps(config: NetworkPolicyConfig, req: ActionReque
       ? [
           {
             op: "apply",
-            obj: object(denyEgressRef.name, source.namespace, {
+            object: object(denyEgressRef.name, source.namespace, {
               podSelector: labelSelector(source.selector),
               policyTypes: ["Egress"],
               // Name resolution keeps working for the isolated pods.
               egress: [{ to: [{ namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: "kube-system" } } }], ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }] }],
             }),
           },
-          { op: "apply", obj: object(denyIngressRef.name, destination.namespace, { podSelector: labelSelector(destination.selector), policyTypes: ["Ingress"] }) },
+          { op: "apply", object: object(denyIngressRef.name, destination.namespace, { podSelector: labelSelector(destination.selector), policyTypes: ["Ingress"] }) },
         ]
       : [
           { op: "delete", ref: denyEgressRef },
@@ -141,9 +139,9 @@ export function networkPolicySteps(config: NetworkPolicyConfig, req: ActionReque
     // The default-deny first, then the allows emptied (not deleted: see the top of this file).
     return [
       ...denySteps(),
-      { op: "apply", obj: object(egressRef.name, source.namespace, { podSelector: labelSelector(source.selector), policyTypes: ["Egress"] }) },
+      { op: "apply", object: object(egressRef.name, source.namespace, { podSelector: labelSelector(source.selector), policyTypes: ["Egress"] }) },
       config.ingress
-        ? { op: "apply", obj: object(ingressRef.name, destination.namespace, { podSelector: labelSelector(destination.selector), policyTypes: ["Ingress"] }) }
+        ? { op: "apply", object: object(ingressRef.name, destination.namespace, { podSelector: labelSelector(destination.selector), policyTypes: ["Ingress"] }) }
         : { op: "delete", ref: ingressRef },
     ];
   }
@@ -152,50 +150,20 @@ export function networkPolicySteps(config: NetworkPolicyConfig, req: ActionReque
   const allow: Step[] = [
     {
       op: "apply",
-      obj: object(egressRef.name, source.namespace, { podSelector: labelSelector(source.selector), policyTypes: ["Egress"], egress: [{ to: [peer(destination)], ports }] }),
+      object: object(egressRef.name, source.namespace, { podSelector: labelSelector(source.selector), policyTypes: ["Egress"], egress: [{ to: [peer(destination)], ports }] }),
     },
     config.ingress
-      ? { op: "apply", obj: object(ingressRef.name, destination.namespace, { podSelector: labelSelector(destination.selector), policyTypes: ["Ingress"], ingress: [{ from: [peer(source)], ports }] }) }
+      ? { op: "apply", object: object(ingressRef.name, destination.namespace, { podSelector: labelSelector(destination.selector), policyTypes: ["Ingress"], ingress: [{ from: [peer(source)], ports }] }) }
       : { op: "delete", ref: ingressRef },
   ];
   // The allows first, so a newly isolated pod does not lose the edge in between.
   return [...allow, ...denySteps()];
 }
 
-function planStep(client: KubernetesClient, step: Step): PlannedCall[] {
-  if (step.op === "delete") return [...planDeleteOwned(client, step.ref), ...planGet(client, step.ref)];
-  const ref = refOf(step.obj);
-  const [guard] = planGet(client, ref);
-  return [
-    { ...guard!, summary: `read ${describeRef(ref)}: refuse to overwrite an object vigil does not own` },
-    ...planApply(client, step.obj),
-    { ...planGet(client, ref)[0]!, summary: `read ${describeRef(ref)} back: verify the applied spec holds` },
-  ];
-}
-
-type StepResult = "applied" | DeleteOutcome;
-
-async function runStep(client: KubernetesClient, step: Step, signal?: AbortSignal): Promise<{ result: StepResult; verified: boolean; ref: ObjectRef }> {
-  if (step.op === "delete") {
-    const result = await client.deleteOwned(step.ref, signal);
-    const after = await client.get(step.ref, signal);
-    return { result, verified: after === undefined, ref: step.ref };
-  }
-  const ref = refOf(step.obj);
-  const existing = await client.get(ref, signal);
-  if (existing !== undefined && !isOwned(existing)) {
-    throw inputError(`${TYPE}: ${describeRef(ref)} exists and is not labelled app.kubernetes.io/managed-by=vigil; vigil does not overwrite it (rename one of them with the action's name setting)`);
-  }
-  await client.apply(step.obj, signal);
-  const after = await client.get(ref, signal);
-  const verified = after !== undefined && isOwned(after) && appliedHolds(step.obj.spec, after.spec) && noExtraRules(step.obj.spec, after.spec);
-  return { result: "applied", verified, ref };
-}
-
 /** An object written without `ingress`/`egress` rules (it allows nothing) must not read back with some. */
-function noExtraRules(applied: unknown, actual: unknown): boolean {
-  const a = (applied ?? {}) as Record<string, unknown>;
-  const b = (actual ?? {}) as Record<string, unknown>;
+function noExtraRules(appliedObject: KubeObject, actualObject: KubeObject): boolean {
+  const a = (appliedObject.spec ?? {}) as Record<string, unknown>;
+  const b = (actualObject.spec ?? {}) as Record<string, unknown>;
   return (["ingress", "egress"] as const).every((k) => a[k] !== undefined || b[k] === undefined || (Array.isArray(b[k]) && b[k].length === 0));
 }
 
@@ -223,17 +191,17 @@ export const networkPolicyAction: ActionFactory<NetworkPolicyConfig> = {
   create(config, ctx): Action {
     const client = kubernetesClientFrom(ctx, TYPE);
     return {
-      plan: (req) => networkPolicySteps(config, req).flatMap((s) => planStep(client, s)),
+      plan: (req) => planSteps(client, networkPolicySteps(config, req)),
       apply: async (req) => {
-        const steps = networkPolicySteps(config, req);
+        const run = await runSteps(client, networkPolicySteps(config, req), {
+          action: TYPE,
+          clashHint: "rename one of them with the action's name setting",
+          verifyApplied: noExtraRules,
+          ...(req.signal ? { signal: req.signal } : {}),
+        });
         const objects: Record<string, StepResult> = {};
-        let verified = true;
-        for (const step of steps) {
-          const r = await runStep(client, step, req.signal);
-          objects[`${r.ref.namespace}/${r.ref.name}`] = r.result;
-          verified &&= r.verified;
-        }
-        return { verified, detail: { access: req.decision.access, objects } };
+        for (const r of run.results) objects[`${r.ref.namespace}/${r.ref.name}`] = r.result;
+        return { verified: run.verified, detail: { access: req.decision.access, objects } };
       },
     };
   },

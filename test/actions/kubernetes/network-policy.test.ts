@@ -302,13 +302,13 @@ describe("kubernetes:network_policy objects and config", () => {
   test("every object it renders is valid against the official NetworkPolicy schema", () => {
     for (const access of ["full_access", "deny"] as const) {
       const steps = networkPolicySteps(networkPolicyConfigSchema.parse({ default_deny: true }), req(access));
-      for (const s of steps) if (s.op === "apply") assert.deepEqual(validateKubeObject(s.obj), [], s.obj.metadata.name);
+      for (const s of steps) if (s.op === "apply") assert.deepEqual(validateKubeObject(s.object), [], s.object.metadata.name);
     }
   });
 
   test("order: allows before the default-deny when opening, the default-deny before the allows are emptied when closing", () => {
     const cfg = networkPolicyConfigSchema.parse({ default_deny: true });
-    const show = (access: AccessLevel) => networkPolicySteps(cfg, req(access)).map((s) => `${s.op} ${s.op === "apply" ? s.obj.metadata.name : s.ref.name}`);
+    const show = (access: AccessLevel) => networkPolicySteps(cfg, req(access)).map((s) => `${s.op} ${s.op === "apply" ? s.object.metadata.name : s.ref.name}`);
     assert.deepEqual(show("full_access"), ["apply vigil-frontend-to-api-egress", "apply vigil-frontend-to-api-ingress", "apply vigil-frontend-to-api-deny-egress", "apply vigil-frontend-to-api-deny-ingress"]);
     assert.deepEqual(show("deny"), ["apply vigil-frontend-to-api-deny-egress", "apply vigil-frontend-to-api-deny-ingress", "apply vigil-frontend-to-api-egress", "apply vigil-frontend-to-api-ingress"]);
   });
@@ -316,7 +316,7 @@ describe("kubernetes:network_policy objects and config", () => {
   test("the destination namespace defaults to the source's", () => {
     const [egress] = networkPolicySteps(networkPolicyConfigSchema.parse({}), req("full_access"));
     assert.ok(egress?.op === "apply");
-    assert.deepEqual((egress.obj.spec as typeof EGRESS).egress[0]!.to[0]!.namespaceSelector, { matchLabels: { "kubernetes.io/metadata.name": "web" } });
+    assert.deepEqual((egress.object.spec as typeof EGRESS).egress[0]!.to[0]!.namespaceSelector, { matchLabels: { "kubernetes.io/metadata.name": "web" } });
   });
 
   test("factory metadata and the example", () => {
