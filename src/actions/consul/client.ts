@@ -11,7 +11,7 @@ import { registerSecret } from "../../util/redact.ts";
 import { ApiClient, NO_AUTH, staticHeader } from "../common/api-client.ts";
 import { circuitSchema } from "../common/circuit.ts";
 import type { ProviderContext, ProviderFactory } from "../provider.ts";
-import { TokenFile } from "../vault/token-file.ts";
+import { TokenFile } from "../common/token-file.ts";
 import { callTimeout } from "../common/schema.ts";
 
 const CONSUL_TOKEN_HEADER = "X-Consul-Token";

@@ -11,7 +11,7 @@ import { registerSecret } from "../../util/redact.ts";
 import { ApiClient, staticHeader } from "../common/api-client.ts";
 import { circuitSchema } from "../common/circuit.ts";
 import type { ProviderContext, ProviderFactory } from "../provider.ts";
-import { TokenFile, VAULT_TOKEN_HEADER } from "./token-file.ts";
+import { TokenFile, VAULT_TOKEN_HEADER } from "../common/token-file.ts";
 import { callTimeout } from "../common/schema.ts";
 
 /** One path segment; `.` and `..` are refused because URL normalization would resolve them to another mount. */

@@ -7,7 +7,6 @@ import { revokeCertificateAction } from "./revoke-certificate.ts";
 export { VaultClient, vaultProvider, vaultProviderSchema, type VaultProviderConfig } from "./client.ts";
 export { certificateSerial, revokeCertificateAction, revokeCertificateConfigSchema, type RevokeCertificateConfig } from "./revoke-certificate.ts";
 export { certificateFromEvidence, normalizeSerial, pemFingerprint, serialFromEvidence } from "./serial.ts";
-export { TokenFile } from "./token-file.ts";
 
 export const provider: ProviderFactory<any, any> | undefined = vaultProvider;
 export const actions: readonly ActionFactory<any>[] = [revokeCertificateAction];

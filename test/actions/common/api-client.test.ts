@@ -2,11 +2,12 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { createPublicKey, generateKeyPairSync, verify, X509Certificate, createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ApiClient, jsonCall, staticHeader, type Authenticator } from "../../../src/actions/common/api-client.ts";
 import { ClientCredentials } from "../../../src/actions/common/oauth.ts";
+import { TokenFile } from "../../../src/actions/common/token-file.ts";
 import { UpstreamError } from "../../../src/errors.ts";
 import { createHttpClient } from "../../../src/http/client.ts";
 import { FakeClock } from "../../../src/util/clock.ts";
@@ -254,4 +255,16 @@ test("a token endpoint that echoes the client authentication back gets it masked
   const basic = new ClientCredentials({ tokenUrl: `${echo.base}/token`, clientId: "app", auth: { method: "client_secret_basic", client_secret: "basic-echo-secret-0123" }, scope: "x", http, clock: new FakeClock() });
   const encoded = Buffer.from("app:basic-echo-secret-0123").toString("base64");
   await assert.rejects(basic.token(), (e: unknown) => e instanceof UpstreamError && !e.message.includes(encoded) && e.message.includes(MASK));
+});
+
+test("a rotating token file stays off the global scrub list, yet its token is masked in errors that echo it", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "vigil-token-file-"));
+  const file = join(dir, "token");
+  const api = await server((a) => a.route("GET", /^\/echo$/, (r) => ({ status: 400, body: { error: "bad request", seen: r.headers["x-vault-token"] } })));
+  const client = new ApiClient({ ctx: providerContext("demo"), type: "demo", auth: new TokenFile(file) });
+  for (const token of ["hvs.rotated-token-0001abcdef", "hvs.rotated-token-0002abcdef-longer"]) {
+    writeFileSync(file, `${token}\n`);
+    await assert.rejects(client.send({ method: "GET", url: `${api.base}/echo` }), (e: unknown) => e instanceof UpstreamError && !e.message.includes(token) && e.message.includes(MASK));
+    assert.equal(scrub(`x ${token} y`), `x ${token} y`, "every rotated token joined the process-wide secret list");
+  }
 });

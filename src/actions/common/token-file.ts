@@ -3,10 +3,14 @@
  * a Vault Agent auto-auth sink, or a Consul token a Vault Agent template renders from the Consul
  * secrets engine. The file is checked before every call and read again when it changed (sinks
  * replace it on each renewal or re-login), so a rotated token is used at once without a restart.
+ *
+ * Tokens read are not registered as global secrets: the list would grow with every rotation. The
+ * API client masks the values a call sent in any error that call raises, and plans show the header
+ * masked.
  */
 import { readFile, stat } from "node:fs/promises";
-import { MASK, registerSecret } from "../../util/redact.ts";
-import type { Authenticator } from "../common/api-client.ts";
+import { MASK } from "../../util/redact.ts";
+import type { Authenticator } from "./api-client.ts";
 
 export const VAULT_TOKEN_HEADER = "X-Vault-Token";
 
@@ -47,7 +51,6 @@ export class TokenFile implements Authenticator {
     const text = (await readFile(this.path, "utf8")).trim();
     if (text === "") throw new Error(`token_file ${this.path} is empty`);
     if (/[\r\n\0]/.test(text)) throw new Error(`token_file ${this.path} holds more than one line`);
-    registerSecret(text);
     this.#token = text;
     this.#version = version;
     return text;
