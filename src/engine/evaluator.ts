@@ -120,6 +120,7 @@ export class Evaluator {
     const decidedAt = this.#ctx.clock.now();
     const out: Evaluated[] = [];
     const audit: AuditEvent[] = [];
+    const hasReconcilers = runtime.reconcilers(policy).length > 0;
     for (const subject of subjects) {
       const results = bySubject.get(subject.id) ?? [];
       const before = prev.get(subject.id);
@@ -137,7 +138,7 @@ export class Evaluator {
       const gen = outcome.state.decision.generation;
       // Nothing to carry out when access already matches what was enforced, or the subject is exempt;
       // except a first decision under a policy with reconcilers: the declared allow must be put in place.
-      const firstReconcile = before === undefined && runtime.reconcilers(policy).length > 0;
+      const firstReconcile = before === undefined && hasReconcilers;
       const settled = (outcome.state.decision.access === enforcedAccess && !firstReconcile) || exempt;
       const state: StoredState = {
         ...outcome.state,
