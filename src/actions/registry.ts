@@ -3,8 +3,8 @@
  * only when a configuration uses it (its actions, or a `providers` entry of its type), so an agent
  * that enforces through two systems does not carry the code of nine.
  */
-import type { ActionFactory } from "./contract.ts";
-import type { ProviderFactory } from "./provider.ts";
+import type { ActionFactory } from "../plugin/action.ts";
+import type { ProviderFactory } from "../plugin/provider.ts";
 import { logAction } from "./log/index.ts";
 import { webhookAction } from "./webhook/index.ts";
 

@@ -1,4 +1,4 @@
-import type { CheckFactory } from "./contract.ts";
+import type { CheckFactory } from "../plugin/check.ts";
 import { mfaCheck } from "./mfa/index.ts";
 import { managedDeviceCheck } from "./managed_device/index.ts";
 import { locationCheck } from "./location/index.ts";

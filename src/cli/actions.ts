@@ -1,8 +1,8 @@
 import { stringify } from "yaml";
 import { loadOrExplain, parse, out, EXIT_OK, UsageError, type Command } from "./common.ts";
 import { loadBuiltins } from "../actions/registry.ts";
-import type { ActionFactory } from "../actions/contract.ts";
-import type { ProviderFactory } from "../actions/provider.ts";
+import type { ActionFactory } from "../plugin/action.ts";
+import type { ProviderFactory } from "../plugin/provider.ts";
 
 export const help = `Usage: vigil actions list [-c FILE] [--type TYPE] [--json]
 

@@ -2,7 +2,7 @@ import { join, resolve } from "node:path";
 import { existsSync } from "node:fs";
 import { loadOrExplain, parse, out, EXIT_OK, EXIT_FAIL, UsageError, type Command } from "./common.ts";
 import { verifyAuditFile } from "../store/audit.ts";
-import { openDatabase } from "../store/sqlite.ts";
+import { openDatabase } from "../db/sqlite.ts";
 import { auditHead } from "../store/embedded.ts";
 
 export const help = `Usage: vigil audit verify [-c FILE | --data-dir DIR] [--json]

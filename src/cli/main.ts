@@ -3,6 +3,7 @@
  * downgrade for `check`, a broken chain for `audit verify`), 2 bad config or usage.
  */
 import { report, EXIT_USAGE, type Command } from "./common.ts";
+import { VIGIL_VERSION } from "../util/version.ts";
 
 interface Entry {
   readonly summary: string;
@@ -38,7 +39,7 @@ async function main(argv: string[]): Promise<number> {
     return name ? 0 : EXIT_USAGE;
   }
   if (name === "--version" || name === "-v") {
-    process.stdout.write("0.1.0\n");
+    process.stdout.write(`${VIGIL_VERSION}\n`);
     return 0;
   }
   const entry = COMMANDS[name];

@@ -9,7 +9,7 @@ import { Runtime } from "../engine/runtime.ts";
 import { SubjectIndex } from "../engine/subjects.ts";
 import { Evaluator, type Evaluated } from "../engine/evaluator.ts";
 import { MemoryStore } from "../store/memory.ts";
-import { openDatabase } from "../store/sqlite.ts";
+import { openDatabase } from "../db/sqlite.ts";
 import { EmbeddedStore } from "../store/embedded.ts";
 import { noopMetrics } from "../telemetry/metrics.ts";
 import type { Subject } from "../policy/model.ts";

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { registerSecret } from "../util/redact.ts";
 import type { ConfigIssue } from "../errors.ts";
+import { keyPath } from "../util/key-path.ts";
 
 const REF_RE = /\$\{(env|file):([^}]+)\}/g;
 
@@ -36,7 +37,7 @@ function expandString(text: string, options: ExpandOptions, issues: ConfigIssue[
       part.replace(REF_RE, (_match, kind: string, arg: string) => {
         const value = kind === "env" ? options.env[arg] : readRef(arg, options, issues, path);
         if (value === undefined) {
-          if (kind === "env") issues.push({ path: dotted(path), message: `environment variable ${arg} is not set`, line: options.locate?.(path) });
+          if (kind === "env") issues.push({ path: keyPath(path), message: `environment variable ${arg} is not set`, line: options.locate?.(path) });
           return "";
         }
         registerSecret(value);
@@ -52,12 +53,8 @@ function readRef(file: string, options: ExpandOptions, issues: ConfigIssue[], pa
     // Secret files conventionally end with a newline that is not part of the secret.
     return readFileSync(full, "utf8").replace(/\r?\n$/, "");
   } catch (err) {
-    issues.push({ path: dotted(path), message: `cannot read ${full}: ${(err as NodeJS.ErrnoException).code ?? "error"}`, line: options.locate?.(path) });
+    issues.push({ path: keyPath(path), message: `cannot read ${full}: ${(err as NodeJS.ErrnoException).code ?? "error"}`, line: options.locate?.(path) });
     return undefined;
   }
 }
 
-/** Same path form as every other config issue: `communication_policies[0].source`. */
-function dotted(path: readonly (string | number)[]): string {
-  return path.map((p) => (typeof p === "number" ? `[${p}]` : p)).join(".").replace(/\.\[/g, "[");
-}

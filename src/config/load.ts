@@ -3,11 +3,12 @@ import { dirname, resolve } from "node:path";
 import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document } from "yaml";
 import type { z } from "zod";
 import { ConfigError, VigilError, type ConfigIssue } from "../errors.ts";
+import { keyPath } from "../util/key-path.ts";
 import { configSchema, type ParsedConfig } from "./schema.ts";
 import { expandReferences } from "./expand.ts";
 import { isSecretKey, registerSecret } from "../util/redact.ts";
 import { loadRegistry, type Registry, type UsedTypes } from "./plugins.ts";
-import { compilePolicies, type CompiledConfig } from "../policy/compile.ts";
+import { compilePolicies, type CompiledConfig } from "./compile.ts";
 
 /** A validated, frozen configuration with everything the engine needs resolved. */
 export interface LoadedConfig extends CompiledConfig {
@@ -70,17 +71,14 @@ export function zodIssues(error: z.ZodError, prefix: readonly PropertyKey[], loc
   for (const issue of error.issues) {
     const path = [...prefix, ...issue.path];
     if (issue.code === "unrecognized_keys") {
-      for (const key of issue.keys) out.push({ path: dotted([...path, key]), message: "unknown key", line: locate([...path, key]) });
+      for (const key of issue.keys) out.push({ path: keyPath([...path, key]), message: "unknown key", line: locate([...path, key]) });
     } else {
-      out.push({ path: dotted(path), message: issue.message, line: locate(path) });
+      out.push({ path: keyPath(path), message: issue.message, line: locate(path) });
     }
   }
   return out;
 }
 
-function dotted(path: readonly PropertyKey[]): string {
-  return path.map((p) => (typeof p === "number" ? `[${p}]` : String(p))).join(".").replace(/\.\[/g, "[");
-}
 
 function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
   return issues.sort((a, b) => (a.line ?? 1e9) - (b.line ?? 1e9) || a.path.localeCompare(b.path));

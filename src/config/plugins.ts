@@ -1,9 +1,9 @@
 import { pathToFileURL } from "node:url";
 import type { ConfigIssue } from "../errors.ts";
-import type { CheckFactory } from "../checks/contract.ts";
-import type { ActionFactory } from "../actions/contract.ts";
-import type { ProviderFactory } from "../actions/provider.ts";
-import type { InventoryFactory } from "../inventories/contract.ts";
+import type { CheckFactory } from "../plugin/check.ts";
+import type { ActionFactory } from "../plugin/action.ts";
+import type { ProviderFactory } from "../plugin/provider.ts";
+import type { InventoryFactory } from "../plugin/inventory.ts";
 import { builtinChecks } from "../checks/registry.ts";
 import { coreActions, folderOf, loadBuiltins } from "../actions/registry.ts";
 import { builtinInventories } from "../inventories/registry.ts";

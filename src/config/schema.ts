@@ -7,15 +7,8 @@
  * their common keys only; each plugin's own schema validates the rest (see load.ts).
  */
 import { z } from "zod";
-import { parseDuration } from "../util/duration.ts";
-import { ACCESS_LEVELS, SUBJECT_KINDS } from "../policy/model.ts";
-
-/** A duration string (`30s`, `5m`, `1h30m`, `14d`) parsed to milliseconds. */
-export const duration = () =>
-  z
-    .string()
-    .refine((s) => parseDuration(s) !== undefined, { message: 'expected a duration like "30s", "5m", "1h" or "14d"' })
-    .transform((s) => parseDuration(s)!);
+import { ACCESS_LEVELS } from "../policy/model.ts";
+import { duration, subjectKind } from "../plugin/schema.ts";
 
 const listen = z
   .string()
@@ -24,7 +17,6 @@ const listen = z
   });
 
 export const accessLevel = z.enum(ACCESS_LEVELS);
-export const subjectKind = z.enum(SUBJECT_KINDS);
 const onUnknown = z.enum(["deny", "hold", "ignore"]);
 
 /** Matches subjects; every given field must match. `identity` and `id` accept `*` wildcards. */
@@ -37,16 +29,6 @@ export const selectorSchema = z
   })
   .strict();
 export type Selector = z.infer<typeof selectorSchema>;
-
-export const subjectSchema = z
-  .object({
-    id: z.string().min(1),
-    kind: subjectKind,
-    identity: z.string().optional(),
-    attributes: z.record(z.string(), z.unknown()).default({}),
-    labels: z.record(z.string(), z.string()).default({}),
-  })
-  .strict();
 
 const riskBasedAccess = z
   .object({

@@ -7,23 +7,24 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import type { LoadedConfig } from "../config/load.ts";
-import type { PluginContext } from "../checks/contract.ts";
+import type { PluginContext } from "../plugin/context.ts";
 import type { AccessLevel, CheckResult, Decision } from "../policy/model.ts";
 import { accessRank } from "../policy/model.ts";
 import { defaultDecision } from "../policy/decide.ts";
 import type { AgentApi, EnforcementStatus, SignalInput, SubjectDetail, SubjectSummary } from "../http/agent-api.ts";
-import type { PublicDocument } from "../actions/provider.ts";
+import type { PublicDocument } from "../plugin/provider.ts";
 import type { AuditEntry, AuditQuery, StateStore } from "../store/contract.ts";
 import type { WorkQueue, JobRecord } from "../queue/contract.ts";
-import { checkpoint, openDatabase } from "../store/sqlite.ts";
+import { checkpoint, openDatabase } from "../db/sqlite.ts";
 import { EmbeddedStore } from "../store/embedded.ts";
 import { EmbeddedQueue } from "../queue/embedded.ts";
-import { createHttpClient, type HttpClient } from "../http/client.ts";
+import { createHttpClient, type HttpClient } from "../net/http.ts";
 import { ApiServer } from "../http/server.ts";
 import { Telemetry } from "../telemetry/metrics.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { systemClock, type Clock } from "../util/clock.ts";
 import { registerSecret } from "../util/redact.ts";
+import { DEFAULT_USER_AGENT } from "../util/version.ts";
 import { errorMessage, VigilError } from "../errors.ts";
 import { Runtime } from "./runtime.ts";
 import { SubjectIndex } from "./subjects.ts";
@@ -33,7 +34,6 @@ import { Enforcer, ACTION_JOB, type ActionJob } from "./enforcer.ts";
 import { Scheduler, EVALUATE_JOB, EVALUATE_RETRY, type EvaluateJob } from "./scheduler.ts";
 
 const FLUSH_INTERVAL_MS = 5_000;
-const VERSION = "0.1.0";
 
 export interface AgentOptions {
   readonly logger: Logger;
@@ -101,7 +101,7 @@ export class Agent implements AgentApi {
     const queue = new EmbeddedQueue(this.#db, { clock: this.#clock, logger: this.#logger, drainTimeoutMs: cfg.agent.shutdown_timeout });
     this.#store = store;
     this.#queue = queue;
-    this.#http = createHttpClient({ userAgent: `vigil/${VERSION}` });
+    this.#http = createHttpClient({ userAgent: DEFAULT_USER_AGENT });
     this.#ctx = {
       clock: this.#clock,
       logger: this.#logger,

@@ -8,10 +8,11 @@
 import { createHash } from "node:crypto";
 import { ACCESS_LEVELS, accessRank, type AccessLevel, type Subject } from "../policy/model.ts";
 import { admit, resumeGuard, type GuardState } from "../policy/decide.ts";
-import type { PolicySpec } from "../policy/compile.ts";
+import type { PolicySpec } from "../config/compile.ts";
 import type { StateStore, StoredState, AuditEvent } from "../store/contract.ts";
 import type { JobRecord, WorkQueue } from "../queue/contract.ts";
-import type { ActionRequest, PlannedCall } from "../actions/contract.ts";
+import type { ActionRequest } from "../plugin/action.ts";
+import type { PlannedCall } from "../net/api-call.ts";
 import type { VigilMetrics } from "../telemetry/metrics.ts";
 import type { Clock } from "../util/clock.ts";
 import type { Logger } from "../telemetry/log.ts";

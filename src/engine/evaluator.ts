@@ -5,9 +5,9 @@
 import { SpanStatusCode } from "@opentelemetry/api";
 import type { CheckResult, Subject } from "../policy/model.ts";
 import { decide, type DecideOutput } from "../policy/decide.ts";
-import type { PolicySpec } from "../policy/compile.ts";
+import type { PolicySpec } from "../config/compile.ts";
 import type { StateStore, StoredState, AuditEvent } from "../store/contract.ts";
-import type { PluginContext } from "../checks/contract.ts";
+import type { PluginContext } from "../plugin/context.ts";
 import type { VigilMetrics } from "../telemetry/metrics.ts";
 import type { Runtime } from "./runtime.ts";
 import type { SubjectIndex } from "./subjects.ts";

@@ -3,15 +3,17 @@
  * compiled policies. A config reload builds a new Runtime and swaps it in whole.
  */
 import type { LoadedConfig } from "../config/load.ts";
-import type { Check, PluginContext } from "../checks/contract.ts";
-import type { Action } from "../actions/contract.ts";
-import type { ProviderClient, ProviderFactory, PublicDocument } from "../actions/provider.ts";
-import type { Inventory } from "../inventories/contract.ts";
-import type { CompiledAction, CompiledCheck, PolicySpec } from "../policy/compile.ts";
+import type { Check } from "../plugin/check.ts";
+import type { PluginContext } from "../plugin/context.ts";
+import type { Action } from "../plugin/action.ts";
+import type { ProviderClient, ProviderFactory, PublicDocument } from "../plugin/provider.ts";
+import type { Inventory } from "../plugin/inventory.ts";
+import type { CompiledAction, CompiledCheck, PolicySpec } from "../config/compile.ts";
 import type { Subject } from "../policy/model.ts";
 import type { CheckInput } from "../policy/decide.ts";
 import type { CheckResult } from "../policy/model.ts";
 import { parseDuration } from "../util/duration.ts";
+import { canonicalJSON } from "../util/canonical-json.ts";
 
 export interface BoundAction {
   readonly spec: CompiledAction;
@@ -22,13 +24,6 @@ export interface BoundAction {
 }
 
 const MIN_TTL = 60_000;
-
-/** Object keys sorted at every depth, so equal configs written in another key order compare equal. */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) =>
-    v !== null && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
-  );
-}
 
 export class Runtime {
   readonly config: LoadedConfig;
@@ -120,7 +115,7 @@ export class Runtime {
     const seen = new Set<string>();
     return this.#bound(policy).filter((b) => {
       if (!b.reconciles) return false;
-      const key = canonical([b.spec.type, b.spec.provider ?? null, b.spec.dry_run ?? null, b.spec.config ?? null]);
+      const key = canonicalJSON([b.spec.type, b.spec.provider ?? null, b.spec.dry_run ?? null, b.spec.config ?? null]);
       if (seen.has(key)) return false;
       seen.add(key);
       return true;

@@ -4,7 +4,7 @@
  * checks' backends all at once, and each subject is re-verified at the same point of every interval.
  */
 import cron, { type ScheduledTask } from "node-cron";
-import type { PolicySpec } from "../policy/compile.ts";
+import type { PolicySpec } from "../config/compile.ts";
 import type { WorkQueue, EnqueueOptions } from "../queue/contract.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { Runtime } from "./runtime.ts";

@@ -1,5 +1,5 @@
 import type { Subject } from "../policy/model.ts";
-import type { Inventory } from "../inventories/contract.ts";
+import type { Inventory } from "../plugin/inventory.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { errorMessage } from "../errors.ts";
 

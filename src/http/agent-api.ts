@@ -1,4 +1,4 @@
-import type { PublicDocument } from "../actions/provider.ts";
+import type { PublicDocument } from "../plugin/provider.ts";
 import type { AccessLevel, CheckResult, CheckStatus, Decision, RiskLevel, Subject } from "../policy/model.ts";
 import type { AuditEntry, AuditQuery } from "../store/contract.ts";
 

@@ -14,6 +14,7 @@ import type { AgentApi, SignalInput } from "./agent-api.ts";
 import type { AuditQuery } from "../store/contract.ts";
 import { ACCESS_LEVELS, CHECK_STATUSES, RISK_LEVELS, SUBJECT_KINDS, type AccessLevel } from "../policy/model.ts";
 import { VigilError } from "../errors.ts";
+import { keyPath } from "../util/key-path.ts";
 import { parseDuration } from "../util/duration.ts";
 import { registerSecret, scrub } from "../util/redact.ts";
 import type { Logger } from "../telemetry/log.ts";
@@ -108,20 +109,15 @@ const resumeSchema = z.strictObject(
   { error: (iss) => (iss.code === "invalid_type" ? "expected an object" : undefined) },
 );
 
-function formatPath(path: readonly PropertyKey[]): string {
-  let out = "";
-  for (const part of path) out += typeof part === "number" ? `[${part}]` : out === "" ? String(part) : `.${String(part)}`;
-  return out;
-}
 
 /** One message naming every problem by its field path, e.g. `status: expected one of pass|warn|fail|unknown`. */
 export function formatZodError(error: z.ZodError): string {
   const problems: string[] = [];
   for (const issue of error.issues) {
     if (issue.code === "unrecognized_keys") {
-      for (const key of issue.keys) problems.push(`${formatPath([...issue.path, key])}: unknown key`);
+      for (const key of issue.keys) problems.push(`${keyPath([...issue.path, key])}: unknown key`);
     } else {
-      problems.push(`${formatPath(issue.path) || "(root)"}: ${issue.message}`);
+      problems.push(`${keyPath(issue.path) || "(root)"}: ${issue.message}`);
     }
   }
   return problems.join("; ");

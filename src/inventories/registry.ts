@@ -1,4 +1,4 @@
-import type { InventoryFactory } from "./contract.ts";
+import type { InventoryFactory } from "../plugin/inventory.ts";
 import { staticInventory } from "./static/index.ts";
 import { fileInventory } from "./file/index.ts";
 

@@ -1,12 +1,5 @@
 import type { Lifecycle } from "../util/lifecycle.ts";
-
-/** Retry schedule of a job: exponential backoff with full jitter, capped. */
-export interface Backoff {
-  /** First retry delay in ms. Default 1000. */
-  readonly delay: number;
-  /** Largest delay in ms. Default 300000 (5 min). */
-  readonly max_delay?: number;
-}
+import type { Backoff } from "../util/backoff.ts";
 
 export interface EnqueueOptions {
   /** Job id; a job id enqueued twice runs once (while the first is kept). Default: random. */

@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { VigilError, errorMessage, isTransient } from "../errors.ts";
-import { BatchInsert, ensureSchema, storeError, transaction } from "../store/sqlite.ts";
+import { BatchInsert, ensureSchema, storeError, transaction } from "../db/sqlite.ts";
 import { DEFAULT_BACKOFF, backoffDelay } from "../util/backoff.ts";
 import { systemClock, type Clock } from "../util/clock.ts";
-import type { Backoff, EnqueueOptions, FailedJob, JobHandler, JobRecord, QueueDepth, WorkQueue } from "./contract.ts";
+import type { Backoff } from "../util/backoff.ts";
+import type { EnqueueOptions, FailedJob, JobHandler, JobRecord, QueueDepth, WorkQueue } from "./contract.ts";
 
 /** The subset of a (pino) logger the queue uses. */
 export interface QueueLogger {

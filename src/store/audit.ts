@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import { scrub } from "../util/redact.ts";
+import { canonicalJSON } from "../util/canonical-json.ts";
 import { VigilError, errorMessage } from "../errors.ts";
 import { systemClock, type Clock } from "../util/clock.ts";
 import type { AuditEntry, AuditEvent, AuditQuery } from "./contract.ts";
@@ -15,24 +16,6 @@ const HASH_RE = /^[0-9a-f]{64}$/;
 export interface AuditHead {
   readonly seq: number;
   readonly hash: string;
-}
-
-/**
- * JSON with object keys sorted recursively (by UTF-16 code units, as `Array.prototype.sort` does).
- * The value is first passed through a JSON round trip, so `undefined` members, `toJSON` and the like
- * canonicalise exactly as they read back from the file.
- */
-export function canonicalJSON(value: unknown): string {
-  const plain = JSON.stringify(value);
-  return plain === undefined ? "null" : JSON.stringify(sortKeys(JSON.parse(plain)));
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value === null || typeof value !== "object") return value;
-  const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  for (const key of Object.keys(value).sort()) out[key] = sortKeys((value as Record<string, unknown>)[key]);
-  return out;
 }
 
 /** sha256 hex of `prev + "\n" + canonicalJSON(entry without hash)`. */

@@ -7,7 +7,7 @@ import type { AccessLevel, CheckResult } from "../policy/model.ts";
 import { systemClock, type Clock } from "../util/clock.ts";
 import { AuditLog, type AuditHead } from "./audit.ts";
 import type { AuditEntry, AuditEvent, AuditQuery, StateStore, StoredState } from "./contract.ts";
-import { BatchInsert, ensureSchema, storeError, transaction } from "./sqlite.ts";
+import { BatchInsert, ensureSchema, storeError, transaction } from "../db/sqlite.ts";
 
 /** File name of the audit log inside the data directory. */
 export const AUDIT_FILE = "audit.jsonl";

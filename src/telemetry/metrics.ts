@@ -14,7 +14,6 @@
  * Without `otlp` none of that is loaded and `tracer` is the API's no-op tracer.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import {
   context,
@@ -32,6 +31,7 @@ import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
 import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
 import type { Logger } from "./log.ts";
+import { VIGIL_VERSION } from "../util/version.ts";
 import * as N from "./names.ts";
 
 export interface MetricsOptions {
@@ -158,7 +158,7 @@ export class Telemetry {
   }
 
   static async start(opts: MetricsOptions, logger: Logger): Promise<Telemetry> {
-    const version = readVersion();
+    const version = VIGIL_VERSION;
     const listen = opts.listen === undefined ? undefined : parseListen(opts.listen);
     if (opts.otlp && !/^https?:$/.test(URL.parse(opts.otlp.endpoint)?.protocol ?? "")) {
       throw new TypeError("otlp.endpoint must be an http(s) URL such as http://otel-collector:4318");
@@ -409,15 +409,3 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-let cachedVersion: string | undefined;
-function readVersion(): string {
-  if (cachedVersion !== undefined) return cachedVersion;
-  try {
-    // src/telemetry/metrics.ts and dist/telemetry/metrics.js both sit two levels below package.json.
-    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version?: unknown };
-    cachedVersion = typeof pkg.version === "string" ? pkg.version : "unknown";
-  } catch {
-    cachedVersion = "unknown";
-  }
-  return cachedVersion;
-}

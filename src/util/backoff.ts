@@ -1,5 +1,3 @@
-import type { Backoff } from "../queue/contract.ts";
-
 export const DEFAULT_BACKOFF: Required<Backoff> = { delay: 1_000, max_delay: 300_000 };
 
 /**
@@ -12,4 +10,12 @@ export function backoffDelay(attempt: number, backoff: Backoff = DEFAULT_BACKOFF
   const base = Math.min(cap, backoff.delay * 2 ** Math.max(0, attempt - 1));
   const jittered = base / 2 + random() * (base / 2);
   return Math.max(Math.round(jittered), Math.min(retryAfterMs, cap * 4));
+}
+
+/** Retry schedule of a job: exponential backoff with full jitter, capped. */
+export interface Backoff {
+  /** First retry delay in ms. Default 1000. */
+  readonly delay: number;
+  /** Largest delay in ms. Default 300000 (5 min). */
+  readonly max_delay?: number;
 }

@@ -4,9 +4,9 @@ import { Writable } from "node:stream";
 import { tmpdir } from "node:os";
 import { metrics, trace } from "@opentelemetry/api";
 import { logAction } from "../../src/actions/log/index.ts";
-import type { ActionRequest } from "../../src/actions/contract.ts";
-import type { PluginContext } from "../../src/checks/contract.ts";
-import { createHttpClient } from "../../src/http/client.ts";
+import type { ActionRequest } from "../../src/plugin/action.ts";
+import type { PluginContext } from "../../src/plugin/context.ts";
+import { createHttpClient } from "../../src/net/http.ts";
 import { createLogger } from "../../src/telemetry/log.ts";
 import { systemClock } from "../../src/util/clock.ts";
 

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { jitterOffset, planTick, MAX_BATCH } from "../../src/engine/scheduler.ts";
 import { KeyedLock } from "../../src/engine/keyed-lock.ts";
-import type { PolicySpec } from "../../src/policy/compile.ts";
+import type { PolicySpec } from "../../src/config/compile.ts";
 
 const policy = { name: "p" } as PolicySpec;
 

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { SubjectIndex } from "../../src/engine/subjects.ts";
 import { silentLogger } from "../../src/telemetry/log.ts";
-import type { Inventory } from "../../src/inventories/contract.ts";
+import type { Inventory } from "../../src/plugin/inventory.ts";
 import type { Subject } from "../../src/policy/model.ts";
 
 const subject = (id: string): Subject => ({ id, kind: "user", attributes: {}, labels: {} });

@@ -5,10 +5,10 @@
  */
 import { tmpdir } from "node:os";
 import { metrics, trace } from "@opentelemetry/api";
-import type { ActionContext, ActionRequest } from "../../src/actions/contract.ts";
-import type { ProviderContext } from "../../src/actions/provider.ts";
-import type { PluginContext } from "../../src/checks/contract.ts";
-import { createHttpClient } from "../../src/http/client.ts";
+import type { ActionContext, ActionRequest } from "../../src/plugin/action.ts";
+import type { ProviderContext } from "../../src/plugin/provider.ts";
+import type { PluginContext } from "../../src/plugin/context.ts";
+import { createHttpClient } from "../../src/net/http.ts";
 import { createLogger } from "../../src/telemetry/log.ts";
 import { isTransient, UpstreamError } from "../../src/errors.ts";
 import type { AccessLevel, Subject } from "../../src/policy/model.ts";

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { readFileSync } from "node:fs";
-import { createHttpClient, forbiddenAddress, maskUrl, parseRetryAfter, VIGIL_VERSION, type HttpClient } from "../../src/http/client.ts";
+import { createHttpClient, forbiddenAddress, maskUrl, parseRetryAfter, type HttpClient } from "../../src/net/http.ts";
+import { VIGIL_VERSION } from "../../src/util/version.ts";
 import { UpstreamError, VigilError } from "../../src/errors.ts";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;

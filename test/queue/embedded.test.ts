@@ -7,7 +7,7 @@ import type { DatabaseSync } from "node:sqlite";
 import { UpstreamError } from "../../src/errors.ts";
 import type { FailedJob, JobRecord } from "../../src/queue/contract.ts";
 import { EmbeddedQueue, type EmbeddedQueueOptions } from "../../src/queue/embedded.ts";
-import { openDatabase } from "../../src/store/sqlite.ts";
+import { openDatabase } from "../../src/db/sqlite.ts";
 import { FakeClock } from "../../src/util/clock.ts";
 
 function tempDir(t: TestContext): string {

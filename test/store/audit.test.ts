@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AuditLog, GENESIS_HASH, canonicalJSON, entryHash, verifyAuditFile } from "../../src/store/audit.ts";
+import { AuditLog, GENESIS_HASH, entryHash, verifyAuditFile } from "../../src/store/audit.ts";
+import { canonicalJSON } from "../../src/util/canonical-json.ts";
 import { FakeClock } from "../../src/util/clock.ts";
 
 function tempFile(t: TestContext): string {

@@ -9,7 +9,7 @@ import type { AccessLevel, CheckResult } from "../../src/policy/model.ts";
 import { verifyAuditFile } from "../../src/store/audit.ts";
 import type { StoredState } from "../../src/store/contract.ts";
 import { AUDIT_FILE, EmbeddedStore, auditHead } from "../../src/store/embedded.ts";
-import { openDatabase } from "../../src/store/sqlite.ts";
+import { openDatabase } from "../../src/db/sqlite.ts";
 import { FakeClock } from "../../src/util/clock.ts";
 
 function setup(t: TestContext, dir?: string): { dir: string; db: DatabaseSync; store: EmbeddedStore } {

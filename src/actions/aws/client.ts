@@ -4,13 +4,14 @@
  * HTTP 400 (`<Code>Throttling</Code>`), which a status-only rule would call permanent.
  */
 import { UpstreamError } from "../../errors.ts";
-import type { HttpClient, HttpResponse } from "../../http/client.ts";
-import { isTransientStatus, maskUrl, parseRetryAfter } from "../../http/client.ts";
+import type { HttpClient, HttpResponse } from "../../net/http.ts";
+import { isTransientStatus, maskUrl, parseRetryAfter } from "../../net/http.ts";
 import type { Clock } from "../../util/clock.ts";
 import { MASK, redact, scrub } from "../../util/redact.ts";
-import type { PlannedCall } from "../contract.ts";
-import type { ApiCall, ProviderClient, ProviderContext } from "../provider.ts";
-import { CircuitBreaker } from "../common/circuit.ts";
+import type { PlannedCall } from "../../net/api-call.ts";
+import type { ApiCall } from "../../net/api-call.ts";
+import type { ProviderClient, ProviderContext } from "../../plugin/provider.ts";
+import { CircuitBreaker } from "../../plugin/circuit.ts";
 import type { AwsProviderConfig, ResolvedTarget } from "./config.ts";
 import { resolveTarget } from "./config.ts";
 import { chainCredentials, staticCredentials, type CredentialSource } from "./credentials.ts";

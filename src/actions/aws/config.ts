@@ -5,8 +5,8 @@
  * for the partition's IAM region.
  */
 import { z } from "zod";
-import { circuitSchema } from "../common/circuit.ts";
-import { callTimeout } from "../common/schema.ts";
+import { circuitSchema } from "../../plugin/circuit.ts";
+import { callTimeout } from "../../plugin/schema.ts";
 
 const REGION_RE = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 

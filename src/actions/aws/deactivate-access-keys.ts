@@ -5,8 +5,9 @@
  * is touched: a revert after a restart, or from another replica, reads it there.
  */
 import { z } from "zod";
-import type { Action, ActionFactory, ActionRequest, PlannedCall } from "../contract.ts";
-import type { ApiCall } from "../provider.ts";
+import type { Action, ActionFactory, ActionRequest } from "../../plugin/action.ts";
+import type { PlannedCall } from "../../net/api-call.ts";
+import type { ApiCall } from "../../net/api-call.ts";
 import { fromSubject, inputError, templateString } from "../common/input.ts";
 import type { AwsClient, IamAnswer } from "./client.ts";
 import { fitsTagValue, principalName } from "./names.ts";

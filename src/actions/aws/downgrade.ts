@@ -11,8 +11,9 @@
  * Records live on the principal, so a revert works after a restart and from any replica.
  */
 import { z } from "zod";
-import type { Action, ActionContext, ActionFactory, ActionRequest, PlannedCall } from "../contract.ts";
-import type { ApiCall } from "../provider.ts";
+import type { Action, ActionContext, ActionFactory, ActionRequest } from "../../plugin/action.ts";
+import type { PlannedCall } from "../../net/api-call.ts";
+import type { ApiCall } from "../../net/api-call.ts";
 import { fromSubject, inputError, templateString } from "../common/input.ts";
 import type { AwsClient } from "./client.ts";
 import { fitsTagValue, principalName, shortHash, type PrincipalKind } from "./names.ts";

@@ -1,6 +1,6 @@
 /** AWS IAM: the `aws` provider and its actions. */
-import type { ActionFactory } from "../contract.ts";
-import type { ProviderFactory } from "../provider.ts";
+import type { ActionFactory } from "../../plugin/action.ts";
+import type { ProviderFactory } from "../../plugin/provider.ts";
 import { deactivateAccessKeysAction } from "./deactivate-access-keys.ts";
 import { downgradeAction } from "./downgrade.ts";
 import { awsProvider } from "./provider.ts";

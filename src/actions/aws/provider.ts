@@ -1,5 +1,5 @@
 /** The `aws` provider: one signed IAM client per `providers.<name>` entry, shared by every `aws:*` action. */
-import type { ProviderFactory } from "../provider.ts";
+import type { ProviderFactory } from "../../plugin/provider.ts";
 import { AwsClient } from "./client.ts";
 import { awsProviderSchema, type AwsProviderConfig } from "./config.ts";
 

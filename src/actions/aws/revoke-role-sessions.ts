@@ -5,8 +5,9 @@
  * plan carry the same document.
  */
 import { z } from "zod";
-import type { Action, ActionFactory, ActionRequest, PlannedCall } from "../contract.ts";
-import type { ApiCall } from "../provider.ts";
+import type { Action, ActionFactory, ActionRequest } from "../../plugin/action.ts";
+import type { PlannedCall } from "../../net/api-call.ts";
+import type { ApiCall } from "../../net/api-call.ts";
 import { fromSubject, templateString } from "../common/input.ts";
 import type { AwsClient } from "./client.ts";
 import { principalName } from "./names.ts";

@@ -2,7 +2,7 @@
  * IAM tags on the principal are where the AWS actions keep what they changed (keys they deactivated,
  * the boundary they replaced), so a revert works after a restart and from any replica.
  */
-import type { ApiCall } from "../provider.ts";
+import type { ApiCall } from "../../net/api-call.ts";
 import type { AwsClient, IamAnswer } from "./client.ts";
 import type { PrincipalKind } from "./names.ts";
 import { tagKeyParams, tagParams } from "./names.ts";

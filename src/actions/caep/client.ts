@@ -11,12 +11,14 @@
  */
 import { createHash } from "node:crypto";
 import { UpstreamError, isTransient } from "../../errors.ts";
-import type { HttpResponse } from "../../http/client.ts";
+import type { HttpResponse } from "../../net/http.ts";
 import { MASK, registerSecret } from "../../util/redact.ts";
-import type { PlannedCall } from "../contract.ts";
-import type { ApiCall, ProviderClient, ProviderContext } from "../provider.ts";
-import { ApiClient, type Authenticator } from "../common/api-client.ts";
-import type { CircuitBreaker } from "../common/circuit.ts";
+import type { PlannedCall } from "../../net/api-call.ts";
+import type { ApiCall } from "../../net/api-call.ts";
+import type { ProviderClient, ProviderContext } from "../../plugin/provider.ts";
+import { ApiClient } from "../../plugin/api-client.ts";
+import { type Authenticator } from "../../net/api-call.ts";
+import type { CircuitBreaker } from "../../plugin/circuit.ts";
 import type { CaepProviderConfig, ReceiverConfig } from "./config.ts";
 import { jwsSignature, loadSigningKey, type SigningKey } from "./keys.ts";
 import { signingInput, type SetClaims, type SetHeader } from "./set.ts";

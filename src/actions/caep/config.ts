@@ -1,10 +1,10 @@
 /** `providers.caep`: the transmitter's issuer, signing keys and statically configured receivers. */
 import { z } from "zod";
-import { circuitSchema } from "../common/circuit.ts";
+import { circuitSchema } from "../../plugin/circuit.ts";
 import { templateString } from "../common/input.ts";
 import { keyProblem, SIGNING_ALGS } from "./keys.ts";
 import { SUBJECT_FORMATS } from "./subject.ts";
-import { callTimeout } from "../common/schema.ts";
+import { callTimeout } from "../../plugin/schema.ts";
 
 const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 const KID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;

@@ -6,7 +6,7 @@
  * `providers.caep.receivers`, so configuration, status, subject and verification endpoints are
  * omitted (SSF 1.0 makes them optional).
  */
-import type { PublicDocument } from "../provider.ts";
+import type { PublicDocument } from "../../plugin/provider.ts";
 import type { PublicJwk, SigningKey } from "./keys.ts";
 
 export const JWKS_PATH = "/.well-known/jwks.json";

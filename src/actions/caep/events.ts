@@ -2,7 +2,7 @@
  * The CAEP 1.0 event object of a SET, per event type and operation. `apply` reports the change the
  * decision made; `revert` reports the way back for the events that have one.
  */
-import type { ActionRequest } from "../contract.ts";
+import type { ActionRequest } from "../../plugin/action.ts";
 import type { SubjectKind } from "../../policy/model.ts";
 import type { CaepEventName, TransmitConfig } from "./transmit-config.ts";
 

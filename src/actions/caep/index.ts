@@ -1,5 +1,5 @@
 /** OpenID Shared Signals / CAEP: the `caep` provider (a SET transmitter) and its `caep:transmit` action. */
-import type { ActionFactory } from "../contract.ts";
+import type { ActionFactory } from "../../plugin/action.ts";
 import { caepProvider } from "./provider.ts";
 import { transmitAction } from "./transmit.ts";
 

@@ -1,5 +1,5 @@
 /** The `caep` provider: an OpenID Shared Signals (SSF 1.0) transmitter of CAEP 1.0 events. */
-import type { ProviderFactory } from "../provider.ts";
+import type { ProviderFactory } from "../../plugin/provider.ts";
 import { CaepClient } from "./client.ts";
 import { caepProviderSchema, type CaepProviderConfig } from "./config.ts";
 import { caepPublicDocuments } from "./discovery.ts";

@@ -4,7 +4,7 @@
  * builds the same token and receivers de-duplicate it by `jti`.
  */
 import { createHash } from "node:crypto";
-import type { ActionRequest } from "../contract.ts";
+import type { ActionRequest } from "../../plugin/action.ts";
 import type { SubjectIdentifier } from "./subject.ts";
 import type { SigningAlg } from "./keys.ts";
 

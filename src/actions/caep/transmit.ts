@@ -4,8 +4,9 @@
  * others back, and a retry only pushes to the receivers that have not acknowledged yet.
  */
 import { UpstreamError, isTransient } from "../../errors.ts";
-import type { Action, ActionFactory, ActionOutcome, ActionRequest, PlannedCall } from "../contract.ts";
-import type { ApiCall } from "../provider.ts";
+import type { Action, ActionFactory, ActionOutcome, ActionRequest } from "../../plugin/action.ts";
+import type { PlannedCall } from "../../net/api-call.ts";
+import type { ApiCall } from "../../net/api-call.ts";
 import { CaepClient } from "./client.ts";
 import { eventClaims, eventTypeUri, REVERSIBLE_EVENTS } from "./events.ts";
 import { setClaims, type SetClaims, type SetHeader } from "./set.ts";

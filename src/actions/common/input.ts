@@ -2,8 +2,8 @@
 import { z } from "zod";
 import { VigilError } from "../../errors.ts";
 import type { Subject } from "../../policy/model.ts";
-import { renderTemplate, templateProblem } from "../../util/template.ts";
-import type { ActionRequest } from "../contract.ts";
+import { renderTemplate, templateProblem } from "../../plugin/template.ts";
+import type { ActionRequest } from "../../plugin/action.ts";
 
 export function inputError(message: string): VigilError {
   return new VigilError("VIGIL_ERR_ACTION_INPUT", message);

@@ -6,13 +6,14 @@
 import { readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
-import { createHttpClient } from "../../http/client.ts";
+import { createHttpClient } from "../../net/http.ts";
 import { registerSecret } from "../../util/redact.ts";
-import { ApiClient, NO_AUTH, staticHeader } from "../common/api-client.ts";
-import { circuitSchema } from "../common/circuit.ts";
-import type { ProviderContext, ProviderFactory } from "../provider.ts";
-import { TokenFile } from "../common/token-file.ts";
-import { callTimeout } from "../common/schema.ts";
+import { ApiClient } from "../../plugin/api-client.ts";
+import { NO_AUTH, staticHeader } from "../../net/api-call.ts";
+import { circuitSchema } from "../../plugin/circuit.ts";
+import type { ProviderContext, ProviderFactory } from "../../plugin/provider.ts";
+import { TokenFile } from "../../net/token-file.ts";
+import { callTimeout } from "../../plugin/schema.ts";
 
 const CONSUL_TOKEN_HEADER = "X-Consul-Token";
 

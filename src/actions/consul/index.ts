@@ -1,6 +1,6 @@
 /** HashiCorp Consul: the `consul` provider and its service-mesh intention action. */
-import type { ActionFactory } from "../contract.ts";
-import type { ProviderFactory } from "../provider.ts";
+import type { ActionFactory } from "../../plugin/action.ts";
+import type { ProviderFactory } from "../../plugin/provider.ts";
 import { consulProvider } from "./client.ts";
 import { intentionAction } from "./intention.ts";
 

@@ -16,9 +16,10 @@
 import { z } from "zod";
 import { UpstreamError } from "../../errors.ts";
 import type { AccessLevel } from "../../policy/model.ts";
-import type { Action, ActionContext, ActionFactory, ActionOutcome, ActionRequest, PlannedCall } from "../contract.ts";
-import type { ApiCall } from "../provider.ts";
-import { jsonCall } from "../common/api-client.ts";
+import type { Action, ActionContext, ActionFactory, ActionOutcome, ActionRequest } from "../../plugin/action.ts";
+import type { PlannedCall } from "../../net/api-call.ts";
+import type { ApiCall } from "../../net/api-call.ts";
+import { jsonCall } from "../../plugin/api-client.ts";
 import { fromSubject, inputError, requireEdge, templateString } from "../common/input.ts";
 import type { ConsulClient } from "./client.ts";
 

@@ -4,10 +4,10 @@
  * expires). Graph throttles with 429 (and sometimes 503) plus `Retry-After`; the shared HTTP client
  * turns those into transient errors carrying the hint, and the durable queue waits that long.
  */
-import { ApiClient } from "../common/api-client.ts";
-import { ClientCredentials, type ClientAuth } from "../common/oauth.ts";
-import type { ActionContext } from "../contract.ts";
-import type { ProviderContext, ProviderFactory } from "../provider.ts";
+import { ApiClient } from "../../plugin/api-client.ts";
+import { ClientCredentials, type ClientAuth } from "../../net/oauth.ts";
+import type { ActionContext } from "../../plugin/action.ts";
+import type { ProviderContext, ProviderFactory } from "../../plugin/provider.ts";
 import { registerSecret } from "../../util/redact.ts";
 import { entraConfigSchema, scopeFor, tokenUrlFor, type EntraConfig } from "./config.ts";
 

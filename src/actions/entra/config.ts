@@ -4,8 +4,8 @@
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
 import { z } from "zod";
-import { circuitSchema } from "../common/circuit.ts";
-import { callTimeout } from "../common/schema.ts";
+import { circuitSchema } from "../../plugin/circuit.ts";
+import { callTimeout } from "../../plugin/schema.ts";
 
 /** Object ids of directory objects (users, groups) and application ids are GUIDs. */
 export const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -5,9 +5,9 @@
  * asynchronously, so the read-back may still show the old state (`isProcessing`).
  */
 import { z } from "zod";
-import type { Action, ActionFactory, ActionRequest } from "../contract.ts";
-import type { ApiCall } from "../provider.ts";
-import { jsonCall } from "../common/api-client.ts";
+import type { Action, ActionFactory, ActionRequest } from "../../plugin/action.ts";
+import type { ApiCall } from "../../net/api-call.ts";
+import { jsonCall } from "../../plugin/api-client.ts";
 import { ENTRA, entraClient } from "./client.ts";
 import { DEFAULT_USER, graphError, jsonOrUndefined, targetUser, userField } from "./graph.ts";
 

@@ -4,9 +4,9 @@
  * pair it with `entra:revoke_sessions` under the same level.
  */
 import { z } from "zod";
-import type { Action, ActionFactory, ActionRequest } from "../contract.ts";
-import type { ApiCall } from "../provider.ts";
-import { jsonCall } from "../common/api-client.ts";
+import type { Action, ActionFactory, ActionRequest } from "../../plugin/action.ts";
+import type { ApiCall } from "../../net/api-call.ts";
+import { jsonCall } from "../../plugin/api-client.ts";
 import { ENTRA, entraClient } from "./client.ts";
 import { DEFAULT_USER, jsonOrUndefined, targetUser, userField, userUrl } from "./graph.ts";
 

@@ -1,11 +1,11 @@
 /** What the Entra actions share: the user they act on, Graph URLs for it, and reading Graph's answers. */
 import { z } from "zod";
 import { UpstreamError } from "../../errors.ts";
-import type { HttpResponse } from "../../http/client.ts";
-import { maskUrl } from "../../http/client.ts";
+import type { HttpResponse } from "../../net/http.ts";
+import { maskUrl } from "../../net/http.ts";
 import { scrub } from "../../util/redact.ts";
-import type { ActionRequest } from "../contract.ts";
-import type { ApiCall } from "../provider.ts";
+import type { ActionRequest } from "../../plugin/action.ts";
+import type { ApiCall } from "../../net/api-call.ts";
 import { fromSubject, inputError, templateString } from "../common/input.ts";
 import { GUID_RE } from "./config.ts";
 

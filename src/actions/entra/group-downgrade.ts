@@ -7,10 +7,10 @@
  * in neither), and the queue's retry completes the move.
  */
 import { z } from "zod";
-import type { Action, ActionFactory, ActionRequest } from "../contract.ts";
-import type { ApiCall } from "../provider.ts";
-import type { HttpResponse } from "../../http/client.ts";
-import { jsonCall } from "../common/api-client.ts";
+import type { Action, ActionFactory, ActionRequest } from "../../plugin/action.ts";
+import type { ApiCall } from "../../net/api-call.ts";
+import type { HttpResponse } from "../../net/http.ts";
+import { jsonCall } from "../../plugin/api-client.ts";
 import { ENTRA, entraClient, type EntraClient } from "./client.ts";
 import { DEFAULT_USER, graphError, groupIdField, jsonOrUndefined, targetUser, unexpected, userField, userUrl } from "./graph.ts";
 

@@ -1,6 +1,6 @@
 /** Microsoft Entra ID through Microsoft Graph v1.0: the `entra` provider and its actions. */
-import type { ActionFactory } from "../contract.ts";
-import type { ProviderFactory } from "../provider.ts";
+import type { ActionFactory } from "../../plugin/action.ts";
+import type { ProviderFactory } from "../../plugin/provider.ts";
 import { entraProvider } from "./client.ts";
 import { confirmCompromisedAction } from "./confirm-compromised.ts";
 import { disableAccountAction } from "./disable-account.ts";

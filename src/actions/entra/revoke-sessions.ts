@@ -6,8 +6,8 @@
  * There is nothing to undo: the user simply signs in again.
  */
 import { z } from "zod";
-import type { Action, ActionFactory, ActionRequest } from "../contract.ts";
-import type { ApiCall } from "../provider.ts";
+import type { Action, ActionFactory, ActionRequest } from "../../plugin/action.ts";
+import type { ApiCall } from "../../net/api-call.ts";
 import { ENTRA, entraClient } from "./client.ts";
 import { DEFAULT_USER, jsonOrUndefined, targetUser, userField, userUrl } from "./graph.ts";
 

@@ -3,7 +3,7 @@
  * STRICT PeerAuthentication) in the destination's namespace so the source principal of a
  * communication policy gets the decided level on the edge's port. See render.ts for the objects.
  */
-import type { ActionRequest, ActionFactory } from "../contract.ts";
+import type { ActionRequest, ActionFactory } from "../../plugin/action.ts";
 import { fromSubject, inputError, requireEdge } from "../common/input.ts";
 import { checkNamespace, checkSelector, isDnsSubdomain } from "../kubernetes/names.ts";
 import { kubernetesClientFrom } from "../kubernetes/verify.ts";

@@ -3,7 +3,8 @@
  * read-only fallback noted, and the outcome detail with the decided and the enforced level.
  */
 import type { Logger } from "../../telemetry/log.ts";
-import type { ActionOutcome, PlannedCall } from "../contract.ts";
+import type { ActionOutcome } from "../../plugin/action.ts";
+import type { PlannedCall } from "../../net/api-call.ts";
 import { planSteps, runSteps, type StepResult } from "../kubernetes/reconcile.ts";
 import { describeRef } from "../kubernetes/paths.ts";
 import type { KubernetesClient } from "../kubernetes/types.ts";

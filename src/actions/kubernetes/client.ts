@@ -3,12 +3,13 @@
  * that only ever remove objects carrying vigil's owner label (with a precondition on the uid read, so
  * an object replaced in between is not removed by mistake).
  */
-import type { HttpResponse } from "../../http/client.ts";
+import type { HttpResponse } from "../../net/http.ts";
 import type { Logger } from "../../telemetry/log.ts";
-import type { PlannedCall } from "../contract.ts";
-import { ApiClient } from "../common/api-client.ts";
-import type { CircuitOptions } from "../common/circuit.ts";
-import type { ApiCall, ProviderContext } from "../provider.ts";
+import type { PlannedCall } from "../../net/api-call.ts";
+import { ApiClient } from "../../plugin/api-client.ts";
+import type { CircuitOptions } from "../../plugin/circuit.ts";
+import type { ApiCall } from "../../net/api-call.ts";
+import type { ProviderContext } from "../../plugin/provider.ts";
 import { UpstreamError } from "../../errors.ts";
 import { KubeCredentials, resolveTarget, type CredentialEnv, type CredentialSource } from "./credentials.ts";
 import { isOwned } from "./names.ts";

@@ -15,9 +15,9 @@ import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { loadKubeAuth, type KubeAuth, type LoadKubeAuthOptions } from "../../checks/certificate_validity/sources/kubernetes.ts";
 import { UpstreamError } from "../../errors.ts";
-import { createHttpClient, type HttpClient, type HttpRequest, type HttpResponse } from "../../http/client.ts";
+import { createHttpClient, type HttpClient, type HttpRequest, type HttpResponse } from "../../net/http.ts";
 import { MASK, registerSecret } from "../../util/redact.ts";
-import type { Authenticator } from "../common/api-client.ts";
+import type { Authenticator } from "../../net/api-call.ts";
 import { withoutQuotedLines } from "../../util/yaml-error.ts";
 
 /** Where the credentials come from, as configured. */

@@ -1,6 +1,6 @@
 /** The `kubernetes` provider (shared by the Istio and Linkerd actions) and `kubernetes:network_policy`. */
-import type { ActionFactory } from "../contract.ts";
-import type { ProviderFactory } from "../provider.ts";
+import type { ActionFactory } from "../../plugin/action.ts";
+import type { ProviderFactory } from "../../plugin/provider.ts";
 import { networkPolicyAction } from "./network-policy.ts";
 import { kubernetesProvider } from "./provider.ts";
 

@@ -13,7 +13,7 @@
  */
 import { z } from "zod";
 import type { Subject } from "../../policy/model.ts";
-import type { Action, ActionFactory, ActionRequest } from "../contract.ts";
+import type { Action, ActionFactory, ActionRequest } from "../../plugin/action.ts";
 import { fromSubject, inputError, requireEdge, templateString } from "../common/input.ts";
 import { checkNamespace, checkSelector, defaultObjectName, isDnsLabel, isLabelKey, ownerLabels } from "./names.ts";
 import type { KubeObject, ObjectRef } from "./types.ts";

@@ -3,11 +3,11 @@
  * `linkerd:*` actions.
  */
 import { z } from "zod";
-import { circuitSchema } from "../common/circuit.ts";
-import type { ProviderContext, ProviderFactory } from "../provider.ts";
+import { circuitSchema } from "../../plugin/circuit.ts";
+import type { ProviderContext, ProviderFactory } from "../../plugin/provider.ts";
 import { KubeClient } from "./client.ts";
 import type { CredentialEnv } from "./credentials.ts";
-import { callTimeout } from "../common/schema.ts";
+import { callTimeout } from "../../plugin/schema.ts";
 
 
 export const kubernetesProviderSchema = z

@@ -9,7 +9,7 @@
  * A step's DELETE is planned with the uid as a placeholder and is not sent when the GET finds the
  * object absent or not vigil's.
  */
-import type { PlannedCall } from "../contract.ts";
+import type { PlannedCall } from "../../net/api-call.ts";
 import { inputError } from "../common/input.ts";
 import { planApply, planDeleteOwned, planGet } from "./client.ts";
 import { isOwned } from "./names.ts";

@@ -4,9 +4,9 @@
  * 4xx answers itself and turns them into errors that carry the reason and every cause.
  */
 import { UpstreamError } from "../../errors.ts";
-import { maskUrl, type HttpResponse } from "../../http/client.ts";
+import { maskUrl, type HttpResponse } from "../../net/http.ts";
 import { scrub } from "../../util/redact.ts";
-import type { ApiCall } from "../provider.ts";
+import type { ApiCall } from "../../net/api-call.ts";
 
 /** `metav1.Status` as the API server sends it. */
 export interface KubeStatus {

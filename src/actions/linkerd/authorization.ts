@@ -3,7 +3,7 @@
  * namespace (Server, MeshTLSAuthentication, AuthorizationPolicy, HTTPRoute) so the source of a
  * communication policy gets the decided level on the edge's port. See render.ts for the objects.
  */
-import type { ActionFactory, ActionRequest } from "../contract.ts";
+import type { ActionFactory, ActionRequest } from "../../plugin/action.ts";
 import { fromSubject, inputError, requireEdge } from "../common/input.ts";
 import { checkNamespace, checkSelector, isDnsSubdomain } from "../kubernetes/names.ts";
 import { kubernetesClientFrom } from "../kubernetes/verify.ts";

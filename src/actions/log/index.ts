@@ -3,7 +3,8 @@
  * tuned, or beside real actions so the decision is in the log pipeline as well as the audit log.
  */
 import { z } from "zod";
-import type { Action, ActionFactory, ActionRequest, PlannedCall } from "../contract.ts";
+import type { Action, ActionFactory, ActionRequest } from "../../plugin/action.ts";
+import type { PlannedCall } from "../../net/api-call.ts";
 
 export const logConfigSchema = z
   .object({

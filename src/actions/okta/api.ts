@@ -3,10 +3,10 @@
  * paths, flags and answer shapes, so `plan`, `apply` and `revert` build exactly the same calls.
  */
 import { UpstreamError } from "../../errors.ts";
-import type { HttpResponse } from "../../http/client.ts";
-import type { ApiCall } from "../provider.ts";
+import type { HttpResponse } from "../../net/http.ts";
+import type { ApiCall } from "../../net/api-call.ts";
 import { fromSubject, inputError } from "../common/input.ts";
-import type { ActionRequest } from "../contract.ts";
+import type { ActionRequest } from "../../plugin/action.ts";
 import type { OktaClient } from "./client.ts";
 
 /** The default `user` template: the Okta user id kept in the subject's attributes. */

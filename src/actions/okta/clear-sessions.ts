@@ -4,8 +4,8 @@
  * revertible. Okta cannot list a user's sessions through the API, so the outcome is not verified.
  */
 import { z } from "zod";
-import type { Action, ActionFactory, ActionRequest } from "../contract.ts";
-import { sendAll } from "../common/api-client.ts";
+import type { Action, ActionFactory, ActionRequest } from "../../plugin/action.ts";
+import { sendAll } from "../../plugin/api-client.ts";
 import { templateString } from "../common/input.ts";
 import { clearSessions, DEFAULT_USER_TEMPLATE, globalTokenRevocation, userId } from "./api.ts";
 import { oktaClient } from "./client.ts";

@@ -3,10 +3,13 @@
  * fixed header; an OAuth 2.0 service app gets a client-credentials token with a `private_key_jwt`
  * assertion, cached until shortly before it expires and fetched again after a 401.
  */
-import { ClientCredentials } from "../common/oauth.ts";
-import { ApiClient, staticHeader, type Authenticator } from "../common/api-client.ts";
-import type { ActionContext, PlannedCall } from "../contract.ts";
-import type { ApiCall, ProviderContext } from "../provider.ts";
+import { ClientCredentials } from "../../net/oauth.ts";
+import { ApiClient } from "../../plugin/api-client.ts";
+import { staticHeader, type Authenticator } from "../../net/api-call.ts";
+import type { ActionContext } from "../../plugin/action.ts";
+import type { PlannedCall } from "../../net/api-call.ts";
+import type { ApiCall } from "../../net/api-call.ts";
+import type { ProviderContext } from "../../plugin/provider.ts";
 import { MASK, registerSecret, scrub } from "../../util/redact.ts";
 import type { OktaProviderConfig } from "./config.ts";
 

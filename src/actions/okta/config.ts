@@ -4,8 +4,8 @@
  */
 import { createPrivateKey } from "node:crypto";
 import { z } from "zod";
-import { circuitSchema } from "../common/circuit.ts";
-import { callTimeout } from "../common/schema.ts";
+import { circuitSchema } from "../../plugin/circuit.ts";
+import { callTimeout } from "../../plugin/schema.ts";
 
 /** Scopes requested when `auth.scopes` is not set: what `okta:clear_sessions`, `okta:suspend` and `okta:group_downgrade` need. */
 export const DEFAULT_SCOPES: readonly string[] = ["okta.users.manage", "okta.groups.manage"];

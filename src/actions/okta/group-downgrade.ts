@@ -7,7 +7,7 @@
  * membership already gone. The result is read back from the user's group list.
  */
 import { z } from "zod";
-import type { Action, ActionFactory, ActionOutcome, ActionRequest } from "../contract.ts";
+import type { Action, ActionFactory, ActionOutcome, ActionRequest } from "../../plugin/action.ts";
 import { templateString } from "../common/input.ts";
 import { addToGroup, DEFAULT_USER_TEMPLATE, isOktaId, listUserGroups, removedFromGroup, removeFromGroup, userGroupIds, userId } from "./api.ts";
 import { oktaClient } from "./client.ts";

@@ -1,6 +1,6 @@
 /** Okta: the `okta` provider and the actions that use it. */
-import type { ActionFactory } from "../contract.ts";
-import type { ProviderFactory } from "../provider.ts";
+import type { ActionFactory } from "../../plugin/action.ts";
+import type { ProviderFactory } from "../../plugin/provider.ts";
 import type { OktaClient } from "./client.ts";
 import type { OktaProviderConfig } from "./config.ts";
 import { clearSessionsAction } from "./clear-sessions.ts";

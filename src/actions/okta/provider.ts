@@ -1,5 +1,5 @@
 /** `providers.okta`: one client per entry, shared by every Okta action, so one token and one breaker serve them all. */
-import type { ProviderFactory } from "../provider.ts";
+import type { ProviderFactory } from "../../plugin/provider.ts";
 import { OktaClient } from "./client.ts";
 import { oktaProviderSchema, type OktaProviderConfig } from "./config.ts";
 

@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { UpstreamError } from "../../errors.ts";
-import type { Action, ActionFactory, ActionOutcome, ActionRequest } from "../contract.ts";
+import type { Action, ActionFactory, ActionOutcome, ActionRequest } from "../../plugin/action.ts";
 import { templateString } from "../common/input.ts";
 import { DEFAULT_USER_TEMPLATE, getUser, lifecycle, userId, userStatus } from "./api.ts";
 import { oktaClient } from "./client.ts";

@@ -6,13 +6,14 @@
 import { readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
-import { createHttpClient } from "../../http/client.ts";
+import { createHttpClient } from "../../net/http.ts";
 import { registerSecret } from "../../util/redact.ts";
-import { ApiClient, staticHeader } from "../common/api-client.ts";
-import { circuitSchema } from "../common/circuit.ts";
-import type { ProviderContext, ProviderFactory } from "../provider.ts";
-import { TokenFile, VAULT_TOKEN_HEADER } from "../common/token-file.ts";
-import { callTimeout } from "../common/schema.ts";
+import { ApiClient } from "../../plugin/api-client.ts";
+import { staticHeader } from "../../net/api-call.ts";
+import { circuitSchema } from "../../plugin/circuit.ts";
+import type { ProviderContext, ProviderFactory } from "../../plugin/provider.ts";
+import { TokenFile, VAULT_TOKEN_HEADER } from "../../net/token-file.ts";
+import { callTimeout } from "../../plugin/schema.ts";
 
 /** One path segment; `.` and `..` are refused because URL normalization would resolve them to another mount. */
 const PATH_SEGMENT = "(?!\\.{1,2}(?:/|$))[A-Za-z0-9_.-]+";

@@ -1,6 +1,6 @@
 /** HashiCorp Vault: the `vault` provider and its PKI certificate revocation action. */
-import type { ActionFactory } from "../contract.ts";
-import type { ProviderFactory } from "../provider.ts";
+import type { ActionFactory } from "../../plugin/action.ts";
+import type { ProviderFactory } from "../../plugin/provider.ts";
 import { vaultProvider } from "./client.ts";
 import { revokeCertificateAction } from "./revoke-certificate.ts";
 

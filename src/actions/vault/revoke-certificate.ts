@@ -11,10 +11,11 @@
  */
 import { z } from "zod";
 import { errorMessage, isTransient } from "../../errors.ts";
-import type { HttpResponse } from "../../http/client.ts";
-import type { Action, ActionContext, ActionFactory, ActionOutcome, ActionRequest, PlannedCall } from "../contract.ts";
-import type { ApiCall } from "../provider.ts";
-import { jsonCall } from "../common/api-client.ts";
+import type { HttpResponse } from "../../net/http.ts";
+import type { Action, ActionContext, ActionFactory, ActionOutcome, ActionRequest } from "../../plugin/action.ts";
+import type { PlannedCall } from "../../net/api-call.ts";
+import type { ApiCall } from "../../net/api-call.ts";
+import { jsonCall } from "../../plugin/api-client.ts";
 import { fromSubject, inputError, templateString } from "../common/input.ts";
 import type { VaultClient } from "./client.ts";
 import { certificateFromEvidence, normalizeSerial, pemFingerprint } from "./serial.ts";

@@ -5,10 +5,12 @@
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
-import type { Action, ActionFactory, ActionRequest, PlannedCall } from "../contract.ts";
-import { DEFAULT_USER_AGENT, maskUrl } from "../../http/client.ts";
+import type { Action, ActionFactory, ActionRequest } from "../../plugin/action.ts";
+import type { PlannedCall } from "../../net/api-call.ts";
+import { DEFAULT_USER_AGENT } from "../../util/version.ts";
+import { maskUrl } from "../../net/http.ts";
 import { isSecretKey, redact, registerSecret } from "../../util/redact.ts";
-import { callTimeout } from "../common/schema.ts";
+import { callTimeout } from "../../plugin/schema.ts";
 
 const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Headers the action owns; configuring them would break the signature or the framing. */

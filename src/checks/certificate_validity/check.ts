@@ -4,7 +4,8 @@
  */
 import { readFile, glob, stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import type { Check, CheckRunContext, PluginContext } from "../contract.ts";
+import type { Check } from "../../plugin/check.ts";
+import type { CheckRunContext, PluginContext } from "../../plugin/context.ts";
 import type { CheckResult, Subject } from "../../policy/model.ts";
 import { errorMessage } from "../../errors.ts";
 import { gather, SourceError } from "./sources/index.ts";
@@ -14,7 +15,7 @@ import { RevocationChecker } from "./revocation/index.ts";
 import { evaluateCertificate } from "./evaluate.ts";
 import { CERT_REASONS, type PathValidationResult, type RevocationResult } from "./types.ts";
 import { CertificateMetrics } from "./metrics.ts";
-import { expectedIdentity, type CertificateValidityConfig } from "./index.ts";
+import { expectedIdentity, type CertificateValidityConfig } from "./config.ts";
 
 /** The subject carries no identity while match_identity asks for one. */
 class IdentityMissing extends Error {}

@@ -4,76 +4,12 @@
  *
  * gather (sources/, revocation/: I/O) → validate (pki/: pure) → evaluate (evaluate.ts: pure).
  */
-import { isIP } from "node:net";
-import { z } from "zod";
-import type { Check, CheckFactory, PluginContext } from "../contract.ts";
-import type { Subject } from "../../policy/model.ts";
-import { duration } from "../../config/schema.ts";
-import { sourceSchema } from "./sources/schema.ts";
-import { CERT_REASONS, DEFAULT_KEY_POLICY, type ExpectedIdentity } from "./types.ts";
+import type { Check, CheckFactory } from "../../plugin/check.ts";
+import type { PluginContext } from "../../plugin/context.ts";
+import { CERT_REASONS } from "./types.ts";
+import { certificateValidityConfigSchema, type CertificateValidityConfig } from "./config.ts";
 
-const keyPolicySchema = z
-  .object({
-    min_rsa_bits: z.number().int().min(1024).default(DEFAULT_KEY_POLICY.min_rsa_bits),
-    allowed_curves: z.array(z.enum(["P-256", "P-384", "P-521"])).default([...DEFAULT_KEY_POLICY.allowed_curves] as ("P-256" | "P-384" | "P-521")[]),
-    allow_ed25519: z.boolean().default(true),
-    allow_sha1: z.boolean().default(false),
-  })
-  .strict();
-
-export const certificateValidityConfigSchema = z
-  .object({
-    /** PEM files (globs allowed) holding the trust anchors. Relative to the config file. */
-    trust_bundle: z.union([z.string(), z.array(z.string())]).transform((v) => (typeof v === "string" ? [v] : v)),
-    /** Extra intermediate certificates (PEM files, globs) to build paths with. */
-    intermediates: z.array(z.string()).default([]),
-    /** Where each subject's certificate comes from; paths and addresses are templates (`{{id}}`, `{{attributes.x}}`). */
-    source: sourceSchema,
-    /** A certificate expiring within this is `warn` (risk medium). Default 14d. */
-    warn_before: duration().prefault("14d"),
-    /** What the certificate must be good for: `server`, `client` or `any` (default). */
-    purpose: z.enum(["server", "client", "any"]).default("any"),
-    /** Match the subject's `identity` (SPIFFE ID, DNS name, IP, email) against the SANs. Default true. */
-    match_identity: z.boolean().default(true),
-    /** Extra extended key usages required (names like serverAuth, or dotted OIDs). */
-    extended_key_usage: z.array(z.string()).default([]),
-    /** keyUsage names required on the leaf. */
-    key_usage: z.array(z.string()).default([]),
-    /** Most certificates in a path, leaf and anchor included. Default 8. */
-    max_depth: z.number().int().min(1).max(20).default(8),
-    key_policy: keyPolicySchema.prefault({}),
-    revocation: z
-      .object({
-        /** `ocsp`, `crl`, `prefer_ocsp` (default: stapled, then OCSP, then CRL) or `none`. */
-        mode: z.enum(["ocsp", "crl", "prefer_ocsp", "none"]).default("prefer_ocsp"),
-        /** An unreachable responder gives `unknown` (true, default) rather than `fail`. */
-        soft_fail: z.boolean().default(true),
-        /** OCSP/CRL URLs come from the certificate under test: private, loopback and link-local targets are refused unless true. */
-        allow_private_urls: z.boolean().default(false),
-        timeout: duration().prefault("5s"),
-        max_ocsp_bytes: z.number().int().min(1024).default(64 * 1024),
-        max_crl_bytes: z.number().int().min(1024).default(10 * 1024 * 1024),
-        /** Local CRL files (DER or PEM), checked before distribution points. */
-        crl_files: z.array(z.string()).default([]),
-      })
-      .strict()
-      .prefault({}),
-    /** Subjects checked at once. Default 8. */
-    concurrency: z.number().int().min(1).max(256).default(8),
-  })
-  .strict();
-
-export type CertificateValidityConfig = z.output<typeof certificateValidityConfigSchema>;
-
-/** What identity a subject's certificate must carry, from its `identity`. */
-export function expectedIdentity(subject: Subject): ExpectedIdentity | undefined {
-  const id = subject.identity;
-  if (!id) return undefined;
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(id)) return { uri: id };
-  if (isIP(id)) return { ip: id };
-  if (id.includes("@")) return { email: id };
-  return { dns: id };
-}
+export { certificateValidityConfigSchema, expectedIdentity, type CertificateValidityConfig } from "./config.ts";
 
 export const certificateValidityCheck: CheckFactory<CertificateValidityConfig> = {
   type: "certificate_validity",

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import type { CheckFactory } from "../contract.ts";
-import { attribute, attributeCheck, PASS, verdict, type Verdict } from "../attribute.ts";
+import type { CheckFactory } from "../../plugin/check.ts";
+import { attribute, attributeCheck, PASS, verdict, type Verdict } from "../common/attribute.ts";
 import type { Subject } from "../../policy/model.ts";
 
 /** Reason codes of the `mfa` check. */

@@ -1,8 +1,8 @@
 import { z } from "zod";
-import type { CheckFactory } from "../contract.ts";
-import { attribute, attributeCheck, PASS, verdict, type Verdict } from "../attribute.ts";
+import type { CheckFactory } from "../../plugin/check.ts";
+import { attribute, attributeCheck, PASS, verdict, type Verdict } from "../common/attribute.ts";
 import type { Subject } from "../../policy/model.ts";
-import { duration } from "../../config/schema.ts";
+import { duration } from "../../plugin/schema.ts";
 import { formatDuration } from "../../util/duration.ts";
 
 /** Reason codes of the `session_age` check. */

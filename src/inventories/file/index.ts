@@ -2,8 +2,8 @@ import { readFile, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { z } from "zod";
 import { parse } from "yaml";
-import { subjectSchema } from "../../config/schema.ts";
-import type { InventoryFactory } from "../contract.ts";
+import { subjectSchema } from "../../plugin/schema.ts";
+import type { InventoryFactory } from "../../plugin/inventory.ts";
 import type { Subject } from "../../policy/model.ts";
 import { VigilError } from "../../errors.ts";
 

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { subjectSchema } from "../../config/schema.ts";
-import type { InventoryFactory } from "../contract.ts";
+import { subjectSchema } from "../../plugin/schema.ts";
+import type { InventoryFactory } from "../../plugin/inventory.ts";
 import type { Subject } from "../../policy/model.ts";
 
 const configSchema = z.object({ subjects: z.array(subjectSchema).default([]) }).strict();

@@ -1,11 +1,11 @@
 /** What the aws action tests share: the IAM fake, a provider client signing with test credentials, and plan comparison. */
-import type { PlannedCall } from "../../../src/actions/contract.ts";
+import type { PlannedCall } from "../../../src/net/api-call.ts";
 import type { AwsClient } from "../../../src/actions/aws/client.ts";
 import { awsProvider } from "../../../src/actions/aws/provider.ts";
 import type { FakeRequest } from "../../helpers/fake-api.ts";
 import { actionContext, providerContext } from "../../helpers/action-context.ts";
 import { FakeIam, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, formOf } from "../../helpers/fakes/aws.ts";
-import type { ActionContext } from "../../../src/actions/contract.ts";
+import type { ActionContext } from "../../../src/plugin/action.ts";
 import type { Clock } from "../../../src/util/clock.ts";
 
 export interface AwsSetup {

@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { PublicDocument } from "../../../src/actions/provider.ts";
+import type { PublicDocument } from "../../../src/plugin/provider.ts";
 import { AgentProcess, ROOT, TOKEN, tempConfig } from "../../helpers/agent-process.ts";
 import { SsfReceiver } from "../../helpers/fakes/ssf-receiver.ts";
 import { until } from "../../helpers/wait.ts";

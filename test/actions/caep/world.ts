@@ -4,7 +4,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { caepProvider } from "../../../src/actions/caep/provider.ts";
 import { transmitAction } from "../../../src/actions/caep/transmit.ts";
 import type { CaepClient } from "../../../src/actions/caep/client.ts";
-import type { Action } from "../../../src/actions/contract.ts";
+import type { Action } from "../../../src/plugin/action.ts";
 import { actionContext, providerContext, request } from "../../helpers/action-context.ts";
 import { SsfReceiver } from "../../helpers/fakes/ssf-receiver.ts";
 

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CircuitBreaker, circuitSchema, type CircuitState } from "../../../src/actions/common/circuit.ts";
+import { CircuitBreaker, circuitSchema, type CircuitState } from "../../../src/plugin/circuit.ts";
 import { UpstreamError } from "../../../src/errors.ts";
 import { FakeClock } from "../../../src/util/clock.ts";
 

@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { webcrypto } from "node:crypto";
 import { entraProvider, type EntraClient } from "../../../src/actions/entra/client.ts";
-import type { ActionContext, ActionRequest, PlannedCall } from "../../../src/actions/contract.ts";
+import type { ActionContext, ActionRequest } from "../../../src/plugin/action.ts";
+import type { PlannedCall } from "../../../src/net/api-call.ts";
 import { FakeClock } from "../../../src/util/clock.ts";
 import { actionContext, providerContext, request } from "../../helpers/action-context.ts";
 import { FakeEntra, type FakeEntraOptions } from "../../helpers/fakes/entra.ts";

@@ -1,7 +1,8 @@
 /** What the okta action tests share: a started fake org, a provider client on it, and plan-vs-sent helpers. */
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
-import type { ActionContext, PlannedCall } from "../../../src/actions/contract.ts";
+import type { ActionContext } from "../../../src/plugin/action.ts";
+import type { PlannedCall } from "../../../src/net/api-call.ts";
 import type { OktaClient } from "../../../src/actions/okta/client.ts";
 import { oktaProviderSchema } from "../../../src/actions/okta/config.ts";
 import { oktaProvider } from "../../../src/actions/okta/provider.ts";

@@ -12,7 +12,8 @@ import {
   vaultProviderSchema,
   type VaultClient,
 } from "../../../src/actions/vault/index.ts";
-import type { ActionRequest, PlannedCall } from "../../../src/actions/contract.ts";
+import type { ActionRequest } from "../../../src/plugin/action.ts";
+import type { PlannedCall } from "../../../src/net/api-call.ts";
 import { UpstreamError, VigilError } from "../../../src/errors.ts";
 import { MASK } from "../../../src/util/redact.ts";
 import { actionContext, attempt, providerContext, request } from "../../helpers/action-context.ts";

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
 import { metrics, trace } from "@opentelemetry/api";
 import { certificateValidityCheck, certificateValidityConfigSchema, expectedIdentity } from "../../../src/checks/certificate_validity/index.ts";
-import { createHttpClient } from "../../../src/http/client.ts";
+import { createHttpClient } from "../../../src/net/http.ts";
 import { silentLogger } from "../../../src/telemetry/log.ts";
 import { FakeClock } from "../../../src/util/clock.ts";
 import type { Subject } from "../../../src/policy/model.ts";

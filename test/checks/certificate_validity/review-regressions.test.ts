@@ -12,7 +12,7 @@ import { signatureAlgorithmProblem } from "../../../src/checks/certificate_valid
 import { certificatesFromBytes } from "../../../src/checks/certificate_validity/sources/common.ts";
 import { evaluateCertificate } from "../../../src/checks/certificate_validity/evaluate.ts";
 import { DEFAULT_KEY_POLICY } from "../../../src/checks/certificate_validity/types.ts";
-import { createHttpClient } from "../../../src/http/client.ts";
+import { createHttpClient } from "../../../src/net/http.ts";
 import { silentLogger } from "../../../src/telemetry/log.ts";
 import { FakeClock } from "../../../src/util/clock.ts";
 import type { Subject } from "../../../src/policy/model.ts";

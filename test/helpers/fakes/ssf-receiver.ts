@@ -14,7 +14,7 @@
  * answered 202 again but recorded once. Faults (429 + Retry-After, 503) can be injected.
  */
 import { constants, createPublicKey, verify, type JsonWebKey } from "node:crypto";
-import type { PublicDocument } from "../../../src/actions/provider.ts";
+import type { PublicDocument } from "../../../src/plugin/provider.ts";
 import { FakeApi, type FakeReply, type FakeRequest } from "../fake-api.ts";
 
 export const CAEP_EVENT_TYPES = [

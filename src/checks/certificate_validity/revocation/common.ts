@@ -1,7 +1,7 @@
 /** Pieces shared by the CRL and OCSP checkers. */
 import { VigilError, errorMessage } from "../../../errors.ts";
-import type { HttpClient } from "../../../http/client.ts";
-import { maskUrl } from "../../../http/client.ts";
+import type { HttpClient } from "../../../net/http.ts";
+import { maskUrl } from "../../../net/http.ts";
 import type { Clock } from "../../../util/clock.ts";
 import type { RevocationOptions, RevocationResult } from "../types.ts";
 import { DerError } from "../der.ts";

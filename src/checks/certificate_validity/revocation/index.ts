@@ -8,7 +8,7 @@
  * soft_fail. Every request honours `timeout_ms`, the caller's AbortSignal and
  * `allow_private_urls` (URLs from certificates are hostile).
  */
-import type { HttpClient } from "../../../http/client.ts";
+import type { HttpClient } from "../../../net/http.ts";
 import type { Clock } from "../../../util/clock.ts";
 import type { RevocationOptions, RevocationResult } from "../types.ts";
 import { describeError, isDefinitive, unknown, type RevocationDeps, type RevocationLogger } from "./common.ts";

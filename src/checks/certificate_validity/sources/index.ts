@@ -14,7 +14,7 @@
  */
 import net from "node:net";
 import path from "node:path";
-import type { HttpClient } from "../../../http/client.ts";
+import type { HttpClient } from "../../../net/http.ts";
 import type { Subject } from "../../../policy/model.ts";
 import type { GatheredCertificate } from "../types.ts";
 import { Deadline, readFileCapped, SourceError } from "./common.ts";

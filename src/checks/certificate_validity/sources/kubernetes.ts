@@ -25,7 +25,7 @@ import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import type { GatheredCertificate } from "../types.ts";
-import { createHttpClient, type HttpClient } from "../../../http/client.ts";
+import { createHttpClient, type HttpClient } from "../../../net/http.ts";
 import { certificatesFromBytes, Deadline, errorText, readFileCapped, SourceError } from "./common.ts";
 import { withoutQuotedLines } from "../../../util/yaml-error.ts";
 

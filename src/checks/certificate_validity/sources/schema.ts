@@ -4,7 +4,7 @@
  * validating a config does not load the TLS, Kubernetes or file code. See index.ts for examples.
  */
 import { z } from "zod";
-import { duration } from "../../../config/schema.ts";
+import { duration } from "../../../plugin/schema.ts";
 
 /** A string that may hold `{{…}}` placeholders. */
 const templated = () => z.string().min(1).max(4096);

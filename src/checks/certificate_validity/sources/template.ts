@@ -1,6 +1,6 @@
 /** Subject templates for certificate sources: the shared renderer, failing with a SourceError. */
 import type { Subject } from "../../../policy/model.ts";
-import { renderPath as renderPathWith, renderTemplate as renderTemplateWith } from "../../../util/template.ts";
+import { renderPath as renderPathWith, renderTemplate as renderTemplateWith } from "../../../plugin/template.ts";
 import { SourceError } from "./common.ts";
 
 const sourceError = (message: string) => new SourceError(message);

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createHttpClient, type HttpClient } from "../../../../src/http/client.ts";
+import { createHttpClient, type HttpClient } from "../../../../src/net/http.ts";
 import { FakeClock, systemClock, type Clock } from "../../../../src/util/clock.ts";
 import type { RevocationOptions, RevocationResult } from "../../../../src/checks/certificate_validity/types.ts";
 import { RevocationChecker } from "../../../../src/checks/certificate_validity/revocation/index.ts";

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import tls from "node:tls";
 import type net from "node:net";
-import { createHttpClient, type HttpClient } from "../../../../src/http/client.ts";
+import { createHttpClient, type HttpClient } from "../../../../src/net/http.ts";
 import {
   certificateSourceSchema,
   clearSourceCaches,

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createHttpClient, type HttpClient } from "../../../../src/http/client.ts";
+import { createHttpClient, type HttpClient } from "../../../../src/net/http.ts";
 import {
   closeKubernetesClients,
   fromKubernetesSecret,

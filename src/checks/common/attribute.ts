@@ -2,8 +2,9 @@
  * Shared shape of the perimeter checks: each reads one subject attribute and judges it with a pure
  * function. Gathering is reading the subject, so `evaluate` is the whole check and table-testable.
  */
-import type { CheckResult, CheckStatus, Reason, Subject } from "../policy/model.ts";
-import type { Check, CheckRunContext } from "./contract.ts";
+import type { CheckResult, CheckStatus, Reason, Subject } from "../../policy/model.ts";
+import type { Check } from "../../plugin/check.ts";
+import type { CheckRunContext } from "../../plugin/context.ts";
 
 export interface Verdict {
   readonly status: CheckStatus;

@@ -9,8 +9,8 @@
  * masked.
  */
 import { readFile, stat } from "node:fs/promises";
-import { MASK } from "../../util/redact.ts";
-import type { Authenticator } from "./api-client.ts";
+import { MASK } from "../util/redact.ts";
+import type { Authenticator } from "./api-call.ts";
 
 export const VAULT_TOKEN_HEADER = "X-Vault-Token";
 

@@ -8,10 +8,10 @@
  * left, so the durable queue waits instead of hammering the API and nothing is dropped.
  */
 import { z } from "zod";
-import { UpstreamError } from "../../errors.ts";
-import type { Clock } from "../../util/clock.ts";
-import { isTransient } from "../../errors.ts";
-import { parseDuration } from "../../util/duration.ts";
+import { UpstreamError } from "../errors.ts";
+import type { Clock } from "../util/clock.ts";
+import { isTransient } from "../errors.ts";
+import { boundedDuration } from "./schema.ts";
 
 export type CircuitState = "closed" | "open" | "half_open";
 
@@ -26,12 +26,7 @@ export interface CircuitOptions {
 
 export const DEFAULT_CIRCUIT: CircuitOptions = { failures: 5, open_for: 30_000, max_open_for: 300_000 };
 
-const duration = (fallback: string) =>
-  z
-    .string()
-    .refine((s) => (parseDuration(s) ?? 0) > 0, { error: 'expected a duration like "30s"' })
-    .transform((s) => parseDuration(s)!)
-    .prefault(fallback);
+const duration = (fallback: string) => boundedDuration({ min: 1, fallback, message: 'expected a duration like "30s"' });
 
 /** `circuit:` in a provider entry. */
 export const circuitSchema = z

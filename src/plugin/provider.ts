@@ -6,30 +6,11 @@
  * failure of that API.
  */
 import type { z } from "zod";
-import type { PluginContext } from "../checks/contract.ts";
-import type { HttpResponse } from "../http/client.ts";
-import type { PlannedCall } from "./contract.ts";
-import type { CircuitBreaker, CircuitListener } from "./common/circuit.ts";
-
-/** One HTTP call to a provider's API, before authentication. */
-export interface ApiCall {
-  readonly method: string;
-  /** Absolute URL. */
-  readonly url: string;
-  /** Headers other than authentication (content type, accept, precondition headers). */
-  readonly headers?: Readonly<Record<string, string>>;
-  /** The exact body bytes; plans show JSON bodies parsed. */
-  readonly body?: string;
-  /**
-   * Statuses besides 2xx that mean the wanted state already holds, e.g. 404 for a DELETE of
-   * something already gone. They are returned, not thrown.
-   */
-  readonly accept?: readonly number[];
-  /** One line for humans, shown in plans. */
-  readonly summary?: string;
-  /** Response cap; default the HTTP client's (1 MiB). */
-  readonly maxResponseBytes?: number;
-}
+import type { PluginContext } from "./context.ts";
+import type { HttpResponse } from "../net/http.ts";
+import type { ApiCall } from "../net/api-call.ts";
+import type { PlannedCall } from "../net/api-call.ts";
+import type { CircuitBreaker, CircuitListener } from "./circuit.ts";
 
 /** A provider's client: authenticates calls, shows them as plans, and guards the API with a breaker. */
 export interface ProviderClient {

@@ -1,7 +1,8 @@
 import type { z } from "zod";
 import type { AccessLevel, Decision, Subject } from "../policy/model.ts";
-import type { PluginContext } from "../checks/contract.ts";
+import type { PluginContext } from "./context.ts";
 import type { ProviderClient } from "./provider.ts";
+import type { PlannedCall } from "../net/api-call.ts";
 
 /** Everything an action needs to carry one decision out. */
 export interface ActionRequest {
@@ -16,18 +17,6 @@ export interface ActionRequest {
   /** The communication policy edge, when the decision belongs to one. */
   readonly edge?: { readonly source: string; readonly destination: string; readonly port?: number; readonly protocol?: string };
   readonly signal?: AbortSignal;
-}
-
-/** One call an action would make, exactly, with secrets masked. */
-export interface PlannedCall {
-  readonly method: string;
-  readonly url: string;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body?: unknown;
-  /** One line for humans. */
-  readonly summary?: string;
-  /** A signed token body shown decoded for humans (a CAEP SET's header and claims); `body` shows the token with its signature masked. */
-  readonly set?: unknown;
 }
 
 export interface ActionOutcome {

@@ -5,11 +5,12 @@
 import cron from "node-cron";
 import type { z } from "zod";
 import type { ConfigIssue } from "../errors.ts";
-import type { ActionEntry, ParsedConfig } from "../config/schema.ts";
-import type { Registry } from "../config/plugins.ts";
-import type { AccessLevel } from "./model.ts";
-import type { DecisionRules, GuardLimits, OnUnknown } from "./decide.ts";
-import { compileSelector, type SelectorSpec, type SubjectMatcher } from "./selector.ts";
+import { keyPath } from "../util/key-path.ts";
+import type { ActionEntry, ParsedConfig } from "./schema.ts";
+import type { Registry } from "./plugins.ts";
+import type { AccessLevel } from "../policy/model.ts";
+import type { DecisionRules, GuardLimits, OnUnknown } from "../policy/decide.ts";
+import { compileSelector, type SelectorSpec, type SubjectMatcher } from "../policy/selector.ts";
 import { formatDuration, parseDuration } from "../util/duration.ts";
 
 export interface CompiledCheck {
@@ -90,7 +91,7 @@ const PERIMETER_CHECKS = { require_mfa: "mfa", require_managed_device: "managed_
 const LEVELS: readonly AccessLevel[] = ["full_access", "read_only", "deny"];
 
 export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: ConfigIssue[], h: CompileHelpers): CompiledConfig {
-  const issue = (path: PropertyKey[], message: string) => issues.push({ path: dotted(path), message, line: h.locate(path) });
+  const issue = (path: PropertyKey[], message: string) => issues.push({ path: keyPath(path), message, line: h.locate(path) });
   const validate = <T>(schema: z.ZodType<T>, value: unknown, path: PropertyKey[]): T | undefined => {
     const r = schema.safeParse(value);
     if (r.success) return r.data;
@@ -193,7 +194,7 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
   const register = (spec: PolicySpec, matcher: SubjectMatcher, exempt: readonly SelectorSpec[], path: PropertyKey[]) => {
     const seen = names.get(spec.name);
     if (seen) issue([...path, "name"], `policy name "${spec.name}" is already used by ${seen}; set a unique name`);
-    names.set(spec.name, dotted(path));
+    names.set(spec.name, keyPath(path));
     const dupes = (["full_access", "read_only", "deny"] as const).flatMap((l) => spec.actions[l].map((a) => a.name));
     for (const d of new Set(dupes.filter((n, i) => dupes.indexOf(n) !== i))) issue([...path, "enforcement"], `action name "${d}" is used twice`);
     policies.push(spec);
@@ -309,6 +310,3 @@ function durationToCron(ms: number): string | undefined {
   return hours === 24 ? "0 0 0 * * *" : undefined;
 }
 
-function dotted(path: readonly PropertyKey[]): string {
-  return path.map((p) => (typeof p === "number" ? `[${p}]` : String(p))).join(".").replace(/\.\[/g, "[");
-}

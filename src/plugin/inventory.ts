@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import type { Subject } from "../policy/model.ts";
-import type { PluginContext } from "../checks/contract.ts";
+import type { PluginContext } from "./context.ts";
 
 export interface Inventory {
   /** Current subjects. Called on start, on every reload and before each scheduled tick. */

@@ -5,11 +5,11 @@
  * (RFC 7523; what Okta service apps require and what Entra calls certificate credentials).
  */
 import { createPrivateKey, randomUUID, createHash, X509Certificate } from "node:crypto";
-import { UpstreamError } from "../../errors.ts";
-import type { HttpClient } from "../../http/client.ts";
-import type { Clock } from "../../util/clock.ts";
-import { MASK, registerSecret } from "../../util/redact.ts";
-import { withoutCredentials, type Authenticator } from "./api-client.ts";
+import { UpstreamError } from "../errors.ts";
+import type { HttpClient } from "./http.ts";
+import type { Clock } from "../util/clock.ts";
+import { MASK, registerSecret } from "../util/redact.ts";
+import { withoutCredentials, type Authenticator } from "./api-call.ts";
 
 export type ClientAuth =
   | { readonly method: "client_secret_post" | "client_secret_basic"; readonly client_secret: string }

@@ -1,9 +1,8 @@
+/** What every plugin (check, action, inventory, provider) is given. */
 import type { Meter, Tracer } from "@opentelemetry/api";
-import type { z } from "zod";
-import type { CheckResult, Subject } from "../policy/model.ts";
 import type { Clock } from "../util/clock.ts";
 import type { Logger } from "../telemetry/log.ts";
-import type { HttpClient } from "../http/client.ts";
+import type { HttpClient } from "../net/http.ts";
 
 /** What every plugin (check, action, inventory) is given when it is created. */
 export interface PluginContext {
@@ -25,27 +24,4 @@ export interface CheckRunContext extends PluginContext {
   readonly timeoutMs: number;
   /** How long a result should stand unless the check knows better (`checks.<name>.ttl`). */
   readonly ttlMs: number;
-}
-
-/** A configured check. One run gives one result per subject it was given. */
-export interface Check {
-  run(subjects: readonly Subject[], ctx: CheckRunContext): Promise<CheckResult[]>;
-  stop?(): Promise<void>;
-}
-
-/** Documentation of a stable reason code. */
-export interface ReasonDoc {
-  readonly code: string;
-  readonly doc: string;
-}
-
-/** A check plugin: a factory the registry knows by `type`. */
-export interface CheckFactory<C = unknown> {
-  readonly type: string;
-  readonly description: string;
-  /** Validates the plugin's own part of `checks.<name>` (common keys such as `on_unknown` are removed first). */
-  readonly configSchema: z.ZodType<C>;
-  /** Reason codes this check can return. */
-  readonly reasons: readonly ReasonDoc[];
-  create(config: C, ctx: PluginContext): Check;
 }

@@ -3,30 +3,14 @@
  * and the provider's circuit breaker, and renders it for plans with the authentication masked.
  * Provider folders supply an `Authenticator` (SigV4, SSWS, OAuth bearer, X-Vault-Token …).
  */
-import { UpstreamError } from "../../errors.ts";
-import type { HttpClient, HttpResponse } from "../../http/client.ts";
-import { maskUrl } from "../../http/client.ts";
-import { MASK, redact } from "../../util/redact.ts";
-import type { PlannedCall } from "../contract.ts";
-import type { ApiCall, ProviderClient, ProviderContext } from "../provider.ts";
+import { UpstreamError } from "../errors.ts";
+import type { HttpClient, HttpResponse } from "../net/http.ts";
+import { maskUrl } from "../net/http.ts";
+import { redact } from "../util/redact.ts";
+import type { PlannedCall } from "../net/api-call.ts";
+import { withoutCredentials, type ApiCall, type Authenticator } from "../net/api-call.ts";
+import type { ProviderClient, ProviderContext } from "./provider.ts";
 import { CircuitBreaker, type CircuitOptions } from "./circuit.ts";
-
-/** Adds authentication to calls. */
-export interface Authenticator {
-  /** Headers that authenticate this exact call (may fetch or reuse a cached token). */
-  headers(call: ApiCall, signal?: AbortSignal): Promise<Record<string, string>>;
-  /** The names of the headers `headers()` adds, with how a plan shows each value (normally masked). */
-  planned(call: ApiCall): Record<string, string>;
-  /** Drops a cached credential after a 401, so the next call fetches a fresh one. */
-  invalidate?(): void;
-}
-
-export const NO_AUTH: Authenticator = { headers: async () => ({}), planned: () => ({}) };
-
-/** `Bearer <token>` from a fixed secret. */
-export function staticHeader(name: string, value: string, shown = MASK): Authenticator {
-  return { headers: async () => ({ [name]: value }), planned: () => ({ [name]: shown }) };
-}
 
 export interface ApiClientOptions {
   readonly ctx: ProviderContext;
@@ -127,29 +111,6 @@ export class ApiClient implements ProviderClient {
   async close(): Promise<void> {
     if (this.#ownHttp) await this.#http.close();
   }
-}
-
-/**
- * An error message quotes up to 512 characters of the answer, and an API (or a proxy in front of it) may
- * echo the request's credentials back. Short-lived tokens are not registered as global secrets (the list
- * would grow with every refresh), so the values this call sent are masked here, with and without their
- * scheme (`Bearer …`, `SSWS …`).
- */
-export function withoutCredentials(err: unknown, auth: Readonly<Record<string, string>>): unknown {
-  if (!(err instanceof UpstreamError)) return err;
-  const values = Object.values(auth)
-    .flatMap((v) => [v, v.replace(/^[A-Za-z][\w.+-]*\s+/, "")])
-    .filter((v) => v.length >= 8)
-    .sort((a, b) => b.length - a.length);
-  let message = err.message;
-  for (const v of values) message = message.split(v).join(MASK);
-  if (message === err.message) return err;
-  return new UpstreamError(err.transient, message, {
-    ...(err.status === undefined ? {} : { status: err.status }),
-    ...(err.retryAfterMs === undefined ? {} : { retryAfterMs: err.retryAfterMs }),
-    ...(err.cause === undefined ? {} : { cause: err.cause }),
-    details: { ...err.details },
-  });
 }
 
 /** Runs calls one after another; the first failure stops the sequence (the queue retries the job). */

@@ -11,10 +11,7 @@ import type { Socket } from "node:net";
 import type { Agent } from "undici";
 import { UpstreamError, VigilError } from "../errors.ts";
 import { isSecretKey, MASK, scrub } from "../util/redact.ts";
-
-/** The agent's version, sent in `User-Agent: vigil/<version>`. A test keeps it equal to package.json. */
-export const VIGIL_VERSION = "0.1.0";
-export const DEFAULT_USER_AGENT = `vigil/${VIGIL_VERSION}`;
+import { DEFAULT_USER_AGENT } from "../util/version.ts";
 
 /** Default whole-request deadline (connect, headers and body). */
 export const DEFAULT_TIMEOUT_MS = 10_000;
