@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openDatabase } from "../src/store/sqlite.ts";
+import { openDatabase } from "../src/db/sqlite.ts";
 import { EmbeddedQueue } from "../src/queue/embedded.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "vigil-bench-queue-"));
