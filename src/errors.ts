@@ -1,6 +1,6 @@
 /**
  * Every error vigil raises on purpose, with a stable `code`. Callers match on `code`, never on
- * the message. `docs/errors.md` documents each code; a test keeps the two in step.
+ * the message. `docs/errors.md` documents each code and its HTTP status; a test keeps the two in step.
  */
 
 export const ERROR_CODES = {
@@ -17,9 +17,45 @@ export const ERROR_CODES = {
   VIGIL_ERR_AUDIT_CORRUPT: "The audit log's hash chain is broken: a line was changed, removed or reordered.",
   VIGIL_ERR_STORE: "The local state or queue database could not be opened or written.",
   VIGIL_ERR_SHUTDOWN: "The operation was cut short because the agent is stopping.",
+  VIGIL_ERR_UNAUTHORIZED: "An API request under /v1/ came without a bearer token or with a wrong one.",
+  VIGIL_ERR_NOT_FOUND: "No API route or published document answers at the requested path.",
+  VIGIL_ERR_METHOD_NOT_ALLOWED: "The API route exists but does not take the request's method.",
+  VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE: "An API request body is not application/json (UTF-8).",
+  VIGIL_ERR_PAYLOAD_TOO_LARGE: "An API request body is larger than agent.api.max_body_bytes.",
+  VIGIL_ERR_INTERNAL: "The API hit an unexpected failure; the response says nothing more, the agent's log has the cause.",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/**
+ * The one HTTP status the API answers each code with; `null` for codes the API never returns (an
+ * error with such a code, or without a code, reaching the API answers 500 `VIGIL_ERR_INTERNAL`).
+ * Every code must be listed, so a new code needs a decision here.
+ */
+export const HTTP_STATUS = {
+  VIGIL_ERR_CONFIG_INVALID: null,
+  VIGIL_ERR_CONFIG_READ: null,
+  VIGIL_ERR_USAGE: null,
+  VIGIL_ERR_PLUGIN: null,
+  VIGIL_ERR_UNKNOWN_SUBJECT: 404,
+  VIGIL_ERR_BAD_REQUEST: 400,
+  VIGIL_ERR_UPSTREAM_TRANSIENT: null,
+  VIGIL_ERR_UPSTREAM_PERMANENT: null,
+  VIGIL_ERR_ACTION_INPUT: null,
+  VIGIL_ERR_HOSTILE_URL: null,
+  VIGIL_ERR_AUDIT_CORRUPT: null,
+  VIGIL_ERR_STORE: null,
+  VIGIL_ERR_SHUTDOWN: 503,
+  VIGIL_ERR_UNAUTHORIZED: 401,
+  VIGIL_ERR_NOT_FOUND: 404,
+  VIGIL_ERR_METHOD_NOT_ALLOWED: 405,
+  VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
+  VIGIL_ERR_PAYLOAD_TOO_LARGE: 413,
+  VIGIL_ERR_INTERNAL: 500,
+} as const satisfies Record<ErrorCode, number | null>;
+
+/** The codes an API error body can carry. */
+export type ApiErrorCode = { [K in ErrorCode]: (typeof HTTP_STATUS)[K] extends number ? K : never }[ErrorCode];
 
 export class VigilError extends Error {
   readonly code: ErrorCode;
