@@ -4,7 +4,7 @@
  */
 
 export const ERROR_CODES = {
-  VIGIL_ERR_CONFIG_INVALID: "The configuration failed validation; every problem is listed with its key path.",
+  VIGIL_ERR_CONFIG_INVALID: "The configuration failed validation; every problem is listed with its key path. Also raised by a provider or action that finds its configuration unusable while it is built.",
   VIGIL_ERR_CONFIG_READ: "The configuration file, or a ${file:…} reference in it, could not be read.",
   VIGIL_ERR_USAGE: "A command was called with missing or invalid arguments.",
   VIGIL_ERR_PLUGIN: "A plugin module could not be loaded or does not export a valid factory.",
@@ -16,7 +16,7 @@ export const ERROR_CODES = {
   VIGIL_ERR_HOSTILE_URL: "A URL taken from untrusted input points at a forbidden target or breaks a size or time cap.",
   VIGIL_ERR_AUDIT_CORRUPT: "The audit log's hash chain is broken: a line was changed, removed or reordered.",
   VIGIL_ERR_STORE: "The local state or queue database could not be opened or written.",
-  VIGIL_ERR_SHUTDOWN: "The operation was cut short because the agent is stopping.",
+  VIGIL_ERR_SHUTDOWN: "The operation was cut short because the agent is stopping (or a reload retired the runtime an action ran on).",
   VIGIL_ERR_UNAUTHORIZED: "An API request under /v1/ came without a bearer token or with a wrong one.",
   VIGIL_ERR_NOT_FOUND: "No API route or published document answers at the requested path.",
   VIGIL_ERR_METHOD_NOT_ALLOWED: "The API route exists but does not take the request's method.",
@@ -56,6 +56,14 @@ export const HTTP_STATUS = {
 
 /** The codes an API error body can carry. */
 export type ApiErrorCode = { [K in ErrorCode]: (typeof HTTP_STATUS)[K] extends number ? K : never }[ErrorCode];
+
+/**
+ * The codes of failures worth retrying: an upstream that may recover, a local database that was
+ * busy or full, work cut short by a stop (it runs again after the restart). Anything else, including
+ * an error without a vigil code, is permanent: a misconfiguration or a bug fails the same way on
+ * every attempt, so it ends the job at once instead of using up its attempts.
+ */
+export const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["VIGIL_ERR_UPSTREAM_TRANSIENT", "VIGIL_ERR_STORE", "VIGIL_ERR_SHUTDOWN"]);
 
 export class VigilError extends Error {
   readonly code: ErrorCode;
@@ -109,12 +117,9 @@ export class UpstreamError extends VigilError {
   }
 }
 
-/** True when retrying the failed operation could succeed. Unknown errors count as transient. */
+/** True when retrying the failed operation could succeed (see `TRANSIENT_CODES`). Errors without a vigil code are permanent. */
 export function isTransient(err: unknown): boolean {
-  if (err instanceof VigilError) {
-    return err.code === "VIGIL_ERR_UPSTREAM_TRANSIENT" || err.code === "VIGIL_ERR_STORE";
-  }
-  return true;
+  return err instanceof VigilError && TRANSIENT_CODES.has(err.code);
 }
 
 export function errorMessage(err: unknown): string {

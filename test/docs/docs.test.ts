@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { ERROR_CODES, HTTP_STATUS, VigilError, type ErrorCode } from "../../src/errors.ts";
+import { ERROR_CODES, HTTP_STATUS, TRANSIENT_CODES, VigilError, isTransient, type ErrorCode } from "../../src/errors.ts";
 import { errorResponse } from "../../src/http/server.ts";
 import { builtinChecks } from "../../src/checks/registry.ts";
 import { loadBuiltins } from "../../src/actions/registry.ts";
@@ -54,6 +54,13 @@ test("every code the API server raises is an API code, and docs/api.md lists eac
   const listed = [...api.matchAll(/^\| (\d{3}) \| `(VIGIL_ERR_[A-Z_]+)` \|/gm)].map((m) => [m[2], Number(m[1])] as const);
   assert.deepEqual(new Map(listed), new Map(apiCodes.map((c) => [c, HTTP_STATUS[c]])));
   for (const [, code] of api.matchAll(/`(VIGIL_ERR_[A-Z_]+)`/g)) assert.ok(apiCodes.includes(code as ErrorCode), `docs/api.md names ${code}, which the API never returns`);
+});
+
+test("docs/errors.md names exactly the codes that are retried", () => {
+  const paragraph = /Queued work[\s\S]*?Every other/.exec(read("docs/errors.md"))?.[0] ?? "";
+  const named = [...paragraph.matchAll(/`(VIGIL_ERR_[A-Z_]+)`/g)].map((m) => m[1]);
+  assert.deepEqual(named.sort(), [...TRANSIENT_CODES].sort());
+  for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) assert.equal(isTransient(new VigilError(code, "x")), TRANSIENT_CODES.has(code), code);
 });
 
 test("every reason code of the built-in checks and the engine is documented in docs/checks.md", () => {
