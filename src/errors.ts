@@ -1,10 +1,10 @@
 /**
  * Every error vigil raises on purpose, with a stable `code`. Callers match on `code`, never on
- * the message. `docs/errors.md` documents each code; a test keeps the two in step.
+ * the message. `docs/errors.md` documents each code and its HTTP status; a test keeps the two in step.
  */
 
 export const ERROR_CODES = {
-  VIGIL_ERR_CONFIG_INVALID: "The configuration failed validation; every problem is listed with its key path.",
+  VIGIL_ERR_CONFIG_INVALID: "The configuration failed validation; every problem is listed with its key path. Also raised by a provider or action that finds its configuration unusable while it is built.",
   VIGIL_ERR_CONFIG_READ: "The configuration file, or a ${file:…} reference in it, could not be read.",
   VIGIL_ERR_USAGE: "A command was called with missing or invalid arguments.",
   VIGIL_ERR_PLUGIN: "A plugin module could not be loaded or does not export a valid factory.",
@@ -16,10 +16,54 @@ export const ERROR_CODES = {
   VIGIL_ERR_HOSTILE_URL: "A URL taken from untrusted input points at a forbidden target or breaks a size or time cap.",
   VIGIL_ERR_AUDIT_CORRUPT: "The audit log's hash chain is broken: a line was changed, removed or reordered.",
   VIGIL_ERR_STORE: "The local state or queue database could not be opened or written.",
-  VIGIL_ERR_SHUTDOWN: "The operation was cut short because the agent is stopping.",
+  VIGIL_ERR_SHUTDOWN: "The operation was cut short because the agent is stopping (or a reload retired the runtime an action ran on).",
+  VIGIL_ERR_UNAUTHORIZED: "An API request under /v1/ came without a bearer token or with a wrong one.",
+  VIGIL_ERR_NOT_FOUND: "No API route or published document answers at the requested path.",
+  VIGIL_ERR_METHOD_NOT_ALLOWED: "The API route exists but does not take the request's method.",
+  VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE: "An API request body is not application/json (UTF-8).",
+  VIGIL_ERR_PAYLOAD_TOO_LARGE: "An API request body is larger than agent.api.max_body_bytes.",
+  VIGIL_ERR_INTERNAL: "The API hit an unexpected failure; the response says nothing more, the agent's log has the cause.",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/**
+ * The one HTTP status the API answers each code with; `null` for codes the API never returns (an
+ * error with such a code, or without a code, reaching the API answers 500 `VIGIL_ERR_INTERNAL`).
+ * Every code must be listed, so a new code needs a decision here.
+ */
+export const HTTP_STATUS = {
+  VIGIL_ERR_CONFIG_INVALID: null,
+  VIGIL_ERR_CONFIG_READ: null,
+  VIGIL_ERR_USAGE: null,
+  VIGIL_ERR_PLUGIN: null,
+  VIGIL_ERR_UNKNOWN_SUBJECT: 404,
+  VIGIL_ERR_BAD_REQUEST: 400,
+  VIGIL_ERR_UPSTREAM_TRANSIENT: null,
+  VIGIL_ERR_UPSTREAM_PERMANENT: null,
+  VIGIL_ERR_ACTION_INPUT: null,
+  VIGIL_ERR_HOSTILE_URL: null,
+  VIGIL_ERR_AUDIT_CORRUPT: null,
+  VIGIL_ERR_STORE: null,
+  VIGIL_ERR_SHUTDOWN: 503,
+  VIGIL_ERR_UNAUTHORIZED: 401,
+  VIGIL_ERR_NOT_FOUND: 404,
+  VIGIL_ERR_METHOD_NOT_ALLOWED: 405,
+  VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
+  VIGIL_ERR_PAYLOAD_TOO_LARGE: 413,
+  VIGIL_ERR_INTERNAL: 500,
+} as const satisfies Record<ErrorCode, number | null>;
+
+/** The codes an API error body can carry. */
+export type ApiErrorCode = { [K in ErrorCode]: (typeof HTTP_STATUS)[K] extends number ? K : never }[ErrorCode];
+
+/**
+ * The codes of failures worth retrying: an upstream that may recover, a local database that was
+ * busy or full, work cut short by a stop (it runs again after the restart). Anything else, including
+ * an error without a vigil code, is permanent: a misconfiguration or a bug fails the same way on
+ * every attempt, so it ends the job at once instead of using up its attempts.
+ */
+export const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["VIGIL_ERR_UPSTREAM_TRANSIENT", "VIGIL_ERR_STORE", "VIGIL_ERR_SHUTDOWN"]);
 
 export class VigilError extends Error {
   readonly code: ErrorCode;
@@ -73,12 +117,9 @@ export class UpstreamError extends VigilError {
   }
 }
 
-/** True when retrying the failed operation could succeed. Unknown errors count as transient. */
+/** True when retrying the failed operation could succeed (see `TRANSIENT_CODES`). Errors without a vigil code are permanent. */
 export function isTransient(err: unknown): boolean {
-  if (err instanceof VigilError) {
-    return err.code === "VIGIL_ERR_UPSTREAM_TRANSIENT" || err.code === "VIGIL_ERR_STORE";
-  }
-  return true;
+  return err instanceof VigilError && TRANSIENT_CODES.has(err.code);
 }
 
 export function errorMessage(err: unknown): string {

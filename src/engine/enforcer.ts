@@ -334,7 +334,10 @@ export class Enforcer {
       this.#metrics.action(job.type, "success");
       if (job.signal_at !== undefined) this.#metrics.signalToEnforcement(Math.max(0, this.#clock.now() - job.signal_at) / 1000);
       await this.#store.appendAudit([{ type: "action", ...base, outcome: "success", attempt: record.attempt, verified: outcome.verified ?? null, detail: redact(outcome.detail ?? {}) }]);
-    } catch (err) {
+    } catch (caught) {
+      // Cut short by a reload or stop: whatever the action threw (a plugin may reject with its own
+      // AbortError), the job is not done and must run again on the new runtime or after the restart.
+      const err = signal.aborted && !isTransient(caught) ? new VigilError("VIGIL_ERR_SHUTDOWN", `${errorMessage(caught)} (the configuration was replaced or the agent is stopping)`, { cause: caught }) : caught;
       const final = !isTransient(err) || record.attempt >= record.max_attempts;
       this.#metrics.action(job.type, final ? "failed" : "retried");
       this.#logger.warn({ err, ...base, attempt: record.attempt, max_attempts: record.max_attempts }, `action ${job.action} ${job.operation} failed${final ? "" : "; will retry"}: ${errorMessage(err)}`);

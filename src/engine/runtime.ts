@@ -14,6 +14,7 @@ import type { CheckInput } from "../policy/decide.ts";
 import type { CheckResult } from "../policy/model.ts";
 import { parseDuration } from "../util/duration.ts";
 import { canonicalJSON } from "../util/canonical-json.ts";
+import { VigilError } from "../errors.ts";
 
 export interface BoundAction {
   readonly spec: CompiledAction;
@@ -186,7 +187,8 @@ export class Runtime {
       await Promise.race([idle, late]);
       clearTimeout(timer);
       if (this.#inFlight > 0) {
-        this.#retire.abort(new Error("the configuration was replaced or the agent is stopping"));
+        // A shutdown code, so a call that rejects with the bare reason still counts as transient and its job runs again.
+        this.#retire.abort(new VigilError("VIGIL_ERR_SHUTDOWN", "the configuration was replaced or the agent is stopping"));
         await idle;
       }
     }

@@ -22,7 +22,12 @@ export interface EvaluateJob {
   readonly signal_at?: number;
 }
 
-/** Evaluation jobs retry a failed store write or check crash a few times before they are recorded as failed. */
+/**
+ * Evaluation jobs retry a failed store write or enqueue (`VIGIL_ERR_STORE`) or a stop cutting them
+ * short a few times before they are recorded as failed. A crashing check does not fail the job (its
+ * subjects get an `unknown` result, which the decision handles); any other failure is a bug that
+ * would fail the same way again, so it is not retried.
+ */
 export const EVALUATE_RETRY = { attempts: 5, backoff: { delay: 500, max_delay: 30_000 } } as const;
 
 /** Largest number of subjects one evaluation job carries. */

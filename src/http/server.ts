@@ -3,7 +3,8 @@
  * `/v1/` behind a bearer token. Every request gets exactly one JSON response and one log line; no
  * request can take the process down (handlers are wrapped, bodies are capped, timeouts are set).
  *
- * Errors always have the shape `{error: {code, message}}` and never carry internal details.
+ * Errors always have the shape `{error: {code, message}}`, `code` one of the documented
+ * `VIGIL_ERR_*` codes with its status from `HTTP_STATUS`, and never carry internal details.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
@@ -13,7 +14,7 @@ import { alertmanagerPayloadSchema, alertsToSignals, type AlertmanagerMapping } 
 import type { AgentApi, SignalInput } from "./agent-api.ts";
 import type { AuditQuery } from "../store/contract.ts";
 import { ACCESS_LEVELS, CHECK_STATUSES, RISK_LEVELS, SUBJECT_KINDS, type AccessLevel } from "../policy/model.ts";
-import { VigilError } from "../errors.ts";
+import { HTTP_STATUS, VigilError, type ApiErrorCode, type ErrorCode } from "../errors.ts";
 import { keyPath } from "../util/key-path.ts";
 import { parseDuration } from "../util/duration.ts";
 import { registerSecret, scrub } from "../util/redact.ts";
@@ -43,16 +44,12 @@ const DEFAULT_LIMIT = 100;
 /** Check names that may become a metric label on rejection; anything else is counted as `unknown`. */
 const CHECK_LABEL_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
 
-/** An error that maps straight onto a response. */
-class HttpError extends Error {
-  readonly status: number;
-  readonly code: string;
+/** An error raised by the server itself; its code's status comes from `HTTP_STATUS`. `headers` go on the response. */
+class HttpError extends VigilError {
   readonly headers: Readonly<Record<string, string>>;
-  constructor(status: number, code: string, message: string, headers: Record<string, string> = {}) {
-    super(message);
+  constructor(code: ApiErrorCode, message: string, headers: Record<string, string> = {}) {
+    super(code, message);
     this.name = "HttpError";
-    this.status = status;
-    this.code = code;
     this.headers = headers;
   }
 }
@@ -125,7 +122,7 @@ export function formatZodError(error: z.ZodError): string {
 
 function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
   const result = schema.safeParse(value);
-  if (!result.success) throw new HttpError(400, "bad_request", formatZodError(result.error));
+  if (!result.success) throw new HttpError("VIGIL_ERR_BAD_REQUEST", formatZodError(result.error));
   return result.data;
 }
 
@@ -155,7 +152,7 @@ class Query {
   string(name: string): string | undefined {
     this.seen.add(name);
     const values = this.params.getAll(name);
-    if (values.length > 1) throw new HttpError(400, "bad_request", `${name}: must be given at most once`);
+    if (values.length > 1) throw new HttpError("VIGIL_ERR_BAD_REQUEST", `${name}: must be given at most once`);
     const value = values[0];
     return value === undefined || value === "" ? undefined : value;
   }
@@ -163,19 +160,19 @@ class Query {
     const text = this.string(name);
     if (text === undefined) return undefined;
     const n = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
-    if (!Number.isSafeInteger(n) || n < min || n > max) throw new HttpError(400, "bad_request", `${name}: expected an integer from ${min} to ${max}`);
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new HttpError("VIGIL_ERR_BAD_REQUEST", `${name}: expected an integer from ${min} to ${max}`);
     return n;
   }
   oneOf<T extends string>(name: string, allowed: readonly T[]): T | undefined {
     const text = this.string(name);
     if (text === undefined) return undefined;
-    if (!(allowed as readonly string[]).includes(text)) throw new HttpError(400, "bad_request", `${name}: expected one of ${allowed.join("|")}`);
+    if (!(allowed as readonly string[]).includes(text)) throw new HttpError("VIGIL_ERR_BAD_REQUEST", `${name}: expected one of ${allowed.join("|")}`);
     return text as T;
   }
   /** Rejects parameters the route does not know (typos would otherwise silently widen a query). */
   done(): void {
     for (const name of this.params.keys()) {
-      if (!this.seen.has(name)) throw new HttpError(400, "bad_request", `${name}: unknown query parameter`);
+      if (!this.seen.has(name)) throw new HttpError("VIGIL_ERR_BAD_REQUEST", `${name}: unknown query parameter`);
     }
   }
 }
@@ -363,11 +360,7 @@ export class ApiServer {
     };
 
     const fail = (err: unknown) => {
-      if (err instanceof HttpError) {
-        send({ status: err.status, body: { error: { code: err.code, message: scrub(err.message) } }, headers: { ...err.headers } });
-        return;
-      }
-      const mapped = mapError(err);
+      const mapped = errorResponse(err);
       if (mapped.status >= 500) logErr = err;
       send({ status: mapped.status, body: { error: { code: mapped.code, message: mapped.message } }, headers: mapped.headers });
     };
@@ -381,7 +374,7 @@ export class ApiServer {
           const u = new URL(rawUrl);
           target = u.pathname + u.search;
         } catch {
-          throw new HttpError(400, "bad_request", "malformed request target");
+          throw new HttpError("VIGIL_ERR_BAD_REQUEST", "malformed request target");
         }
       }
       const q = target.indexOf("?");
@@ -390,23 +383,23 @@ export class ApiServer {
 
       const match = this.match(path);
       if (match?.route.auth ?? path.startsWith("/v1/")) this.authenticate(req);
-      if (!match) throw new HttpError(404, "not_found", "no such route");
+      if (!match) throw new HttpError("VIGIL_ERR_NOT_FOUND", "no such route");
       template = match.route.template;
       const method = req.method === "HEAD" && match.route.methods["GET"] ? "GET" : (req.method ?? "");
       const handler = match.route.methods[method];
       if (!handler) {
         const allow = Object.keys(match.route.methods);
         if (allow.includes("GET")) allow.push("HEAD");
-        throw new HttpError(405, "method_not_allowed", `${req.method} is not allowed here`, { allow: allow.join(", ") });
+        throw new HttpError("VIGIL_ERR_METHOD_NOT_ALLOWED", `${req.method} is not allowed here`, { allow: allow.join(", ") });
       }
       let param = "";
       if (match.raw !== undefined) {
         try {
           param = decodeURIComponent(match.raw);
         } catch {
-          throw new HttpError(400, "bad_request", "the path holds malformed percent-encoding");
+          throw new HttpError("VIGIL_ERR_BAD_REQUEST", "the path holds malformed percent-encoding");
         }
-        if (param === "") throw new HttpError(404, "not_found", "no such route");
+        if (param === "") throw new HttpError("VIGIL_ERR_NOT_FOUND", "no such route");
       }
       const ctx: Ctx = {
         req,
@@ -439,7 +432,7 @@ export class ApiServer {
   }
 
   private authenticate(req: IncomingMessage): void {
-    const unauthorized = (message: string) => new HttpError(401, "unauthorized", message, { "www-authenticate": 'Bearer realm="vigil"' });
+    const unauthorized = (message: string) => new HttpError("VIGIL_ERR_UNAUTHORIZED", message);
     const header = req.headers.authorization;
     if (header === undefined) throw unauthorized("a bearer token is required");
     const m = /^Bearer[ \t]+(.+?)[ \t]*$/i.exec(header);
@@ -453,11 +446,11 @@ export class ApiServer {
     const max = this.opts.maxBodyBytes;
     if (!hasBody(req)) return Promise.resolve(undefined);
     if (!isJsonContentType(req.headers["content-type"])) {
-      return Promise.reject(new HttpError(415, "unsupported_media_type", "the body must be application/json"));
+      return Promise.reject(new HttpError("VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE", "the body must be application/json"));
     }
     const declared = req.headers["content-length"];
     if (declared !== undefined && Number(declared) > max) {
-      return Promise.reject(new HttpError(413, "payload_too_large", `the body exceeds ${max} bytes`));
+      return Promise.reject(new HttpError("VIGIL_ERR_PAYLOAD_TOO_LARGE", `the body exceeds ${max} bytes`));
     }
     return new Promise<unknown>((resolve, reject) => {
       const chunks: Buffer[] = [];
@@ -476,7 +469,7 @@ export class ApiServer {
         if (size > max) {
           finish(() => {
             req.pause();
-            reject(new HttpError(413, "payload_too_large", `the body exceeds ${max} bytes`));
+            reject(new HttpError("VIGIL_ERR_PAYLOAD_TOO_LARGE", `the body exceeds ${max} bytes`));
           });
           return;
         }
@@ -490,7 +483,7 @@ export class ApiServer {
             reject(err);
           }
         });
-      const onClose = () => finish(() => reject(new HttpError(400, "bad_request", "the request was aborted before its body was complete")));
+      const onClose = () => finish(() => reject(new HttpError("VIGIL_ERR_BAD_REQUEST", "the request was aborted before its body was complete")));
       req.on("data", onData);
       req.on("end", onEnd);
       req.on("close", onClose);
@@ -528,7 +521,7 @@ export class ApiServer {
           GET: ({ param, query }) => {
             query.done();
             const doc = api.publicDocument?.(`/.well-known/${param}`);
-            if (!doc) throw new HttpError(404, "not_found", `no document at /.well-known/${param}`);
+            if (!doc) throw new HttpError("VIGIL_ERR_NOT_FOUND", `no document at /.well-known/${param}`);
             return { status: 200, body: undefined, raw: doc.body(), headers: { "content-type": doc.contentType, "cache-control": "public, max-age=300" } };
           },
         },
@@ -553,7 +546,7 @@ export class ApiServer {
       GET: async ({ param, query }) => {
         query.done();
         const detail = await api.getSubject(param);
-        if (!detail) throw new HttpError(404, "not_found", `unknown subject: ${param}`);
+        if (!detail) throw new HttpError("VIGIL_ERR_UNKNOWN_SUBJECT", `unknown subject: ${param}`);
         return { status: 200, body: detail };
       },
     });
@@ -562,7 +555,7 @@ export class ApiServer {
         query.done();
         await body(); // accepted and ignored, but still capped and type-checked
         const decisions = await api.evaluate(param);
-        if (!decisions) throw new HttpError(404, "not_found", `unknown subject: ${param}`);
+        if (!decisions) throw new HttpError("VIGIL_ERR_UNKNOWN_SUBJECT", `unknown subject: ${param}`);
         return { status: 200, body: { decisions } };
       },
     });
@@ -609,10 +602,10 @@ export class ApiServer {
    */
   private async alertmanager({ query, body }: Ctx): Promise<Reply> {
     const mapping = this.opts.alertmanager;
-    if (!mapping) throw new HttpError(404, "not_found", "the Alertmanager receiver is not configured");
+    if (!mapping) throw new HttpError("VIGIL_ERR_NOT_FOUND", "the Alertmanager receiver is not configured");
     query.done();
     const raw = await body();
-    if (raw === undefined) throw new HttpError(400, "bad_request", "a JSON body is required");
+    if (raw === undefined) throw new HttpError("VIGIL_ERR_BAD_REQUEST", "a JSON body is required");
     const { signals, skipped } = alertsToSignals(parseWith(alertmanagerPayloadSchema, raw), mapping);
     const rejected: { subject: string; check: string; reason: string }[] = [];
     let accepted = 0;
@@ -622,7 +615,7 @@ export class ApiServer {
         accepted++;
         this.opts.metrics?.signal(signal.check, "accepted");
       } catch (err) {
-        const mapped = mapError(err);
+        const mapped = errorResponse(err);
         if (mapped.status >= 500) throw err;
         this.opts.metrics?.signal("unknown", "rejected");
         rejected.push({ subject: signal.subject, check: signal.check, reason: mapped.message });
@@ -647,7 +640,7 @@ export class ApiServer {
     try {
       query.done();
       raw = await body();
-      if (raw === undefined) throw new HttpError(400, "bad_request", "a JSON body is required");
+      if (raw === undefined) throw new HttpError("VIGIL_ERR_BAD_REQUEST", "a JSON body is required");
     } catch (err) {
       count("unknown", "rejected");
       throw err;
@@ -689,7 +682,7 @@ export class ApiServer {
         results.push({ accepted: true, id, policies });
       } catch (err) {
         count(signal.check, "rejected");
-        const mapped = mapError(err);
+        const mapped = errorResponse(err);
         if (mapped.status >= 500) this.opts.logger.error({ err, check: signal.check }, "signal in batch failed");
         results.push({ accepted: false, error: { code: mapped.code, message: mapped.message } });
       }
@@ -698,22 +691,32 @@ export class ApiServer {
   }
 }
 
-/** Maps a handler error onto a status and a safe error body. Unknown errors say nothing about their cause. */
-function mapError(err: unknown): { status: number; code: string; message: string; headers?: Record<string, string> } {
-  if (err instanceof HttpError) return { status: err.status, code: err.code, message: scrub(err.message) };
-  if (err instanceof VigilError) {
-    switch (err.code) {
-      case "VIGIL_ERR_UNKNOWN_SUBJECT":
-        return { status: 404, code: "not_found", message: scrub(err.message) };
-      case "VIGIL_ERR_BAD_REQUEST":
-        return { status: 400, code: "bad_request", message: scrub(err.message) };
-      case "VIGIL_ERR_SHUTDOWN":
-        return { status: 503, code: "unavailable", message: "the agent is stopping", headers: { "retry-after": "5" } };
-      default:
-        break;
-    }
+/** Headers every response with the code carries. */
+const CODE_HEADERS: Partial<Record<ApiErrorCode, Readonly<Record<string, string>>>> = {
+  VIGIL_ERR_UNAUTHORIZED: { "www-authenticate": 'Bearer realm="vigil"' },
+  VIGIL_ERR_SHUTDOWN: { "retry-after": "5" },
+};
+
+function isApiCode(code: ErrorCode): code is ApiErrorCode {
+  return HTTP_STATUS[code] !== null;
+}
+
+/**
+ * Maps a handler error onto its response: a code the API answers with keeps it and its status from
+ * `HTTP_STATUS`; anything else (another code, no code) is 500 `VIGIL_ERR_INTERNAL` and says nothing
+ * about its cause.
+ */
+export function errorResponse(err: unknown): { status: number; code: ApiErrorCode; message: string; headers: Record<string, string> } {
+  if (err instanceof VigilError && isApiCode(err.code) && err.code !== "VIGIL_ERR_INTERNAL") {
+    const code = err.code;
+    return {
+      status: HTTP_STATUS[code],
+      code,
+      message: code === "VIGIL_ERR_SHUTDOWN" ? "the agent is stopping" : scrub(err.message),
+      headers: { ...CODE_HEADERS[code], ...(err instanceof HttpError ? err.headers : {}) },
+    };
   }
-  return { status: 500, code: "internal", message: "internal error" };
+  return { status: HTTP_STATUS.VIGIL_ERR_INTERNAL, code: "VIGIL_ERR_INTERNAL", message: "internal error", headers: {} };
 }
 
 function parseJson(bytes: Buffer): unknown {
@@ -722,12 +725,12 @@ function parseJson(bytes: Buffer): unknown {
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
-    throw new HttpError(400, "bad_request", "body is not valid JSON: it is not UTF-8");
+    throw new HttpError("VIGIL_ERR_BAD_REQUEST", "body is not valid JSON: it is not UTF-8");
   }
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    throw new HttpError(400, "bad_request", `body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+    throw new HttpError("VIGIL_ERR_BAD_REQUEST", `body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 

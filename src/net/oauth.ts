@@ -5,10 +5,10 @@
  * (RFC 7523; what Okta service apps require and what Entra calls certificate credentials).
  */
 import { createPrivateKey, randomUUID, createHash, X509Certificate } from "node:crypto";
-import { UpstreamError } from "../errors.ts";
+import { UpstreamError, VigilError, errorMessage } from "../errors.ts";
 import type { HttpClient } from "./http.ts";
 import type { Clock } from "../util/clock.ts";
-import { MASK, registerSecret } from "../util/redact.ts";
+import { MASK, registerSecret, scrub } from "../util/redact.ts";
 import { withoutCredentials, type Authenticator } from "./api-call.ts";
 
 export type ClientAuth =
@@ -115,7 +115,7 @@ export class ClientCredentials implements Authenticator {
     } else {
       form.set("client_id", o.clientId);
       form.set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
-      form.set("client_assertion", await this.#assertion(auth as Extract<ClientAuth, { method: "private_key_jwt" }>));
+      form.set("client_assertion", await this.#signedAssertion(auth as Extract<ClientAuth, { method: "private_key_jwt" }>));
     }
     this.requests++;
     // A refusal quotes the endpoint's answer; should it echo the client authentication, mask what is not a
@@ -145,6 +145,15 @@ export class ClientCredentials implements Authenticator {
     const before = Math.min(o.refreshBeforeMs ?? 60_000, lifetime / 10);
     this.#cached = { token: body.access_token, refreshAt: o.clock.now() + Math.max(0, lifetime - before) };
     return body.access_token;
+  }
+
+  /** A key or certificate that cannot sign fails the same way on every try: permanent, and never quoting the key. */
+  async #signedAssertion(auth: Extract<ClientAuth, { method: "private_key_jwt" }>): Promise<string> {
+    try {
+      return await this.#assertion(auth);
+    } catch (err) {
+      throw new VigilError("VIGIL_ERR_CONFIG_INVALID", scrub(`cannot sign the client assertion for ${this.#o.tokenUrl}: ${errorMessage(err)}`));
+    }
   }
 
   async #assertion(auth: Extract<ClientAuth, { method: "private_key_jwt" }>): Promise<string> {

@@ -28,6 +28,11 @@ export interface ActionOutcome {
 /** A configured action. `apply` and `revert` must be safe to run twice. */
 export interface Action {
   plan(req: ActionRequest): PlannedCall[];
+  /**
+   * Carries the action out. Rejecting fails the attempt: the job is retried only after a transient
+   * error (`new UpstreamError(true, …)`, see `isTransient`); anything else, a plain `Error` included,
+   * ends it at once. `revert` alike.
+   */
   apply(req: ActionRequest): Promise<ActionOutcome>;
   revert?(req: ActionRequest): Promise<ActionOutcome>;
 }

@@ -21,8 +21,8 @@ export interface JobRecord<T = unknown> {
   readonly enqueued_at: number;
 }
 
-/** A handler throws to fail the attempt. Errors that are not transient (see `isTransient`) end the job at once;
- * an error carrying `retryAfterMs` delays the next attempt at least that long. */
+/** A handler throws to fail the attempt. Errors that are not transient (see `isTransient`; an error without a
+ * vigil code is not) end the job at once; an error carrying `retryAfterMs` delays the next attempt at least that long. */
 export type JobHandler<T> = (job: JobRecord<T>) => Promise<void>;
 
 export interface FailedJob {

@@ -21,6 +21,7 @@ import { systemClock } from "../../src/util/clock.ts";
 import type { AccessLevel } from "../../src/policy/model.ts";
 import { pluginContext } from "../helpers/action-context.ts";
 import { until } from "../helpers/wait.ts";
+import { isTransient } from "../../src/errors.ts";
 
 interface Shared {
   /** What the demo target holds: an allow and a deny object, like Istio's. */
@@ -226,7 +227,13 @@ describe("a retired runtime and its provider clients", () => {
     const running = enforcer.run({ ...job("wait", "deny", "full_access", 2), payload: { ...job("wait", "deny", "full_access", 2).payload, type: "demo:wait" } });
     await tick();
     await runtime.stop(50);
-    await assert.rejects(running, /aborted/, "the job fails (transiently) and the queue runs it again on the new runtime");
+    let failure: unknown;
+    const observed = running.catch((err: unknown) => {
+      failure = err;
+      throw err;
+    });
+    await assert.rejects(observed, /aborted/, "the job fails (transiently) and the queue runs it again on the new runtime");
+    assert.ok(isTransient(failure), "the plugin's own AbortError still counts as transient: the job was cut short, not wrong");
     assert.equal(S().signals[0]!.aborted, true);
     await until(() => S().closed.length > 0, 2_000);
     assert.deepEqual(S().closed, ["demo"]);

@@ -185,7 +185,7 @@ describe("ApiServer", () => {
         const res = await call(method, path, { token, ...(body !== undefined ? { body } : {}) });
         assert.equal(res.status, 401, `${method} ${path} token=${token}`);
         assert.equal(res.headers.get("www-authenticate"), 'Bearer realm="vigil"');
-        assert.equal(res.body.error.code, "unauthorized");
+        assert.equal(res.body.error.code, "VIGIL_ERR_UNAUTHORIZED");
         assert.equal(typeof res.body.error.message, "string");
         assert.ok(!res.text.includes(wrong));
       }
@@ -217,7 +217,7 @@ describe("ApiServer", () => {
     ] as const) {
       const bad = await call("GET", `/v1/subjects?${q}`);
       assert.equal(bad.status, 400, q);
-      assert.equal(bad.body.error.code, "bad_request");
+      assert.equal(bad.body.error.code, "VIGIL_ERR_BAD_REQUEST");
       assert.match(bad.body.error.message, new RegExp(`^${field}: `), q);
     }
   });
@@ -229,7 +229,7 @@ describe("ApiServer", () => {
     assert.equal(ok.body.decisions[0].policy, "p1");
     const missing = await call("GET", "/v1/subjects/bob");
     assert.equal(missing.status, 404);
-    assert.equal(missing.body.error.code, "not_found");
+    assert.equal(missing.body.error.code, "VIGIL_ERR_UNKNOWN_SUBJECT");
     const malformed = await call("GET", "/v1/subjects/%E0%A4%A");
     assert.equal(malformed.status, 400);
   });
@@ -254,7 +254,7 @@ describe("ApiServer", () => {
     assert.deepEqual(ok.body, { decisions: [decision("alice")] });
     const missing = await call("POST", "/v1/evaluate/bob");
     assert.equal(missing.status, 404);
-    assert.equal(missing.body.error.code, "not_found");
+    assert.equal(missing.body.error.code, "VIGIL_ERR_UNKNOWN_SUBJECT");
   });
 
   test("POST /v1/signals accepts a signal and hands the agent a normalized one", async () => {
@@ -287,7 +287,7 @@ describe("ApiServer", () => {
     assert.equal(res.status, 202);
     assert.equal(res.body.length, 3);
     assert.equal(res.body[0].accepted, true);
-    assert.deepEqual(res.body[1], { accepted: false, error: { code: "not_found", message: "unknown subject: ghost" } });
+    assert.deepEqual(res.body[1], { accepted: false, error: { code: "VIGIL_ERR_UNKNOWN_SUBJECT", message: "unknown subject: ghost" } });
     assert.equal(res.body[2].accepted, true);
     const sent = api.calls.slice(before).map((c) => (c.args[0] as SignalInput).check);
     assert.deepEqual(sent, ["a", "b", "c"]);
@@ -329,7 +329,7 @@ describe("ApiServer", () => {
       const text = typeof body === "string" ? body : JSON.stringify(body);
       const res = await call("POST", "/v1/signals", { body: text });
       assert.equal(res.status, 400, text);
-      assert.equal(res.body.error.code, "bad_request", text);
+      assert.equal(res.body.error.code, "VIGIL_ERR_BAD_REQUEST", text);
       assert.match(res.body.error.message, message, text);
     }
     assert.equal(api.calls.length, before, "the agent never saw an invalid signal");
@@ -341,14 +341,14 @@ describe("ApiServer", () => {
   test("agent errors map to 404, 400 and a detail-free 500", async () => {
     const unknown = await post("/v1/signals", { subject: "ghost", check: "c", status: "pass" });
     assert.equal(unknown.status, 404);
-    assert.equal(unknown.body.error.code, "not_found");
+    assert.equal(unknown.body.error.code, "VIGIL_ERR_UNKNOWN_SUBJECT");
     const badCheck = await post("/v1/signals", { subject: "alice", check: "nope", status: "pass" });
     assert.equal(badCheck.status, 400);
-    assert.deepEqual(badCheck.body, { error: { code: "bad_request", message: "unknown check: nope" } });
+    assert.deepEqual(badCheck.body, { error: { code: "VIGIL_ERR_BAD_REQUEST", message: "unknown check: nope" } });
     api.failNextSignal = new Error("sqlite: disk I/O error at /var/lib/vigil/state.db");
     const internal = await post("/v1/signals", { subject: "alice", check: "c", status: "pass" });
     assert.equal(internal.status, 500);
-    assert.equal(internal.body.error.code, "internal");
+    assert.equal(internal.body.error.code, "VIGIL_ERR_INTERNAL");
     assert.ok(!internal.text.includes("sqlite") && !internal.text.includes("/var/lib"));
     assert.ok(logLines.some((l) => l.includes('"status":500') && l.includes("disk I/O error") && l.includes('"level":"error"')), "the cause is logged");
   });
@@ -357,12 +357,12 @@ describe("ApiServer", () => {
     const big = JSON.stringify({ subject: "alice", check: "c", status: "pass", reason: "x".repeat(9000) });
     const declared = await call("POST", "/v1/signals", { body: big });
     assert.equal(declared.status, 413);
-    assert.equal(declared.body.error.code, "payload_too_large");
+    assert.equal(declared.body.error.code, "VIGIL_ERR_PAYLOAD_TOO_LARGE");
     // Chunked with no length: the server stops reading once the cap is passed, long before the upload ends.
     const chunk = Buffer.alloc(1024, 0x20);
     const chunked = await raw("/v1/signals", { "content-type": "application/json", "transfer-encoding": "chunked" }, Array.from({ length: 2000 }, () => chunk), 1);
     assert.equal(chunked.status, 413);
-    assert.equal(chunked.body.error.code, "payload_too_large");
+    assert.equal(chunked.body.error.code, "VIGIL_ERR_PAYLOAD_TOO_LARGE");
     // A small chunked body is fine.
     const small = await raw("/v1/signals", { "content-type": "application/json", "transfer-encoding": "chunked" }, [Buffer.from('{"subject":"alice",'), Buffer.from('"check":"c","status":"pass"}')]);
     assert.equal(small.status, 202);
@@ -373,7 +373,7 @@ describe("ApiServer", () => {
     for (const type of ["text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin1"]) {
       const res = await call("POST", "/v1/signals", { body, headers: { "content-type": type } });
       assert.equal(res.status, 415, type);
-      assert.equal(res.body.error.code, "unsupported_media_type");
+      assert.equal(res.body.error.code, "VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE");
     }
   });
 
@@ -403,7 +403,7 @@ describe("ApiServer", () => {
     assert.deepEqual(api.last("resumeEnforcement"), ["p1"]);
     const unknown = await post("/v1/enforcement/resume", { policy: "p9" });
     assert.equal(unknown.status, 400);
-    assert.deepEqual(unknown.body, { error: { code: "bad_request", message: "unknown policy: p9" } });
+    assert.deepEqual(unknown.body, { error: { code: "VIGIL_ERR_BAD_REQUEST", message: "unknown policy: p9" } });
     const extra = await post("/v1/enforcement/resume", { policy: "p1", force: true });
     assert.equal(extra.status, 400);
     assert.match(extra.body.error.message, /^force: unknown key$/);
@@ -412,13 +412,13 @@ describe("ApiServer", () => {
   test("404 for unknown routes and 405 with Allow for wrong methods", async () => {
     const nf = await call("GET", "/nope", { token: null });
     assert.equal(nf.status, 404);
-    assert.equal(nf.body.error.code, "not_found");
+    assert.equal(nf.body.error.code, "VIGIL_ERR_NOT_FOUND");
     const nfV1 = await call("GET", "/v1/nope");
     assert.equal(nfV1.status, 404);
     assert.equal((await call("GET", "/v1/subjects/")).status, 404);
     const m1 = await call("POST", "/v1/subjects", { body: "{}" });
     assert.equal(m1.status, 405);
-    assert.equal(m1.body.error.code, "method_not_allowed");
+    assert.equal(m1.body.error.code, "VIGIL_ERR_METHOD_NOT_ALLOWED");
     assert.equal(m1.headers.get("allow"), "GET, HEAD");
     const m2 = await call("GET", "/v1/signals");
     assert.equal(m2.status, 405);

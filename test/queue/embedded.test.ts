@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
-import { UpstreamError } from "../../src/errors.ts";
+import { UpstreamError, VigilError } from "../../src/errors.ts";
 import type { FailedJob, JobRecord } from "../../src/queue/contract.ts";
 import { EmbeddedQueue, type EmbeddedQueueOptions } from "../../src/queue/embedded.ts";
 import { openDatabase } from "../../src/db/sqlite.ts";
@@ -142,7 +142,7 @@ test("a transient failure is retried with backoff until it succeeds", async (t) 
   queue.process("flaky", async (job) => {
     attempts.push({ attempt: job.attempt, at: Date.now() });
     if (job.attempt === 1) throw new UpstreamError(true, "503 from upstream", { status: 503 });
-    if (job.attempt === 2) throw new Error("connection reset"); // unknown errors count as transient
+    if (job.attempt === 2) throw new VigilError("VIGIL_ERR_STORE", "database is locked");
   });
   await queue.start();
   await queue.enqueue("flaky", {}, { id: "f", attempts: 4, backoff: { delay: 20 } });
@@ -204,6 +204,24 @@ test("a permanent error fails the job at once, calls onFailed once and keeps the
   assert.deepEqual(jobState(db, "p"), { state: "failed", attempt: 1, error: "403 forbidden", error_code: "VIGIL_ERR_UPSTREAM_PERMANENT" });
   assert.equal((await queue.depth())["deny"]?.failed, 1);
   assert.equal(await queue.enqueue("deny", {}, { id: "p" }), false, "a failed job still de-duplicates");
+});
+
+test("an error without a vigil code is permanent: the job fails at once instead of using up its attempts", async (t) => {
+  const { db, queue } = setup(t);
+  const failed: FailedJob[] = [];
+  let calls = 0;
+  queue.onFailed((f) => failed.push(f));
+  queue.process("misconfigured", async () => {
+    calls += 1;
+    throw new Error("no such key in the config");
+  });
+  await queue.start();
+  await queue.enqueue("misconfigured", {}, { id: "m", attempts: 5, backoff: { delay: 1 } });
+  await waitFor("the failure", () => failed.length === 1);
+  await queue.stop();
+  assert.equal(calls, 1);
+  assert.equal(failed[0]?.code, undefined);
+  assert.deepEqual(jobState(db, "m"), { state: "failed", attempt: 1, error: "no such key in the config", error_code: null });
 });
 
 test("retryAfterMs delays the next attempt at least that long", async (t) => {

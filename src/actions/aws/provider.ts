@@ -2,6 +2,7 @@
 import type { ProviderFactory } from "../../plugin/provider.ts";
 import { AwsClient } from "./client.ts";
 import { awsProviderSchema, type AwsProviderConfig } from "./config.ts";
+import { VigilError } from "../../errors.ts";
 
 export const awsProvider: ProviderFactory<AwsProviderConfig, AwsClient> = {
   type: "aws",
@@ -19,5 +20,5 @@ export function awsClient(provider: unknown, action: string): AwsClient {
   if (provider instanceof AwsClient || (provider !== null && typeof provider === "object" && (provider as { type?: unknown }).type === "aws" && typeof (provider as { query?: unknown }).query === "function")) {
     return provider as AwsClient;
   }
-  throw new Error(`${action} needs an aws provider (providers.aws, or the entry named by provider:), and none was given`);
+  throw new VigilError("VIGIL_ERR_CONFIG_INVALID", `${action} needs an aws provider (providers.aws, or the entry named by provider:), and none was given`);
 }

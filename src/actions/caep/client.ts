@@ -10,7 +10,7 @@
  * that is safe.
  */
 import { createHash } from "node:crypto";
-import { UpstreamError, isTransient } from "../../errors.ts";
+import { UpstreamError, isTransient, VigilError } from "../../errors.ts";
 import type { HttpResponse } from "../../net/http.ts";
 import { MASK, registerSecret } from "../../util/redact.ts";
 import type { PlannedCall } from "../../net/api-call.ts";
@@ -113,7 +113,7 @@ export class CaepClient implements ProviderClient {
     this.issuer = config.issuer;
     this.keys = config.keys.map((k) => loadSigningKey(k.kid, k.alg, k.private_key));
     const signing = config.signing_kid === undefined ? this.keys[0] : this.keys.find((k) => k.kid === config.signing_kid);
-    if (!signing) throw new Error(`providers.${ctx.name}: no key with kid "${config.signing_kid}"`);
+    if (!signing) throw new VigilError("VIGIL_ERR_CONFIG_INVALID", `providers.${ctx.name}: no key with kid "${config.signing_kid}"`);
     this.signingKey = signing;
     this.receivers = new Map(config.receivers.map((r) => [r.name, r]));
     this.#api = new ApiClient({ ctx, type: this.type, auth: receiverAuth(config.receivers), timeoutMs: config.timeout, circuit: config.circuit });

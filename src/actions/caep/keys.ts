@@ -6,6 +6,7 @@
  * body that `apply` sends; jose 6 only signs asynchronously through WebCrypto.
  */
 import { constants, createPrivateKey, createPublicKey, sign, type KeyObject } from "node:crypto";
+import { VigilError } from "../../errors.ts";
 
 /** JWS algorithms a key may sign with. */
 export const SIGNING_ALGS = ["ES256", "RS256", "PS256", "EdDSA"] as const;
@@ -81,7 +82,7 @@ export function publicJwk(privateKey: KeyObject, kid: string, alg: SigningAlg): 
     case "OKP":
       return { kty: "OKP", ...base, crv: full.crv!, x: full.x! };
     default:
-      throw new Error(`key ${kid}: unsupported key type ${String(full.kty)}`);
+      throw new VigilError("VIGIL_ERR_CONFIG_INVALID", `key ${kid}: unsupported key type ${String(full.kty)}`);
   }
 }
 
@@ -89,7 +90,7 @@ export function publicJwk(privateKey: KeyObject, kid: string, alg: SigningAlg): 
 export function loadSigningKey(kid: string, alg: SigningAlg, pem: string): SigningKey {
   const key = parse(pem);
   const problem = typeof key === "string" ? key : mismatch(key, alg);
-  if (problem !== undefined || typeof key === "string") throw new Error(`caep key ${kid}: ${problem}`);
+  if (problem !== undefined || typeof key === "string") throw new VigilError("VIGIL_ERR_CONFIG_INVALID", `caep key ${kid}: ${problem}`);
   return { kid, alg, privateKey: key, jwk: publicJwk(key, kid, alg) };
 }
 

@@ -3,7 +3,7 @@
  * pushed per RFC 8935. Each receiver is its own step: a receiver that fails does not hold the
  * others back, and a retry only pushes to the receivers that have not acknowledged yet.
  */
-import { UpstreamError, isTransient } from "../../errors.ts";
+import { UpstreamError, isTransient, VigilError } from "../../errors.ts";
 import type { Action, ActionFactory, ActionOutcome, ActionRequest } from "../../plugin/action.ts";
 import type { PlannedCall } from "../../net/api-call.ts";
 import type { ApiCall } from "../../net/api-call.ts";
@@ -57,10 +57,10 @@ export const transmitAction: ActionFactory<TransmitConfig> = {
   provider: "caep",
   create(config, ctx): Action {
     const client = ctx.provider;
-    if (!(client instanceof CaepClient)) throw new Error("caep:transmit needs a caep provider (providers.caep)");
+    if (!(client instanceof CaepClient)) throw new VigilError("VIGIL_ERR_CONFIG_INVALID", "caep:transmit needs a caep provider (providers.caep)");
     const targets = config.receivers ?? [...client.receivers.keys()];
     for (const name of targets) {
-      if (!client.receivers.has(name)) throw new Error(`caep:transmit: providers.${client.name} has no receiver "${name}"; known: ${[...client.receivers.keys()].join(", ")}`);
+      if (!client.receivers.has(name)) throw new VigilError("VIGIL_ERR_CONFIG_INVALID", `caep:transmit: providers.${client.name} has no receiver "${name}"; known: ${[...client.receivers.keys()].join(", ")}`);
     }
     const eventUri = eventTypeUri(config.event);
 

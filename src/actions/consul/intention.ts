@@ -14,7 +14,7 @@
  * `take_over` is set: tightening it is vigil's job, relaxing a human's deny is not.
  */
 import { z } from "zod";
-import { UpstreamError } from "../../errors.ts";
+import { UpstreamError, VigilError } from "../../errors.ts";
 import type { AccessLevel } from "../../policy/model.ts";
 import type { Action, ActionContext, ActionFactory, ActionOutcome, ActionRequest } from "../../plugin/action.ts";
 import type { PlannedCall } from "../../net/api-call.ts";
@@ -230,7 +230,7 @@ export const intentionAction: ActionFactory<IntentionConfig> = {
   create(config: IntentionConfig, ctx: ActionContext): Action {
     const provider = ctx.provider;
     if (!provider || provider.type !== "consul" || !("url" in provider)) {
-      throw new Error("consul:intention needs a consul provider: add providers.consul (or name one with `provider:`)");
+      throw new VigilError("VIGIL_ERR_CONFIG_INVALID", "consul:intention needs a consul provider: add providers.consul (or name one with `provider:`)");
     }
     const client = provider as ConsulClient;
 

@@ -10,6 +10,7 @@ import type { ActionContext } from "../../plugin/action.ts";
 import type { ProviderContext, ProviderFactory } from "../../plugin/provider.ts";
 import { registerSecret } from "../../util/redact.ts";
 import { entraConfigSchema, scopeFor, tokenUrlFor, type EntraConfig } from "./config.ts";
+import { VigilError } from "../../errors.ts";
 
 export const ENTRA = "entra";
 
@@ -65,7 +66,7 @@ export const entraProvider: ProviderFactory<EntraConfig, EntraClient> = {
 /** The action's Graph client, or a clear error when the engine gave it none or another provider's. */
 export function entraClient(ctx: ActionContext, action: string): EntraClient {
   const provider = ctx.provider;
-  if (!provider) throw new Error(`${action} needs an entra provider (providers.entra), and none was given`);
-  if (!(provider instanceof EntraClient)) throw new Error(`${action} needs an entra provider, but providers.${provider.name} is of type ${provider.type}`);
+  if (!provider) throw new VigilError("VIGIL_ERR_CONFIG_INVALID", `${action} needs an entra provider (providers.entra), and none was given`);
+  if (!(provider instanceof EntraClient)) throw new VigilError("VIGIL_ERR_CONFIG_INVALID", `${action} needs an entra provider, but providers.${provider.name} is of type ${provider.type}`);
   return provider;
 }

@@ -12,6 +12,7 @@ import type { ApiCall } from "../../net/api-call.ts";
 import type { ProviderContext } from "../../plugin/provider.ts";
 import { MASK, registerSecret, scrub } from "../../util/redact.ts";
 import type { OktaProviderConfig } from "./config.ts";
+import { VigilError } from "../../errors.ts";
 
 export class OktaClient extends ApiClient {
   /** `https://<org>`, without a trailing slash. */
@@ -66,7 +67,7 @@ function authenticator(config: OktaProviderConfig, ctx: ProviderContext): { auth
 export function oktaClient(ctx: ActionContext, action: string): OktaClient {
   const p = ctx.provider;
   if (!(p instanceof OktaClient)) {
-    throw new Error(`${action} needs an okta provider: add providers.okta (org_url, auth) to the config, or name one with provider:`);
+    throw new VigilError("VIGIL_ERR_CONFIG_INVALID", `${action} needs an okta provider: add providers.okta (org_url, auth) to the config, or name one with provider:`);
   }
   return p;
 }

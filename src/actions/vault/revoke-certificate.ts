@@ -10,7 +10,7 @@
  * holds that very certificate: a presented certificate can carry any serial.
  */
 import { z } from "zod";
-import { errorMessage, isTransient } from "../../errors.ts";
+import { errorMessage, isTransient, VigilError } from "../../errors.ts";
 import type { HttpResponse } from "../../net/http.ts";
 import type { Action, ActionContext, ActionFactory, ActionOutcome, ActionRequest } from "../../plugin/action.ts";
 import type { PlannedCall } from "../../net/api-call.ts";
@@ -96,7 +96,7 @@ export const revokeCertificateAction: ActionFactory<RevokeCertificateConfig> = {
   create(config: RevokeCertificateConfig, ctx: ActionContext): Action {
     const provider = ctx.provider;
     if (!provider || provider.type !== "vault" || !("mountUrl" in provider)) {
-      throw new Error("vault:revoke_certificate needs a vault provider: add providers.vault (or name one with `provider:`)");
+      throw new VigilError("VIGIL_ERR_CONFIG_INVALID", "vault:revoke_certificate needs a vault provider: add providers.vault (or name one with `provider:`)");
     }
     const client = provider as VaultClient;
 

@@ -237,6 +237,7 @@ describe("aws folder exports", () => {
   test("an action without an aws provider fails with a clear error", () => {
     const a = aws.actions[0]!;
     assert.throws(() => a.create(a.configSchema.parse({}), { ...providerContext("x") }), /needs an aws provider/);
+    assert.throws(() => a.create(a.configSchema.parse({}), { ...providerContext("x") }), (e: unknown) => e instanceof VigilError && e.code === "VIGIL_ERR_CONFIG_INVALID", "a misconfiguration, never retried");
   });
 });
 

@@ -9,7 +9,7 @@ import { ApiClient, jsonCall } from "../../../src/plugin/api-client.ts";
 import { staticHeader, type Authenticator } from "../../../src/net/api-call.ts";
 import { ClientCredentials } from "../../../src/net/oauth.ts";
 import { TokenFile } from "../../../src/net/token-file.ts";
-import { UpstreamError } from "../../../src/errors.ts";
+import { UpstreamError, VigilError, isTransient } from "../../../src/errors.ts";
 import { createHttpClient } from "../../../src/net/http.ts";
 import { FakeClock } from "../../../src/util/clock.ts";
 import { MASK, scrub } from "../../../src/util/redact.ts";
@@ -268,4 +268,19 @@ test("a rotating token file stays off the global scrub list, yet its token is ma
     await assert.rejects(client.send({ method: "GET", url: `${api.base}/echo` }), (e: unknown) => e instanceof UpstreamError && !e.message.includes(token) && e.message.includes(MASK));
     assert.equal(scrub(`x ${token} y`), `x ${token} y`, "every rotated token joined the process-wide secret list");
   }
+});
+
+test("a private key that cannot sign the client assertion is a permanent config error, sent nowhere and never quoted", async () => {
+  let requests = 0;
+  const api = await server((a) => a.route("POST", /^\/token$/, () => (requests++, { status: 200, body: { access_token: "t", token_type: "Bearer" } })));
+  const broken = "-----BEGIN PRIVATE KEY-----\nbm90LWEta2V5LWF0LWFsbC0wMTIzNDU2Nzg5\n-----END PRIVATE KEY-----\n";
+  const cc = new ClientCredentials({ tokenUrl: `${api.base}/token`, clientId: "svc", auth: { method: "private_key_jwt", private_key: broken }, scope: "x", http, clock: new FakeClock(Date.now()) });
+  await assert.rejects(cc.token(), (e: unknown) => {
+    assert.ok(e instanceof VigilError && e.code === "VIGIL_ERR_CONFIG_INVALID", String(e));
+    assert.equal(isTransient(e), false);
+    assert.match(e.message, /^cannot sign the client assertion for http:\/\/.*\/token: /);
+    assert.ok(!e.message.includes("bm90LWEta2V5"), "the key is not quoted");
+    return true;
+  });
+  assert.equal(requests, 0);
 });
