@@ -3,7 +3,7 @@
  * kind (the API server's discovery document is the only authority), so the kinds vigil writes are
  * listed; another kind is a programming error, reported at once.
  */
-import { inputError } from "../common/input.ts";
+import { inputError } from "../input.ts";
 import { isDnsLabel, isDnsSubdomain } from "./names.ts";
 import type { ObjectRef } from "./types.ts";
 

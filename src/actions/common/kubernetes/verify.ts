@@ -1,5 +1,5 @@
 /** What the Kubernetes-backed actions share when reading their effect back, and when picking up their client. */
-import type { ActionContext } from "../../plugin/action.ts";
+import type { ActionContext } from "../../../plugin/action.ts";
 import type { KubernetesClient } from "./types.ts";
 
 /**
