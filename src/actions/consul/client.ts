@@ -60,7 +60,7 @@ export class ConsulClient extends ApiClient {
     super({
       ctx,
       type: "consul",
-      auth: config.token ? staticHeader(CONSUL_TOKEN_HEADER, config.token) : config.token_file ? new TokenFile(fromConfigDir(config.token_file), CONSUL_TOKEN_HEADER) : NO_AUTH,
+      auth: config.token ? staticHeader(CONSUL_TOKEN_HEADER, config.token) : config.token_file ? new TokenFile(fromConfigDir(config.token_file), { header: CONSUL_TOKEN_HEADER }) : NO_AUTH,
       timeoutMs: config.timeout,
       circuit: config.circuit,
       // Read once at start-up so a missing CA fails the agent's start, not the first enforcement.
