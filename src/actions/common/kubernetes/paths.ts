@@ -29,7 +29,8 @@ export function splitApiVersion(apiVersion: string): { group: string; version: s
 export function pluralOf(apiVersion: string, kind: string): string {
   const { group } = splitApiVersion(apiVersion);
   const plural = PLURALS[`${group}/${kind}`];
-  if (plural === undefined) throw new Error(`kubernetes: no API path known for kind ${kind} of ${apiVersion}; known: ${Object.keys(PLURALS).join(", ")}`);
+  // Only a rendering bug gets here; no retry can help, so it fails the action for good.
+  if (plural === undefined) throw inputError(`kubernetes: no API path known for kind ${kind} of ${apiVersion}; known: ${Object.keys(PLURALS).join(", ")}`);
   return plural;
 }
 
