@@ -12,8 +12,8 @@ import { ApiClient } from "../../plugin/api-client.ts";
 import { NO_AUTH, staticHeader } from "../../net/api-call.ts";
 import { circuitSchema } from "../../plugin/circuit.ts";
 import type { ProviderContext, ProviderFactory } from "../../plugin/provider.ts";
-import { rotatingTokenFile } from "../common/token-file.ts";
 import { callTimeout } from "../../plugin/schema.ts";
+import { TokenFile } from "../../net/token-file.ts";
 
 const CONSUL_TOKEN_HEADER = "X-Consul-Token";
 
@@ -60,7 +60,7 @@ export class ConsulClient extends ApiClient {
     super({
       ctx,
       type: "consul",
-      auth: config.token ? staticHeader(CONSUL_TOKEN_HEADER, config.token) : config.token_file ? rotatingTokenFile(fromConfigDir(config.token_file), CONSUL_TOKEN_HEADER) : NO_AUTH,
+      auth: config.token ? staticHeader(CONSUL_TOKEN_HEADER, config.token) : config.token_file ? new TokenFile(fromConfigDir(config.token_file), { header: CONSUL_TOKEN_HEADER }) : NO_AUTH,
       timeoutMs: config.timeout,
       circuit: config.circuit,
       // Read once at start-up so a missing CA fails the agent's start, not the first enforcement.

@@ -5,11 +5,10 @@
  */
 import type { ActionRequest, ActionFactory } from "../../plugin/action.ts";
 import { fromSubject, inputError, requireEdge } from "../common/input.ts";
-import { checkNamespace, checkSelector, isDnsSubdomain } from "../kubernetes/names.ts";
-import { kubernetesClientFrom } from "../kubernetes/verify.ts";
+import { checkNamespace, checkSelector, isDnsSubdomain } from "../common/kubernetes/names.ts";
 import { DEFAULT_SELECTOR, istioConfigSchema, type IstioConfig } from "./config.ts";
-import { checkIdentity, destinationSubject, parseSpiffe, requireSpiffe } from "./mesh.ts";
-import { planReconciliation, runReconciliation } from "./reconcile.ts";
+import { checkIdentity, destinationSubject, parseSpiffe, requireSpiffe } from "../common/mesh/mesh.ts";
+import { meshAction } from "../common/mesh/reconcile.ts";
 import { renderIstio, type IstioTarget } from "./render.ts";
 
 const TYPE = "istio:authorization_policy";
@@ -74,17 +73,5 @@ export const authorizationPolicyAction: ActionFactory<IstioConfig> = {
   revertible: false,
   provider: "kubernetes",
   reconciles: true,
-  create(config, ctx) {
-    const client = kubernetesClientFrom(ctx, TYPE);
-    return {
-      plan: (req) => planReconciliation(client, renderIstio(istioTarget(config, req), req.decision.access)),
-      apply: (req) =>
-        runReconciliation(client, renderIstio(istioTarget(config, req), req.decision.access), {
-          action: TYPE,
-          policy: req.decision.policy,
-          logger: ctx.logger,
-          ...(req.signal ? { signal: req.signal } : {}),
-        }),
-    };
-  },
+  create: (config, ctx) => meshAction(ctx, TYPE, (req) => renderIstio(istioTarget(config, req), req.decision.access)),
 };

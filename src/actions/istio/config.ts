@@ -1,8 +1,8 @@
 /** Config of `istio:authorization_policy`. */
 import { z } from "zod";
 import { templateString } from "../common/input.ts";
-import { isLabelKey } from "../kubernetes/names.ts";
-import { destinationTemplate, namePrefixSchema, readOnlyFallbackSchema } from "./mesh.ts";
+import { isLabelKey } from "../common/kubernetes/names.ts";
+import { destinationTemplate, namePrefixSchema, readOnlyFallbackSchema } from "../common/mesh/mesh.ts";
 
 const selectorSchema = z
   .record(z.string().refine(isLabelKey, { error: "not a Kubernetes label key" }), destinationTemplate())

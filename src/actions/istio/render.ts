@@ -17,9 +17,9 @@
  * DENY, so no moment is more open than either end.
  */
 import type { AccessLevel } from "../../policy/model.ts";
-import { ownerLabels } from "../kubernetes/names.ts";
-import type { KubeObject, ObjectRef } from "../kubernetes/types.ts";
-import { enforcedLevel, objectName, SAFE_METHODS, type ReadOnlyFallback, type Reconciliation, type Step } from "./mesh.ts";
+import { ownerLabels } from "../common/kubernetes/names.ts";
+import type { KubeObject, ObjectRef } from "../common/kubernetes/types.ts";
+import { enforcedLevel, objectName, SAFE_METHODS, type ReadOnlyFallback, type Reconciliation, type Step } from "../common/mesh/mesh.ts";
 
 export const ISTIO_SECURITY_VERSION = "security.istio.io/v1";
 

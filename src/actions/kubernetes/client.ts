@@ -5,17 +5,16 @@
  */
 import type { HttpResponse } from "../../net/http.ts";
 import type { Logger } from "../../telemetry/log.ts";
-import type { PlannedCall } from "../../net/api-call.ts";
 import { ApiClient } from "../../plugin/api-client.ts";
 import type { CircuitOptions } from "../../plugin/circuit.ts";
 import type { ApiCall } from "../../net/api-call.ts";
 import type { ProviderContext } from "../../plugin/provider.ts";
 import { UpstreamError } from "../../errors.ts";
 import { KubeCredentials, resolveTarget, type CredentialEnv, type CredentialSource } from "./credentials.ts";
-import { isOwned } from "./names.ts";
-import { describeRef, objectPath, refOf } from "./paths.ts";
+import { isOwned } from "../common/kubernetes/names.ts";
+import { describeRef, objectPath, refOf } from "../common/kubernetes/paths.ts";
 import { parseStatus, STATUS_READ, statusError } from "./status.ts";
-import { OWNER_LABEL, OWNER_VALUE, type DeleteOutcome, type KubeObject, type KubernetesClient, type ObjectRef } from "./types.ts";
+import { OWNER_LABEL, OWNER_VALUE, type DeleteOutcome, type KubeObject, type KubernetesClient, type ObjectRef } from "../common/kubernetes/types.ts";
 
 /** Stands in a plan for the uid that the GET before a DELETE returns. */
 export const UID_PLACEHOLDER = "<uid read by the preceding GET>";
@@ -137,19 +136,4 @@ function objectFrom(res: HttpResponse, what: string): KubeObject {
     throw new UpstreamError(false, `kubernetes: ${what}: the API server answered ${res.status} without an object`, { status: res.status });
   }
   return obj;
-}
-
-/** Plan of `client.apply(obj)`. */
-export function planApply(client: KubernetesClient, obj: KubeObject): PlannedCall[] {
-  return [client.describe(client.applyCall(obj))];
-}
-
-/** Plan of `client.get(ref)`. */
-export function planGet(client: KubernetesClient, ref: ObjectRef): PlannedCall[] {
-  return [client.describe(client.getCall(ref))];
-}
-
-/** Plan of `client.deleteOwned(ref)`: the GET, then the DELETE it leads to when the object is vigil's (uid shown as `UID_PLACEHOLDER`). */
-export function planDeleteOwned(client: KubernetesClient, ref: ObjectRef): PlannedCall[] {
-  return [client.describe(client.getCall(ref)), client.describe(client.deleteCall(ref))];
 }

@@ -1,21 +1,21 @@
 /**
- * How the `kubernetes` provider reaches and authenticates to the API server.
+ * How the `kubernetes` provider reaches and authenticates to the API server, on the shared loader in
+ * `net/kubernetes.ts`.
  *
  * Plans must show the exact URL before anything is loaded, so the server URL (and whether a bearer
  * token will be sent) is worked out synchronously when the provider is created: `api_server`, the
  * in-cluster environment, or the kubeconfig's context. Credentials themselves (token, CA, client
- * certificate) are loaded on the first call with `loadKubeAuth`, whose server is pinned to that same
- * URL, and again after a 401, so a rotated service account token or kubeconfig `tokenFile` is picked
- * up.
+ * certificate) are loaded on the first call, with the server pinned to that same URL, and again after
+ * a 401, so a rotated service account token or kubeconfig `tokenFile` is picked up.
+ *
+ * A credential that cannot be loaded the first time is a permanent error: it does not appear by
+ * retrying. Once loaded, a token file that is missing or empty (mid-rotation) is a transient error,
+ * so the queue retries; a kubeconfig that became invalid stays permanent.
  */
-import { createHash } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { parse as parseYaml } from "yaml";
-import { loadKubeAuth, type KubeAuth, type LoadKubeAuthOptions } from "../../checks/certificate_validity/sources/kubernetes.ts";
 import { UpstreamError } from "../../errors.ts";
-import { createHttpClient, type HttpClient, type HttpRequest, type HttpResponse } from "../../net/http.ts";
+import type { HttpClient, HttpRequest, HttpResponse } from "../../net/http.ts";
+import { KubeTransport, loadKubeAuth, resolveKubeTarget, type KubeAuth, type KubeConnectionOptions, type KubeTarget } from "../../net/kubernetes.ts";
 import { MASK, registerSecret } from "../../util/redact.ts";
 import type { Authenticator } from "../../net/api-call.ts";
 import { withoutQuotedLines } from "../../util/yaml-error.ts";
@@ -38,110 +38,42 @@ export interface CredentialEnv {
 }
 
 /** What is known before any credential is read. */
-export interface Target {
-  /** Base URL of the API server, without a trailing slash. */
-  readonly apiServer: string;
-  /** Whether calls carry `Authorization: Bearer` (in-cluster, kubeconfig token or tokenFile). */
-  readonly bearer: boolean;
-  /** The kubeconfig file, when credentials come from one. */
-  readonly kubeconfig?: string;
-  readonly inCluster: boolean;
-  /** For messages: never secret. */
-  readonly description: string;
-}
+export type Target = KubeTarget;
 
-const MAX_KUBECONFIG_BYTES = 1024 * 1024;
-
-function cleanServer(url: string, where: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new Error(`${where}: API server ${JSON.stringify(url)} is not a URL`);
-  }
-  if (u.protocol !== "https:" && u.protocol !== "http:") throw new Error(`${where}: API server ${url} must be http or https`);
-  if (u.username || u.password || u.search || u.hash) throw new Error(`${where}: API server URL must not carry credentials, a query or a fragment`);
-  return url.replace(/\/+$/, "");
-}
-
-interface KubeconfigView {
-  "current-context"?: unknown;
-  contexts?: { name?: unknown; context?: { cluster?: unknown; user?: unknown } }[];
-  clusters?: { name?: unknown; cluster?: { server?: unknown } }[];
-  users?: { name?: unknown; user?: { token?: unknown; tokenFile?: unknown } | null }[];
-}
-
-/** The kubeconfig file `loadKubeAuth` would read: the configured one, else `$KUBECONFIG`'s first entry, else `~/.kube/config`. */
-function kubeconfigPath(source: CredentialSource, e: CredentialEnv): string {
-  if (source.kubeconfig !== undefined) return path.resolve(e.configDir ?? process.cwd(), source.kubeconfig);
-  const env = e.env ?? process.env;
-  const fromEnv = env.KUBECONFIG?.split(path.delimiter).find((p) => p !== "");
-  return path.resolve(fromEnv ?? path.join(e.homedir ?? os.homedir(), ".kube", "config"));
-}
-
-function readKubeconfig(file: string): KubeconfigView {
-  let text: string;
-  try {
-    if (statSync(file).size > MAX_KUBECONFIG_BYTES) throw new Error(`larger than ${MAX_KUBECONFIG_BYTES} bytes`);
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    throw new Error(`kubernetes: cannot read kubeconfig ${file}: ${(err as Error).message}`);
-  }
-  try {
-    const doc = parseYaml(text, { maxAliasCount: 100 }) as unknown;
-    return doc !== null && typeof doc === "object" ? (doc as KubeconfigView) : {};
-  } catch (err) {
-    throw new Error(`kubernetes: kubeconfig ${file} is not valid YAML: ${withoutQuotedLines((err as Error).message)}`);
-  }
-}
-
-function viewOf(doc: KubeconfigView, file: string, wanted?: string): { server: string; bearer: boolean; context: string } {
-  const contextName = wanted ?? (typeof doc["current-context"] === "string" ? doc["current-context"] : undefined);
-  if (!contextName) throw new Error(`kubernetes: kubeconfig ${file} has no current-context; set context`);
-  const ctx = (Array.isArray(doc.contexts) ? doc.contexts : []).find((c) => c?.name === contextName)?.context;
-  if (!ctx) throw new Error(`kubernetes: kubeconfig ${file} has no context ${JSON.stringify(contextName)}`);
-  const cluster = (Array.isArray(doc.clusters) ? doc.clusters : []).find((c) => c?.name === ctx.cluster)?.cluster;
-  if (!cluster || typeof cluster.server !== "string") throw new Error(`kubernetes: kubeconfig ${file} context ${contextName}: no cluster ${JSON.stringify(ctx.cluster)} with a server`);
-  const user = (Array.isArray(doc.users) ? doc.users : []).find((u) => u?.name === ctx.user)?.user;
-  const bearer = Boolean(user && ((typeof user.token === "string" && user.token !== "") || (typeof user.tokenFile === "string" && user.tokenFile !== "")));
-  return { server: cluster.server, bearer, context: contextName };
+function connectionOf(source: CredentialSource, e: CredentialEnv): KubeConnectionOptions {
+  return {
+    ...(source.in_cluster === undefined ? {} : { inCluster: source.in_cluster }),
+    ...(source.kubeconfig === undefined ? {} : { kubeconfig: path.resolve(e.configDir ?? process.cwd(), source.kubeconfig) }),
+    ...(source.context === undefined ? {} : { context: source.context }),
+    ...(source.api_server === undefined ? {} : { apiServer: source.api_server }),
+    ...(e.env ? { env: e.env } : {}),
+    ...(e.serviceAccountDir ? { serviceAccountDir: e.serviceAccountDir } : {}),
+    ...(e.homedir ? { homedir: e.homedir } : {}),
+  };
 }
 
 /**
- * The API server and auth style, without reading any secret. Same order as `loadKubeAuth`:
- * `in_cluster: true`, else `kubeconfig`, else in-cluster when `KUBERNETES_SERVICE_HOST` is set (and
- * `in_cluster` is not false), else `$KUBECONFIG` or `~/.kube/config`. Throws a plain Error with the
- * reason when the server cannot be determined (the agent refuses to start).
+ * The API server and auth style, without reading any secret: `in_cluster: true`, else `kubeconfig`,
+ * else in-cluster when `KUBERNETES_SERVICE_HOST` is set (and `in_cluster` is not false), else
+ * `$KUBECONFIG` or `~/.kube/config`. Throws `VIGIL_ERR_CONFIG_READ` with the reason when the server
+ * cannot be determined (the agent refuses to start).
  */
 export function resolveTarget(source: CredentialSource, e: CredentialEnv = {}): Target {
-  const env = e.env ?? process.env;
-  const inCluster = source.in_cluster === true || (source.in_cluster === undefined && source.kubeconfig === undefined && Boolean(env.KUBERNETES_SERVICE_HOST));
-  if (inCluster) {
-    const description = "in-cluster service account";
-    let server = source.api_server;
-    if (server === undefined) {
-      const host = env.KUBERNETES_SERVICE_HOST;
-      const port = env.KUBERNETES_SERVICE_PORT ?? "443";
-      if (!host) throw new Error("kubernetes: in_cluster is set but KUBERNETES_SERVICE_HOST is not (not running in a pod?); set api_server or use a kubeconfig");
-      if (!/^\d{1,5}$/.test(port)) throw new Error(`kubernetes: KUBERNETES_SERVICE_PORT ${JSON.stringify(port)} is not a port`);
-      server = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
-    }
-    return { apiServer: cleanServer(server, description), bearer: true, inCluster: true, description };
-  }
-  const file = kubeconfigPath(source, e);
-  const view = viewOf(readKubeconfig(file), file, source.context);
-  const description = `kubeconfig ${file} (context ${view.context})`;
-  return { apiServer: cleanServer(source.api_server ?? view.server, description), bearer: view.bearer, kubeconfig: file, inCluster: false, description };
+  return resolveKubeTarget(connectionOf(source, e));
 }
 
-function loadError(target: Target, err: unknown): UpstreamError {
+function loadError(target: Target, err: unknown, transient: boolean): UpstreamError {
   const aborted = (err as { aborted?: unknown } | null)?.aborted === true;
-  // A kubeconfig that became invalid YAML since start-up: the parser's message quotes its lines, so
-  // neither it nor the error carrying it (logs show a cause's message) goes on.
+  // The loader's messages quote no kubeconfig line; anything else that reaches here is cut the same way,
+  // and then neither it nor the error carrying it (logs show a cause's message) goes on.
   const full = err instanceof Error ? err.message : String(err);
   const text = withoutQuotedLines(full);
-  // A missing or unreadable credential does not fix itself between retries; an aborted read may.
-  return new UpstreamError(aborted, `kubernetes: cannot load credentials from ${target.description}: ${text}`, text === full.trim() ? { cause: err } : {});
+  return new UpstreamError(aborted || transient, `kubernetes: cannot load credentials from ${target.description}: ${text}`, text === full.trim() ? { cause: err } : {});
+}
+
+/** Whether the loader said waiting may help (a token file missing or empty). */
+function saysTransient(err: unknown): boolean {
+  return err instanceof UpstreamError && err.transient;
 }
 
 /**
@@ -150,22 +82,22 @@ function loadError(target: Target, err: unknown): UpstreamError {
  */
 export class KubeCredentials implements Authenticator {
   readonly target: Target;
-  readonly #options: LoadKubeAuthOptions;
-  readonly #shared: HttpClient;
+  readonly #options: KubeConnectionOptions;
+  readonly #transport: KubeTransport;
   #auth: Promise<KubeAuth> | undefined;
-  #dedicated: { id: string; client: HttpClient } | undefined;
+  /** Whether a load ever succeeded: a failure before that is permanent. */
+  #loaded = false;
   /** Times credentials were loaded; tests read it. */
   loads = 0;
 
   constructor(source: CredentialSource, target: Target, shared: HttpClient, e: CredentialEnv = {}) {
     this.target = target;
-    this.#shared = shared;
+    this.#transport = new KubeTransport(shared);
+    // The mode and the file the target was resolved from, so a changed $KUBECONFIG cannot move the provider.
     this.#options = {
+      ...connectionOf({ context: source.context }, e),
       ...(target.inCluster ? { inCluster: true } : { inCluster: false, kubeconfig: target.kubeconfig }),
-      ...(source.context === undefined ? {} : { context: source.context }),
       apiServer: target.apiServer,
-      ...(e.env ? { env: e.env } : {}),
-      ...(e.serviceAccountDir ? { serviceAccountDir: e.serviceAccountDir } : {}),
     };
   }
 
@@ -173,10 +105,12 @@ export class KubeCredentials implements Authenticator {
     return (this.#auth ??= (async () => {
       this.loads++;
       try {
-        return await loadKubeAuth(this.#options);
+        const auth = await loadKubeAuth(this.#options);
+        this.#loaded = true;
+        return auth;
       } catch (err) {
         this.#auth = undefined;
-        throw loadError(this.target, err);
+        throw loadError(this.target, err, this.#loaded && saysTransient(err));
       }
     })());
   }
@@ -184,7 +118,7 @@ export class KubeCredentials implements Authenticator {
   async headers(): Promise<Record<string, string>> {
     const auth = await this.load();
     const token = await auth.token().catch((err: unknown) => {
-      throw loadError(this.target, err);
+      throw loadError(this.target, err, saysTransient(err));
     });
     if (token === undefined) return {};
     registerSecret(token);
@@ -201,27 +135,7 @@ export class KubeCredentials implements Authenticator {
 
   /** The HTTP client for the API server: the shared one, or one holding the CA and client certificate. */
   readonly transport: HttpClient = {
-    request: async (req: HttpRequest): Promise<HttpResponse> => (await this.#clientFor(await this.load())).request(req),
-    close: async () => {
-      const d = this.#dedicated;
-      this.#dedicated = undefined;
-      await d?.client.close();
-    },
+    request: async (req: HttpRequest): Promise<HttpResponse> => this.#transport.for(await this.load(), this.target.apiServer).request(req),
+    close: () => this.#transport.close(),
   };
-
-  async #clientFor(auth: KubeAuth): Promise<HttpClient> {
-    if (!this.target.apiServer.startsWith("https:") || (auth.ca === undefined && auth.clientCert === undefined)) return this.#shared;
-    if (auth.clientKey !== undefined) registerSecret(auth.clientKey);
-    const id = createHash("sha256").update(`${auth.ca ?? ""}\0${auth.clientCert ?? ""}\0${auth.clientKey ?? ""}`).digest("hex");
-    const current = this.#dedicated;
-    if (current?.id === id) return current.client;
-    const client = createHttpClient({
-      ...(auth.ca === undefined ? {} : { ca: auth.ca }),
-      ...(auth.clientCert === undefined || auth.clientKey === undefined ? {} : { cert: auth.clientCert, key: auth.clientKey }),
-    });
-    this.#dedicated = { id, client };
-    // Rotated certificates: the old pool finishes its requests, then closes.
-    if (current) void current.client.close().catch(() => undefined);
-    return client;
-  }
 }

@@ -7,8 +7,9 @@ import { kubernetesProvider } from "./provider.ts";
 export const provider: ProviderFactory<any, any> | undefined = kubernetesProvider;
 export const actions: readonly ActionFactory<any>[] = [networkPolicyAction];
 
-export { KubeClient, planApply, planDeleteOwned, planGet, UID_PLACEHOLDER } from "./client.ts";
+export { KubeClient, UID_PLACEHOLDER } from "./client.ts";
+export { planApply, planDeleteOwned, planGet } from "../common/kubernetes/reconcile.ts";
 export { createKubernetesClient, kubernetesProvider, kubernetesProviderSchema, type KubernetesProviderConfig } from "./provider.ts";
-export { appliedHolds, kubernetesClientFrom } from "./verify.ts";
-export * from "./names.ts";
-export { objectPath, pluralOf, PLURALS, refOf, describeRef } from "./paths.ts";
+export { appliedHolds, kubernetesClientFrom } from "../common/kubernetes/verify.ts";
+export * from "../common/kubernetes/names.ts";
+export { objectPath, pluralOf, PLURALS, refOf, describeRef } from "../common/kubernetes/paths.ts";

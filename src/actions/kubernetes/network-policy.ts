@@ -15,10 +15,10 @@ import { z } from "zod";
 import type { Subject } from "../../policy/model.ts";
 import type { Action, ActionFactory, ActionRequest } from "../../plugin/action.ts";
 import { fromSubject, inputError, requireEdge, templateString } from "../common/input.ts";
-import { checkNamespace, checkSelector, defaultObjectName, isDnsLabel, isLabelKey, ownerLabels } from "./names.ts";
-import type { KubeObject, ObjectRef } from "./types.ts";
-import { kubernetesClientFrom } from "./verify.ts";
-import { planSteps, runSteps, type Step, type StepResult } from "./reconcile.ts";
+import { checkNamespace, checkSelector, defaultObjectName, isDnsLabel, isLabelKey, ownerLabels } from "../common/kubernetes/names.ts";
+import type { KubeObject, ObjectRef } from "../common/kubernetes/types.ts";
+import { kubernetesClientFrom } from "../common/kubernetes/verify.ts";
+import { planSteps, runSteps, type Step, type StepResult } from "../common/kubernetes/reconcile.ts";
 
 const TYPE = "kubernetes:network_policy";
 const API_VERSION = "networking.k8s.io/v1";

@@ -5,10 +5,9 @@
  */
 import type { ActionFactory, ActionRequest } from "../../plugin/action.ts";
 import { fromSubject, inputError, requireEdge } from "../common/input.ts";
-import { checkNamespace, checkSelector, isDnsSubdomain } from "../kubernetes/names.ts";
-import { kubernetesClientFrom } from "../kubernetes/verify.ts";
-import { checkIdentity, checkServiceAccount, destinationSubject, requireSpiffe } from "../istio/mesh.ts";
-import { planReconciliation, runReconciliation } from "../istio/reconcile.ts";
+import { checkNamespace, checkSelector, isDnsSubdomain } from "../common/kubernetes/names.ts";
+import { checkIdentity, checkServiceAccount, destinationSubject, requireSpiffe } from "../common/mesh/mesh.ts";
+import { meshAction } from "../common/mesh/reconcile.ts";
 import { linkerdConfigSchema, type LinkerdConfig } from "./config.ts";
 import { renderLinkerd, type LinkerdSource, type LinkerdTarget } from "./render.ts";
 
@@ -66,17 +65,5 @@ export const authorizationAction: ActionFactory<LinkerdConfig> = {
   revertible: false,
   provider: "kubernetes",
   reconciles: true,
-  create(config, ctx) {
-    const client = kubernetesClientFrom(ctx, TYPE);
-    return {
-      plan: (req) => planReconciliation(client, renderLinkerd(linkerdTarget(config, req), req.decision.access)),
-      apply: (req) =>
-        runReconciliation(client, renderLinkerd(linkerdTarget(config, req), req.decision.access), {
-          action: TYPE,
-          policy: req.decision.policy,
-          logger: ctx.logger,
-          ...(req.signal ? { signal: req.signal } : {}),
-        }),
-    };
-  },
+  create: (config, ctx) => meshAction(ctx, TYPE, (req) => renderLinkerd(linkerdTarget(config, req), req.decision.access)),
 };

@@ -1,8 +1,8 @@
 /** Config of `linkerd:authorization`. */
 import { z } from "zod";
 import { templateString } from "../common/input.ts";
-import { isLabelKey } from "../kubernetes/names.ts";
-import { destinationTemplate, namePrefixSchema, readOnlyFallbackSchema } from "../istio/mesh.ts";
+import { isLabelKey } from "../common/kubernetes/names.ts";
+import { destinationTemplate, namePrefixSchema, readOnlyFallbackSchema } from "../common/mesh/mesh.ts";
 
 /** Values of a Server's `accessPolicy` (what traffic matching no authorization gets). */
 export const ACCESS_POLICIES = ["deny", "audit", "all-authenticated", "all-unauthenticated", "cluster-authenticated", "cluster-unauthenticated"] as const;

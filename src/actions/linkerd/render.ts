@@ -13,9 +13,9 @@
  * removed before what they refer to, so no moment is more open than either end.
  */
 import type { AccessLevel } from "../../policy/model.ts";
-import { ownerLabels } from "../kubernetes/names.ts";
-import type { KubeObject, ObjectRef } from "../kubernetes/types.ts";
-import { enforcedLevel, objectName, SAFE_METHODS, type ReadOnlyFallback, type Reconciliation, type Step } from "../istio/mesh.ts";
+import { ownerLabels } from "../common/kubernetes/names.ts";
+import type { KubeObject, ObjectRef } from "../common/kubernetes/types.ts";
+import { enforcedLevel, objectName, SAFE_METHODS, type ReadOnlyFallback, type Reconciliation, type Step } from "../common/mesh/mesh.ts";
 import type { ACCESS_POLICIES, PROXY_PROTOCOLS } from "./config.ts";
 
 export const LINKERD_GROUP = "policy.linkerd.io";

@@ -12,8 +12,7 @@ import { ApiClient } from "../../plugin/api-client.ts";
 import { staticHeader } from "../../net/api-call.ts";
 import { circuitSchema } from "../../plugin/circuit.ts";
 import type { ProviderContext, ProviderFactory } from "../../plugin/provider.ts";
-import { VAULT_TOKEN_HEADER } from "../../net/token-file.ts";
-import { rotatingTokenFile } from "../common/token-file.ts";
+import { TokenFile, VAULT_TOKEN_HEADER } from "../../net/token-file.ts";
 import { callTimeout } from "../../plugin/schema.ts";
 
 /** One path segment; `.` and `..` are refused because URL normalization would resolve them to another mount. */
@@ -73,7 +72,7 @@ export class VaultClient extends ApiClient {
     super({
       ctx,
       type: "vault",
-      auth: config.token ? staticHeader(VAULT_TOKEN_HEADER, config.token) : rotatingTokenFile(fromConfigDir(ctx, config.token_file!)),
+      auth: config.token ? staticHeader(VAULT_TOKEN_HEADER, config.token) : new TokenFile(fromConfigDir(ctx, config.token_file!)),
       timeoutMs: config.timeout,
       circuit: config.circuit,
       // Read once at start-up so a missing CA fails the agent's start, not the first enforcement.

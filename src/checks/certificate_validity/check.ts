@@ -8,7 +8,7 @@ import type { Check } from "../../plugin/check.ts";
 import type { CheckRunContext, PluginContext } from "../../plugin/context.ts";
 import type { CheckResult, Subject } from "../../policy/model.ts";
 import { errorMessage } from "../../errors.ts";
-import { gather, SourceError } from "./sources/index.ts";
+import { gather, KubernetesSources, SourceError } from "./sources/index.ts";
 import { splitPem } from "./pki/cert.ts";
 import { validatePath, TrustStore } from "./pki/path.ts";
 import { RevocationChecker } from "./revocation/index.ts";
@@ -76,6 +76,8 @@ export function createCertificateCheck(config: CertificateValidityConfig, ctx: P
         { http: ctx.http, clock: ctx.clock, logger: ctx.logger },
       );
     let revocation: RevocationChecker | undefined;
+    // Owned by this check: its API server clients end with it (reload, agent stop).
+    const kubernetes = new KubernetesSources(ctx.http);
     return {
       async run(subjects: readonly Subject[], run: CheckRunContext): Promise<CheckResult[]> {
         // Anchors, intermediates and local CRLs rotate on disk: pick up changes, rebuild only then.
@@ -95,6 +97,7 @@ export function createCertificateCheck(config: CertificateValidityConfig, ctx: P
         metrics.prune(run.clock.now() - 3 * run.ttlMs);
         return results;
       },
+      stop: () => kubernetes.close(),
     };
 
     /**
@@ -121,7 +124,7 @@ export function createCertificateCheck(config: CertificateValidityConfig, ctx: P
       let rev: RevocationResult | undefined;
       let gatherError: { code: "CERT_SOURCE_UNAVAILABLE" | "CERT_MALFORMED"; message: string } | undefined;
       try {
-        const got = await gather(config.source, subject, { http: ctx.http, configDir: ctx.configDir, signal: run.signal });
+        const got = await gather(config.source, subject, { kubernetes, configDir: ctx.configDir, signal: run.signal });
         origin = got.gathered.origin;
         const chain = got.gathered.chain.flatMap((c) => splitPem(c));
         const [leaf, ...rest] = chain;

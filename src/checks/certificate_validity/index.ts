@@ -20,6 +20,10 @@ export const certificateValidityCheck: CheckFactory<CertificateValidityConfig> =
     let impl: Promise<Check> | undefined;
     return {
       run: async (subjects, run) => (await (impl ??= import("./check.ts").then((m) => m.createCertificateCheck(config, ctx)))).run(subjects, run),
+      // Nothing to close when the check never ran.
+      stop: async () => {
+        if (impl !== undefined) await (await impl).stop?.();
+      },
     };
   },
 };

@@ -1,8 +1,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { renderIstio, istioNames, allowPolicy, allowNothingPolicy, denyPolicy, strictPeerAuthentication, type IstioTarget } from "../../../src/actions/istio/render.ts";
-import { enforcedLevel, methodAware, objectName, parseSpiffe } from "../../../src/actions/istio/mesh.ts";
-import type { Step } from "../../../src/actions/istio/mesh.ts";
+import { enforcedLevel, methodAware, objectName, parseSpiffe } from "../../../src/actions/common/mesh/mesh.ts";
+import type { Step } from "../../../src/actions/common/mesh/mesh.ts";
 import type { AccessLevel } from "../../../src/policy/model.ts";
 import { schemaErrors } from "./schema-validator.ts";
 

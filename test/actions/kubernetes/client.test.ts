@@ -1,17 +1,18 @@
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import type { TLSSocket } from "node:tls";
 import path from "node:path";
-import { KubeClient, planDeleteOwned, UID_PLACEHOLDER } from "../../../src/actions/kubernetes/client.ts";
+import { KubeClient, UID_PLACEHOLDER } from "../../../src/actions/kubernetes/client.ts";
+import { planDeleteOwned } from "../../../src/actions/common/kubernetes/reconcile.ts";
 import { resolveTarget } from "../../../src/actions/kubernetes/credentials.ts";
-import { objectPath } from "../../../src/actions/kubernetes/paths.ts";
+import { objectPath } from "../../../src/actions/common/kubernetes/paths.ts";
 import { createKubernetesClient, kubernetesProvider, kubernetesProviderSchema } from "../../../src/actions/kubernetes/provider.ts";
-import { OWNER_LABEL, OWNER_VALUE, POLICY_LABEL, type KubeObject } from "../../../src/actions/kubernetes/types.ts";
+import { OWNER_LABEL, OWNER_VALUE, POLICY_LABEL, type KubeObject } from "../../../src/actions/common/kubernetes/types.ts";
 import { UpstreamError, VigilError } from "../../../src/errors.ts";
 import { attempt, providerContext } from "../../helpers/action-context.ts";
 import { FakeKubernetes, fakeKubernetesClient, writeKubeconfig } from "../../helpers/fakes/kubernetes.ts";
@@ -319,6 +320,25 @@ describe("kubernetes credentials", () => {
       const e = err as UpstreamError;
       return e instanceof UpstreamError && /cannot load credentials/.test(e.message) && !e.message.includes(secret) && !((e.cause as Error | undefined)?.message ?? "").includes(secret);
     });
+  });
+
+  test("once loaded, a service account token missing mid-rotation is a transient error, so the queue retries", async () => {
+    const sa = mkdtempSync(path.join(dir, "rotating-sa-"));
+    writeFileSync(path.join(sa, "token"), "sa-token-1-abcdefgh\n");
+    const c = createKubernetesClient(kubernetesProviderSchema.parse({ in_cluster: true, api_server: fake.base }), providerContext("kubernetes"), { env: {}, serviceAccountDir: sa });
+    made.push(c);
+    assert.equal(await c.get(ref("none")), undefined);
+    // The old token is refused (401) and the new one is not written yet.
+    rmSync(path.join(sa, "token"));
+    fake.tokens = new Set(["sa-token-2-abcdefgh"]);
+    try {
+      await assert.rejects(c.get(ref("none")), (err: unknown) => err instanceof UpstreamError && err.transient && /cannot load credentials from in-cluster service account: .*token: not found/.test(err.message));
+      writeFileSync(path.join(sa, "token"), "sa-token-2-abcdefgh\n");
+      assert.equal(await c.get(ref("none")), undefined);
+      assert.equal(fake.api.requests.at(-1)?.headers.authorization, "Bearer sa-token-2-abcdefgh");
+    } finally {
+      fake.tokens = new Set(["sa-token-1-abcdefgh"]);
+    }
   });
 
   test("missing credentials are a permanent error naming the source", async () => {

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { checkNamespace, checkSelector, defaultObjectName, dnsLabelFrom, isDnsLabel, isLabelKey, isLabelValue, isOwned, ownerLabels, policyLabelValue } from "../../../src/actions/kubernetes/names.ts";
+import { checkNamespace, checkSelector, defaultObjectName, dnsLabelFrom, isDnsLabel, isLabelKey, isLabelValue, isOwned, ownerLabels, policyLabelValue } from "../../../src/actions/common/kubernetes/names.ts";
 import { VigilError } from "../../../src/errors.ts";
 
 describe("kubernetes names", () => {

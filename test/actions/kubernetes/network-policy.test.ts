@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { KubeClient } from "../../../src/actions/kubernetes/client.ts";
 import { UID_PLACEHOLDER } from "../../../src/actions/kubernetes/client.ts";
 import { networkPolicyAction, networkPolicyConfigSchema, networkPolicySteps, type NetworkPolicyConfig } from "../../../src/actions/kubernetes/network-policy.ts";
-import { OWNER_LABEL, OWNER_VALUE, POLICY_LABEL } from "../../../src/actions/kubernetes/types.ts";
+import { OWNER_LABEL, OWNER_VALUE, POLICY_LABEL } from "../../../src/actions/common/kubernetes/types.ts";
 import type { ActionRequest } from "../../../src/plugin/action.ts";
 import type { PlannedCall } from "../../../src/net/api-call.ts";
 import { UpstreamError, VigilError } from "../../../src/errors.ts";

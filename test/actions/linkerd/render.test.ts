@@ -10,7 +10,7 @@ import {
   server,
   type LinkerdTarget,
 } from "../../../src/actions/linkerd/render.ts";
-import type { Step } from "../../../src/actions/istio/mesh.ts";
+import type { Step } from "../../../src/actions/common/mesh/mesh.ts";
 import type { AccessLevel } from "../../../src/policy/model.ts";
 import { schemaErrors } from "../istio/schema-validator.ts";
 

@@ -14,12 +14,11 @@
  */
 import net from "node:net";
 import path from "node:path";
-import type { HttpClient } from "../../../net/http.ts";
 import type { Subject } from "../../../policy/model.ts";
 import type { GatheredCertificate } from "../types.ts";
 import { Deadline, readFileCapped, SourceError } from "./common.ts";
 import { fromFiles } from "./files.ts";
-import { fromKubernetesSecret, loadKubeAuth, type KubeAuth } from "./kubernetes.ts";
+import type { KubernetesSources } from "./kubernetes.ts";
 import { fromSpiffeSvid } from "./spiffe.ts";
 import type { CertificateSource } from "./schema.ts";
 import { renderPath, renderTemplate } from "./template.ts";
@@ -38,9 +37,11 @@ export {
   type CertificateSourceConfig,
 } from "./schema.ts";
 
+export { KubernetesSources } from "./kubernetes.ts";
+
 export interface GatherDeps {
-  /** The shared HTTP client (Kubernetes API). */
-  readonly http: HttpClient;
+  /** The check's Kubernetes connections (credentials and API server clients). */
+  readonly kubernetes: KubernetesSources;
   /** Relative paths resolve against it. */
   readonly configDir: string;
   readonly signal?: AbortSignal;
@@ -72,28 +73,6 @@ export function parseAddress(address: string): { host: string; port: number } {
   return { host, port: n };
 }
 
-// Kubernetes credentials are loaded once a minute per configuration (kubeconfig edits and rotated
-// tokens are picked up), shared by concurrent gathers; a failed load is not kept.
-const AUTH_TTL_MS = 60_000;
-const authCache = new Map<string, { at: number; auth: Promise<KubeAuth> }>();
-
-function kubeAuth(key: string, load: () => Promise<KubeAuth>): Promise<KubeAuth> {
-  const now = Date.now();
-  const hit = authCache.get(key);
-  if (hit !== undefined && now - hit.at < AUTH_TTL_MS) return hit.auth;
-  const auth = load();
-  authCache.set(key, { at: now, auth });
-  auth.catch(() => {
-    if (authCache.get(key)?.auth === auth) authCache.delete(key);
-  });
-  return auth;
-}
-
-/** Forgets cached Kubernetes credentials (config reload, tests). */
-export function clearSourceCaches(): void {
-  authCache.clear();
-}
-
 const SMALL_PEM = 64 * 1024;
 
 /** Obtains the subject's certificate from the configured source, placeholders filled in. */
@@ -115,21 +94,19 @@ export async function gather(source: CertificateSource, subject: Subject, deps: 
       return { gathered: await fromTls({ host, port, servername, clientCert, clientKey, timeoutMs: source.timeout }, deps.signal) };
     }
     case "kubernetes_secret": {
-      const kubeconfig = source.kubeconfig === undefined ? undefined : path.resolve(deps.configDir, source.kubeconfig);
-      const options = { kubeconfig, context: source.context, inCluster: source.in_cluster, apiServer: source.api_server };
-      const auth = await kubeAuth(JSON.stringify(options), () => loadKubeAuth(options));
-      const gathered = await fromKubernetesSecret(
-        {
-          namespace: renderTemplate(source.namespace, subject),
-          name: renderTemplate(source.name, subject),
-          key: renderTemplate(source.key, subject),
-          auth,
-          timeoutMs: source.timeout,
-        },
-        { http: deps.http },
-        deps.signal,
-      );
-      return { gathered };
+      const connection = {
+        ...(source.kubeconfig === undefined ? {} : { kubeconfig: path.resolve(deps.configDir, source.kubeconfig) }),
+        ...(source.context === undefined ? {} : { context: source.context }),
+        ...(source.in_cluster === undefined ? {} : { inCluster: source.in_cluster }),
+        ...(source.api_server === undefined ? {} : { apiServer: source.api_server }),
+      };
+      const secret = {
+        namespace: renderTemplate(source.namespace, subject),
+        name: renderTemplate(source.name, subject),
+        key: renderTemplate(source.key, subject),
+        timeoutMs: source.timeout,
+      };
+      return { gathered: await deps.kubernetes.read(connection, secret, deps.signal) };
     }
     case "spiffe": {
       const { gathered, bundle } = await fromSpiffeSvid(

@@ -8,20 +8,20 @@ import type net from "node:net";
 import { createHttpClient, type HttpClient } from "../../../../src/net/http.ts";
 import {
   certificateSourceSchema,
-  clearSourceCaches,
   gather,
+  KubernetesSources,
   parseAddress,
   SourceError,
   type CertificateSourceConfig,
 } from "../../../../src/checks/certificate_validity/sources/index.ts";
 import { sourceSchema } from "../../../../src/checks/certificate_validity/sources/schema.ts";
-import { closeKubernetesClients } from "../../../../src/checks/certificate_validity/sources/kubernetes.ts";
 import { hex, makePki, subject, type Pki } from "./pki.ts";
 import { startFakeKubeApi, type FakeKubeApi } from "./kube-api.ts";
 
 let pki: Pki;
 let configDir: string;
 let http: HttpClient;
+let kubernetes: KubernetesSources;
 let api: FakeKubeApi;
 
 before(async () => {
@@ -35,13 +35,13 @@ before(async () => {
   writeFileSync(path.join(configDir, "client.pem"), pki.client.pem);
   writeFileSync(path.join(configDir, "client.key"), pki.client.key);
   http = createHttpClient();
+  kubernetes = new KubernetesSources(http);
   api = await startFakeKubeApi({ chainPem: pki.leaf.pem + pki.intermediate.pem, tokens: ["good-token"] });
 });
 after(async () => {
   await api.close();
+  await kubernetes.close();
   await http.close();
-  await closeKubernetesClients();
-  clearSourceCaches();
   rmSync(configDir, { recursive: true, force: true });
   pki.cleanup();
 });
@@ -93,13 +93,13 @@ test("parseAddress", () => {
 
 test("gather: file source with templated paths relative to the config directory", async () => {
   const source = parse({ type: "file", paths: ["certs/{{labels.app}}/{{id}}.pem", "certs/*.pem"] });
-  const { gathered, bundle } = await gather(source, web, { http, configDir });
+  const { gathered, bundle } = await gather(source, web, { kubernetes, configDir });
   assert.deepEqual(hex(gathered.chain), hex([pki.leaf.der, pki.intermediate.der]));
   assert.equal(gathered.origin, `file:${path.join(configDir, "certs", "web", "web-1.pem")}`);
   assert.equal(bundle, undefined);
-  await rejectsWith(gather(source, subject({ id: "web-2", labels: { app: "web" } }), { http, configDir }), /web-2\.pem: not found/);
-  await rejectsWith(gather(source, subject({ id: "web-1", labels: {} }), { http, configDir }), /\{\{labels\.app\}\}/);
-  await rejectsWith(gather(source, subject({ id: "../../etc/passwd", labels: { app: "web" } }), { http, configDir }), /"\.\." path segment/);
+  await rejectsWith(gather(source, subject({ id: "web-2", labels: { app: "web" } }), { kubernetes, configDir }), /web-2\.pem: not found/);
+  await rejectsWith(gather(source, subject({ id: "web-1", labels: {} }), { kubernetes, configDir }), /\{\{labels\.app\}\}/);
+  await rejectsWith(gather(source, subject({ id: "../../etc/passwd", labels: { app: "web" } }), { kubernetes, configDir }), /"\.\." path segment/);
 });
 
 test("gather: tls source with a templated address and client certificate files", async () => {
@@ -110,12 +110,12 @@ test("gather: tls source with a templated address and client certificate files",
     const port = (server.address() as net.AddressInfo).port;
     const s = subject({ attributes: { host: "127.0.0.1", port } });
     const withCert = parse({ type: "tls", address: "{{attributes.host}}:{{attributes.port}}", client_cert_file: "client.pem", client_key_file: "client.key", timeout: "3s" });
-    const { gathered } = await gather(withCert, s, { http, configDir });
+    const { gathered } = await gather(withCert, s, { kubernetes, configDir });
     assert.deepEqual(hex(gathered.chain), hex([pki.leaf.der, pki.intermediate.der]));
     assert.equal(gathered.origin, `tls:127.0.0.1:${port}`);
-    await rejectsWith(gather(parse({ type: "tls", address: "{{attributes.host}}:{{attributes.port}}", timeout: "3s" }), s, { http, configDir }), /TLS handshake/);
-    await rejectsWith(gather(parse({ type: "tls", address: "{{attributes.host}}:{{attributes.port}}", client_cert_file: "nope.pem", client_key_file: "client.key" }), s, { http, configDir }), /client certificate file .*nope\.pem: not found/);
-    await rejectsWith(gather(parse({ type: "tls", address: "{{attributes.host}}:notaport" }), s, { http, configDir }), /invalid address/);
+    await rejectsWith(gather(parse({ type: "tls", address: "{{attributes.host}}:{{attributes.port}}", timeout: "3s" }), s, { kubernetes, configDir }), /TLS handshake/);
+    await rejectsWith(gather(parse({ type: "tls", address: "{{attributes.host}}:{{attributes.port}}", client_cert_file: "nope.pem", client_key_file: "client.key" }), s, { kubernetes, configDir }), /client certificate file .*nope\.pem: not found/);
+    await rejectsWith(gather(parse({ type: "tls", address: "{{attributes.host}}:notaport" }), s, { kubernetes, configDir }), /invalid address/);
   } finally {
     server.close();
   }
@@ -131,24 +131,24 @@ users: [{ name: u, user: { token: good-token } }]
 `,
   );
   const source = parse({ type: "kubernetes_secret", namespace: "{{labels.ns}}", name: "{{labels.app}}-tls", kubeconfig: "kubeconfig.yaml" });
-  const { gathered } = await gather(source, web, { http, configDir });
+  const { gathered } = await gather(source, web, { kubernetes, configDir });
   assert.deepEqual(hex(gathered.chain), hex([pki.leaf.der, pki.intermediate.der]));
   assert.equal(gathered.origin, "k8s:prod/web-tls");
-  await rejectsWith(gather(source, subject({ labels: { ns: "prod", app: "api" } }), { http, configDir }), /secret prod\/api-tls not found/);
-  await rejectsWith(gather(source, subject({ labels: { ns: "Prod!", app: "web" } }), { http, configDir }), /invalid namespace/);
-  await rejectsWith(gather(parse({ type: "kubernetes_secret", namespace: "prod", name: "web-tls", kubeconfig: "absent.yaml" }), web, { http, configDir }), /absent\.yaml: not found/);
+  await rejectsWith(gather(source, subject({ labels: { ns: "prod", app: "api" } }), { kubernetes, configDir }), /secret prod\/api-tls not found/);
+  await rejectsWith(gather(source, subject({ labels: { ns: "Prod!", app: "web" } }), { kubernetes, configDir }), /invalid namespace/);
+  await rejectsWith(gather(parse({ type: "kubernetes_secret", namespace: "prod", name: "web-tls", kubeconfig: "absent.yaml" }), web, { kubernetes, configDir }), /absent\.yaml: not found/);
 });
 
 test("gather: spiffe source returns the bundle", async () => {
-  const { gathered, bundle } = await gather(parse({ type: "spiffe", svid_path: "svid.pem", bundle_path: "bundle.pem" }), web, { http, configDir });
+  const { gathered, bundle } = await gather(parse({ type: "spiffe", svid_path: "svid.pem", bundle_path: "bundle.pem" }), web, { kubernetes, configDir });
   assert.deepEqual(hex(gathered.chain), hex([pki.client.der]));
   assert.equal(gathered.origin, `spiffe:${path.join(configDir, "svid.pem")}`);
   assert.deepEqual(hex(bundle ?? []), hex([pki.root.der]));
-  const noBundle = await gather(parse({ type: "spiffe", svid_path: "svid.pem" }), web, { http, configDir });
+  const noBundle = await gather(parse({ type: "spiffe", svid_path: "svid.pem" }), web, { kubernetes, configDir });
   assert.equal(noBundle.bundle, undefined);
 });
 
 test("gather honours the caller's signal", async () => {
-  const err = await rejectsWith(gather(parse({ type: "file", paths: ["certs/int.pem"] }), web, { http, configDir, signal: AbortSignal.abort() }), /aborted/);
+  const err = await rejectsWith(gather(parse({ type: "file", paths: ["certs/int.pem"] }), web, { kubernetes, configDir, signal: AbortSignal.abort() }), /aborted/);
   assert.equal(err.aborted, true);
 });

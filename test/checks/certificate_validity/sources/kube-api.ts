@@ -12,6 +12,8 @@ export interface FakeKubeApi {
   readonly authorizations: (string | undefined)[];
   readonly paths: string[];
   tokens: Set<string>;
+  /** Client connections open right now. */
+  connections(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -56,6 +58,8 @@ export async function startFakeKubeApi(options: FakeKubeOptions): Promise<FakeKu
   const server: net.Server = options.tls
     ? https.createServer({ cert: options.tls.cert, key: options.tls.key, ...(options.tls.clientCa ? { ca: options.tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}) }, handler)
     : http.createServer(handler);
+  // Idle connections stay until the client closes them, so a test can tell who closed one.
+  (server as http.Server).keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as net.AddressInfo).port;
   return Object.assign(api, {
@@ -63,6 +67,7 @@ export async function startFakeKubeApi(options: FakeKubeOptions): Promise<FakeKu
     port,
     authorizations,
     paths,
+    connections: () => new Promise<number>((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n)))),
     close: () =>
       new Promise<void>((resolve) => {
         (server as http.Server).closeAllConnections?.();

@@ -4,13 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createHttpClient, type HttpClient } from "../../../../src/net/http.ts";
-import {
-  closeKubernetesClients,
-  fromKubernetesSecret,
-  loadKubeAuth,
-  tokenFile,
-  type KubeAuth,
-} from "../../../../src/checks/certificate_validity/sources/kubernetes.ts";
+import { fromKubernetesSecret, loadKubeAuth, type KubeAuth } from "../../../../src/checks/certificate_validity/sources/kubernetes.ts";
+import { KubeTransport } from "../../../../src/net/kubernetes.ts";
 import { SourceError } from "../../../../src/checks/certificate_validity/sources/common.ts";
 import { hex, makePki, type Pki } from "./pki.ts";
 import { startFakeKubeApi, type FakeKubeApi } from "./kube-api.ts";
@@ -19,17 +14,19 @@ let pki: Pki;
 let api: FakeKubeApi;
 let dir: string;
 let http: HttpClient;
+let transport: KubeTransport;
 
 before(async () => {
   pki = makePki();
   dir = mkdtempSync(path.join(tmpdir(), "vigil-sources-k8s-"));
   api = await startFakeKubeApi({ chainPem: pki.leaf.pem + pki.intermediate.pem, tokens: ["good-token"] });
   http = createHttpClient();
+  transport = new KubeTransport(http);
 });
 after(async () => {
   await api.close();
+  await transport.close();
   await http.close();
-  await closeKubernetesClients();
   rmSync(dir, { recursive: true, force: true });
   pki.cleanup();
 });
@@ -48,7 +45,7 @@ async function rejectsWith(p: Promise<unknown>, pattern: RegExp): Promise<Source
 
 test("reads a kubernetes.io/tls secret with a bearer token", async () => {
   const before = api.authorizations.length;
-  const got = await fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth: staticAuth("good-token") }, { http });
+  const got = await fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth: staticAuth("good-token") }, { transport });
   assert.deepEqual(hex(got.chain), hex([pki.leaf.der, pki.intermediate.der]));
   assert.equal(got.origin, "k8s:prod/web-tls");
   assert.deepEqual(api.authorizations.slice(before), ["Bearer good-token"]);
@@ -56,40 +53,40 @@ test("reads a kubernetes.io/tls secret with a bearer token", async () => {
 });
 
 test("401 and 403 name the permission; 404 names the secret", async () => {
-  const denied = await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth: staticAuth("wrong") }, { http }), /"get secrets" in namespace prod/);
+  const denied = await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth: staticAuth("wrong") }, { transport }), /"get secrets" in namespace prod/);
   assert.match(denied.message, /HTTP 401/);
   assert.doesNotMatch(denied.message, /wrong/); // the token is not quoted
-  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth: staticAuth(undefined) }, { http }), /HTTP 401.*"get secrets" in namespace prod/);
-  await rejectsWith(fromKubernetesSecret({ namespace: "locked", name: "web-tls", auth: staticAuth("good-token") }, { http }), /HTTP 403.*"get secrets" in namespace locked/);
-  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "missing", auth: staticAuth("good-token") }, { http }), /^secret prod\/missing not found$/);
+  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth: staticAuth(undefined) }, { transport }), /HTTP 401.*"get secrets" in namespace prod/);
+  await rejectsWith(fromKubernetesSecret({ namespace: "locked", name: "web-tls", auth: staticAuth("good-token") }, { transport }), /HTTP 403.*"get secrets" in namespace locked/);
+  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "missing", auth: staticAuth("good-token") }, { transport }), /^secret prod\/missing not found$/);
 });
 
 test("secret type and key rules", async () => {
   const auth = staticAuth("good-token");
-  const opaque = await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "opaque", auth }, { http }), /of type Opaque, not kubernetes.io\/tls, and has no key tls\.crt/);
+  const opaque = await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "opaque", auth }, { transport }), /of type Opaque, not kubernetes.io\/tls, and has no key tls\.crt/);
   assert.doesNotMatch(opaque.message, /hunter2|aHVudGVyMg/);
   // Another type is fine when the key is there.
-  const other = await fromKubernetesSecret({ namespace: "prod", name: "opaque-with-cert", key: "ca.crt", auth }, { http });
+  const other = await fromKubernetesSecret({ namespace: "prod", name: "opaque-with-cert", key: "ca.crt", auth }, { transport });
   assert.deepEqual(hex(other.chain), hex([pki.leaf.der, pki.intermediate.der]));
-  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", key: "ca.crt", auth }, { http }), /secret prod\/web-tls has no key ca\.crt/);
-  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", key: "tls.key", auth }, { http }), /looks like a private key/);
-  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "not-json", auth }, { http }), /not JSON/);
+  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", key: "ca.crt", auth }, { transport }), /secret prod\/web-tls has no key ca\.crt/);
+  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", key: "tls.key", auth }, { transport }), /looks like a private key/);
+  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "not-json", auth }, { transport }), /not JSON/);
 });
 
 test("names from templates are validated before any request", async () => {
   const auth = staticAuth("good-token");
   const before = api.paths.length;
-  await rejectsWith(fromKubernetesSecret({ namespace: "../prod", name: "web-tls", auth }, { http }), /invalid namespace/);
-  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls/../../x", auth }, { http }), /invalid secret name/);
-  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "Web", auth }, { http }), /invalid secret name/);
-  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", key: "a/b", auth }, { http }), /invalid key/);
-  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth: staticAuth("t", "ftp://x") }, { http }), /must be http or https/);
+  await rejectsWith(fromKubernetesSecret({ namespace: "../prod", name: "web-tls", auth }, { transport }), /invalid namespace/);
+  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls/../../x", auth }, { transport }), /invalid secret name/);
+  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "Web", auth }, { transport }), /invalid secret name/);
+  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", key: "a/b", auth }, { transport }), /invalid key/);
+  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth: staticAuth("t", "ftp://x") }, { transport }), /must be http or https/);
   assert.equal(api.paths.length, before);
 });
 
 test("an unreachable API server and an aborted signal are SourceErrors", async () => {
-  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth: staticAuth("good-token", "http://127.0.0.1:1"), timeoutMs: 2000 }, { http }), /Kubernetes API/);
-  const err = await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth: staticAuth("good-token") }, { http }, AbortSignal.abort()), /aborted/);
+  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth: staticAuth("good-token", "http://127.0.0.1:1"), timeoutMs: 2000 }, { transport }), /Kubernetes API/);
+  const err = await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth: staticAuth("good-token") }, { transport }, AbortSignal.abort()), /aborted/);
   assert.equal(err.aborted, true);
 });
 
@@ -110,11 +107,11 @@ test("in-cluster auth: service account directory and KUBERNETES_SERVICE_HOST/POR
     assert.equal(auth.namespace, "vigil");
     assert.equal(auth.ca, pki.root.pem);
     assert.equal(await auth.token(), "sa-token");
-    const got = await fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth }, { http });
+    const got = await fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth }, { transport });
     assert.deepEqual(hex(got.chain), hex([pki.leaf.der]));
     assert.deepEqual(tlsApi.authorizations, ["Bearer sa-token"]);
     // Without the pod's CA the server is not trusted.
-    await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth: { ...auth, ca: undefined } }, { http }), /Kubernetes API/);
+    await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth: { ...auth, ca: undefined } }, { transport }), /Kubernetes API/);
   } finally {
     await tlsApi.close();
   }
@@ -134,7 +131,7 @@ test("the token is re-read from disk at most every 60 s", async () => {
   let now = 1_000_000;
   const sa = serviceAccountDir("good-token");
   const auth = await loadKubeAuth({ inCluster: true, serviceAccountDir: sa, apiServer: api.url, env: {}, now: () => now });
-  const read = () => fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth }, { http });
+  const read = () => fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth }, { transport });
   api.tokens.add("rotated-token");
   const seen = api.authorizations.length;
   await read();
@@ -152,10 +149,18 @@ test("the token is re-read from disk at most every 60 s", async () => {
 
 test("tokenFile refuses empty and multi-line tokens", async () => {
   const f = path.join(dir, "tok");
+  const file = kubeconfig(
+    "config-bad-token.yaml",
+    `current-context: c
+clusters: [{ name: k, cluster: { server: "${api.url}" } }]
+contexts: [{ name: c, context: { cluster: k, user: u } }]
+users: [{ name: u, user: { tokenFile: tok } }]
+`,
+  );
   writeFileSync(f, "  \n");
-  await rejectsWith(tokenFile(f)(), /is empty/);
+  await rejectsWith(loadKubeAuth({ kubeconfig: file }), /is empty/);
   writeFileSync(f, "a\nb");
-  await rejectsWith(tokenFile(f)(), /more than one line/);
+  await rejectsWith(loadKubeAuth({ kubeconfig: file }), /more than one line/);
 });
 
 function kubeconfig(name: string, text: string): string {
@@ -194,12 +199,12 @@ users:
   assert.equal(auth.apiServer, api.url);
   assert.equal(auth.namespace, "team");
   assert.match(auth.description, /context dev/);
-  const got = await fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth }, { http });
+  const got = await fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth }, { transport });
   assert.deepEqual(hex(got.chain), hex([pki.leaf.der, pki.intermediate.der]));
 
   assert.equal((await loadKubeAuth({ kubeconfig: file, context: "other" })).apiServer, "http://127.0.0.1:1");
   assert.equal((await loadKubeAuth({ kubeconfig: file, context: "other", apiServer: api.url })).apiServer, api.url);
-  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth: await loadKubeAuth({ kubeconfig: file, context: "anon" }) }, { http }), /HTTP 401/);
+  await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth: await loadKubeAuth({ kubeconfig: file, context: "anon" }) }, { transport }), /HTTP 401/);
   await rejectsWith(loadKubeAuth({ kubeconfig: file, context: "missing" }), /no context "missing"/);
   // Without kubeconfig or in-cluster options, $KUBECONFIG is used.
   assert.equal((await loadKubeAuth({ env: { KUBECONFIG: `${file}${path.delimiter}/elsewhere` } })).apiServer, api.url);
@@ -269,13 +274,71 @@ users:
 `,
     );
     const auth = await loadKubeAuth({ kubeconfig: file });
-    const got = await fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth }, { http });
+    const got = await fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth }, { transport });
     assert.deepEqual(hex(got.chain), hex([pki.leaf.der]));
     assert.deepEqual(mtlsApi.authorizations, [undefined]); // no bearer token: the certificate did it
     // Same server, custom CA, no certificate: the per-CA client is used and the server says 401.
-    await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth: { ...auth, clientCert: undefined, clientKey: undefined } }, { http }), /HTTP 401/);
+    await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth: { ...auth, clientCert: undefined, clientKey: undefined } }, { transport }), /HTTP 401/);
   } finally {
-    await closeKubernetesClients();
+    await transport.close();
     await mtlsApi.close();
+  }
+});
+
+test("a 401 makes the next read take the token file again instead of waiting out the 60 s", async () => {
+  const now = 5_000_000;
+  const sa = serviceAccountDir("good-token");
+  const auth = await loadKubeAuth({ inCluster: true, serviceAccountDir: sa, apiServer: api.url, env: {}, now: () => now });
+  writeFileSync(path.join(sa, "token"), "second-token");
+  api.tokens.add("second-token");
+  api.tokens.delete("good-token");
+  try {
+    const seen = api.authorizations.length;
+    await rejectsWith(fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth }, { transport }), /HTTP 401/);
+    await fromKubernetesSecret({ namespace: "prod", name: "web-tls", auth }, { transport });
+    assert.deepEqual(api.authorizations.slice(seen), ["Bearer good-token", "Bearer second-token"]);
+  } finally {
+    api.tokens.add("good-token");
+  }
+});
+
+test("the check owns its API server clients: stop() closes the connection a kubeconfig CA needed", async () => {
+  const { certificateValidityCheck, certificateValidityConfigSchema } = await import("../../../../src/checks/certificate_validity/index.ts");
+  const { metrics, trace } = await import("@opentelemetry/api");
+  const { silentLogger } = await import("../../../../src/telemetry/log.ts");
+  const { FakeClock } = await import("../../../../src/util/clock.ts");
+  const tlsApi = await startFakeKubeApi({ chainPem: pki.leaf.pem + pki.intermediate.pem, tokens: ["good-token"], tls: { cert: pki.leaf.pem + pki.intermediate.pem, key: pki.leaf.key } });
+  const shared = createHttpClient();
+  try {
+    const b64 = (s: string) => Buffer.from(s).toString("base64");
+    writeFileSync(path.join(dir, "root-bundle.pem"), pki.root.pem);
+    kubeconfig(
+      "config-check.yaml",
+      `current-context: c
+clusters: [{ name: k, cluster: { server: "${tlsApi.url}", certificate-authority-data: "${b64(pki.root.pem)}" } }]
+contexts: [{ name: c, context: { cluster: k, user: u } }]
+users: [{ name: u, user: { token: good-token } }]
+`,
+    );
+    const config = certificateValidityConfigSchema.parse({
+      trust_bundle: "root-bundle.pem",
+      source: { type: "kubernetes_secret", namespace: "prod", name: "web-tls", kubeconfig: "config-check.yaml" },
+      purpose: "server",
+      match_identity: false,
+      warn_before: "1h",
+      revocation: { mode: "none" },
+    });
+    const ctx = { clock: new FakeClock(Date.now()), logger: silentLogger(), meter: metrics.getMeter("t"), tracer: trace.getTracer("t"), http: shared, dataDir: dir, configDir: dir };
+    const check = certificateValidityCheck.create(config, ctx);
+    const [result] = await check.run([{ id: "web", kind: "workload", attributes: {}, labels: {} }], { ...ctx, signal: AbortSignal.timeout(20_000), timeoutMs: 20_000, ttlMs: 600_000 });
+    assert.equal(result?.status, "pass", JSON.stringify(result?.reasons));
+    assert.ok((await tlsApi.connections()) > 0, "the read left a kept-alive connection");
+    await check.stop?.();
+    const deadline = Date.now() + 2_000;
+    while ((await tlsApi.connections()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await tlsApi.connections(), 0, "stop() closed the client holding the kubeconfig CA");
+  } finally {
+    await shared.close();
+    await tlsApi.close();
   }
 });

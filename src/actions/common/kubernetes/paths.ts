@@ -3,7 +3,7 @@
  * kind (the API server's discovery document is the only authority), so the kinds vigil writes are
  * listed; another kind is a programming error, reported at once.
  */
-import { inputError } from "../common/input.ts";
+import { inputError } from "../input.ts";
 import { isDnsLabel, isDnsSubdomain } from "./names.ts";
 import type { ObjectRef } from "./types.ts";
 
@@ -29,7 +29,8 @@ export function splitApiVersion(apiVersion: string): { group: string; version: s
 export function pluralOf(apiVersion: string, kind: string): string {
   const { group } = splitApiVersion(apiVersion);
   const plural = PLURALS[`${group}/${kind}`];
-  if (plural === undefined) throw new Error(`kubernetes: no API path known for kind ${kind} of ${apiVersion}; known: ${Object.keys(PLURALS).join(", ")}`);
+  // Only a rendering bug gets here; no retry can help, so it fails the action for good.
+  if (plural === undefined) throw inputError(`kubernetes: no API path known for kind ${kind} of ${apiVersion}; known: ${Object.keys(PLURALS).join(", ")}`);
   return plural;
 }
 

@@ -9,13 +9,27 @@
  * A step's DELETE is planned with the uid as a placeholder and is not sent when the GET finds the
  * object absent or not vigil's.
  */
-import type { PlannedCall } from "../../net/api-call.ts";
-import { inputError } from "../common/input.ts";
-import { planApply, planDeleteOwned, planGet } from "./client.ts";
+import type { PlannedCall } from "../../../net/api-call.ts";
+import { inputError } from "../input.ts";
 import { isOwned } from "./names.ts";
 import { describeRef, refOf } from "./paths.ts";
 import type { DeleteOutcome, KubeObject, KubernetesClient, ObjectRef } from "./types.ts";
 import { appliedHolds } from "./verify.ts";
+
+/** Plan of `client.apply(obj)`. */
+export function planApply(client: KubernetesClient, obj: KubeObject): PlannedCall[] {
+  return [client.describe(client.applyCall(obj))];
+}
+
+/** Plan of `client.get(ref)`. */
+export function planGet(client: KubernetesClient, ref: ObjectRef): PlannedCall[] {
+  return [client.describe(client.getCall(ref))];
+}
+
+/** Plan of `client.deleteOwned(ref)`: the GET, then the DELETE it leads to when the object is vigil's (the uid shown as the client's placeholder). */
+export function planDeleteOwned(client: KubernetesClient, ref: ObjectRef): PlannedCall[] {
+  return [client.describe(client.getCall(ref)), client.describe(client.deleteCall(ref))];
+}
 
 /** One step of a reconciliation, run in order. */
 export type Step =

@@ -2,12 +2,13 @@
  * A mesh reconciliation (Istio, Linkerd) on the shared Kubernetes step runner: the plan with the
  * read-only fallback noted, and the outcome detail with the decided and the enforced level.
  */
-import type { Logger } from "../../telemetry/log.ts";
-import type { ActionOutcome } from "../../plugin/action.ts";
-import type { PlannedCall } from "../../net/api-call.ts";
+import type { Logger } from "../../../telemetry/log.ts";
+import type { Action, ActionContext, ActionOutcome, ActionRequest } from "../../../plugin/action.ts";
+import type { PlannedCall } from "../../../net/api-call.ts";
 import { planSteps, runSteps, type StepResult } from "../kubernetes/reconcile.ts";
 import { describeRef } from "../kubernetes/paths.ts";
 import type { KubernetesClient } from "../kubernetes/types.ts";
+import { kubernetesClientFrom } from "../kubernetes/verify.ts";
 import type { Reconciliation } from "./mesh.ts";
 
 /** The calls `runReconciliation` makes, in order. */
@@ -27,5 +28,23 @@ export async function runReconciliation(client: KubernetesClient, r: Reconciliat
   return {
     verified: run.verified,
     detail: { access: r.level, enforced: r.enforced, objects, ...(unverified.length ? { unverified } : {}), ...(r.note ? { note: r.note } : {}) },
+  };
+}
+
+/**
+ * A mesh action on the `kubernetes` provider's client: `plan` and `apply` both run `reconcile(req)`,
+ * so the plan lists exactly the calls the apply makes.
+ */
+export function meshAction(ctx: ActionContext, type: string, reconcile: (req: ActionRequest) => Reconciliation): Action {
+  const client = kubernetesClientFrom(ctx, type);
+  return {
+    plan: (req) => planReconciliation(client, reconcile(req)),
+    apply: (req) =>
+      runReconciliation(client, reconcile(req), {
+        action: type,
+        policy: req.decision.policy,
+        logger: ctx.logger,
+        ...(req.signal ? { signal: req.signal } : {}),
+      }),
   };
 }

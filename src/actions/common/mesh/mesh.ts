@@ -5,8 +5,8 @@
  * steps against the Kubernetes API.
  */
 import { z } from "zod";
-import type { AccessLevel, Subject } from "../../policy/model.ts";
-import { inputError, templateString } from "../common/input.ts";
+import type { AccessLevel, Subject } from "../../../policy/model.ts";
+import { inputError, templateString } from "../input.ts";
 import { dnsLabelFrom, isDnsSubdomain } from "../kubernetes/names.ts";
 import type { Step } from "../kubernetes/reconcile.ts";
 

@@ -1,5 +1,6 @@
 /** What the Kubernetes-backed actions share when reading their effect back, and when picking up their client. */
-import type { ActionContext } from "../../plugin/action.ts";
+import { VigilError } from "../../../errors.ts";
+import type { ActionContext } from "../../../plugin/action.ts";
 import type { KubernetesClient } from "./types.ts";
 
 /**
@@ -22,7 +23,8 @@ export function appliedHolds(applied: unknown, actual: unknown): boolean {
 export function kubernetesClientFrom(ctx: ActionContext, action: string): KubernetesClient {
   const client = ctx.provider as Partial<KubernetesClient> | undefined;
   if (!client || client.type !== "kubernetes" || typeof client.applyCall !== "function" || typeof client.deleteOwned !== "function") {
-    throw new Error(`${action} needs a provider of type kubernetes (providers.kubernetes); none was given`);
+    // The config compiler names the provider each action needs, so this is a configuration the loader let through.
+    throw new VigilError("VIGIL_ERR_CONFIG_INVALID", `${action} needs a provider of type kubernetes (providers.kubernetes); none was given`);
   }
   return client as KubernetesClient;
 }

@@ -3,8 +3,8 @@
  * `kubernetes` provider. Objects are written with server-side apply under one field manager, carry
  * vigil's owner labels, and only objects carrying them are ever deleted.
  */
-import type { ApiCall } from "../../net/api-call.ts";
-import type { ProviderClient } from "../../plugin/provider.ts";
+import type { ApiCall } from "../../../net/api-call.ts";
+import type { ProviderClient } from "../../../plugin/provider.ts";
 
 /** `app.kubernetes.io/managed-by: vigil` marks every object vigil writes. */
 export const OWNER_LABEL = "app.kubernetes.io/managed-by";

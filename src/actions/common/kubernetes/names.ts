@@ -4,7 +4,7 @@
  * taken as given (selectors, namespaces) are checked before any call is planned.
  */
 import { createHash } from "node:crypto";
-import { inputError } from "../common/input.ts";
+import { inputError } from "../input.ts";
 import { OWNER_LABEL, OWNER_VALUE, POLICY_LABEL, type KubeObject } from "./types.ts";
 
 /** RFC 1123 label: namespaces and most object names. At most 63 characters. */
