@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as x509 from "@peculiar/x509";
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto);
 const N = Number(process.env.BENCH_CHAINS ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const BIN = resolve(import.meta.dirname, "../bin/vigil");
@@ -23,7 +23,7 @@ const now = Date.now();
 
 const RSA = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256", publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 };
 const EC = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
-const gen = (alg: typeof RSA | typeof EC) => webcrypto.subtle.generateKey(alg, true, ["sign", "verify"]) as Promise<CryptoKeyPair>;
+const gen = (alg: typeof RSA | typeof EC) => webcrypto.subtle.generateKey(alg, true, ["sign", "verify"]) as Promise<webcrypto.CryptoKeyPair>;
 
 async function hierarchy(name: string, alg: typeof RSA | typeof EC, count: number) {
   const rootKeys = await gen(alg);

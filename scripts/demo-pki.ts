@@ -7,13 +7,13 @@ import { webcrypto } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import * as x509 from "@peculiar/x509";
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto);
 const dir = new URL("../var/demo-pki/", import.meta.url);
 mkdirSync(dir, { recursive: true, mode: 0o700 });
 const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
 const DAY = 86_400_000;
 const now = Date.now();
-const gen = () => webcrypto.subtle.generateKey(alg, true, ["sign", "verify"]) as Promise<CryptoKeyPair>;
+const gen = () => webcrypto.subtle.generateKey(alg, true, ["sign", "verify"]) as Promise<webcrypto.CryptoKeyPair>;
 
 const caKeys = await gen();
 const ca = await x509.X509CertificateGenerator.createSelfSigned({

@@ -3,39 +3,54 @@
  * only when a configuration uses it (its actions, or a `providers` entry of its type), so an agent
  * that enforces through two systems does not carry the code of nine.
  */
-import type { ActionFactory } from "../plugin/action.ts";
-import type { ProviderFactory } from "../plugin/provider.ts";
+import { defineAction, type ActionFactory, type AnyActionFactory } from "../plugin/action.ts";
+import { defineProvider, type AnyProviderFactory, type ProviderClient, type ProviderFactory } from "../plugin/provider.ts";
 import { logAction } from "./log/index.ts";
 import { webhookAction } from "./webhook/index.ts";
 
-/** What a provider folder's index.ts exports. */
+/** A provider folder's factories, their config types hidden. */
 interface ProviderFolder {
-  readonly provider?: ProviderFactory<any, any> | undefined;
-  readonly actions: readonly ActionFactory<any>[];
+  readonly provider?: AnyProviderFactory | undefined;
+  readonly actions: readonly AnyActionFactory[];
+}
+
+/**
+ * What a provider folder's index.ts exports: its provider (or undefined when its actions use another
+ * folder's) and a list of actions, each with its own config type (`Configs`, one per entry).
+ */
+interface FolderExports<Configs extends readonly unknown[], C, P extends ProviderClient> {
+  readonly provider?: ProviderFactory<C, P> | undefined;
+  readonly actions: { readonly [K in keyof Configs]: ActionFactory<Configs[K]> };
+}
+
+function folder<Configs extends readonly unknown[], C, P extends ProviderClient>(exports: FolderExports<Configs, C, P>): ProviderFolder {
+  const actions: AnyActionFactory[] = [];
+  for (const action of exports.actions) actions.push(defineAction(action));
+  return { provider: exports.provider && defineProvider(exports.provider), actions };
 }
 
 /** Provider folders by name: the prefix of their action types (`okta:suspend`) and their provider type. Add a folder and one line here. */
 const FOLDERS: Readonly<Record<string, () => Promise<ProviderFolder>>> = {
-  aws: () => import("./aws/index.ts"),
-  okta: () => import("./okta/index.ts"),
-  entra: () => import("./entra/index.ts"),
-  kubernetes: () => import("./kubernetes/index.ts"),
-  istio: () => import("./istio/index.ts"),
-  linkerd: () => import("./linkerd/index.ts"),
-  consul: () => import("./consul/index.ts"),
-  vault: () => import("./vault/index.ts"),
-  caep: () => import("./caep/index.ts"),
+  aws: () => import("./aws/index.ts").then(folder),
+  okta: () => import("./okta/index.ts").then(folder),
+  entra: () => import("./entra/index.ts").then(folder),
+  kubernetes: () => import("./kubernetes/index.ts").then(folder),
+  istio: () => import("./istio/index.ts").then(folder),
+  linkerd: () => import("./linkerd/index.ts").then(folder),
+  consul: () => import("./consul/index.ts").then(folder),
+  vault: () => import("./vault/index.ts").then(folder),
+  caep: () => import("./caep/index.ts").then(folder),
 };
 
 /** Names of the built-in provider folders. */
 export const BUILTIN_FOLDERS: readonly string[] = Object.keys(FOLDERS);
 
 /** Actions that need no provider, always available. */
-export const coreActions: readonly ActionFactory<never>[] = [logAction, webhookAction] as unknown as readonly ActionFactory<never>[];
+export const coreActions: readonly AnyActionFactory[] = [defineAction(logAction), defineAction(webhookAction)];
 
 export interface Builtins {
-  readonly actions: readonly ActionFactory<never>[];
-  readonly providers: readonly ProviderFactory<never>[];
+  readonly actions: readonly AnyActionFactory[];
+  readonly providers: readonly AnyProviderFactory[];
 }
 
 /** The folder a type belongs to: `istio` for `istio:authorization_policy`, `kubernetes` for the provider type `kubernetes`. */
@@ -62,7 +77,7 @@ export async function loadBuiltins(folders?: Iterable<string>): Promise<Builtins
   }
   const mods = BUILTIN_FOLDERS.filter((f) => loaded.has(f)).map((f) => loaded.get(f)!);
   return {
-    actions: [...coreActions, ...mods.flatMap((m) => m.actions)] as unknown as readonly ActionFactory<never>[],
-    providers: mods.flatMap((m) => (m.provider ? [m.provider] : [])) as unknown as readonly ProviderFactory<never>[],
+    actions: [...coreActions, ...mods.flatMap((m) => m.actions)],
+    providers: mods.flatMap((m) => (m.provider ? [m.provider] : [])),
   };
 }

@@ -1,4 +1,4 @@
-import type { CheckFactory } from "../plugin/check.ts";
+import { defineCheck, type AnyCheckFactory } from "../plugin/check.ts";
 import { mfaCheck } from "./mfa/index.ts";
 import { managedDeviceCheck } from "./managed_device/index.ts";
 import { locationCheck } from "./location/index.ts";
@@ -6,4 +6,10 @@ import { sessionAgeCheck } from "./session_age/index.ts";
 import { certificateValidityCheck } from "./certificate_validity/index.ts";
 
 /** Built-in check plugins. Add a folder and one line here. */
-export const builtinChecks: readonly CheckFactory<never>[] = [mfaCheck, managedDeviceCheck, locationCheck, sessionAgeCheck, certificateValidityCheck] as unknown as readonly CheckFactory<never>[];
+export const builtinChecks: readonly AnyCheckFactory[] = [
+  defineCheck(mfaCheck),
+  defineCheck(managedDeviceCheck),
+  defineCheck(locationCheck),
+  defineCheck(sessionAgeCheck),
+  defineCheck(certificateValidityCheck),
+];

@@ -1,8 +1,8 @@
 import { stringify } from "yaml";
 import { loadOrExplain, parse, out, EXIT_OK, UsageError, type Command } from "./common.ts";
 import { loadBuiltins } from "../actions/registry.ts";
-import type { ActionFactory } from "../plugin/action.ts";
-import type { ProviderFactory } from "../plugin/provider.ts";
+import type { AnyActionFactory } from "../plugin/action.ts";
+import type { AnyProviderFactory } from "../plugin/provider.ts";
 
 export const help = `Usage: vigil actions list [-c FILE] [--type TYPE] [--json]
 
@@ -24,7 +24,7 @@ interface Listed {
   readonly example: unknown;
 }
 
-function describeAction(f: ActionFactory<unknown>): Listed {
+function describeAction(f: AnyActionFactory): Listed {
   return {
     type: f.type,
     description: f.description,
@@ -41,8 +41,8 @@ export const actions: Command = async (argv) => {
   const { values, positionals } = parse(argv, { config: { type: "string", short: "c" }, type: { type: "string" }, json: { type: "boolean" } }, true);
   if (positionals[0] !== "list" || positionals.length > 1) throw new UsageError('actions takes one subcommand: "list"');
   const builtins = await loadBuiltins();
-  let actionFactories = builtins.actions as readonly ActionFactory<unknown>[];
-  let providerFactories = builtins.providers as readonly ProviderFactory<unknown>[];
+  let actionFactories: readonly AnyActionFactory[] = builtins.actions;
+  let providerFactories: readonly AnyProviderFactory[] = builtins.providers;
   if (values.config !== undefined) {
     // A config's registry holds only the provider folders it uses, plus its plugins': add the rest.
     const config = await loadOrExplain(values.config);

@@ -9,6 +9,12 @@ import { keyPath } from "../util/key-path.ts";
 import type { ActionEntry, ParsedConfig } from "./schema.ts";
 import type { Registry } from "./plugins.ts";
 import type { AccessLevel } from "../policy/model.ts";
+import type { Configured } from "../plugin/configured.ts";
+import type { Check } from "../plugin/check.ts";
+import type { PluginContext } from "../plugin/context.ts";
+import type { Action, ActionContext } from "../plugin/action.ts";
+import type { ProviderContext, ProviderInstance } from "../plugin/provider.ts";
+import type { Inventory } from "../plugin/inventory.ts";
 import type { DecisionRules, GuardLimits, OnUnknown } from "../policy/decide.ts";
 import { compileSelector, type SelectorSpec, type SubjectMatcher } from "../policy/selector.ts";
 import { formatDuration, parseDuration } from "../util/duration.ts";
@@ -44,6 +50,24 @@ export interface CompiledProvider {
   readonly config: unknown;
 }
 
+/** An `inventories[]` entry after its factory's schema. */
+export interface CompiledInventory {
+  readonly type: string;
+  readonly config: unknown;
+}
+
+/**
+ * What creates each configured plugin, bound when its entry was validated to the config its own
+ * factory's schema produced. Keyed by the compiled entry (an action entry is one object, shared by
+ * every policy inheriting the top-level `enforcement`); pull checks only.
+ */
+export interface Creators {
+  readonly checks: ReadonlyMap<CompiledCheck, (ctx: PluginContext) => Check>;
+  readonly providers: ReadonlyMap<CompiledProvider, (ctx: ProviderContext) => ProviderInstance>;
+  readonly actions: ReadonlyMap<CompiledAction, (ctx: ActionContext) => Action>;
+  readonly inventories: ReadonlyMap<CompiledInventory, (ctx: PluginContext) => Inventory>;
+}
+
 export interface Schedule {
   /** node-cron expression (6 fields, seconds first, or 5). */
   readonly cron: string;
@@ -73,13 +97,15 @@ export interface PolicySpec {
 export interface CompiledConfig {
   readonly policies: readonly PolicySpec[];
   readonly checks: Readonly<Record<string, CompiledCheck>>;
-  readonly inventories: readonly { readonly type: string; readonly config: unknown }[];
+  readonly inventories: readonly CompiledInventory[];
   /** Configured providers, plus those actions use with their defaults (an empty entry that validates). */
   readonly providers: Readonly<Record<string, CompiledProvider>>;
   readonly default_security_rule: "deny_all" | "allow_all";
   /** Per policy name: does a subject belong to it. Kept out of PolicySpec so specs stay plain data. */
   readonly matchers: ReadonlyMap<string, SubjectMatcher>;
   readonly exemptions: ReadonlyMap<string, readonly SubjectMatcher[]>;
+  /** Creates the configured plugins. Kept out of the specs so they stay plain data. */
+  readonly creators: Creators;
 }
 
 interface CompileHelpers {
@@ -92,9 +118,16 @@ const LEVELS: readonly AccessLevel[] = ["full_access", "read_only", "deny"];
 
 export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: ConfigIssue[], h: CompileHelpers): CompiledConfig {
   const issue = (path: PropertyKey[], message: string) => issues.push({ path: keyPath(path), message, line: h.locate(path) });
-  const validate = <T>(schema: z.ZodType<T>, value: unknown, path: PropertyKey[]): T | undefined => {
-    const r = schema.safeParse(value);
-    if (r.success) return r.data;
+  const creators = {
+    checks: new Map<CompiledCheck, (ctx: PluginContext) => Check>(),
+    providers: new Map<CompiledProvider, (ctx: ProviderContext) => ProviderInstance>(),
+    actions: new Map<CompiledAction, (ctx: ActionContext) => Action>(),
+    inventories: new Map<CompiledInventory, (ctx: PluginContext) => Inventory>(),
+  } satisfies Creators;
+  /** Validates an entry with its factory's schema; the config and the bound create(), or undefined with the issues recorded. */
+  const configure = <Ctx, T>(factory: { configure(raw: unknown): Configured<Ctx, T> }, value: unknown, path: PropertyKey[]) => {
+    const r = factory.configure(value);
+    if (r.success) return r;
     issues.push(...h.zodIssues(r.error, path));
     return undefined;
   };
@@ -124,8 +157,10 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
       checks[name] = { name, type, pull: false, config: undefined, on_unknown, hold_grace, ttl, timeout };
       continue;
     }
-    const config = validate(factory.configSchema, { ...implied.get(name), ...own }, path);
-    checks[name] = { name, type, pull: true, config, on_unknown, hold_grace, ttl, timeout };
+    const configured = configure(factory, { ...implied.get(name), ...own }, path);
+    const check: CompiledCheck = { name, type, pull: true, config: configured?.config, on_unknown, hold_grace, ttl, timeout };
+    checks[name] = check;
+    if (configured) creators.checks.set(check, configured.create);
   }
   // Providers: every configured entry, validated by its factory.
   const providers: Record<string, CompiledProvider> = {};
@@ -138,7 +173,10 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
       issue(explicitType ? [...path, "type"] : path, `unknown provider type "${type}"; known: ${[...registry.providers.keys()].join(", ")}`);
       continue;
     }
-    providers[name] = { name, type, config: validate(factory.configSchema, own, path) };
+    const configured = configure(factory, own, path);
+    const provider: CompiledProvider = { name, type, config: configured?.config };
+    providers[name] = provider;
+    if (configured) creators.providers.set(provider, configured.create);
   }
   /** The provider entry an action uses: the one it names, else the one named after the type, else the type's defaults. */
   const providerFor = (want: string, named: string | undefined, action: string, path: PropertyKey[]): string | undefined => {
@@ -150,9 +188,11 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
     }
     if (named === undefined && cfg.providers[name] === undefined) {
       const factory = registry.providers.get(want);
-      const defaults = factory?.configSchema.safeParse({});
-      if (factory && defaults?.success) {
-        providers[name] = { name, type: want, config: defaults.data };
+      const defaults = factory?.configure({});
+      if (defaults?.success) {
+        const provider: CompiledProvider = { name, type: want, config: defaults.config };
+        providers[name] = provider;
+        creators.providers.set(provider, defaults.create);
         return name;
       }
     }
@@ -189,7 +229,10 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
     }
     if (named !== undefined && !factory.provider) issue([...path, "provider"], `action ${type} uses no provider`);
     const provider = factory.provider ? providerFor(factory.provider, named, `action ${type}`, path) : undefined;
-    return { name: name ?? `${level}[${i}]:${type}`, type, level, dry_run, config: validate(factory.configSchema, own, path), ...(provider ? { provider } : {}) };
+    const configured = configure(factory, own, path);
+    const action: CompiledAction = { name: name ?? `${level}[${i}]:${type}`, type, level, dry_run, config: configured?.config, ...(provider ? { provider } : {}) };
+    if (configured) creators.actions.set(action, configured.create);
+    return action;
   };
   const register = (spec: PolicySpec, matcher: SubjectMatcher, exempt: readonly SelectorSpec[], path: PropertyKey[]) => {
     const seen = names.get(spec.name);
@@ -261,14 +304,17 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
   // Validate the top-level enforcement even when no policy inherits it: a mistake there should not wait for one.
   if (!inherited) actionsFor(undefined, ["enforcement"]);
 
-  const inventories = cfg.inventories.map((entry, i) => {
+  const inventories = cfg.inventories.map((entry, i): CompiledInventory => {
     const { type, ...own } = entry;
     const factory = registry.inventories.get(type);
     if (!factory) {
       issue(["inventories", i, "type"], `unknown inventory type "${type}"; known: ${[...registry.inventories.keys()].join(", ")}`);
       return { type, config: undefined };
     }
-    return { type, config: validate(factory.configSchema, own, ["inventories", i]) };
+    const configured = configure(factory, own, ["inventories", i]);
+    const inventory: CompiledInventory = { type, config: configured?.config };
+    if (configured) creators.inventories.set(inventory, configured.create);
+    return inventory;
   });
   const ids = new Map<string, number>();
   cfg.inventories.forEach((inv, i) => {
@@ -280,7 +326,7 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
     });
   });
 
-  return { policies, checks, inventories, providers, default_security_rule: cfg.default_security_rule, matchers, exemptions };
+  return { policies, checks, inventories, providers, default_security_rule: cfg.default_security_rule, matchers, exemptions, creators };
 }
 
 /** `5m` → a node-cron expression firing every 5 minutes; cron expressions pass through. */

@@ -1,22 +1,30 @@
 import { pathToFileURL } from "node:url";
 import type { ConfigIssue } from "../errors.ts";
-import type { CheckFactory } from "../plugin/check.ts";
-import type { ActionFactory } from "../plugin/action.ts";
-import type { ProviderFactory } from "../plugin/provider.ts";
-import type { InventoryFactory } from "../plugin/inventory.ts";
+import { defineCheck, type AnyCheckFactory, type CheckFactory } from "../plugin/check.ts";
+import { defineAction, type ActionFactory, type AnyActionFactory } from "../plugin/action.ts";
+import { defineProvider, type AnyProviderFactory, type ProviderFactory } from "../plugin/provider.ts";
+import { defineInventory, type AnyInventoryFactory, type InventoryFactory } from "../plugin/inventory.ts";
 import { builtinChecks } from "../checks/registry.ts";
 import { coreActions, folderOf, loadBuiltins } from "../actions/registry.ts";
 import { builtinInventories } from "../inventories/registry.ts";
 
 /** The factories one configuration can use: the built-ins plus those of its plugin modules. */
 export interface Registry {
-  readonly checks: ReadonlyMap<string, CheckFactory<unknown>>;
-  readonly actions: ReadonlyMap<string, ActionFactory<unknown>>;
-  readonly inventories: ReadonlyMap<string, InventoryFactory<unknown>>;
-  readonly providers: ReadonlyMap<string, ProviderFactory<unknown>>;
+  readonly checks: ReadonlyMap<string, AnyCheckFactory>;
+  readonly actions: ReadonlyMap<string, AnyActionFactory>;
+  readonly inventories: ReadonlyMap<string, AnyInventoryFactory>;
+  readonly providers: ReadonlyMap<string, AnyProviderFactory>;
 }
 
-type AnyFactory = { type: string; description: string; configSchema: unknown; create: unknown };
+type FactoryShape = { type: string; description: string; configSchema: { safeParse: unknown }; create: unknown };
+
+/** A plugin module's export group: its key, the map its factories join, and how one is recognised and taken in. */
+interface Group<F extends FactoryShape, R extends { readonly type: string }> {
+  readonly key: string;
+  readonly map: Map<string, R>;
+  readonly accepts: (f: unknown) => f is F;
+  readonly take: (f: F) => R;
+}
 
 /** The action and provider types a configuration names, so only their provider folders are loaded. */
 export interface UsedTypes {
@@ -51,24 +59,19 @@ export async function loadRegistry(modules: readonly string[], issues: ConfigIss
     if ([...used.actions, ...used.providers].some((t) => !known.has(t))) builtins = await loadBuiltins();
   }
 
-  const checks = new Map<string, CheckFactory<unknown>>(builtinChecks.map((f) => [f.type, f as CheckFactory<unknown>]));
-  const actions = new Map<string, ActionFactory<unknown>>(builtins.actions.map((f) => [f.type, f as ActionFactory<unknown>]));
-  const inventories = new Map<string, InventoryFactory<unknown>>(builtinInventories.map((f) => [f.type, f as InventoryFactory<unknown>]));
-  const providers = new Map<string, ProviderFactory<unknown>>(builtins.providers.map((f) => [f.type, f as ProviderFactory<unknown>]));
+  const checks = new Map(builtinChecks.map((f) => [f.type, f]));
+  const actions = new Map(builtins.actions.map((f) => [f.type, f]));
+  const inventories = new Map(builtinInventories.map((f) => [f.type, f]));
+  const providers = new Map(builtins.providers.map((f) => [f.type, f]));
   for (const { i, file, exported } of imported) {
     const path = ["plugins", i, "module"];
-    const groups: [string, Map<string, unknown>][] = [
-      ["checks", checks],
-      ["actions", actions],
-      ["inventories", inventories],
-      ["providers", providers],
-    ];
-    let found = 0;
-    for (const [key, map] of groups) {
+    // Generic per group, so each map keeps its own factory type.
+    const add = <F extends FactoryShape, R extends { readonly type: string }>({ key, map, accepts, take }: Group<F, R>): number => {
       const list = exported[key];
-      if (list === undefined) continue;
+      if (list === undefined) return 0;
+      let found = 0;
       for (const f of Array.isArray(list) ? list : [list]) {
-        if (!isFactory(f)) {
+        if (!accepts(f)) {
           issues.push({ path: `plugins[${i}]`, message: `${file}: ${key} must hold factories with type, description, configSchema and create()`, line: locate(path) });
           continue;
         }
@@ -76,10 +79,16 @@ export async function loadRegistry(modules: readonly string[], issues: ConfigIss
           issues.push({ path: `plugins[${i}]`, message: `${file}: ${key} type "${f.type}" is already registered`, line: locate(path) });
           continue;
         }
-        map.set(f.type, f);
+        map.set(f.type, take(f));
         found++;
       }
-    }
+      return found;
+    };
+    const found =
+      add({ key: "checks", map: checks, accepts: isFactory<CheckFactory>, take: defineCheck }) +
+      add({ key: "actions", map: actions, accepts: isFactory<ActionFactory>, take: defineAction }) +
+      add({ key: "inventories", map: inventories, accepts: isFactory<InventoryFactory>, take: defineInventory }) +
+      add({ key: "providers", map: providers, accepts: isFactory<ProviderFactory>, take: defineProvider });
     if (found === 0) issues.push({ path: `plugins[${i}]`, message: `${file} exports no checks, actions, inventories or providers`, line: locate(path) });
   }
   return { checks, actions, inventories, providers };
@@ -110,7 +119,14 @@ function pluginTypesOf(plugins: readonly Record<string, unknown>[]): Set<string>
   return types;
 }
 
-function isFactory(f: unknown): f is AnyFactory {
-  const o = f as AnyFactory | null;
-  return !!o && typeof o.type === "string" && typeof o.description === "string" && typeof o.create === "function" && typeof (o.configSchema as { safeParse?: unknown })?.safeParse === "function";
+/**
+ * Whether a module's export is a factory. A module is plain JavaScript to the loader: it checks what
+ * the registry needs to tell factories apart and validate their config, and the rest of the contract
+ * of `F` (that create() takes what configSchema produces) is the plugin's to keep.
+ */
+function isFactory<F extends FactoryShape = FactoryShape>(f: unknown): f is F {
+  if (typeof f !== "object" || f === null) return false;
+  const o: { type?: unknown; description?: unknown; configSchema?: unknown; create?: unknown } = f;
+  const schema: { safeParse?: unknown } | null = typeof o.configSchema === "object" || typeof o.configSchema === "function" ? o.configSchema : null;
+  return typeof o.type === "string" && typeof o.description === "string" && typeof o.create === "function" && typeof schema?.safeParse === "function";
 }

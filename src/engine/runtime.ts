@@ -6,7 +6,7 @@ import type { LoadedConfig } from "../config/load.ts";
 import type { Check } from "../plugin/check.ts";
 import type { PluginContext } from "../plugin/context.ts";
 import type { Action } from "../plugin/action.ts";
-import type { ProviderClient, ProviderFactory, PublicDocument } from "../plugin/provider.ts";
+import type { ProviderClient, PublicDocument } from "../plugin/provider.ts";
 import type { Inventory } from "../plugin/inventory.ts";
 import type { CompiledAction, CompiledCheck, PolicySpec } from "../config/compile.ts";
 import type { Subject } from "../policy/model.ts";
@@ -44,16 +44,15 @@ export class Runtime {
 
   constructor(config: LoadedConfig, ctx: PluginContext) {
     this.config = config;
-    const reg = config.registry;
+    const { registry: reg, creators } = config;
     for (const c of Object.values(config.checks)) {
-      if (c.pull) this.checks.set(c.name, reg.checks.get(c.type)!.create(c.config, ctx));
+      if (c.pull) this.checks.set(c.name, creators.checks.get(c)!(ctx));
     }
-    this.inventories = config.inventories.map((i) => reg.inventories.get(i.type)!.create(i.config, ctx));
+    this.inventories = config.inventories.map((i) => creators.inventories.get(i)!(ctx));
     for (const p of Object.values(config.providers)) {
-      const factory = reg.providers.get(p.type) as ProviderFactory<unknown, ProviderClient>;
-      const client = factory.create(p.config, { ...ctx, name: p.name });
+      const { client, publicDocuments } = creators.providers.get(p)!({ ...ctx, name: p.name });
       this.providers.set(p.name, client);
-      for (const [path, doc] of Object.entries(factory.publicDocuments?.(client) ?? {})) {
+      for (const [path, doc] of Object.entries(publicDocuments)) {
         // Only one document can answer at a path: the first entry keeps it, and the operator hears why.
         if (this.#publicDocuments.has(path)) ctx.logger.warn({ provider: p.name, path }, `providers.${p.name} also publishes ${path}; the first provider's document is served`);
         else this.#publicDocuments.set(path, doc);
@@ -66,7 +65,7 @@ export class Runtime {
         for (const spec of p.actions[level]) {
           const factory = reg.actions.get(spec.type)!;
           const provider = spec.provider === undefined ? undefined : this.providers.get(spec.provider);
-          const action = factory.create(spec.config, provider ? { ...ctx, provider } : ctx);
+          const action = creators.actions.get(spec)!(provider ? { ...ctx, provider } : ctx);
           const reconciles = factory.reconciles === true;
           bound.set(spec.name, { spec, action, reconciles, revertible: !reconciles && factory.revertible && typeof action.revert === "function" });
         }

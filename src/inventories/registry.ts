@@ -1,6 +1,6 @@
-import type { InventoryFactory } from "../plugin/inventory.ts";
+import { defineInventory, type AnyInventoryFactory } from "../plugin/inventory.ts";
 import { staticInventory } from "./static/index.ts";
 import { fileInventory } from "./file/index.ts";
 
 /** Built-in inventories. Add a folder and one line here. */
-export const builtinInventories: readonly InventoryFactory<never>[] = [staticInventory, fileInventory] as unknown as readonly InventoryFactory<never>[];
+export const builtinInventories: readonly AnyInventoryFactory[] = [defineInventory(staticInventory), defineInventory(fileInventory)];

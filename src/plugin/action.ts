@@ -3,6 +3,7 @@ import type { AccessLevel, Decision, Subject } from "../policy/model.ts";
 import type { PluginContext } from "./context.ts";
 import type { ProviderClient } from "./provider.ts";
 import type { PlannedCall } from "../net/api-call.ts";
+import { configure, type Configured } from "./configured.ts";
 
 /** Everything an action needs to carry one decision out. */
 export interface ActionRequest {
@@ -64,5 +65,26 @@ export interface ActionFactory<C = unknown> {
    * change, whichever level list it is written under; `revert` is not used.
    */
   readonly reconciles?: boolean;
-  create(config: C, ctx: ActionContext): Action;
+  // A property, not a method, so C is checked both ways: a factory of one config type is not one of another.
+  readonly create: (config: C, ctx: ActionContext) => Action;
+}
+
+/** An action factory with its config type hidden, as the registry holds it (see `defineAction`). */
+export interface AnyActionFactory extends Omit<ActionFactory<never>, "configSchema" | "create"> {
+  /** Validates an `enforcement.<level>[]` entry (without `type`, `name`, `dry_run`, `provider`) with the factory's own schema and binds create() to the result. */
+  configure(raw: unknown): Configured<ActionContext, Action>;
+}
+
+/** Hides an action factory's config type for the registry; its create() still receives only what its schema produced. */
+export function defineAction<C>(f: ActionFactory<C>): AnyActionFactory {
+  return {
+    type: f.type,
+    description: f.description,
+    requiredPermissions: f.requiredPermissions,
+    example: f.example,
+    revertible: f.revertible,
+    provider: f.provider,
+    reconciles: f.reconciles,
+    configure: (raw) => configure(f.configSchema, (config, ctx) => f.create(config, ctx), raw),
+  };
 }

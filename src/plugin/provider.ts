@@ -11,6 +11,7 @@ import type { HttpResponse } from "../net/http.ts";
 import type { ApiCall } from "../net/api-call.ts";
 import type { PlannedCall } from "../net/api-call.ts";
 import type { CircuitBreaker, CircuitListener } from "./circuit.ts";
+import { configure, type Configured } from "./configured.ts";
 
 /** A provider's client: authenticates calls, shows them as plans, and guards the API with a breaker. */
 export interface ProviderClient {
@@ -53,7 +54,33 @@ export interface ProviderFactory<C = unknown, P extends ProviderClient = Provide
   readonly configSchema: z.ZodType<C>;
   /** A config example, as it would appear under `providers.<name>`. */
   readonly example: Readonly<Record<string, unknown>>;
-  create(config: C, ctx: ProviderContext): P;
+  // A property, not a method, so C is checked both ways: a factory of one config type is not one of another.
+  readonly create: (config: C, ctx: ProviderContext) => P;
   /** Documents served at fixed paths under the agent's API listener (`/.well-known/...`). */
   publicDocuments?(client: P): Readonly<Record<string, PublicDocument>>;
+}
+
+/** A created provider: its client and the documents it serves. */
+export interface ProviderInstance {
+  readonly client: ProviderClient;
+  /** Path → document, served without authentication (none when the factory publishes none). */
+  readonly publicDocuments: Readonly<Record<string, PublicDocument>>;
+}
+
+/** A provider factory with its config and client types hidden, as the registry holds it (see `defineProvider`). */
+export interface AnyProviderFactory {
+  readonly type: string;
+  readonly description: string;
+  readonly example: Readonly<Record<string, unknown>>;
+  /** Validates `providers.<name>` (without `type`) with the factory's own schema and binds create() to the result. */
+  configure(raw: unknown): Configured<ProviderContext, ProviderInstance>;
+}
+
+/** Hides a provider factory's config and client types for the registry; its create() still receives only what its schema produced. */
+export function defineProvider<C, P extends ProviderClient>(f: ProviderFactory<C, P>): AnyProviderFactory {
+  const create = (config: C, ctx: ProviderContext): ProviderInstance => {
+    const client = f.create(config, ctx);
+    return { client, publicDocuments: f.publicDocuments?.(client) ?? {} };
+  };
+  return { type: f.type, description: f.description, example: f.example, configure: (raw) => configure(f.configSchema, create, raw) };
 }

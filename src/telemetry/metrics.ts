@@ -6,11 +6,11 @@
  * and the bound address is known. The exporter's built-in server is never started: it treats port 0
  * as "unset" and falls back to 9464, and it does not report the port it bound.
  *
- * With `otlp` set, the OTLP/HTTP metric and trace exporters and the Node tracer provider that
- * `@opentelemetry/sdk-node` bundles are loaded with dynamic `import()` and wired in beside the
- * Prometheus reader. They are imported directly rather than through `NodeSDK`: NodeSDK registers a
- * global meter provider, runs resource detectors and pulls in every exporter it knows (gRPC, proto,
- * Zipkin, logs), which costs memory and makes start/stop/start impossible within one process.
+ * With `otlp` set, the OTLP/HTTP metric and trace exporters and the Node tracer provider are loaded
+ * with dynamic `import()` and wired in beside the Prometheus reader. They are their own dependencies
+ * rather than `@opentelemetry/sdk-node`'s `NodeSDK`: NodeSDK registers a global meter provider, runs
+ * resource detectors and pulls in every exporter it knows (gRPC, proto, Zipkin, logs), which costs
+ * memory and makes start/stop/start impossible within one process.
  * Without `otlp` none of that is loaded and `tracer` is the API's no-op tracer.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -362,7 +362,7 @@ async function loadOtlp(
   otlp: NonNullable<MetricsOptions["otlp"]>,
   resource: ReturnType<typeof defaultResource>,
 ): Promise<{ reader: IMetricReader; tracerProvider: TracerProvider & { shutdown(): Promise<void> } }> {
-  // Transitive dependencies of @opentelemetry/sdk-node (hoisted by npm), loaded only here.
+  // Loaded only here, so an agent without OTLP never carries them.
   const [{ OTLPMetricExporter }, { OTLPTraceExporter }, { NodeTracerProvider }, { BatchSpanProcessor }] =
     await Promise.all([
       import("@opentelemetry/exporter-metrics-otlp-http"),

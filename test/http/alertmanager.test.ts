@@ -31,7 +31,8 @@ test("alerts map to signals by label, severity and status", () => {
       continue;
     }
     assert.equal(signals.length, 1, name);
-    for (const [k, v] of Object.entries(expected)) assert.equal((signals[0] as Record<string, unknown>)[k], v, `${name}: ${k}`);
+    const signal: Readonly<Record<string, unknown>> = { ...signals[0] };
+    for (const [k, v] of Object.entries(expected)) assert.equal(signal[k], v, `${name}: ${k}`);
     assert.equal(signals[0]!.ttl_ms, 3_600_000, name);
     assert.equal(signals[0]!.source, "alertmanager", name);
   }

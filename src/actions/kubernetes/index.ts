@@ -1,11 +1,9 @@
 /** The `kubernetes` provider (shared by the Istio and Linkerd actions) and `kubernetes:network_policy`. */
-import type { ActionFactory } from "../../plugin/action.ts";
-import type { ProviderFactory } from "../../plugin/provider.ts";
 import { networkPolicyAction } from "./network-policy.ts";
 import { kubernetesProvider } from "./provider.ts";
 
-export const provider: ProviderFactory<any, any> | undefined = kubernetesProvider;
-export const actions: readonly ActionFactory<any>[] = [networkPolicyAction];
+export const provider = kubernetesProvider;
+export const actions = [networkPolicyAction] as const;
 
 export { KubeClient, UID_PLACEHOLDER } from "./client.ts";
 export { planApply, planDeleteOwned, planGet } from "../common/kubernetes/reconcile.ts";

@@ -1,6 +1,4 @@
 /** HashiCorp Vault: the `vault` provider and its PKI certificate revocation action. */
-import type { ActionFactory } from "../../plugin/action.ts";
-import type { ProviderFactory } from "../../plugin/provider.ts";
 import { vaultProvider } from "./client.ts";
 import { revokeCertificateAction } from "./revoke-certificate.ts";
 
@@ -8,5 +6,5 @@ export { VaultClient, vaultProvider, vaultProviderSchema, type VaultProviderConf
 export { certificateSerial, revokeCertificateAction, revokeCertificateConfigSchema, type RevokeCertificateConfig } from "./revoke-certificate.ts";
 export { certificateFromEvidence, normalizeSerial, pemFingerprint, serialFromEvidence } from "./serial.ts";
 
-export const provider: ProviderFactory<any, any> | undefined = vaultProvider;
-export const actions: readonly ActionFactory<any>[] = [revokeCertificateAction];
+export const provider = vaultProvider;
+export const actions = [revokeCertificateAction] as const;

@@ -54,7 +54,9 @@ describe("caep:transmit apply", () => {
     await w.action({ event: "session-revoked" }).apply(aliceRequest({ generation: 3 }));
     const jwks = createLocalJWKSet(JSON.parse(caepProvider.publicDocuments!(w.client)["/.well-known/jwks.json"]!.body()));
     for (const set of w.receivers.idp!.accepted) {
-      const { protectedHeader, payload } = await compactVerify(set.raw, jwks, { typ: "secevent+jwt", algorithms: ["ES256", "RS256"] });
+      // compactVerify checks signature and algorithm; the SET media type is asserted here (RFC 8417 §2.3).
+      const { protectedHeader, payload } = await compactVerify(set.raw, jwks, { algorithms: ["ES256", "RS256"] });
+      assert.equal(protectedHeader.typ, "secevent+jwt");
       assert.equal(protectedHeader.kid, set.header.kid);
       assert.deepEqual(JSON.parse(new TextDecoder().decode(payload)), set.claims);
     }

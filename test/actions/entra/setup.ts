@@ -79,7 +79,7 @@ export function currentToken(client: EntraClient): Promise<string> {
 export async function certificateCredential(commonName = "vigil-test"): Promise<{ certificate: string; private_key: string }> {
   await import("reflect-metadata"); // @peculiar/x509 needs it loaded first
   const x509 = await import("@peculiar/x509");
-  x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+  x509.cryptoProvider.set(webcrypto);
   const alg = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256", publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 };
   const keys = await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"]);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -87,7 +87,7 @@ export async function certificateCredential(commonName = "vigil-test"): Promise<
     name: `CN=${commonName}`,
     notBefore: new Date("2026-01-01T00:00:00Z"),
     notAfter: new Date("2027-12-31T00:00:00Z"),
-    keys: keys as unknown as CryptoKeyPair,
+    keys,
     signingAlgorithm: alg,
   });
   const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey));

@@ -4,7 +4,7 @@
  * `nullable`, `int32` formats) that plain JSON Schema does not know, hence `strict: false`.
  */
 import { readFileSync } from "node:fs";
-import Ajv, { type ValidateFunction } from "ajv";
+import { Ajv, type ValidateFunction } from "ajv";
 
 const DIR = new URL("../../fixtures/k8s-schemas/", import.meta.url);
 const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: true });
@@ -15,8 +15,11 @@ export function schemaFile(apiVersion: string, kind: string): string {
   return `${group}_${version}_${kind}.json`;
 }
 
-/** The schema errors of `obj` (empty when valid). Throws when no schema fixture exists for its kind. */
-export function schemaErrors(obj: { apiVersion: string; kind: string }): string[] {
+/**
+ * The schema errors of `obj` (empty when valid). Throws when no schema fixture exists for its kind.
+ * Generic so a test can hand it an object with fields the schema should reject.
+ */
+export function schemaErrors<T extends { apiVersion: string; kind: string }>(obj: T): string[] {
   const file = schemaFile(obj.apiVersion, obj.kind);
   let validate = compiled.get(file);
   if (!validate) {

@@ -13,7 +13,7 @@ import { silentLogger } from "../../../src/telemetry/log.ts";
 import { FakeClock } from "../../../src/util/clock.ts";
 import type { Subject } from "../../../src/policy/model.ts";
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto);
 const DAY = 86_400_000;
 const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
 const NOW = Date.now();
@@ -21,7 +21,7 @@ let dir: string;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "vigil-certcheck-"));
-  const gen = () => webcrypto.subtle.generateKey(alg, true, ["sign", "verify"]) as Promise<CryptoKeyPair>;
+  const gen = () => webcrypto.subtle.generateKey(alg, true, ["sign", "verify"]) as Promise<webcrypto.CryptoKeyPair>;
   const caKeys = await gen();
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: "01", name: "CN=test root", notBefore: new Date(NOW - DAY), notAfter: new Date(NOW + 3650 * DAY), keys: caKeys, signingAlgorithm: alg,

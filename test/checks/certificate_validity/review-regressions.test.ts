@@ -18,20 +18,20 @@ import { FakeClock } from "../../../src/util/clock.ts";
 import type { Subject } from "../../../src/policy/model.ts";
 import { runCli } from "../../helpers/agent-process.ts";
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto);
 const DAY = 86_400_000;
 const NOW = Date.now();
 const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
-const gen = () => webcrypto.subtle.generateKey(alg, true, ["sign", "verify"]) as Promise<CryptoKeyPair>;
+const gen = () => webcrypto.subtle.generateKey(alg, true, ["sign", "verify"]) as Promise<webcrypto.CryptoKeyPair>;
 let dir: string;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "vigil-certreg-"));
-  const ca = async (name: string, keys: CryptoKeyPair, issuer?: { cert: x509.X509Certificate; keys: CryptoKeyPair }, days = 3650) =>
+  const ca = async (name: string, keys: webcrypto.CryptoKeyPair, issuer?: { cert: x509.X509Certificate; keys: webcrypto.CryptoKeyPair }, days = 3650) =>
     issuer
       ? x509.X509CertificateGenerator.create({ serialNumber: "0b", subject: `CN=${name}`, issuer: issuer.cert.subject, notBefore: new Date(NOW - DAY), notAfter: new Date(NOW + days * DAY), signingKey: issuer.keys.privateKey, publicKey: keys.publicKey, signingAlgorithm: alg, extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)] })
       : x509.X509CertificateGenerator.createSelfSigned({ serialNumber: "0a", name: `CN=${name}`, notBefore: new Date(NOW - DAY), notAfter: new Date(NOW + days * DAY), keys, signingAlgorithm: alg, extensions: [new x509.BasicConstraintsExtension(true, 1, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)] });
-  const leaf = async (name: string, spiffe: string, issuer: { cert: x509.X509Certificate; keys: CryptoKeyPair }) =>
+  const leaf = async (name: string, spiffe: string, issuer: { cert: x509.X509Certificate; keys: webcrypto.CryptoKeyPair }) =>
     x509.X509CertificateGenerator.create({ serialNumber: "c1", subject: `CN=${name}`, issuer: issuer.cert.subject, notBefore: new Date(NOW - DAY), notAfter: new Date(NOW + 300 * DAY), signingKey: issuer.keys.privateKey, publicKey: (await gen()).publicKey, signingAlgorithm: alg, extensions: [new x509.SubjectAlternativeNameExtension([{ type: "url", value: spiffe }])] });
   const rootKeys = await gen();
   const root = { cert: await ca("root", rootKeys), keys: rootKeys };

@@ -421,7 +421,7 @@ export class FakeKubernetes {
     if (causes.length) throw new Error(`fake kubernetes: invalid seed object: ${causes.map((c) => `${c.field}: ${c.message}`).join("; ")}`);
     const path = this.pathOf({ apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, namespace: obj.metadata.namespace });
     const stored = this.#store(path, obj as Record<string, unknown>, manager, this.#objects.get(path));
-    return clone(stored.obj);
+    return clone(stored.entry.obj);
   }
 
   /** Removes an object directly (someone else deleted it). */

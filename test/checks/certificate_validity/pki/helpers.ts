@@ -6,7 +6,7 @@ import { GeneralName, GeneralSubtree, GeneralSubtrees, Name, NameConstraints } f
 import { spawnSync } from "node:child_process";
 import { webcrypto } from "node:crypto";
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto);
 
 export { x509 };
 export const subtle = webcrypto.subtle;
@@ -14,9 +14,9 @@ export const subtle = webcrypto.subtle;
 /** `rsa2048-sha1` signs with SHA-1 (webcrypto binds the hash to the RSA key). */
 export type KeyKind = "p256" | "p384" | "rsa2048" | "rsa2048-sha1" | "rsa1024" | "ed25519";
 
-const ALGS: Record<KeyKind, { gen: RsaHashedKeyGenParams | EcKeyGenParams | { name: string }; sign: Algorithm | EcdsaParams | RsaHashedImportParams }> = {
-  p256: { gen: { name: "ECDSA", namedCurve: "P-256" }, sign: { name: "ECDSA", hash: "SHA-256" } as EcdsaParams },
-  p384: { gen: { name: "ECDSA", namedCurve: "P-384" }, sign: { name: "ECDSA", hash: "SHA-384" } as EcdsaParams },
+const ALGS: Record<KeyKind, { gen: webcrypto.RsaHashedKeyGenParams | webcrypto.EcKeyGenParams | { name: string }; sign: webcrypto.Algorithm | webcrypto.EcdsaParams | webcrypto.RsaHashedImportParams }> = {
+  p256: { gen: { name: "ECDSA", namedCurve: "P-256" }, sign: { name: "ECDSA", hash: "SHA-256" } as webcrypto.EcdsaParams },
+  p384: { gen: { name: "ECDSA", namedCurve: "P-384" }, sign: { name: "ECDSA", hash: "SHA-384" } as webcrypto.EcdsaParams },
   rsa2048: { gen: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]) }, sign: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } },
   "rsa2048-sha1": { gen: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-1", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]) }, sign: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-1" } },
   rsa1024: { gen: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256", modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 1]) }, sign: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } },
@@ -25,7 +25,7 @@ const ALGS: Record<KeyKind, { gen: RsaHashedKeyGenParams | EcKeyGenParams | { na
 
 export interface Keys {
   readonly kind: KeyKind;
-  readonly pair: CryptoKeyPair;
+  readonly pair: webcrypto.CryptoKeyPair;
 }
 
 const keyPool = new Map<KeyKind, Keys[]>();
@@ -36,13 +36,13 @@ export async function keys(kind: KeyKind = "p256", fresh = false): Promise<Keys>
     const pool = keyPool.get(kind) ?? [];
     keyPool.set(kind, pool);
     if (pool.length < 2) {
-      const k = { kind, pair: (await subtle.generateKey(ALGS[kind].gen, true, ["sign", "verify"])) as CryptoKeyPair };
+      const k = { kind, pair: (await subtle.generateKey(ALGS[kind].gen, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair };
       pool.push(k);
       return k;
     }
     return pool[Math.floor(Math.random() * pool.length)]!;
   }
-  return { kind, pair: (await subtle.generateKey(ALGS[kind].gen, true, ["sign", "verify"])) as CryptoKeyPair };
+  return { kind, pair: (await subtle.generateKey(ALGS[kind].gen, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair };
 }
 
 export interface Issued {
@@ -78,7 +78,7 @@ export interface CertOptions {
   notBefore?: Date;
   notAfter?: Date;
   serial?: string;
-  signingAlgorithm?: Algorithm | EcdsaParams;
+  signingAlgorithm?: webcrypto.Algorithm | webcrypto.EcdsaParams;
 }
 
 let serialCounter = 0x1000;
