@@ -50,6 +50,11 @@ function unfinished(db: DatabaseSync, kind: string): number {
   return (db.prepare("SELECT count(*) AS n FROM jobs WHERE kind = ? AND state <> 'completed'").get(kind) as { n: number }).n;
 }
 
+/** The state of the one job of a kind. */
+function jobStateByKind(db: DatabaseSync, kind: string): string | undefined {
+  return (db.prepare("SELECT state FROM jobs WHERE kind = ?").get(kind) as { state: string } | undefined)?.state;
+}
+
 function jobState(db: DatabaseSync, id: string): { state: string; attempt: number; error: string | null; error_code: string | null } | undefined {
   const row = db.prepare("SELECT state, attempt, error, error_code FROM jobs WHERE id = ?").get(id);
   return (row ? { ...row } : undefined) as
@@ -387,4 +392,77 @@ test("depth() counts waiting, delayed, active and failed per kind", async (t) =>
     b: { waiting: 0, delayed: 0, active: 1, failed: 0 },
     c: { waiting: 0, delayed: 0, active: 0, failed: 1 },
   });
+});
+
+test("idle() resolves at once on an empty queue and on one holding only jobs delayed into the future", async (t) => {
+  const clock = new FakeClock();
+  const { queue } = setup(t, { clock, pollIntervalMs: 5 });
+  let ran = 0;
+  queue.process("later", async () => {
+    ran += 1;
+  });
+  await queue.start();
+  await queue.idle({ timeoutMs: 1_000 });
+  await queue.enqueue("later", {}, { delay: 60_000 });
+  await queue.idle({ timeoutMs: 1_000 });
+  assert.equal(ran, 0);
+  // Come due, the job counts again: idle() waits for it to run.
+  clock.advance(60_000);
+  await queue.idle({ timeoutMs: 2_000 });
+  assert.equal(ran, 1);
+});
+
+test("idle() waits for running jobs and for the jobs they enqueue, without waiting for a poll", async (t) => {
+  // A poll far beyond the timeout: only the queue's own state changes can end the wait in time.
+  const { db, queue } = setup(t, { pollIntervalMs: 60_000 });
+  const gate = deferred();
+  const order: string[] = [];
+  queue.process("first", async () => {
+    await gate.promise;
+    await queue.enqueueMany("second", [{ payload: 1 }, { payload: 2 }]);
+    order.push("first");
+  });
+  queue.process("second", async (job) => {
+    order.push(`second ${String(job.payload)}`);
+  });
+  await queue.start();
+  await queue.enqueue("first", {});
+  const idle = queue.idle({ timeoutMs: 5_000 }).then(() => order.push("idle"));
+  await waitFor("the first job to start", () => jobStateByKind(db, "first") === "active");
+  gate.resolve();
+  await idle;
+  assert.deepEqual(order.slice(0, 1), ["first"]);
+  assert.deepEqual(order.slice(1, 3).sort(), ["second 1", "second 2"]);
+  assert.equal(order[3], "idle", "idle only after every job enqueued along the way has run");
+  assert.equal(unfinished(db, "first") + unfinished(db, "second"), 0);
+});
+
+test("idle() gives up after timeoutMs with a TimeoutError; a stop with work left rejects the waiters", async (t) => {
+  const { queue } = setup(t, { drainTimeoutMs: 20 });
+  let started = 0;
+  queue.process("stuck", async () => {
+    started += 1;
+    await new Promise(() => undefined);
+  });
+  await queue.start();
+  await queue.enqueue("stuck", {});
+  await waitFor("the handler", () => started === 1);
+  await assert.rejects(queue.idle({ timeoutMs: 10 }), (err: Error) => err.name === "TimeoutError" && /not idle within 10 ms/.test(err.message));
+  const waiting = queue.idle();
+  await queue.stop();
+  await assert.rejects(waiting, { code: "VIGIL_ERR_SHUTDOWN" });
+  await assert.rejects(queue.idle(), { code: "VIGIL_ERR_SHUTDOWN" }, "a stopped queue holding an active job is not idle");
+  await assert.rejects(queue.idle({ timeoutMs: -1 }), { code: "VIGIL_ERR_USAGE" });
+});
+
+test("idle() on a stopped queue: resolves when nothing is left, rejects when a due job waits", async (t) => {
+  const { queue } = setup(t);
+  queue.process("k", async () => undefined);
+  await queue.start();
+  await queue.enqueue("k", {});
+  await queue.idle({ timeoutMs: 2_000 });
+  await queue.stop();
+  await queue.idle();
+  await queue.enqueue("k", {});
+  await assert.rejects(queue.idle(), { code: "VIGIL_ERR_SHUTDOWN" });
 });
