@@ -9,7 +9,7 @@ import type { DatabaseSync } from "node:sqlite";
 import type { LoadedConfig } from "../config/load.ts";
 import type { PluginContext } from "../plugin/context.ts";
 import type { StateStore } from "../store/contract.ts";
-import type { WorkQueue } from "../queue/contract.ts";
+import type { IdleOptions, WorkQueue } from "../queue/contract.ts";
 import { checkpoint, openDatabase } from "../db/sqlite.ts";
 import { EmbeddedStore } from "../store/embedded.ts";
 import { EmbeddedQueue } from "../queue/embedded.ts";
@@ -59,6 +59,9 @@ export class Agent {
   #scheduler: Scheduler | undefined;
   #ctx: PluginContext | undefined;
   #flushTimer: NodeJS.Timeout | undefined;
+  /** Start-up enforcement, which runs beside the queue; settles (never rejects) when done. */
+  #startup: Promise<void> | undefined;
+  #caughtUp = false;
   #queueDepth: Record<string, { waiting: number; delayed: number; active: number; failed: number }> = {};
   #subjectCounts: Record<string, Record<string, number>> = {};
 
@@ -68,8 +71,9 @@ export class Agent {
     this.#clock = options.clock ?? systemClock;
     this.service = new AgentService({
       clock: this.#clock,
+      mode: config.raw.agent.mode,
       parts: () => this.#parts(),
-      lifecycle: () => ({ started: this.#started, stopping: this.#stopping !== undefined, ready: this.#ready }),
+      lifecycle: () => ({ started: this.#started, stopping: this.#stopping !== undefined, ready: this.#ready, caughtUp: this.#caughtUp }),
     });
   }
 
@@ -156,7 +160,13 @@ export class Agent {
     await enforcer.loadGuards();
     this.#scheduler.schedule(runtime);
     await this.#initialPass(runtime, "start");
-    void enforcer.flush().then(() => enforcer.reconcile()).catch((err: unknown) => this.#logger.error({ err }, `start-up enforcement failed: ${errorMessage(err)}`));
+    this.#startup = enforcer
+      .flush()
+      .then(() => enforcer.reconcile())
+      .catch((err: unknown) => this.#logger.error({ err }, `start-up enforcement failed: ${errorMessage(err)}`))
+      .finally(() => {
+        this.#caughtUp = true;
+      });
     this.#flushTimer = setInterval(() => void this.#housekeeping(), FLUSH_INTERVAL_MS);
     this.#flushTimer.unref();
     await this.#refreshGauges();
@@ -216,6 +226,33 @@ export class Agent {
     await this.#initialPass(runtime, "reload");
     await enforcer.reconcile();
     this.#logger.info({ policies: runtime.policies.length, subjects: index.size }, "configuration reloaded");
+  }
+
+  /**
+   * Resolves once the work known so far is done: start-up enforcement has run and the queue is idle
+   * (`WorkQueue.idle()`: no job active or due; jobs delayed into the future do not count). Rejects
+   * with `VIGIL_ERR_SHUTDOWN` before start or when a stop leaves work undone, and with a
+   * `TimeoutError` after `timeoutMs`.
+   */
+  async idle(options: IdleOptions = {}): Promise<void> {
+    const queue = this.#queue;
+    if (!queue || !this.#startup) throw new VigilError("VIGIL_ERR_SHUTDOWN", "agent is not running");
+    const { timeoutMs } = options;
+    if (timeoutMs === undefined) {
+      await this.#startup;
+      return queue.idle();
+    }
+    const began = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new DOMException(`the agent was not idle within ${timeoutMs} ms`, "TimeoutError")), timeoutMs);
+    });
+    try {
+      await Promise.race([this.#startup, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+    await queue.idle({ timeoutMs: Math.max(0, timeoutMs - (Date.now() - began)) });
   }
 
   /** Counts a SIGHUP reload attempt. */

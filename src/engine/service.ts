@@ -8,11 +8,12 @@ import { randomUUID } from "node:crypto";
 import type { AccessLevel, CheckResult, Decision } from "../policy/model.ts";
 import { accessRank } from "../policy/model.ts";
 import { defaultDecision } from "../policy/decide.ts";
-import type { AgentApi, EnforcementStatus, SignalInput, SubjectDetail, SubjectSummary } from "../http/agent-api.ts";
+import type { AgentApi, AgentStatus, EnforcementStatus, SignalInput, SubjectDetail, SubjectSummary } from "../http/agent-api.ts";
 import type { PublicDocument } from "../plugin/provider.ts";
 import type { AuditEntry, AuditQuery, StateStore } from "../store/contract.ts";
-import type { WorkQueue } from "../queue/contract.ts";
+import type { QueueDepth, WorkQueue } from "../queue/contract.ts";
 import type { Clock } from "../util/clock.ts";
+import { VIGIL_VERSION } from "../util/version.ts";
 import { VigilError } from "../errors.ts";
 import type { Runtime } from "./runtime.ts";
 import type { SubjectIndex } from "./subjects.ts";
@@ -39,10 +40,14 @@ export interface LifecycleState {
   readonly stopping: boolean;
   /** Start finished and stop has not begun. */
   readonly ready: boolean;
+  /** Start-up enforcement (decisions left pending by the previous run) has been worked out. */
+  readonly caughtUp: boolean;
 }
 
 export interface ServiceDeps {
   readonly clock: Clock;
+  /** `agent.mode` at start. */
+  readonly mode: AgentStatus["mode"];
   /** The agent's parts; undefined until start has built them. */
   parts(): EngineParts | undefined;
   lifecycle(): LifecycleState;
@@ -163,6 +168,20 @@ export class AgentService implements AgentApi {
 
   readAudit(query: AuditQuery): Promise<AuditEntry[]> {
     return this.#running().store.readAudit(query);
+  }
+
+  async status(): Promise<AgentStatus> {
+    const { queue } = this.#running();
+    const total: { -readonly [K in keyof QueueDepth]: number } = { waiting: 0, delayed: 0, active: 0, failed: 0 };
+    for (const d of Object.values(await queue.depth())) {
+      total.waiting += d.waiting;
+      total.delayed += d.delayed;
+      total.active += d.active;
+      total.failed += d.failed;
+    }
+    const s = this.#deps.lifecycle();
+    // The same rule as WorkQueue.idle(): `waiting` counts only jobs whose run time is due.
+    return { ready: s.ready, version: VIGIL_VERSION, mode: this.#deps.mode, queue: total, idle: s.caughtUp && total.waiting === 0 && total.active === 0 };
   }
 
   enforcement(): EnforcementStatus[] {

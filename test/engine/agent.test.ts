@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.ts";
 import { Agent } from "../../src/engine/agent.ts";
 import { silentLogger } from "../../src/telemetry/log.ts";
-import { calls as recordedCalls, writeRecordPlugin } from "../helpers/record-plugin.ts";
+import { calls as recordedCalls, holdActions, writeRecordPlugin } from "../helpers/record-plugin.ts";
+import { VIGIL_VERSION } from "../../src/util/version.ts";
 import { until } from "../helpers/wait.ts";
 
 const calls = recordedCalls();
@@ -118,4 +119,29 @@ enforcement: {deny: [{type: record, name: rec}]}
   } finally {
     await dry.stop();
   }
+});
+
+test("status: busy while the work a signal set off runs, idle once it is done; idle() waits for exactly that", async () => {
+  calls.length = 0;
+  const agent = await startAgent("{id: gil, kind: user, attributes: {mfa: true}}");
+  const release = holdActions();
+  try {
+    await agent.idle();
+    assert.deepEqual(await agent.service.status(), { ready: true, version: VIGIL_VERSION, mode: "embedded", queue: { waiting: 0, delayed: 0, active: 0, failed: 0 }, idle: true });
+    await agent.service.acceptSignal({ subject: "gil", check: "mfa", status: "fail" });
+    await until(async () => (await agent.service.status()).queue.active === 1 && calls.length === 0);
+    const busy = await agent.service.status();
+    assert.equal(busy.idle, false, JSON.stringify(busy));
+    await assert.rejects(agent.idle({ timeoutMs: 50 }), (err: Error) => err.name === "TimeoutError");
+    release();
+    await agent.idle();
+    assert.deepEqual(calls, [["apply", "gil", "deny"]]);
+    const done = await agent.service.status();
+    assert.equal(done.idle, true);
+    assert.deepEqual(done.queue, { waiting: 0, delayed: 0, active: 0, failed: 0 });
+  } finally {
+    release();
+    await agent.stop();
+  }
+  await assert.rejects(new Agent(agent.config, { logger: silentLogger() }).idle(), { code: "VIGIL_ERR_SHUTDOWN" }, "an agent never started has nothing to wait for");
 });
