@@ -37,8 +37,7 @@ test("mass breakage: the blast-radius guard pauses after max_actions, records it
   const users = Array.from({ length: 30 }, (_, i) => `{id: u${i}, kind: user, attributes: {mfa: false}}`).join(", ");
   const agent = await startAgent(users);
   try {
-    await until(() => calls.length >= 5);
-    await new Promise((r) => setTimeout(r, 200));
+    await agent.idle();
     assert.equal(calls.length, 5, "exactly max_actions actions went out");
     const status = agent.service.enforcement().find((s) => s.policy === "identity-perimeter")!;
     assert.equal(status.paused, true);
@@ -60,8 +59,7 @@ test("break-glass: an exempt subject is decided and recorded but never enforced 
   calls.length = 0;
   const agent = await startAgent("{id: root, kind: user, attributes: {mfa: false}, labels: {breakglass: 'yes'}}, {id: eve, kind: user, attributes: {mfa: false}}", "exempt: [{labels: {breakglass: 'yes'}}]");
   try {
-    await until(() => calls.length >= 1);
-    await new Promise((r) => setTimeout(r, 200));
+    await agent.idle();
     assert.deepEqual(calls.map((c) => c[1]), ["eve"]);
     const root = await agent.service.getSubject("root");
     assert.equal(root!.access, "deny");
@@ -110,6 +108,7 @@ enforcement: {deny: [{type: record, name: rec}]}
   await dry.start();
   try {
     await until(async () => (await dry.service.readAudit({ type: "action_planned" })).length > 0);
+    await dry.idle();
     const [planned] = await dry.service.readAudit({ type: "action_planned" });
     assert.equal(planned!.subject, "hal");
     assert.equal(planned!.action, "rec");

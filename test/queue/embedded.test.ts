@@ -94,7 +94,7 @@ test("a job id enqueued twice runs once, also after it completed, until retentio
   await queue.start();
   await waitFor("the first run", () => runs === 1);
   assert.equal(await queue.enqueue("k", { n: 3 }, { id: "same" }), false);
-  await sleep(30);
+  await queue.idle();
   assert.equal(runs, 1);
   clock.advance(60_001);
   assert.equal(await queue.enqueue("k", { n: 4 }, { id: "same" }), true, "a completed job past retention no longer de-duplicates");
@@ -118,7 +118,7 @@ test("enqueueMany writes 10,000 jobs at once and each runs exactly once", async 
   );
   await queue.start();
   await waitFor("all jobs", () => seen.size === 10_000, 30_000);
-  await sleep(20);
+  await queue.idle();
   assert.ok([...seen.values()].every((n) => n === 1));
   await waitFor("an empty queue", () => unfinished(db, "bulk") === 0);
   assert.deepEqual((await queue.depth())["bulk"], undefined);
@@ -176,7 +176,7 @@ test("a job that keeps failing transiently fails after its last attempt", async 
   await queue.start();
   await queue.enqueue("down", { x: 1 }, { id: "d", attempts: 2, backoff: { delay: 2 } });
   await waitFor("the failure", () => failed.length === 1);
-  await sleep(30);
+  await queue.idle();
   assert.equal(calls, 2);
   assert.equal(failed.length, 1);
   assert.equal(failed[0]?.code, "VIGIL_ERR_UPSTREAM_TRANSIENT");
@@ -199,7 +199,7 @@ test("a permanent error fails the job at once, calls onFailed once and keeps the
   await queue.start();
   await queue.enqueue("deny", { subject: "u1" }, { id: "p", attempts: 5, backoff: { delay: 1 } });
   await waitFor("the failure", () => failed.length === 1);
-  await sleep(30);
+  await queue.idle();
   assert.equal(calls, 1);
   assert.equal(failed.length, 1);
   assert.equal(second.length, 1);
@@ -224,7 +224,7 @@ test("retryAfterMs delays the next attempt at least that long", async (t) => {
   await waitFor("the first attempt", () => calls === 1);
   await waitFor("the retry to be scheduled", async () => (await queue.depth())["limited"]?.delayed === 1);
   clock.advance(59_999);
-  await sleep(40); // several polls
+  await queue.idle(); // a retry due by the queue's clock would run before this resolves
   assert.equal(calls, 1, "retried before Retry-After elapsed");
   clock.advance(1);
   await waitFor("the retry", () => calls === 2);
@@ -304,7 +304,7 @@ test("stop() waits for a running handler, takes no new jobs and is idempotent", 
   await second;
   await queue.stop();
   await queue.enqueue("slow", {});
-  await sleep(30);
+  await assert.rejects(queue.idle(), { code: "VIGIL_ERR_SHUTDOWN" }, "a stopped queue keeps its due job waiting");
   assert.equal(started, 1, "a stopped queue took a new job");
   assert.equal((await queue.depth())["slow"]?.waiting, 1);
 });
