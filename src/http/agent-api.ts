@@ -1,6 +1,7 @@
 import type { PublicDocument } from "../plugin/provider.ts";
 import type { AccessLevel, CheckResult, CheckStatus, Decision, RiskLevel, Subject } from "../policy/model.ts";
 import type { AuditEntry, AuditQuery } from "../store/contract.ts";
+import type { QueueDepth } from "../queue/contract.ts";
 
 /** A result pushed from outside (POST /v1/signals). */
 export interface SignalInput {
@@ -42,6 +43,24 @@ export interface EnforcementStatus {
   readonly window_ms: number;
 }
 
+/** GET /v1/status: where the agent is and whether it has work in hand. */
+export interface AgentStatus {
+  /** As `/readyz`: start-up finished and no stop has begun. */
+  readonly ready: boolean;
+  /** vigil's version (package.json). */
+  readonly version: string;
+  /** `agent.mode` the agent started with (a changed mode takes effect at the next restart). */
+  readonly mode: "embedded" | "cluster";
+  /** Jobs of every kind: `waiting` are due now, `delayed` wait for a later run time, `failed` are kept as dead letters. */
+  readonly queue: QueueDepth;
+  /**
+   * Nothing ready or running: start-up enforcement has run and no job is active or due. Jobs delayed
+   * into the future (scheduled evaluations spread over an interval, rechecks, retries waiting out
+   * their backoff) do not count, so an idle agent becomes busy again when one comes due.
+   */
+  readonly idle: boolean;
+}
+
 /** What the HTTP API asks of the running agent. Errors are VigilErrors with stable codes. */
 export interface AgentApi {
   /** Liveness: the process is up and its loop turns. */
@@ -56,6 +75,8 @@ export interface AgentApi {
   /** Durably records the result and schedules an immediate evaluation; throws VIGIL_ERR_UNKNOWN_SUBJECT or VIGIL_ERR_BAD_REQUEST. */
   acceptSignal(signal: SignalInput): Promise<{ id: string; policies: readonly string[] }>;
   readAudit(query: AuditQuery): Promise<AuditEntry[]>;
+  /** Version, mode, queue depth and whether any work is ready or running; throws VIGIL_ERR_SHUTDOWN before start. */
+  status(): Promise<AgentStatus>;
   enforcement(): EnforcementStatus[];
   /** Operator resume of a paused blast-radius guard; all policies when none given. Throws VIGIL_ERR_BAD_REQUEST for an unknown policy. */
   resumeEnforcement(policy?: string): Promise<{ resumed: readonly string[] }>;

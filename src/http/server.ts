@@ -593,6 +593,15 @@ export class ApiServer {
         return { status: 200, body: { resumed } };
       },
     });
+
+    // Version, queue depth and whether any work is ready or running: an operator (or a test) can
+    // wait for the agent to be done with what a signal set off instead of guessing how long it takes.
+    exact("/v1/status", true, {
+      GET: async ({ query }) => {
+        query.done();
+        return { status: 200, body: await api.status() };
+      },
+    });
   }
 
   /**

@@ -31,6 +31,11 @@ export interface FailedJob {
   readonly code?: string;
 }
 
+export interface IdleOptions {
+  /** Give up after this many ms, rejecting with a `TimeoutError` (the error `AbortSignal.timeout` gives). Default: no limit. */
+  readonly timeoutMs?: number;
+}
+
 export interface QueueDepth {
   readonly waiting: number;
   readonly delayed: number;
@@ -52,4 +57,14 @@ export interface WorkQueue extends Lifecycle {
   /** Called once when a job has used all its attempts or failed permanently; the job is kept as failed. */
   onFailed(listener: (failure: FailedJob) => void): void;
   depth(): Promise<Record<string, QueueDepth>>;
+  /**
+   * Resolves once no job is active and none is waiting with its run time due: everything the queue
+   * could run by now has run, including the jobs those jobs enqueued. Jobs whose run time is still in
+   * the future (a `delay`, a retry waiting out its backoff) do not count, so the queue can be idle
+   * while such jobs wait, and busy again when one comes due. Jobs of every kind count.
+   *
+   * Rejects with `VIGIL_ERR_SHUTDOWN` when the queue is not running, or stops, with work left that it
+   * will not do; with a `TimeoutError` once `timeoutMs` has passed.
+   */
+  idle(options?: IdleOptions): Promise<void>;
 }

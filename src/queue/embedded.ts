@@ -5,7 +5,7 @@ import { BatchInsert, ensureSchema, storeError, transaction } from "../db/sqlite
 import { DEFAULT_BACKOFF, backoffDelay } from "../util/backoff.ts";
 import { systemClock, type Clock } from "../util/clock.ts";
 import type { Backoff } from "../util/backoff.ts";
-import type { EnqueueOptions, FailedJob, JobHandler, JobRecord, QueueDepth, WorkQueue } from "./contract.ts";
+import type { EnqueueOptions, FailedJob, IdleOptions, JobHandler, JobRecord, QueueDepth, WorkQueue } from "./contract.ts";
 
 /** The subset of a (pino) logger the queue uses. */
 export interface QueueLogger {
@@ -78,6 +78,13 @@ interface Worker {
   active: number;
 }
 
+/** Someone awaiting `idle()`. */
+interface IdleWaiter {
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+  timer?: NodeJS.Timeout;
+}
+
 const noopLogger: QueueLogger = { warn() {}, error() {}, debug() {} };
 
 /**
@@ -86,6 +93,10 @@ const noopLogger: QueueLogger = { warn() {}, error() {}, debug() {} };
  * Latency: an enqueue schedules a worker pass on the microtask queue, so a due job on an idle queue starts
  * right after its insert commits. Delayed jobs wake a timer set to the earliest `run_at`; a periodic poll is
  * only a safety net (and prunes old completed jobs).
+ *
+ * `idle()` is answered by the queue's own state changes: each handler that settles, and each pass that
+ * claims jobs, looks again while anyone waits; the safety-net poll also notices changes made by another
+ * process on the same database file.
  */
 export class EmbeddedQueue implements WorkQueue {
   readonly #db: DatabaseSync;
@@ -100,6 +111,7 @@ export class EmbeddedQueue implements WorkQueue {
   readonly #workers = new Map<string, Worker>();
   readonly #failedListeners: ((failure: FailedJob) => void)[] = [];
   readonly #inflight = new Set<Promise<void>>();
+  readonly #idleWaiters = new Set<IdleWaiter>();
   #leaseCounter = 0;
   #running = false;
   #stopping: Promise<void> | undefined;
@@ -121,6 +133,7 @@ export class EmbeddedQueue implements WorkQueue {
   readonly #pruneFailed: StatementSync;
   readonly #depth: StatementSync;
   readonly #delayed: StatementSync;
+  readonly #busy: StatementSync;
 
   constructor(db: DatabaseSync, options: EmbeddedQueueOptions = {}) {
     this.#db = db;
@@ -166,6 +179,10 @@ export class EmbeddedQueue implements WorkQueue {
       // Both walk the (state, kind, run_at) index in order: no temporary sort, completed jobs skipped.
       this.#depth = db.prepare(`SELECT state, kind, count(*) AS n FROM jobs WHERE state IN ('waiting', 'active', 'failed') GROUP BY state, kind`);
       this.#delayed = db.prepare(`SELECT count(*) AS n FROM jobs WHERE state = 'waiting' AND kind = ? AND run_at > ?`);
+      // Also on the (state, kind, run_at) index: completed and failed jobs are never read.
+      this.#busy = db.prepare(
+        `SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'active') OR EXISTS (SELECT 1 FROM jobs WHERE state = 'waiting' AND run_at <= ?) AS busy`,
+      );
     } catch (err) {
       throw storeError("cannot prepare the queue statements", err);
     }
@@ -232,6 +249,32 @@ export class EmbeddedQueue implements WorkQueue {
     return out;
   }
 
+  idle(options: IdleOptions = {}): Promise<void> {
+    const { timeoutMs } = options;
+    if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs >= 0)) {
+      return Promise.reject(new VigilError("VIGIL_ERR_USAGE", `idle timeoutMs must be a non-negative number of ms, got ${timeoutMs}`));
+    }
+    // While stopping, the answer is known once the running handlers have drained.
+    if (!this.#running) return (this.#stopping ?? Promise.resolve()).then(() => this.#idleWhenStopped());
+    let idle: boolean;
+    try {
+      idle = this.#isIdle();
+    } catch (err) {
+      return Promise.reject(storeError("cannot read whether the queue is idle", err));
+    }
+    if (idle) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const waiter: IdleWaiter = { resolve, reject };
+      if (timeoutMs !== undefined) {
+        waiter.timer = setTimeout(() => {
+          this.#idleWaiters.delete(waiter);
+          reject(new DOMException(`the queue was not idle within ${timeoutMs} ms`, "TimeoutError"));
+        }, timeoutMs);
+      }
+      this.#idleWaiters.add(waiter);
+    });
+  }
+
   /** Recovers jobs a previous process left active, then starts taking jobs. */
   async start(): Promise<void> {
     if (this.#running) return;
@@ -259,8 +302,50 @@ export class EmbeddedQueue implements WorkQueue {
     clearInterval(this.#pollTimer);
     this.#pollTimer = undefined;
     this.#clearWake();
-    this.#stopping = this.#drain();
+    this.#stopping = this.#drain().then(() => this.#settleIdleWaiters());
     return this.#stopping;
+  }
+
+  /** No handler of this queue running and, by the database, no job active or due. */
+  #isIdle(): boolean {
+    if (this.#inflight.size > 0) return false;
+    return (this.#busy.get(this.#clock.now()) as { busy: number }).busy === 0;
+  }
+
+  /** Resolves the `idle()` waiters if the queue has become idle; a cheap no-op when nobody waits. */
+  #checkIdle(): void {
+    if (this.#idleWaiters.size === 0) return;
+    try {
+      if (!this.#isIdle()) return;
+    } catch (err) {
+      // The next settle or poll looks again.
+      this.#log.warn({ err }, "queue: cannot read whether the queue is idle");
+      return;
+    }
+    for (const waiter of this.#idleWaiters) {
+      clearTimeout(waiter.timer);
+      waiter.resolve();
+    }
+    this.#idleWaiters.clear();
+  }
+
+  /** After a stop: the waiters learn whether the work was all done; a stopped queue does no more. */
+  #settleIdleWaiters(): void {
+    for (const waiter of this.#idleWaiters) {
+      clearTimeout(waiter.timer);
+      this.#idleWhenStopped().then(waiter.resolve, waiter.reject);
+    }
+    this.#idleWaiters.clear();
+  }
+
+  async #idleWhenStopped(): Promise<void> {
+    let idle: boolean;
+    try {
+      idle = this.#isIdle();
+    } catch (err) {
+      throw storeError("cannot read whether the queue is idle", err);
+    }
+    if (!idle) throw new VigilError("VIGIL_ERR_SHUTDOWN", "the queue is not running and has jobs ready or running");
   }
 
   async #drain(): Promise<void> {
@@ -338,6 +423,7 @@ export class EmbeddedQueue implements WorkQueue {
       this.#log.error({ err }, "queue: cannot claim jobs");
     }
     this.#armWake(next, now);
+    this.#checkIdle();
   }
 
   #armWake(at: number, now: number): void {
@@ -399,6 +485,7 @@ export class EmbeddedQueue implements WorkQueue {
       worker.active--;
       this.#inflight.delete(tracked);
       this.#schedulePump(job.kind);
+      this.#checkIdle();
     });
     this.#inflight.add(tracked);
   }

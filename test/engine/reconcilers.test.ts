@@ -20,7 +20,7 @@ import { createLogger } from "../../src/telemetry/log.ts";
 import { systemClock } from "../../src/util/clock.ts";
 import type { AccessLevel } from "../../src/policy/model.ts";
 import { pluginContext } from "../helpers/action-context.ts";
-import { until } from "../helpers/wait.ts";
+import { settled, until } from "../helpers/wait.ts";
 import { isTransient } from "../../src/errors.ts";
 
 interface Shared {
@@ -135,8 +135,6 @@ async function enforcerFor(runtime: Runtime, store: MemoryStore): Promise<Enforc
   return new Enforcer({ store, queue: {} as WorkQueue, index, metrics: noopMetrics(), clock: systemClock, logger, runtime });
 }
 
-const tick = (ms = 30) => new Promise((r) => setTimeout(r, ms));
-
 describe("reconcilers in the engine", () => {
   it("a reconciler written under several levels runs once per change", async () => {
     const cfg = await load(`${base}enforcement:
@@ -171,12 +169,13 @@ describe("reconcilers in the engine", () => {
     try {
       await store.putStates([state("full_access", 1)]);
       const first = enforcer.run(job("mesh", "full_access", "deny", 1));
-      await tick();
+      await until(() => S().gates.length === 1);
       assert.equal(S().gates.length, 1, "the full_access job is between its two steps");
       // Access drops to deny while the first job is still running; its job starts at once.
       await store.putStates([state("deny", 2)]);
       const second = enforcer.run(job("mesh", "deny", "full_access", 2));
-      await tick();
+      // The store and the demo action are in memory: whatever the second job may do before the first finishes, it has done.
+      await settled();
       S().gates.shift()!();
       await Promise.all([first, second]);
       assert.deepEqual(S().target, { allow: false, deny: true }, "the target holds the deny, as decided");
@@ -197,10 +196,11 @@ describe("a retired runtime and its provider clients", () => {
     S().signals = [];
     await store.putStates([state("deny", 2)]);
     const running = enforcer.run({ ...job("wait", "deny", "full_access", 2), payload: { ...job("wait", "deny", "full_access", 2).payload, type: "demo:wait" } });
-    await tick();
+    await until(() => S().gates.length === 1);
     assert.equal(S().gates.length, 1);
     await runtime.stop();
-    await tick(100);
+    // Closing does no I/O here: a runtime that did not wait for the job would have closed by now.
+    await settled();
     assert.deepEqual(S().closed, [], "not closed while a job runs on it");
     S().gates.shift()!();
     await running;
@@ -225,7 +225,7 @@ describe("a retired runtime and its provider clients", () => {
     S().signals = [];
     await store.putStates([state("deny", 2)]);
     const running = enforcer.run({ ...job("wait", "deny", "full_access", 2), payload: { ...job("wait", "deny", "full_access", 2).payload, type: "demo:wait" } });
-    await tick();
+    await until(() => S().gates.length === 1);
     await runtime.stop(50);
     let failure: unknown;
     const observed = running.catch((err: unknown) => {

@@ -40,9 +40,9 @@ enforcement: {deny: [{type: record}]}
   const agent = new Agent(await loadConfig(write()), { logger: silentLogger() });
   await agent.start();
   try {
-    await until(async () => (await agent.getSubject("w1"))!.decisions.length > 0);
+    await until(async () => (await agent.service.getSubject("w1"))!.decisions.length > 0);
     setFlaky("throw");
-    const [d] = (await agent.evaluate("w1"))!;
+    const [d] = (await agent.service.evaluate("w1"))!;
     assert.equal(d!.access, "full_access", JSON.stringify(d!.reasons));
     assert.ok(d!.reasons.some((r) => r.code === "CHECK_HELD"));
     assert.equal(calls().length, 0);
@@ -59,15 +59,14 @@ communication_policies:
   const agent = new Agent(await loadConfig(write()), { logger: silentLogger() });
   await agent.start();
   try {
-    await agent.acceptSignal({ subject: "w1", check: "anomaly_detection", status: "fail", stream: "alertmanager:exfil", source: "alertmanager" });
-    await agent.acceptSignal({ subject: "w1", check: "anomaly_detection", status: "pass", stream: "alertmanager:latency", source: "alertmanager" });
-    await until(async () => (await agent.getSubject("w1"))!.access === "deny");
-    await new Promise((r) => setTimeout(r, 200));
-    const detail = (await agent.getSubject("w1"))!;
+    await agent.service.acceptSignal({ subject: "w1", check: "anomaly_detection", status: "fail", stream: "alertmanager:exfil", source: "alertmanager" });
+    await agent.service.acceptSignal({ subject: "w1", check: "anomaly_detection", status: "pass", stream: "alertmanager:latency", source: "alertmanager" });
+    await agent.idle();
+    const detail = (await agent.service.getSubject("w1"))!;
     assert.equal(detail.access, "deny", "the pass on another stream does not clear the failing one");
     assert.deepEqual(detail.results.map((r) => [r.stream, r.status]).sort(), [["alertmanager:exfil", "fail"], ["alertmanager:latency", "pass"]]);
-    await agent.acceptSignal({ subject: "w1", check: "anomaly_detection", status: "pass", stream: "alertmanager:exfil", source: "alertmanager" });
-    await until(async () => (await agent.getSubject("w1"))!.access === "full_access");
+    await agent.service.acceptSignal({ subject: "w1", check: "anomaly_detection", status: "pass", stream: "alertmanager:exfil", source: "alertmanager" });
+    await until(async () => (await agent.service.getSubject("w1"))!.access === "full_access");
   } finally {
     await agent.stop();
   }
@@ -86,7 +85,8 @@ enforcement: {deny: [{type: record}]}
   const file = dry.write();
   let agent = new Agent(await loadConfig(file), { logger: silentLogger() });
   await agent.start();
-  await until(async () => (await agent.readAudit({ type: "action_planned" })).length > 0);
+  await until(async () => (await agent.service.readAudit({ type: "action_planned" })).length > 0);
+  await agent.idle();
   await agent.stop();
   assert.equal(calls().filter((c) => c[1] === "ann").length, 0);
   writeFileSync(file, cfg(false)(dry.dir, join(dry.dir, "record-plugin.mjs")));
@@ -115,8 +115,9 @@ ${exempt ? "exempt: [{id: bea}]" : ""}
   const agent = new Agent(await loadConfig(file), { logger: silentLogger() });
   await agent.start();
   try {
-    await until(async () => (await agent.getSubject("bea"))!.decisions.length > 0);
-    assert.equal((await agent.getSubject("bea"))!.access, "deny");
+    await until(async () => (await agent.service.getSubject("bea"))!.decisions.length > 0);
+    assert.equal((await agent.service.getSubject("bea"))!.access, "deny");
+    await agent.idle();
     assert.equal(calls().filter((c) => c[1] === "bea").length, 0);
     writeFileSync(file, cfg(false)(s.dir, join(s.dir, "record-plugin.mjs")));
     await agent.reload(await loadConfig(file));
@@ -138,20 +139,13 @@ enforcement: {deny: [{type: record}], limits: {max_actions: 1000}}
   await agent.start();
   try {
     await Promise.all(
-      Array.from({ length: 40 }, (_, i) => agent.acceptSignal({ subject: "w1", check: "anomaly_detection", status: i % 2 ? "pass" : "fail", ttl_ms: 3_600_000 })),
+      Array.from({ length: 40 }, (_, i) => agent.service.acceptSignal({ subject: "w1", check: "anomaly_detection", status: i % 2 ? "pass" : "fail", ttl_ms: 3_600_000 })),
     );
-    await Promise.all([agent.evaluate("w1"), agent.evaluate("w1"), agent.evaluate("w1")]);
-    // Quiet down, then compare what the target saw with what vigil decided.
-    let last = -1;
-    await until(async () => {
-      const n = calls().length;
-      const stable = n === last;
-      last = n;
-      await new Promise((r) => setTimeout(r, 150));
-      return stable;
-    }, 20_000);
+    await Promise.all([agent.service.evaluate("w1"), agent.service.evaluate("w1"), agent.service.evaluate("w1")]);
+    // Once every evaluation and action job has run, compare what the target saw with what vigil decided.
+    await agent.idle();
     const net = calls().filter((c) => c[1] === "w1").reduce((denied, c) => (c[0] === "apply" ? true : c[0] === "revert" ? false : denied), false);
-    const access = (await agent.getSubject("w1"))!.access;
+    const access = (await agent.service.getSubject("w1"))!.access;
     assert.equal(net ? "deny" : "full_access", access, JSON.stringify(calls()));
   } finally {
     await agent.stop();
@@ -180,9 +174,8 @@ enforcement: {deny: [{type: record}], limits: {max_actions: 2, window: 1h, auto_
   for (let run = 0; run < 3; run++) {
     const agent = new Agent(await loadConfig(file), { logger: silentLogger() });
     await agent.start();
-    await until(() => calls().length >= 2);
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal(agent.enforcement()[0]!.paused, true, `run ${run}`);
+    await agent.idle();
+    assert.equal(agent.service.enforcement()[0]!.paused, true, `run ${run}`);
     await agent.stop();
   }
   assert.equal(calls().length, 2, "three starts, still only max_actions sent");

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { jitterOffset, planTick, MAX_BATCH } from "../../src/engine/scheduler.ts";
 import { KeyedLock } from "../../src/engine/keyed-lock.ts";
 import type { PolicySpec } from "../../src/config/compile.ts";
+import { until } from "../helpers/wait.ts";
 
 const policy = { name: "p" } as PolicySpec;
 
@@ -42,18 +43,26 @@ test("KeyedLock never runs two holders of one key at once, and lets other keys t
   let active = 0;
   let maxActive = 0;
   const order: string[] = [];
-  const work = (name: string, keys: string[], ms: number) =>
+  /** Each holder keeps its keys until its gate opens; gates in the order the holders got in. */
+  const gates: (() => void)[] = [];
+  const work = (name: string, keys: string[]) =>
     lock.run(keys, async () => {
       if (keys.includes("a")) {
         active++;
         maxActive = Math.max(maxActive, active);
       }
       order.push(`start ${name}`);
-      await new Promise((r) => setTimeout(r, ms));
+      await new Promise<void>((r) => gates.push(r));
       order.push(`end ${name}`);
       if (keys.includes("a")) active--;
     });
-  await Promise.all([work("1", ["a"], 30), work("2", ["a", "b"], 10), work("3", ["c"], 5), work("4", ["a"], 5)]);
+  const all = Promise.all([work("1", ["a"]), work("2", ["a", "b"]), work("3", ["c"]), work("4", ["a"])]);
+  // Let each holder go once it holds: 1 and 3 at once, then 2 and 4 one after the other as "a" frees up.
+  for (let i = 0; i < 4; i++) {
+    await until(() => gates.length > i);
+    gates[i]!();
+  }
+  await all;
   assert.equal(maxActive, 1);
   assert.ok(order.indexOf("start 3") < order.indexOf("end 1"), "a different key is not held up");
   assert.equal(lock.size, 0, "no key left held");

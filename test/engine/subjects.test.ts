@@ -28,15 +28,20 @@ test("the first inventory listing a subject id wins", async () => {
 
 test("refreshes asked for at the same time share one listing of the inventories", async () => {
   let listings = 0;
+  let release!: () => void;
+  const listed = new Promise<void>((r) => (release = r));
   const counting: Inventory = {
     list: async () => {
       listings++;
-      await new Promise((r) => setTimeout(r, 20));
+      await listed;
       return [subject("a")];
     },
   };
   const index = new SubjectIndex([counting], silentLogger());
-  await Promise.all([index.refresh(), index.refresh(), index.refresh()]);
+  // All three are asked for while the first listing is still out.
+  const refreshes = Promise.all([index.refresh(), index.refresh(), index.refresh()]);
+  release();
+  await refreshes;
   assert.equal(listings, 1);
   await index.refresh();
   assert.equal(listings, 2, "a later refresh lists again");

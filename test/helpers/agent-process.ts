@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { once } from "node:events";
+import { until } from "./wait.ts";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const BIN = join(ROOT, "bin/vigil");
@@ -87,6 +88,19 @@ export class AgentProcess {
       json = text;
     }
     return { status: res.status, json, headers: res.headers };
+  }
+
+  /**
+   * Waits until `GET /v1/status` says the agent is idle: nothing ready or running (jobs delayed into
+   * the future do not count). After a 202, that is once the signal's evaluation and the actions it
+   * caused have run.
+   */
+  async idle(timeoutMs = 10_000): Promise<void> {
+    await until(async () => {
+      const res = await this.request("GET", "/v1/status");
+      if (res.status !== 200) throw new Error(`GET /v1/status answered ${res.status}: ${JSON.stringify(res.json)}`);
+      return res.json.idle === true;
+    }, timeoutMs);
   }
 
   /** SIGTERM and wait; returns the exit code. */

@@ -1,7 +1,7 @@
 /**
  * A plugin module written to disk and loaded through `plugins:` like a user's own: a `record`
- * action that logs its calls into globalThis.__vigilCalls, and a `flaky` check whose verdict
- * globalThis.__vigilFlaky controls ("pass", "fail" or "throw").
+ * action that logs its calls into globalThis.__vigilCalls (held back while `holdActions()` holds
+ * them), and a `flaky` check whose verdict globalThis.__vigilFlaky controls ("pass", "fail" or "throw").
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,6 +17,17 @@ export function setFlaky(mode: "pass" | "fail" | "throw"): void {
   (globalThis as { __vigilFlaky?: string }).__vigilFlaky = mode;
 }
 
+/** Holds every `record` call until the returned function is called. */
+export function holdActions(): () => void {
+  let release!: () => void;
+  const g = globalThis as { __vigilHold?: Promise<void> };
+  g.__vigilHold = new Promise<void>((r) => (release = r));
+  return () => {
+    g.__vigilHold = undefined;
+    release();
+  };
+}
+
 export function writeRecordPlugin(dir: string): string {
   const zod = import.meta.resolve("zod");
   const file = join(dir, "record-plugin.mjs");
@@ -29,8 +40,8 @@ export const actions = [{
   configSchema: z.object({}).strict(),
   create: () => ({
     plan: (req) => [{ method: "RECORD", url: "record:", headers: {}, body: { subject: req.subject.id, op: req.operation } }],
-    apply: async (req) => { globalThis.__vigilCalls.push(["apply", req.subject.id, req.decision.access]); return { verified: true }; },
-    revert: async (req) => { globalThis.__vigilCalls.push(["revert", req.subject.id, req.decision.access]); return {}; },
+    apply: async (req) => { await globalThis.__vigilHold; globalThis.__vigilCalls.push(["apply", req.subject.id, req.decision.access]); return { verified: true }; },
+    revert: async (req) => { await globalThis.__vigilHold; globalThis.__vigilCalls.push(["revert", req.subject.id, req.decision.access]); return {}; },
   }),
 }];
 export const checks = [{

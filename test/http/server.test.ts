@@ -2,7 +2,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
 import { ApiServer } from "../../src/http/server.ts";
-import type { AgentApi, EnforcementStatus, SignalInput, SubjectDetail, SubjectSummary } from "../../src/http/agent-api.ts";
+import type { AgentApi, AgentStatus, EnforcementStatus, SignalInput, SubjectDetail, SubjectSummary } from "../../src/http/agent-api.ts";
 import type { AuditEntry, AuditQuery } from "../../src/store/contract.ts";
 import type { Decision } from "../../src/policy/model.ts";
 import { VigilError } from "../../src/errors.ts";
@@ -65,6 +65,12 @@ class FakeApi implements AgentApi {
     this.record("readAudit", query);
     const entry: AuditEntry = { type: "signal", seq: 1, ts: "2024-01-01T00:00:00.000Z", prev: "0", hash: "h1" };
     return [entry];
+  }
+  notRunning = false;
+  async status(): Promise<AgentStatus> {
+    this.record("status");
+    if (this.notRunning) throw new VigilError("VIGIL_ERR_SHUTDOWN", "agent is not running");
+    return { ready: true, version: "1.2.3", mode: "embedded", queue: { waiting: 1, delayed: 2, active: 0, failed: 3 }, idle: false };
   }
   enforcement(): EnforcementStatus[] {
     this.record("enforcement");
@@ -175,6 +181,7 @@ describe("ApiServer", () => {
       ["GET", "/v1/audit"],
       ["GET", "/v1/enforcement"],
       ["POST", "/v1/enforcement/resume"],
+      ["GET", "/v1/status"],
       ["GET", "/v1/no-such-route"],
     ];
     const wrong = "wrong-token-SECRETVALUE-42";
@@ -407,6 +414,23 @@ describe("ApiServer", () => {
     const extra = await post("/v1/enforcement/resume", { policy: "p1", force: true });
     assert.equal(extra.status, 400);
     assert.match(extra.body.error.message, /^force: unknown key$/);
+  });
+
+  test("GET /v1/status answers the agent's status; 503 while the agent is not running", async () => {
+    const res = await call("GET", "/v1/status");
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body, { ready: true, version: "1.2.3", mode: "embedded", queue: { waiting: 1, delayed: 2, active: 0, failed: 3 }, idle: false });
+    const extra = await call("GET", "/v1/status?verbose=1");
+    assert.equal(extra.status, 400);
+    assert.match(extra.body.error.message, /^verbose: unknown query parameter$/);
+    assert.equal((await call("POST", "/v1/status")).status, 405);
+    api.notRunning = true;
+    try {
+      const down = await call("GET", "/v1/status");
+      assert.equal(down.status, 503);
+    } finally {
+      api.notRunning = false;
+    }
   });
 
   test("404 for unknown routes and 405 with Allow for wrong methods", async () => {

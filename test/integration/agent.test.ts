@@ -2,7 +2,7 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { AgentProcess, TOKEN, tempConfig, runCli } from "../helpers/agent-process.ts";
+import { AgentProcess, ROOT, TOKEN, tempConfig, runCli } from "../helpers/agent-process.ts";
 import { WebhookReceiver } from "../helpers/webhook-receiver.ts";
 import { until } from "../helpers/wait.ts";
 
@@ -163,6 +163,14 @@ describe("vigil run (real process)", () => {
       assert.equal(huge.status, 413);
       assert.equal((await agent.request("GET", "/healthz", undefined, null)).status, 200);
       assert.equal((await agent.request("GET", "/readyz", undefined, null)).status, 200);
+      assert.equal((await agent.request("GET", "/v1/status", undefined, null)).status, 401);
+      const status = await agent.request("GET", "/v1/status");
+      assert.equal(status.status, 200);
+      assert.equal(status.json.ready, true);
+      assert.equal(status.json.mode, "embedded");
+      assert.equal(status.json.version, JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version);
+      assert.deepEqual(Object.keys(status.json.queue).sort(), ["active", "delayed", "failed", "waiting"]);
+      assert.equal(typeof status.json.idle, "boolean");
       assert.equal(agent.child.exitCode, null);
       assert.ok(!agent.lines.some((l) => JSON.stringify(l).includes(TOKEN)), "the token never appears in logs");
       assert.ok(!agent.lines.some((l) => JSON.stringify(l).includes(SECRET)), "the webhook secret never appears in logs");

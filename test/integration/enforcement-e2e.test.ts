@@ -147,7 +147,7 @@ enforcement:
     assert.equal(res.status, 202);
     const want = (type: string) => expected.get(type)!.map(line);
     await until(() => iam.api.handled.length >= 2 && okta.api.handled.length >= 3 && k8s.api.handled.length >= 10, 20_000);
-    await new Promise((r) => setTimeout(r, 300)); // nothing more may arrive
+    await agent.idle(); // everything the signal set off has run: nothing more may arrive
 
     assert.deepEqual(okta.api.handled.map(sent), want("okta:suspend"), "the user was ACTIVE: every planned call, the suspend included");
     assertFollowsPlan(k8s.api.handled.map(sent), expected.get("kubernetes:network_policy")!, withoutManager);
@@ -182,13 +182,14 @@ enforcement:
     iam.api.clear();
     okta.api.clear();
     k8s.api.clear();
-    await new Promise((r) => setTimeout(r, 1_100)); // the cooldown
+    // decision.cooldown is 1 s of real time since the deny: nothing the agent does can shorten it.
+    await new Promise((r) => setTimeout(r, 1_100));
     const res = await agent.request("POST", "/v1/signals", { subject: "frontend", check: "anomaly_detection", status: "pass" });
     assert.equal(res.status, 202);
     const allowing = () => k8s.objects("NetworkPolicy").filter((o) => (o.spec as Record<string, unknown>).egress !== undefined || (o.spec as Record<string, unknown>).ingress !== undefined).length;
     await until(() => okta.status(OKTA_USER) === "ACTIVE" && !iam.roles.get("frontend-irsa")!.inline.has("AWSRevokeOlderSessions") && allowing() === 2, 20_000);
     await until(() => iam.api.handled.length >= expected.get("aws:revoke_role_sessions")!.length && okta.api.handled.length >= expected.get("okta:suspend")!.length, 10_000);
-    await new Promise((r) => setTimeout(r, 300));
+    await agent.idle();
     assert.deepEqual(okta.api.handled.map(sent), expected.get("okta:suspend")!.map(line));
     assert.deepEqual(iam.api.handled.map((r) => formOf(r).Action), expected.get("aws:revoke_role_sessions")!.map((c) => (c.body as Record<string, string>).Action));
     assertFollowsPlan(k8s.api.handled.map(sent), expected.get("kubernetes:network_policy")!, withoutManager);

@@ -50,6 +50,11 @@ function unfinished(db: DatabaseSync, kind: string): number {
   return (db.prepare("SELECT count(*) AS n FROM jobs WHERE kind = ? AND state <> 'completed'").get(kind) as { n: number }).n;
 }
 
+/** The state of the one job of a kind. */
+function jobStateByKind(db: DatabaseSync, kind: string): string | undefined {
+  return (db.prepare("SELECT state FROM jobs WHERE kind = ?").get(kind) as { state: string } | undefined)?.state;
+}
+
 function jobState(db: DatabaseSync, id: string): { state: string; attempt: number; error: string | null; error_code: string | null } | undefined {
   const row = db.prepare("SELECT state, attempt, error, error_code FROM jobs WHERE id = ?").get(id);
   return (row ? { ...row } : undefined) as
@@ -89,7 +94,7 @@ test("a job id enqueued twice runs once, also after it completed, until retentio
   await queue.start();
   await waitFor("the first run", () => runs === 1);
   assert.equal(await queue.enqueue("k", { n: 3 }, { id: "same" }), false);
-  await sleep(30);
+  await queue.idle();
   assert.equal(runs, 1);
   clock.advance(60_001);
   assert.equal(await queue.enqueue("k", { n: 4 }, { id: "same" }), true, "a completed job past retention no longer de-duplicates");
@@ -113,7 +118,7 @@ test("enqueueMany writes 10,000 jobs at once and each runs exactly once", async 
   );
   await queue.start();
   await waitFor("all jobs", () => seen.size === 10_000, 30_000);
-  await sleep(20);
+  await queue.idle();
   assert.ok([...seen.values()].every((n) => n === 1));
   await waitFor("an empty queue", () => unfinished(db, "bulk") === 0);
   assert.deepEqual((await queue.depth())["bulk"], undefined);
@@ -171,7 +176,7 @@ test("a job that keeps failing transiently fails after its last attempt", async 
   await queue.start();
   await queue.enqueue("down", { x: 1 }, { id: "d", attempts: 2, backoff: { delay: 2 } });
   await waitFor("the failure", () => failed.length === 1);
-  await sleep(30);
+  await queue.idle();
   assert.equal(calls, 2);
   assert.equal(failed.length, 1);
   assert.equal(failed[0]?.code, "VIGIL_ERR_UPSTREAM_TRANSIENT");
@@ -194,7 +199,7 @@ test("a permanent error fails the job at once, calls onFailed once and keeps the
   await queue.start();
   await queue.enqueue("deny", { subject: "u1" }, { id: "p", attempts: 5, backoff: { delay: 1 } });
   await waitFor("the failure", () => failed.length === 1);
-  await sleep(30);
+  await queue.idle();
   assert.equal(calls, 1);
   assert.equal(failed.length, 1);
   assert.equal(second.length, 1);
@@ -237,7 +242,7 @@ test("retryAfterMs delays the next attempt at least that long", async (t) => {
   await waitFor("the first attempt", () => calls === 1);
   await waitFor("the retry to be scheduled", async () => (await queue.depth())["limited"]?.delayed === 1);
   clock.advance(59_999);
-  await sleep(40); // several polls
+  await queue.idle(); // a retry due by the queue's clock would run before this resolves
   assert.equal(calls, 1, "retried before Retry-After elapsed");
   clock.advance(1);
   await waitFor("the retry", () => calls === 2);
@@ -317,7 +322,7 @@ test("stop() waits for a running handler, takes no new jobs and is idempotent", 
   await second;
   await queue.stop();
   await queue.enqueue("slow", {});
-  await sleep(30);
+  await assert.rejects(queue.idle(), { code: "VIGIL_ERR_SHUTDOWN" }, "a stopped queue keeps its due job waiting");
   assert.equal(started, 1, "a stopped queue took a new job");
   assert.equal((await queue.depth())["slow"]?.waiting, 1);
 });
@@ -405,4 +410,77 @@ test("depth() counts waiting, delayed, active and failed per kind", async (t) =>
     b: { waiting: 0, delayed: 0, active: 1, failed: 0 },
     c: { waiting: 0, delayed: 0, active: 0, failed: 1 },
   });
+});
+
+test("idle() resolves at once on an empty queue and on one holding only jobs delayed into the future", async (t) => {
+  const clock = new FakeClock();
+  const { queue } = setup(t, { clock, pollIntervalMs: 5 });
+  let ran = 0;
+  queue.process("later", async () => {
+    ran += 1;
+  });
+  await queue.start();
+  await queue.idle({ timeoutMs: 1_000 });
+  await queue.enqueue("later", {}, { delay: 60_000 });
+  await queue.idle({ timeoutMs: 1_000 });
+  assert.equal(ran, 0);
+  // Come due, the job counts again: idle() waits for it to run.
+  clock.advance(60_000);
+  await queue.idle({ timeoutMs: 2_000 });
+  assert.equal(ran, 1);
+});
+
+test("idle() waits for running jobs and for the jobs they enqueue, without waiting for a poll", async (t) => {
+  // A poll far beyond the timeout: only the queue's own state changes can end the wait in time.
+  const { db, queue } = setup(t, { pollIntervalMs: 60_000 });
+  const gate = deferred();
+  const order: string[] = [];
+  queue.process("first", async () => {
+    await gate.promise;
+    await queue.enqueueMany("second", [{ payload: 1 }, { payload: 2 }]);
+    order.push("first");
+  });
+  queue.process("second", async (job) => {
+    order.push(`second ${String(job.payload)}`);
+  });
+  await queue.start();
+  await queue.enqueue("first", {});
+  const idle = queue.idle({ timeoutMs: 5_000 }).then(() => order.push("idle"));
+  await waitFor("the first job to start", () => jobStateByKind(db, "first") === "active");
+  gate.resolve();
+  await idle;
+  assert.deepEqual(order.slice(0, 1), ["first"]);
+  assert.deepEqual(order.slice(1, 3).sort(), ["second 1", "second 2"]);
+  assert.equal(order[3], "idle", "idle only after every job enqueued along the way has run");
+  assert.equal(unfinished(db, "first") + unfinished(db, "second"), 0);
+});
+
+test("idle() gives up after timeoutMs with a TimeoutError; a stop with work left rejects the waiters", async (t) => {
+  const { queue } = setup(t, { drainTimeoutMs: 20 });
+  let started = 0;
+  queue.process("stuck", async () => {
+    started += 1;
+    await new Promise(() => undefined);
+  });
+  await queue.start();
+  await queue.enqueue("stuck", {});
+  await waitFor("the handler", () => started === 1);
+  await assert.rejects(queue.idle({ timeoutMs: 10 }), (err: Error) => err.name === "TimeoutError" && /not idle within 10 ms/.test(err.message));
+  const waiting = queue.idle();
+  await queue.stop();
+  await assert.rejects(waiting, { code: "VIGIL_ERR_SHUTDOWN" });
+  await assert.rejects(queue.idle(), { code: "VIGIL_ERR_SHUTDOWN" }, "a stopped queue holding an active job is not idle");
+  await assert.rejects(queue.idle({ timeoutMs: -1 }), { code: "VIGIL_ERR_USAGE" });
+});
+
+test("idle() on a stopped queue: resolves when nothing is left, rejects when a due job waits", async (t) => {
+  const { queue } = setup(t);
+  queue.process("k", async () => undefined);
+  await queue.start();
+  await queue.enqueue("k", {});
+  await queue.idle({ timeoutMs: 2_000 });
+  await queue.stop();
+  await queue.idle();
+  await queue.enqueue("k", {});
+  await assert.rejects(queue.idle(), { code: "VIGIL_ERR_SHUTDOWN" });
 });

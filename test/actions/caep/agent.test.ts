@@ -88,7 +88,7 @@ enforcement:
       assert.equal(back.event.split("/").pop(), "device-compliance-change");
       assert.equal(back.payload.current_status, "compliant");
       assert.equal(back.claims.txn !== receiver.accepted[0]!.claims.txn, true, "another decision, another txn");
-      await new Promise((r) => setTimeout(r, 300));
+      await agent.idle();
       assert.equal(receiver.accepted.length, 3, "no session-revoked revert");
     } finally {
       assert.equal(await agent.stop(), 0);
