@@ -1,8 +1,9 @@
 import { loadOrExplain, parse, EXIT_OK, EXIT_FAIL, type Command } from "./common.ts";
 import { loadConfig } from "../config/load.ts";
 import { Agent } from "../engine/agent.ts";
-import { createLogger } from "../telemetry/log.ts";
-import { errorMessage, ConfigError } from "../errors.ts";
+import { createLogger, type Logger } from "../telemetry/log.ts";
+import { errorMessage, formatIssue, ConfigError } from "../errors.ts";
+import type { LoadedConfig } from "../config/load.ts";
 
 export const help = `Usage: vigil run [-c FILE]
 
@@ -20,6 +21,7 @@ export const run: Command = async (argv) => {
   const { values } = parse(argv, { config: { type: "string", short: "c" } });
   const config = await loadOrExplain(values.config);
   const logger = createLogger({ level: config.raw.agent.log_level });
+  logWarnings(logger, config);
   const agent = new Agent(config, { logger });
 
   // Signal handlers go in before start: a signal arriving during start-up must not kill the
@@ -32,6 +34,7 @@ export const run: Command = async (argv) => {
       await started.catch(() => undefined);
       try {
         const next = await loadConfig(config.file);
+        logWarnings(logger, next);
         await agent.reload(next);
         agent.configReloaded("success");
       } catch (err) {
@@ -74,3 +77,7 @@ export const run: Command = async (argv) => {
   );
   return Promise.race([clean, hard]);
 };
+
+function logWarnings(logger: Logger, config: LoadedConfig): void {
+  for (const w of config.warnings) logger.warn({ path: w.path, line: w.line }, `config ${config.file}: ${formatIssue(w).trim()}`);
+}
