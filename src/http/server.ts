@@ -385,8 +385,8 @@ export class ApiServer {
       if (match?.route.auth ?? path.startsWith("/v1/")) this.authenticate(req);
       if (!match) throw new HttpError("VIGIL_ERR_NOT_FOUND", "no such route");
       template = match.route.template;
-      const method = req.method === "HEAD" && match.route.methods["GET"] ? "GET" : (req.method ?? "");
-      const handler = match.route.methods[method];
+      const method = req.method === "HEAD" && Object.hasOwn(match.route.methods, "GET") ? "GET" : (req.method ?? "");
+      const handler = Object.hasOwn(match.route.methods, method) ? match.route.methods[method] : undefined;
       if (!handler) {
         const allow = Object.keys(match.route.methods);
         if (allow.includes("GET")) allow.push("HEAD");
