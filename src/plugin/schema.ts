@@ -63,6 +63,20 @@ export const boundedDuration = (options: { min?: number; max?: number; fallback:
     .prefault(fallback);
 };
 
+/**
+ * An http or https URL without `user:password@`. The HTTP client never sends URL credentials (it drops
+ * them), so a URL carrying some is refused rather than silently sent without them. The message does
+ * not quote the URL: it holds a credential.
+ */
+export const httpUrl = () =>
+  z.url({ protocol: /^https?$/, error: "expected an http or https URL" }).refine(
+    (s) => {
+      const u = URL.parse(s);
+      return u === null || (u.username === "" && u.password === "");
+    },
+    { error: "a URL may not carry user:password@ (it would not be sent); put credentials in a header, e.g. Authorization from ${file:…}" },
+  );
+
 /** Longest per-call deadline a provider accepts. */
 export const MAX_CALL_TIMEOUT_MS = 5 * 60_000;
 

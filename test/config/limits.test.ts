@@ -142,3 +142,25 @@ describe("__proto__ cannot smuggle keys past the schema", () => {
     assert.match(issues[0]!.message, /environment variable constructor is not set/);
   });
 });
+
+describe("a URL carrying user:password@ is refused, not sent without them", () => {
+  const cases: { name: string; yaml: string; path: string }[] = [
+    { name: "a webhook url", yaml: "enforcement:\n  deny:\n    - {type: webhook, url: \"https://hook:s3cr3t-pa55@hooks.example.com/vigil\", secret: 0123456789abcdef}\n", path: "enforcement.deny[0].url" },
+    { name: "a webhook url with a user only", yaml: "enforcement:\n  deny:\n    - {type: webhook, url: \"https://hook@hooks.example.com/vigil\", secret: 0123456789abcdef}\n", path: "enforcement.deny[0].url" },
+    { name: "a Consul address", yaml: "providers:\n  consul: {address: \"http://acl:s3cr3t-pa55@127.0.0.1:8500\"}\n", path: "providers.consul.address" },
+    { name: "a Vault address", yaml: "providers:\n  vault: {address: \"https://x:s3cr3t-pa55@vault.example.com\", token: hvs.0123456789abcdef, mount: pki}\n", path: "providers.vault.address" },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const issues = (await issuesOf(c.yaml)).filter((i) => i.path === c.path);
+      assert.equal(issues.length, 1, JSON.stringify(issues));
+      assert.match(issues[0]!.message, /may not carry user:password@/);
+      assert.ok(!issues[0]!.message.includes("s3cr3t"), issues[0]!.message);
+    });
+  }
+
+  it("a URL without credentials is fine", async () => {
+    const cfg = await loadConfigText("enforcement:\n  deny:\n    - {type: webhook, url: \"https://hooks.example.com/vigil\", secret: 0123456789abcdef}\n", join(dir, "vigil.yaml"), { env: {} });
+    assert.equal(cfg.raw.enforcement.deny.length, 1);
+  });
+});
