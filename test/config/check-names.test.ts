@@ -7,6 +7,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { loadConfigText, type LoadedConfig } from "../../src/config/load.ts";
 import { ConfigError, type ConfigIssue } from "../../src/errors.ts";
+import { own } from "../../src/util/own.ts";
 
 const FILE = "/tmp/vigil-check-names/vigil.yaml";
 const INVENTORY = "inventories:\n  - type: static\n    subjects:\n      - {id: frontend, kind: workload, identity: spiffe://example.org/frontend}\n      - {id: api, kind: workload}\n";
@@ -107,7 +108,7 @@ ${INVENTORY}`);
     const issues = await issuesOf("identity_perimeter:\n  continuous_verification:\n    checks: [constructor]\n");
     assert.deepEqual(issues.map((i) => i.path), ["identity_perimeter.continuous_verification.checks[0]"]);
     const cfg = await load("checks:\n  constructor: {type: push}\nidentity_perimeter:\n  continuous_verification:\n    checks: [constructor]\n");
-    assert.equal(cfg.checks.constructor?.type, "push");
+    assert.equal(own(cfg.checks, "constructor")?.type, "push");
   });
 });
 
