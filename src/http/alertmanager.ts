@@ -6,6 +6,7 @@
 import { z } from "zod";
 import type { SignalInput } from "./agent-api.ts";
 import { own } from "../util/own.ts";
+import { scrubAndCut } from "../util/redact.ts";
 
 /** How alert labels map onto signals (`signals.alertmanager` in the config). */
 export interface AlertmanagerMapping {
@@ -70,7 +71,7 @@ export function alertsToSignals(payload: AlertmanagerPayload, m: AlertmanagerMap
       check: label(m.check_label) ?? m.default_check,
       status,
       ttl_ms: m.ttl_ms,
-      reason: `alertmanager: ${alertname ?? "alert"} ${alert.status}${severity ? ` (${severity})` : ""}${summary ? `: ${summary}` : ""}`.slice(0, 1024),
+      reason: scrubAndCut(`alertmanager: ${alertname ?? "alert"} ${alert.status}${severity ? ` (${severity})` : ""}${summary ? `: ${summary}` : ""}`, 1024),
       source: "alertmanager",
       // One stream per alert: another alert resolving for the same subject must not clear this one.
       stream: `alertmanager:${alert.fingerprint ?? alertname ?? "alert"}`,

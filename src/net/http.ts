@@ -10,7 +10,7 @@ import net from "node:net";
 import type { Socket } from "node:net";
 import type { Agent } from "undici";
 import { UpstreamError, VigilError } from "../errors.ts";
-import { isSecretKey, MASK, scrub } from "../util/redact.ts";
+import { isSecretKey, MASK, scrub, scrubAndCut } from "../util/redact.ts";
 import { DEFAULT_USER_AGENT } from "../util/version.ts";
 
 /** Default whole-request deadline (connect, headers and body). */
@@ -19,6 +19,11 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
 /** How much of an error response's body an error message quotes. */
 const ERROR_BODY_CHARS = 512;
+/**
+ * How much of a body is decoded and masked before it is quoted: masking goes first, so a secret the
+ * quote's cut would split is recognised whole. Bounds the work on a large error body.
+ */
+const QUOTE_WINDOW_BYTES = 64 * 1024;
 
 export interface HttpRequest {
   method: string;
@@ -35,6 +40,11 @@ export interface HttpRequest {
   /** Which statuses count as success. Default: 2xx. */
   okStatus?: (status: number) => boolean;
   /**
+   * Values this request sends that no error or quote may show, besides registered secrets and the
+   * values of secret-named headers (`Authorization`, `X-Vault-Token`, …), which are masked always.
+   */
+  secrets?: readonly string[];
+  /**
    * Set when the URL came from hostile input (a certificate, a signal): only http/https, and unless
    * `allowPrivate`, no loopback, private, link-local, CGNAT, multicast or unspecified target.
    */
@@ -49,6 +59,13 @@ export interface HttpResponse {
   text(): string;
   /** Parses the body; throws a permanent `UpstreamError` when it is not JSON. */
   json<T = unknown>(): T;
+  /**
+   * The body for an error message: registered secrets and the credentials this request sent masked
+   * first, then cut to `maxChars` with any secret the cut splits masked too (`scrubAndCut`).
+   */
+  quote(maxChars: number): string;
+  /** `text` (say, a message the body carried) masked like `quote`, and cut when `maxChars` is given. */
+  mask(text: string, maxChars?: number): string;
 }
 
 export interface HttpClient {
@@ -137,6 +154,7 @@ async function send(req: HttpRequest, dispatcher: Agent, userAgent: string): Pro
     if (!has("content-type")) headers["content-type"] = "application/json";
   }
 
+  const credentials = sentCredentials(headers, req.secrets);
   const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const deadline = AbortSignal.timeout(timeoutMs);
   const signal = req.signal ? AbortSignal.any([req.signal, deadline]) : deadline;
@@ -155,10 +173,10 @@ async function send(req: HttpRequest, dispatcher: Agent, userAgent: string): Pro
       if (truncated) {
         throw new UpstreamError(false, scrub(`${where} → ${status}: response body larger than ${limit} bytes`), { status, details });
       }
-      return response(status, resHeaders, buf, where);
+      return response(status, resHeaders, buf, where, credentials);
     }
     const transient = isTransientStatus(status);
-    const snippet = buf.toString("utf8", 0, Math.min(buf.length, ERROR_BODY_CHARS * 4)).slice(0, ERROR_BODY_CHARS);
+    const snippet = quoteBody(buf, ERROR_BODY_CHARS, credentials, truncated);
     throw new UpstreamError(transient, scrub(`${where} → ${status}${snippet ? `: ${snippet}` : ""}`), {
       status,
       retryAfterMs: transient ? parseRetryAfter(resHeaders, Date.now()) : undefined,
@@ -213,12 +231,34 @@ async function readBody(body: AsyncIterable<Buffer>, limit: number): Promise<{ b
   return { buf: Buffer.concat(chunks), truncated: false };
 }
 
-function response(status: number, headers: Record<string, string>, body: Buffer, where: string): HttpResponse {
+/**
+ * The values a request's credentials take: secret-named headers, whole and without their scheme
+ * (`SSWS x`, `Bearer x`, `Basic x` → also `x`), and the caller's own. An upstream that echoes the
+ * request must not get them quoted; an OAuth access token, say, is not a registered secret.
+ */
+function sentCredentials(headers: Record<string, string>, extra: readonly string[] = []): string[] {
+  const out = new Set<string>(extra);
+  for (const [k, v] of Object.entries(headers)) {
+    if (!isSecretKey(k)) continue;
+    out.add(v);
+    out.add(v.replace(/^[A-Za-z][\w.+-]*\s+/, ""));
+  }
+  return [...out];
+}
+
+function quoteBody(body: Buffer, maxChars: number, credentials: readonly string[], truncated = false): string {
+  const text = body.toString("utf8", 0, Math.min(body.length, QUOTE_WINDOW_BYTES));
+  return scrubAndCut(text, maxChars, { extra: credentials, truncated: truncated || body.length > QUOTE_WINDOW_BYTES });
+}
+
+function response(status: number, headers: Record<string, string>, body: Buffer, where: string, credentials: readonly string[]): HttpResponse {
   return {
     status,
     headers,
     body,
     text: () => body.toString("utf8"),
+    quote: (maxChars) => quoteBody(body, maxChars, credentials),
+    mask: (text, maxChars) => scrubAndCut(text, maxChars ?? Number.MAX_SAFE_INTEGER, { extra: credentials }),
     json: <T>() => {
       try {
         return JSON.parse(body.toString("utf8")) as T;
