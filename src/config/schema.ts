@@ -211,6 +211,8 @@ export const agentSchema = z
         token: z.string().min(16, "the API token must be at least 16 characters").optional(),
         /** Largest accepted request body. Default 64 KiB. */
         max_body_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(65536),
+        /** Open connections at most; more are closed as soon as they are accepted. Default 256. */
+        max_connections: z.number().int().min(1).max(65535).default(256),
       })
       .strict()
       .prefault({}),
