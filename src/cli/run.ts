@@ -1,8 +1,8 @@
-import { loadOrExplain, parse, EXIT_OK, EXIT_FAIL, type Command } from "./common.ts";
+import { loadOrExplain, parse, EXIT_OK, EXIT_FAIL, EXIT_USAGE, type Command } from "./common.ts";
 import { loadConfig } from "../config/load.ts";
 import { Agent } from "../engine/agent.ts";
 import { createLogger, type Logger } from "../telemetry/log.ts";
-import { errorMessage, formatIssue, ConfigError } from "../errors.ts";
+import { errorMessage, formatIssue, ConfigError, VigilError, type ErrorCode } from "../errors.ts";
 import type { LoadedConfig } from "../config/load.ts";
 
 export const help = `Usage: vigil run [-c FILE]
@@ -13,6 +13,9 @@ drains), reloads its config on SIGHUP (validated first; on error the running
 config stays).
 
   -c, --config FILE   config file (default: config/vigil.yaml, or $VIGIL_CONFIG)`;
+
+/** Start failures that are configuration problems, which exit 2 like a config that fails validation. */
+const START_CONFIG_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["VIGIL_ERR_CONFIG_INVALID", "VIGIL_ERR_CONFIG_READ", "VIGIL_ERR_USAGE"]);
 
 /** Hard limit on shutdown, past the drain timeout, so a stuck call cannot block exit. */
 const STOP_LIMIT_MS = 10_000;
@@ -56,7 +59,8 @@ export const run: Command = async (argv) => {
   } catch (err) {
     logger.fatal({ err }, `vigil could not start: ${errorMessage(err)}`);
     await agent.stop().catch(() => undefined);
-    return EXIT_FAIL;
+    // A configuration problem found only at start (a provider's unusable key, a bad API token file) is still one: exit 2.
+    return err instanceof VigilError && START_CONFIG_CODES.has(err.code) ? EXIT_USAGE : EXIT_FAIL;
   }
 
   const signal = await stopSignal;
