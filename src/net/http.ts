@@ -388,8 +388,11 @@ const FORBIDDEN_V4: readonly Range[] = [
   [v4(169, 254, 0, 0), 16, "link-local"],
   [v4(172, 16, 0, 0), 12, "private"],
   [v4(192, 0, 0, 0), 24, "reserved"],
+  [v4(192, 0, 2, 0), 24, "documentation"],
   [v4(192, 168, 0, 0), 16, "private"],
   [v4(198, 18, 0, 0), 15, "reserved"],
+  [v4(198, 51, 100, 0), 24, "documentation"],
+  [v4(203, 0, 113, 0), 24, "documentation"],
   [v4(224, 0, 0, 0), 4, "multicast"],
   [v4(240, 0, 0, 0), 4, "reserved"],
 ];
@@ -432,8 +435,34 @@ function parseV6(text: string): number[] | undefined {
 }
 
 /**
+ * Blocks of 2001::/23 ("IETF protocol assignments", not globally reachable as a whole) that the IANA
+ * IPv6 Special-Purpose Address Registry marks globally reachable: [prefix groups, prefix length].
+ */
+const GLOBAL_IN_2001_23: readonly [readonly number[], number][] = [
+  [[0x2001, 0x0001, 0, 0, 0, 0, 0, 1], 128], // Port Control Protocol anycast
+  [[0x2001, 0x0001, 0, 0, 0, 0, 0, 2], 128], // TURN anycast
+  [[0x2001, 0x0001, 0, 0, 0, 0, 0, 3], 128], // DNS-SD service registration protocol anycast
+  [[0x2001, 0x0003], 32], // AMT
+  [[0x2001, 0x0004, 0x0112], 48], // AS112-v6
+  [[0x2001, 0x0020], 28], // ORCHIDv2
+  [[0x2001, 0x0030], 28], // drone remote ID protocol entity tags
+];
+
+/** True when the first `bits` bits of `g` (8 groups of 16) equal those of `prefix`. */
+function inPrefix(g: readonly number[], prefix: readonly number[], bits: number): boolean {
+  for (let i = 0; i * 16 < bits; i++) {
+    const take = Math.min(16, bits - i * 16);
+    const mask = (0xffff << (16 - take)) & 0xffff;
+    if (((g[i] ?? 0) & mask) !== ((prefix[i] ?? 0) & mask)) return false;
+  }
+  return true;
+}
+
+/**
  * Why an address may not be reached from hostile input ("loopback", "private", …), or undefined
- * when it is public. IPv4 embedded in IPv6 (mapped, compatible, NAT64, 6to4) is judged as IPv4.
+ * when it is public. IPv4 embedded in IPv6 (mapped, NAT64, 6to4, Teredo) is judged as IPv4; the
+ * IPv6 ranges are those of the IANA IPv6 Special-Purpose Address Registry that are not globally
+ * reachable, plus the deprecated site-local block.
  */
 export function forbiddenAddress(address: string): string | undefined {
   const kind = net.isIP(address.replace(/%.*$/, ""));
@@ -444,12 +473,25 @@ export function forbiddenAddress(address: string): string | undefined {
   const [g0, g1, g2, g3, g4, g5, g6, g7] = g as [number, number, number, number, number, number, number, number];
   const embedded = (hi: number, lo: number): number => ((hi << 16) | lo) >>> 0;
   const zeroTo = (n: number): boolean => g.slice(0, n).every((x) => x === 0);
+  const within = (prefix: readonly number[], bits: number): boolean => inPrefix(g, prefix, bits);
   if (zeroTo(8)) return "unspecified";
   if (zeroTo(7) && g7 === 1) return "loopback";
-  if (zeroTo(5) && g5 === 0xffff) return forbiddenV4(embedded(g6, g7)); // ::ffff:a.b.c.d
+  if (zeroTo(5) && g5 === 0xffff) return forbiddenV4(embedded(g6, g7)); // ::ffff:a.b.c.d, IPv4-mapped: how dual-stack sockets show IPv4 peers
+  if (zeroTo(4) && g4 === 0xffff && g5 === 0) return "IPv4-translated"; // ::ffff:0:a.b.c.d (RFC 2765): only meaningful behind a translator
   if (zeroTo(6)) return forbiddenV4(embedded(g6, g7)) ?? "reserved"; // ::a.b.c.d (deprecated)
-  if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) return forbiddenV4(embedded(g6, g7)); // NAT64
+  if (within([0x64, 0xff9b, 0, 0, 0, 0], 96)) return forbiddenV4(embedded(g6, g7)); // NAT64, well-known prefix
+  if (within([0x64, 0xff9b, 0x1], 48)) return "NAT64 local-use"; // RFC 8215: a network's own translator
+  if (within([0x100, 0, 0, 0], 64)) return "discard-only"; // RFC 6666
+  if (within([0x2001, 0], 32)) {
+    // Teredo: the server's IPv4 in plain, the client's (its NAT's outside address) with every bit flipped.
+    return forbiddenV4(embedded(g6 ^ 0xffff, g7 ^ 0xffff)) ?? forbiddenV4(embedded(g2, g3));
+  }
+  if (within([0x2001, 0x0002, 0], 48)) return "benchmarking"; // RFC 5180
+  if (within([0x2001, 0x0010], 28)) return "ORCHID"; // RFC 4843, deprecated
+  if (within([0x2001, 0], 23) && !GLOBAL_IN_2001_23.some(([p, bits]) => within(p, bits))) return "reserved"; // IETF protocol assignments
+  if (within([0x2001, 0x0db8], 32) || within([0x3fff], 20)) return "documentation"; // RFC 3849, RFC 9637
   if (g0 === 0x2002) return forbiddenV4(embedded(g1, g2)); // 6to4
+  if (g0 === 0x5f00) return "SRv6 SID"; // RFC 9602: segment identifiers, not hosts
   if ((g0 & 0xfe00) === 0xfc00) return "private"; // fc00::/7 unique local
   if ((g0 & 0xffc0) === 0xfe80) return "link-local";
   if ((g0 & 0xffc0) === 0xfec0) return "private"; // deprecated site-local
