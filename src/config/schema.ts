@@ -137,6 +137,7 @@ const interval = z.string().min(1);
 const verificationSchema = z
   .object({
     interval: interval.default("5m"),
+    /** Checks to run: each a plugin, a seed check, or declared under `checks:` (see docs/configuration.md). Default none. */
     checks: z.array(z.string().min(1)).default([]),
   })
   .strict();
@@ -184,7 +185,10 @@ export const identityPerimeterSchema = z
 /** Keys every `checks.<name>` entry accepts; the rest belongs to the plugin. */
 export const checkCommonSchema = z
   .object({
-    /** Plugin type. Default: the entry's name. */
+    /**
+     * Plugin type, or `push` for a check whose results arrive as signals only. Default: the entry's
+     * name, which must then be a plugin or one of the seed's push-only checks.
+     */
     type: z.string().optional(),
     on_unknown: onUnknown.optional(),
     hold_grace: duration().optional(),
