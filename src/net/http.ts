@@ -46,7 +46,8 @@ export interface HttpRequest {
   secrets?: readonly string[];
   /**
    * Set when the URL came from hostile input (a certificate, a signal): only http/https, and unless
-   * `allowPrivate`, no loopback, private, link-local, CGNAT, multicast or unspecified target.
+   * `allowPrivate`, no target that is not globally reachable (loopback, private, link-local, CGNAT,
+   * multicast, documentation, the IPv6 special-purpose ranges: see `forbiddenAddress`).
    */
   untrusted?: { allowPrivate: boolean };
 }
