@@ -4,7 +4,7 @@
  */
 
 export const ERROR_CODES = {
-  VIGIL_ERR_CONFIG_INVALID: "The configuration failed validation; every problem is listed with its key path. Also raised by a provider or action that finds its configuration unusable while it is built.",
+  VIGIL_ERR_CONFIG_INVALID: "The configuration failed validation; every problem is listed with its key path. Also raised by a provider or action that finds its configuration unusable while it is built, and for a generated API token file vigil will not use.",
   VIGIL_ERR_CONFIG_READ: "The configuration file, or a ${file:…} reference in it, could not be read.",
   VIGIL_ERR_USAGE: "A command was called with missing or invalid arguments.",
   VIGIL_ERR_PLUGIN: "A plugin module could not be loaded or does not export a valid factory.",

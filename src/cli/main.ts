@@ -42,7 +42,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${VIGIL_VERSION}\n`);
     return 0;
   }
-  const entry = COMMANDS[name];
+  // Own properties only: `vigil constructor` is an unknown command, not Object.
+  const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!entry) {
     process.stderr.write(`vigil: unknown command "${name}"\n\n${USAGE}\n`);
     return EXIT_USAGE;

@@ -1,8 +1,9 @@
-import { loadOrExplain, parse, EXIT_OK, EXIT_FAIL, type Command } from "./common.ts";
+import { loadOrExplain, parse, EXIT_OK, EXIT_FAIL, EXIT_USAGE, type Command } from "./common.ts";
 import { loadConfig } from "../config/load.ts";
 import { Agent } from "../engine/agent.ts";
-import { createLogger } from "../telemetry/log.ts";
-import { errorMessage, ConfigError } from "../errors.ts";
+import { createLogger, type Logger } from "../telemetry/log.ts";
+import { errorMessage, formatIssue, ConfigError, VigilError, type ErrorCode } from "../errors.ts";
+import type { LoadedConfig } from "../config/load.ts";
 
 export const help = `Usage: vigil run [-c FILE]
 
@@ -13,6 +14,9 @@ config stays).
 
   -c, --config FILE   config file (default: config/vigil.yaml, or $VIGIL_CONFIG)`;
 
+/** Start failures that are configuration problems, which exit 2 like a config that fails validation. */
+const START_CONFIG_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["VIGIL_ERR_CONFIG_INVALID", "VIGIL_ERR_CONFIG_READ", "VIGIL_ERR_USAGE"]);
+
 /** Hard limit on shutdown, past the drain timeout, so a stuck call cannot block exit. */
 const STOP_LIMIT_MS = 10_000;
 
@@ -20,6 +24,7 @@ export const run: Command = async (argv) => {
   const { values } = parse(argv, { config: { type: "string", short: "c" } });
   const config = await loadOrExplain(values.config);
   const logger = createLogger({ level: config.raw.agent.log_level });
+  logWarnings(logger, config);
   const agent = new Agent(config, { logger });
 
   // Signal handlers go in before start: a signal arriving during start-up must not kill the
@@ -32,6 +37,7 @@ export const run: Command = async (argv) => {
       await started.catch(() => undefined);
       try {
         const next = await loadConfig(config.file);
+        logWarnings(logger, next);
         await agent.reload(next);
         agent.configReloaded("success");
       } catch (err) {
@@ -53,7 +59,8 @@ export const run: Command = async (argv) => {
   } catch (err) {
     logger.fatal({ err }, `vigil could not start: ${errorMessage(err)}`);
     await agent.stop().catch(() => undefined);
-    return EXIT_FAIL;
+    // A configuration problem found only at start (a provider's unusable key, a bad API token file) is still one: exit 2.
+    return err instanceof VigilError && START_CONFIG_CODES.has(err.code) ? EXIT_USAGE : EXIT_FAIL;
   }
 
   const signal = await stopSignal;
@@ -74,3 +81,7 @@ export const run: Command = async (argv) => {
   );
   return Promise.race([clean, hard]);
 };
+
+function logWarnings(logger: Logger, config: LoadedConfig): void {
+  for (const w of config.warnings) logger.warn({ path: w.path, line: w.line }, `config ${config.file}: ${formatIssue(w).trim()}`);
+}

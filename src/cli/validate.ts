@@ -1,9 +1,12 @@
+import { formatIssue } from "../errors.ts";
+import { scrub } from "../util/redact.ts";
 import { loadOrExplain, parse, out, EXIT_OK, type Command } from "./common.ts";
 
 export const help = `Usage: vigil validate [-c FILE] [--json]
 
 Validates a configuration without starting anything. Every problem is listed with
-its key path and line. Exit 0 when valid, 2 otherwise.
+its key path and line. Exit 0 when valid, 2 otherwise. Warnings (problems that do
+not stop the config from loading) go to stderr and do not change the exit code.
 
   -c, --config FILE   config file (default: config/vigil.yaml, or $VIGIL_CONFIG)
       --json          print a JSON summary`;
@@ -18,12 +21,16 @@ export const validate: Command = async (argv) => {
     policies: config.policies.map((p) => ({ name: p.name, kind: p.kind, interval: p.schedule.text, checks: p.checks })),
     push_only_checks: pushOnly,
     inventories: config.inventories.map((i) => i.type),
+    warnings: config.warnings,
   };
   if (values.json) out(JSON.stringify(summary, null, 2));
   else {
     out(`${config.file}: valid`);
     for (const p of summary.policies) out(`  policy ${p.name} (${p.kind}) every ${p.interval}: ${p.checks.join(", ") || "no checks"}`);
     if (pushOnly.length) out(`  push-only checks (results arrive as signals): ${pushOnly.join(", ")}`);
+  }
+  if (config.warnings.length > 0) {
+    process.stderr.write(scrub(`${config.file}: ${config.warnings.length} warning${config.warnings.length === 1 ? "" : "s"}\n${config.warnings.map(formatIssue).join("\n")}\n`));
   }
   return EXIT_OK;
 };

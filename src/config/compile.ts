@@ -18,6 +18,8 @@ import type { Inventory } from "../plugin/inventory.ts";
 import type { DecisionRules, GuardLimits, OnUnknown } from "../policy/decide.ts";
 import { compileSelector, type SelectorSpec, type SubjectMatcher } from "../policy/selector.ts";
 import { formatDuration, parseDuration } from "../util/duration.ts";
+import { own, setOwn } from "../util/own.ts";
+import { didYouMean } from "../util/suggest.ts";
 
 export interface CompiledCheck {
   readonly name: string;
@@ -106,6 +108,8 @@ export interface CompiledConfig {
   readonly exemptions: ReadonlyMap<string, readonly SubjectMatcher[]>;
   /** Creates the configured plugins. Kept out of the specs so they stay plain data. */
   readonly creators: Creators;
+  /** Problems that do not stop the config from loading (a policy source only a dynamic inventory can yield). */
+  readonly warnings: readonly ConfigIssue[];
 }
 
 interface CompileHelpers {
@@ -113,11 +117,23 @@ interface CompileHelpers {
   locate(path: readonly PropertyKey[]): number | undefined;
 }
 
+/** `checks.<name>.type` of a check without a plugin: its results arrive as signals only. */
+export const PUSH_TYPE = "push";
+
+/**
+ * The checks the seed config names. `certificate_validity` is a built-in plugin; the others are known
+ * without a declaration and fed by signals only, until a plugin of that name exists.
+ */
+export const SEED_CHECKS: readonly string[] = ["certificate_validity", "device_compliance", "user_risk_score", "anomaly_detection"];
+/** The seed checks that have no plugin yet. */
+export const SEED_PUSH_CHECKS: readonly string[] = ["device_compliance", "user_risk_score", "anomaly_detection"];
+
 const PERIMETER_CHECKS = { require_mfa: "mfa", require_managed_device: "managed_device", require_location_check: "location" } as const;
 const LEVELS: readonly AccessLevel[] = ["full_access", "read_only", "deny"];
 
 export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: ConfigIssue[], h: CompileHelpers): CompiledConfig {
   const issue = (path: PropertyKey[], message: string) => issues.push({ path: keyPath(path), message, line: h.locate(path) });
+  const warnings: ConfigIssue[] = [];
   const creators = {
     checks: new Map<CompiledCheck, (ctx: PluginContext) => Check>(),
     providers: new Map<CompiledProvider, (ctx: ProviderContext) => ProviderInstance>(),
@@ -143,24 +159,51 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
     }
     implied.set("session_age", { max_age: formatDuration(perimeter.session_duration) });
   }
-  const used = new Set<string>([...implied.keys(), ...cfg.communication_policies.flatMap((p) => p.continuous_verification.checks), ...(perimeter?.continuous_verification.checks ?? [])]);
+  // Where each check name is used, so an unknown one is reported at the key that names it.
+  const uses = new Map<string, PropertyKey[][]>();
+  const use = (name: string, path: PropertyKey[]) => uses.set(name, [...(uses.get(name) ?? []), path]);
+  for (const name of implied.keys()) use(name, ["identity_perimeter"]);
+  cfg.communication_policies.forEach((p, i) => p.continuous_verification.checks.forEach((name, j) => use(name, ["communication_policies", i, "continuous_verification", "checks", j])));
+  perimeter?.continuous_verification.checks.forEach((name, j) => use(name, ["identity_perimeter", "continuous_verification", "checks", j]));
+  const declared = Object.keys(cfg.checks);
+  const knownNames = () => [...new Set([...declared, ...registry.checks.keys(), ...SEED_CHECKS])];
   const checks: Record<string, CompiledCheck> = {};
-  for (const name of new Set([...used, ...Object.keys(cfg.checks)])) {
-    const entry = cfg.checks[name];
-    const { type: explicitType, on_unknown, hold_grace, ttl, timeout, ...own } = entry ?? { timeout: 30_000 };
+  if (registry.checks.has(PUSH_TYPE)) issue(["plugins"], `a check plugin may not be of type "${PUSH_TYPE}": that type declares a check fed by signals only`);
+  for (const name of new Set([...uses.keys(), ...declared])) {
+    const entry = own(cfg.checks, name);
+    const { type: explicitType, on_unknown, hold_grace, ttl, timeout, ...pluginKeys } = entry ?? { timeout: 30_000 };
     const type = explicitType ?? name;
-    const factory = registry.checks.get(type);
+    const factory = type === PUSH_TYPE ? undefined : registry.checks.get(type);
     const path = ["checks", name];
     if (!factory) {
-      if (explicitType) issue([...path, "type"], `unknown check type "${explicitType}"; known: ${[...registry.checks.keys()].join(", ")}`);
-      for (const key of Object.keys(own)) issue([...path, key], `unknown key: check "${name}" has no plugin (its results arrive as signals), so only type, on_unknown, hold_grace, ttl and timeout apply`);
-      checks[name] = { name, type, pull: false, config: undefined, on_unknown, hold_grace, ttl, timeout };
+      if (explicitType !== undefined && explicitType !== PUSH_TYPE) {
+        issue([...path, "type"], `unknown check type "${explicitType}"${didYouMean(explicitType, [...registry.checks.keys(), PUSH_TYPE])}; known: ${[...registry.checks.keys()].join(", ")}`);
+      } else if (explicitType === undefined && !SEED_CHECKS.includes(name)) {
+        // A name nothing defines is a typo far more often than a new signal: refuse it rather than wait for signals that never come.
+        const where = entry ? [path] : (uses.get(name) ?? [path]);
+        const hint = didYouMean(name, knownNames());
+        for (const at of where) {
+          issue(at, `unknown check "${name}"${hint || "."} A check is a plugin (${[...registry.checks.keys()].join(", ")}), a seed check whose results arrive as signals (${SEED_PUSH_CHECKS.join(", ")}), or declared under checks: — declare one fed only by signals as checks.${name}: {type: ${PUSH_TYPE}}`);
+        }
+      }
+      for (const key of Object.keys(pluginKeys)) issue([...path, key], `unknown key: check "${name}" has no plugin (its results arrive as signals), so only type, on_unknown, hold_grace, ttl and timeout apply`);
+      setOwn(checks, name, { name, type, pull: false, config: undefined, on_unknown, hold_grace, ttl, timeout });
       continue;
     }
-    const configured = configure(factory, { ...implied.get(name), ...own }, path);
+    const configured = configure(factory, { ...implied.get(name), ...pluginKeys }, path);
     const check: CompiledCheck = { name, type, pull: true, config: configured?.config, on_unknown, hold_grace, ttl, timeout };
-    checks[name] = check;
+    setOwn(checks, name, check);
     if (configured) creators.checks.set(check, configured.create);
+  }
+  // Other places that name a check: a typo there would silently weigh or route nothing.
+  for (const name of Object.keys(cfg.decision.scoring.weights)) {
+    if (!Object.hasOwn(checks, name) && !registry.checks.has(name) && !SEED_CHECKS.includes(name)) {
+      issue(["decision", "scoring", "weights", name], `unknown check "${name}"${didYouMean(name, knownNames())} (a weight names a check a policy uses)`);
+    }
+  }
+  const defaultCheck = cfg.signals.alertmanager.default_check;
+  if (!Object.hasOwn(checks, defaultCheck) && !registry.checks.has(defaultCheck) && !SEED_CHECKS.includes(defaultCheck)) {
+    issue(["signals", "alertmanager", "default_check"], `unknown check "${defaultCheck}"${didYouMean(defaultCheck, knownNames())} (alerts without a check label become signals for this check)`);
   }
   // Providers: every configured entry, validated by its factory.
   const providers: Record<string, CompiledProvider> = {};
@@ -175,28 +218,28 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
     }
     const configured = configure(factory, own, path);
     const provider: CompiledProvider = { name, type, config: configured?.config };
-    providers[name] = provider;
+    setOwn(providers, name, provider);
     if (configured) creators.providers.set(provider, configured.create);
   }
   /** The provider entry an action uses: the one it names, else the one named after the type, else the type's defaults. */
   const providerFor = (want: string, named: string | undefined, action: string, path: PropertyKey[]): string | undefined => {
     const name = named ?? want;
-    const found = providers[name];
+    const found = own(providers, name);
     if (found) {
       if (found.type !== want) issue(named ? [...path, "provider"] : path, `${action} needs a provider of type "${want}", but providers.${name} is of type "${found.type}"`);
       return name;
     }
-    if (named === undefined && cfg.providers[name] === undefined) {
+    if (named === undefined && own(cfg.providers, name) === undefined) {
       const factory = registry.providers.get(want);
       const defaults = factory?.configure({});
       if (defaults?.success) {
         const provider: CompiledProvider = { name, type: want, config: defaults.config };
-        providers[name] = provider;
+        setOwn(providers, name, provider);
         creators.providers.set(provider, defaults.create);
         return name;
       }
     }
-    if (cfg.providers[name] === undefined) {
+    if (own(cfg.providers, name) === undefined) {
       issue(named ? [...path, "provider"] : path, `${action} needs providers.${name} (type ${want}), which is not configured${registry.providers.has(want) ? "" : `; no provider of type "${want}" is registered`}`);
     }
     return undefined;
@@ -326,7 +369,48 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
     });
   });
 
-  return { policies, checks, inventories, providers, default_security_rule: cfg.default_security_rule, matchers, exemptions, creators };
+  checkEdges(cfg, issue, (path, message) => warnings.push({ path: keyPath(path), message, line: h.locate(path) }));
+
+  return { policies, checks, inventories, providers, default_security_rule: cfg.default_security_rule, matchers, exemptions, creators, warnings };
+}
+
+/**
+ * A communication policy's `source` is the subject whose access it decides; a source no inventory can
+ * yield covers nobody, silently. With only static inventories (which cannot change at run time) that
+ * is certain: an error. Where a dynamic inventory (a file, a plugin) may still yield it, it is a
+ * warning when a static subject's name is close enough to be what was meant. A `destination` is
+ * addressed by name and may be a service vigil does not verify (a database behind a mesh policy), so
+ * it is a warning, and only when it is close to a known subject's name.
+ */
+function checkEdges(cfg: ParsedConfig, error: (path: PropertyKey[], message: string) => void, warn: (path: PropertyKey[], message: string) => void): void {
+  if (cfg.communication_policies.length === 0) return;
+  const names = new Set<string>();
+  for (const inv of cfg.inventories) {
+    if (inv.type !== "static" || !Array.isArray(inv.subjects)) continue;
+    for (const s of inv.subjects as { id?: unknown; identity?: unknown }[]) {
+      if (typeof s?.id === "string") names.add(s.id);
+      if (typeof s?.identity === "string") names.add(s.identity);
+    }
+  }
+  const staticOnly = cfg.inventories.every((inv) => inv.type === "static");
+  cfg.communication_policies.forEach((p, i) => {
+    for (const end of ["source", "destination"] as const) {
+      const name = p[end];
+      if (names.has(name)) continue;
+      const path = ["communication_policies", i, end];
+      const hint = didYouMean(name, names);
+      if (end === "source" && staticOnly) {
+        error(
+          path,
+          cfg.inventories.length === 0
+            ? `no inventory is configured, so no subject can be "${name}" and the policy covers no subject`
+            : `no subject has id or identity "${name}"${hint}; the policy would cover no subject, and static inventories cannot add one at run time`,
+        );
+      } else if (hint !== "") {
+        warn(path, `no ${staticOnly ? "" : "static "}subject has id or identity "${name}"${hint}`);
+      }
+    }
+  });
 }
 
 /** `5m` → a node-cron expression firing every 5 minutes; cron expressions pass through. */

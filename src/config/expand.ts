@@ -1,8 +1,11 @@
-import { readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { registerSecret } from "../util/redact.ts";
 import type { ConfigIssue } from "../errors.ts";
 import { keyPath } from "../util/key-path.ts";
+import { readFileCappedSync } from "../util/read-capped.ts";
+
+/** Largest file a `${file:…}` reference reads: 4 MiB, as for the config itself. */
+const MAX_REF_BYTES = 4 * 1024 * 1024;
 
 const REF_RE = /\$\{(env|file):([^}]+)\}/g;
 
@@ -23,7 +26,14 @@ export function expandReferences(tree: unknown, options: ExpandOptions, issues: 
   if (Array.isArray(tree)) return tree.map((v, i) => expandReferences(v, options, issues, [...path, i]));
   if (tree !== null && typeof tree === "object") {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(tree)) out[k] = expandReferences(v, options, issues, [...path, k]);
+    for (const [k, v] of Object.entries(tree)) {
+      // An assignment to `__proto__` would set the prototype, and the schema would read its keys as if written here.
+      if (k === "__proto__") {
+        issues.push({ path: keyPath([...path, k]), message: "__proto__ is not allowed as a key", line: options.locate?.([...path, k]) });
+        continue;
+      }
+      out[k] = expandReferences(v, options, issues, [...path, k]);
+    }
     return out;
   }
   return tree;
@@ -35,7 +45,7 @@ function expandString(text: string, options: ExpandOptions, issues: ConfigIssue[
   return escaped
     .map((part) =>
       part.replace(REF_RE, (_match, kind: string, arg: string) => {
-        const value = kind === "env" ? options.env[arg] : readRef(arg, options, issues, path);
+        const value = kind === "env" ? (Object.hasOwn(options.env, arg) ? options.env[arg] : undefined) : readRef(arg, options, issues, path);
         if (value === undefined) {
           if (kind === "env") issues.push({ path: keyPath(path), message: `environment variable ${arg} is not set`, line: options.locate?.(path) });
           return "";
@@ -50,8 +60,13 @@ function expandString(text: string, options: ExpandOptions, issues: ConfigIssue[
 function readRef(file: string, options: ExpandOptions, issues: ConfigIssue[], path: (string | number)[]): string | undefined {
   const full = isAbsolute(file) ? file : resolve(options.baseDir, file);
   try {
+    const buf = readFileCappedSync(full, MAX_REF_BYTES);
+    if (buf === undefined) {
+      issues.push({ path: keyPath(path), message: `${full} is larger than ${MAX_REF_BYTES} bytes (4 MiB), the most a \${file:…} reference reads`, line: options.locate?.(path) });
+      return undefined;
+    }
     // Secret files conventionally end with a newline that is not part of the secret.
-    return readFileSync(full, "utf8").replace(/\r?\n$/, "");
+    return buf.toString("utf8").replace(/\r?\n$/, "");
   } catch (err) {
     issues.push({ path: keyPath(path), message: `cannot read ${full}: ${(err as NodeJS.ErrnoException).code ?? "error"}`, line: options.locate?.(path) });
     return undefined;

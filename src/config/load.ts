@@ -1,8 +1,8 @@
-import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document } from "yaml";
 import type { z } from "zod";
-import { ConfigError, VigilError, type ConfigIssue } from "../errors.ts";
+import { ConfigError, VigilError, errorMessage, type ConfigIssue } from "../errors.ts";
+import { readFileCappedSync } from "../util/read-capped.ts";
 import { keyPath } from "../util/key-path.ts";
 import { configSchema, type ParsedConfig } from "./schema.ts";
 import { expandReferences } from "./expand.ts";
@@ -29,16 +29,34 @@ export interface LoadOptions {
  */
 export async function loadConfig(file: string, options: LoadOptions = {}): Promise<LoadedConfig> {
   const full = resolve(file);
-  let text: string;
+  let buf: Buffer | undefined;
   try {
-    text = readFileSync(full, "utf8");
+    buf = readFileCappedSync(full, MAX_CONFIG_BYTES);
   } catch (err) {
     throw new VigilError("VIGIL_ERR_CONFIG_READ", `cannot read config ${full}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
   }
-  return loadConfigText(text, full, options);
+  if (buf === undefined) throw tooLarge(full);
+  return loadConfigText(buf.toString("utf8"), full, options);
+}
+
+/**
+ * Largest config file vigil parses: 4 MiB. Parsing costs about a hundred times the file's size in
+ * memory, so a larger file is refused before it is parsed (a real config is a few KiB).
+ */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Most YAML aliases (`*name`) a config may dereference. Each one copies its anchor's tree, so a few
+ * nested anchors (an "alias bomb") expand to billions of nodes; `yaml` refuses past this count.
+ */
+export const MAX_CONFIG_ALIASES = 100;
+
+function tooLarge(file: string): ConfigError {
+  return new ConfigError(file, [{ path: "", message: `the file is larger than ${MAX_CONFIG_BYTES} bytes (4 MiB), the most a config may hold` }]);
 }
 
 export async function loadConfigText(text: string, file: string, options: LoadOptions = {}): Promise<LoadedConfig> {
+  if (text.length > MAX_CONFIG_BYTES || Buffer.byteLength(text, "utf8") > MAX_CONFIG_BYTES) throw tooLarge(file);
   const dir = dirname(file);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
@@ -49,8 +67,15 @@ export async function loadConfigText(text: string, file: string, options: LoadOp
       doc.errors.map((e) => ({ path: "", message: `YAML: ${e.message.split("\n")[0]}`, line: lines.linePos(e.pos[0]).line })),
     );
   }
+  let js: unknown;
+  try {
+    js = doc.toJS({ maxAliasCount: MAX_CONFIG_ALIASES });
+  } catch (err) {
+    // yaml throws a ReferenceError for too many aliases (and for an alias to an unknown anchor).
+    throw new ConfigError(file, [{ path: "", message: `YAML: ${errorMessage(err)} (at most ${MAX_CONFIG_ALIASES} aliases are expanded)` }]);
+  }
   const issues: ConfigIssue[] = [];
-  const tree = expandReferences(doc.toJS() ?? {}, { env: options.env ?? process.env, baseDir: dir, locate }, issues);
+  const tree = expandReferences(js ?? {}, { env: options.env ?? process.env, baseDir: dir, locate }, issues);
 
   const parsed = configSchema.safeParse(tree);
   if (!parsed.success) issues.push(...zodIssues(parsed.error, [], locate));

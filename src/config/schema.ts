@@ -8,7 +8,7 @@
  */
 import { z } from "zod";
 import { ACCESS_LEVELS } from "../policy/model.ts";
-import { duration, subjectKind } from "../plugin/schema.ts";
+import { duration, subjectKind, timerDuration } from "../plugin/schema.ts";
 
 const listen = z
   .string()
@@ -115,8 +115,9 @@ const retrySchema = z
     /** Attempts per action, including the first. Default 8. */
     attempts: z.number().int().min(1).max(100).default(8),
     /** First retry delay; doubles each time, with jitter. Default 1s. */
-    delay: duration().prefault("1s"),
-    max_delay: duration().prefault("5m"),
+    delay: timerDuration().prefault("1s"),
+    /** Longest retry delay. Default 5m. Both are at most 24d20h31m23s647ms (a timer waits for them). */
+    max_delay: timerDuration().prefault("5m"),
   })
   .strict();
 
@@ -136,6 +137,7 @@ const interval = z.string().min(1);
 const verificationSchema = z
   .object({
     interval: interval.default("5m"),
+    /** Checks to run: each a plugin, a seed check, or declared under `checks:` (see docs/configuration.md). Default none. */
     checks: z.array(z.string().min(1)).default([]),
   })
   .strict();
@@ -183,14 +185,17 @@ export const identityPerimeterSchema = z
 /** Keys every `checks.<name>` entry accepts; the rest belongs to the plugin. */
 export const checkCommonSchema = z
   .object({
-    /** Plugin type. Default: the entry's name. */
+    /**
+     * Plugin type, or `push` for a check whose results arrive as signals only. Default: the entry's
+     * name, which must then be a plugin or one of the seed's push-only checks.
+     */
     type: z.string().optional(),
     on_unknown: onUnknown.optional(),
     hold_grace: duration().optional(),
     /** How long a result stands. Default: the policy interval × 2, at least 1m. */
     ttl: duration().optional(),
-    /** Time limit for one run. Default 30s. */
-    timeout: duration().prefault("30s"),
+    /** Time limit for one run. Default 30s; at most 24d20h31m23s647ms (the longest a timer can wait). */
+    timeout: timerDuration().prefault("30s"),
   })
   .passthrough();
 
@@ -210,6 +215,8 @@ export const agentSchema = z
         token: z.string().min(16, "the API token must be at least 16 characters").optional(),
         /** Largest accepted request body. Default 64 KiB. */
         max_body_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(65536),
+        /** Open connections at most; more are closed as soon as they are accepted. Default 256. */
+        max_connections: z.number().int().min(1).max(65535).default(256),
       })
       .strict()
       .prefault({}),
@@ -217,7 +224,7 @@ export const agentSchema = z
       .object({
         /** Prometheus endpoint; `false` disables it. Default 127.0.0.1:9464. */
         listen: z.union([listen, z.literal(false)]).default("127.0.0.1:9464"),
-        otlp: z.object({ endpoint: z.url(), headers: z.record(z.string(), z.string()).default({}), interval: duration().prefault("60s") }).strict().optional(),
+        otlp: z.object({ endpoint: z.url(), headers: z.record(z.string(), z.string()).default({}), interval: timerDuration().prefault("60s") }).strict().optional(),
       })
       .strict()
       .prefault({}),
@@ -228,8 +235,8 @@ export const agentSchema = z
       })
       .strict()
       .prefault({}),
-    /** How long SIGTERM waits for in-flight work. Default 8s. */
-    shutdown_timeout: duration().prefault("8s"),
+    /** How long SIGTERM waits for in-flight work. Default 8s; at most 24d20h31m23s647ms. */
+    shutdown_timeout: timerDuration().prefault("8s"),
     redis: z.object({ url: z.string().regex(/^rediss?:\/\//, "expected redis:// or rediss:// URL"), prefix: z.string().default("vigil") }).strict().optional(),
   })
   .strict();

@@ -150,6 +150,7 @@ export class Agent {
       listen: cfg.agent.api.listen,
       token,
       maxBodyBytes: cfg.agent.api.max_body_bytes,
+      maxConnections: cfg.agent.api.max_connections,
       api: this.service,
       logger: this.#logger,
       metrics,

@@ -5,6 +5,8 @@
  */
 import { z } from "zod";
 import type { SignalInput } from "./agent-api.ts";
+import { own } from "../util/own.ts";
+import { scrubAndCut } from "../util/redact.ts";
 
 /** How alert labels map onto signals (`signals.alertmanager` in the config). */
 export interface AlertmanagerMapping {
@@ -53,21 +55,23 @@ export function alertsToSignals(payload: AlertmanagerPayload, m: AlertmanagerMap
   const signals: SignalInput[] = [];
   const skipped: MappedAlerts["skipped"] = [];
   for (const alert of payload.alerts) {
-    const subject = alert.labels[m.subject_label];
-    const alertname = alert.labels.alertname;
+    // Labels and severities are the sender's: own properties only, so `constructor` is just an unknown name.
+    const label = (name: string): string | undefined => own(alert.labels, name);
+    const subject = label(m.subject_label);
+    const alertname = label("alertname");
     if (!subject) {
       skipped.push({ ...(alert.fingerprint ? { fingerprint: alert.fingerprint } : {}), ...(alertname ? { alertname } : {}), reason: `no ${m.subject_label} label` });
       continue;
     }
-    const severity = alert.labels[m.severity_label];
-    const status = alert.status === "resolved" ? "pass" : (severity !== undefined ? m.severities[severity] : undefined) ?? "fail";
-    const summary = alert.annotations.summary ?? alert.annotations.description;
+    const severity = label(m.severity_label);
+    const status = alert.status === "resolved" ? "pass" : (severity !== undefined ? own(m.severities, severity) : undefined) ?? "fail";
+    const summary = own(alert.annotations, "summary") ?? own(alert.annotations, "description");
     signals.push({
       subject,
-      check: alert.labels[m.check_label] ?? m.default_check,
+      check: label(m.check_label) ?? m.default_check,
       status,
       ttl_ms: m.ttl_ms,
-      reason: `alertmanager: ${alertname ?? "alert"} ${alert.status}${severity ? ` (${severity})` : ""}${summary ? `: ${summary}` : ""}`.slice(0, 1024),
+      reason: scrubAndCut(`alertmanager: ${alertname ?? "alert"} ${alert.status}${severity ? ` (${severity})` : ""}${summary ? `: ${summary}` : ""}`, 1024),
       source: "alertmanager",
       // One stream per alert: another alert resolving for the same subject must not clear this one.
       stream: `alertmanager:${alert.fingerprint ?? alertname ?? "alert"}`,

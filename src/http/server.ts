@@ -18,6 +18,7 @@ import { HTTP_STATUS, VigilError, type ApiErrorCode, type ErrorCode } from "../e
 import { keyPath } from "../util/key-path.ts";
 import { parseDuration } from "../util/duration.ts";
 import { registerSecret, scrub } from "../util/redact.ts";
+import { limitConnections } from "../util/connection-limits.ts";
 import type { Logger } from "../telemetry/log.ts";
 
 export interface ApiServerOptions {
@@ -32,7 +33,18 @@ export interface ApiServerOptions {
   metrics?: { signal(check: string, outcome: "accepted" | "rejected"): void };
   /** Label mapping for POST /v1/signals/alertmanager; the route answers 404 without it. */
   alertmanager?: AlertmanagerMapping;
+  /** Open connections at most (`agent.api.max_connections`); more are closed when accepted. Default 256. */
+  maxConnections?: number;
+  /** How long a connection may stay open before sending a request. Default 5000 (the headers timeout). */
+  idleTimeoutMs?: number;
 }
+
+/** Default cap on open API connections. */
+export const DEFAULT_MAX_CONNECTIONS = 256;
+/** A request's headers must arrive within this long of its first byte. */
+const HEADERS_TIMEOUT_MS = 5_000;
+/** How often refusals over the connection cap are logged at most. */
+const DROP_LOG_INTERVAL_MS = 60_000;
 
 /** How long stop() waits for in-flight requests before cutting their connections. */
 const STOP_GRACE_MS = 5_000;
@@ -263,12 +275,27 @@ export class ApiServer {
     this.tokenDigest = digest(opts.token);
     this.server = createServer({
       requestTimeout: 10_000,
-      headersTimeout: 5_000,
+      headersTimeout: HEADERS_TIMEOUT_MS,
       keepAliveTimeout: 5_000,
       // Timeouts are only enforced on this tick; the default (30 s) would stretch them far past their values.
       connectionsCheckingInterval: 1_000,
     });
     this.server.keepAliveTimeout = 5_000;
+    let dropped = 0;
+    let droppedLogged = -Infinity;
+    limitConnections(this.server, {
+      idleTimeoutMs: opts.idleTimeoutMs ?? HEADERS_TIMEOUT_MS,
+      maxConnections: opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+      onDrop: () => {
+        // A flood of connections must not become a flood of log lines.
+        dropped++;
+        const now = performance.now();
+        if (now - droppedLogged < DROP_LOG_INTERVAL_MS) return;
+        droppedLogged = now;
+        this.opts.logger.warn({ dropped, max_connections: this.server.maxConnections }, "api server at its connection cap; refusing new connections");
+        dropped = 0;
+      },
+    });
     this.server.on("connection", (socket: Socket) => {
       this.sockets.add(socket);
       socket.on("close", () => this.sockets.delete(socket));
@@ -385,8 +412,8 @@ export class ApiServer {
       if (match?.route.auth ?? path.startsWith("/v1/")) this.authenticate(req);
       if (!match) throw new HttpError("VIGIL_ERR_NOT_FOUND", "no such route");
       template = match.route.template;
-      const method = req.method === "HEAD" && match.route.methods["GET"] ? "GET" : (req.method ?? "");
-      const handler = match.route.methods[method];
+      const method = req.method === "HEAD" && Object.hasOwn(match.route.methods, "GET") ? "GET" : (req.method ?? "");
+      const handler = Object.hasOwn(match.route.methods, method) ? match.route.methods[method] : undefined;
       if (!handler) {
         const allow = Object.keys(match.route.methods);
         if (allow.includes("GET")) allow.push("HEAD");

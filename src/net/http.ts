@@ -10,7 +10,7 @@ import net from "node:net";
 import type { Socket } from "node:net";
 import type { Agent } from "undici";
 import { UpstreamError, VigilError } from "../errors.ts";
-import { isSecretKey, MASK, scrub } from "../util/redact.ts";
+import { isSecretKey, MASK, scrub, scrubAndCut } from "../util/redact.ts";
 import { DEFAULT_USER_AGENT } from "../util/version.ts";
 
 /** Default whole-request deadline (connect, headers and body). */
@@ -19,6 +19,11 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
 /** How much of an error response's body an error message quotes. */
 const ERROR_BODY_CHARS = 512;
+/**
+ * How much of a body is decoded and masked before it is quoted: masking goes first, so a secret the
+ * quote's cut would split is recognised whole. Bounds the work on a large error body.
+ */
+const QUOTE_WINDOW_BYTES = 64 * 1024;
 
 export interface HttpRequest {
   method: string;
@@ -35,8 +40,14 @@ export interface HttpRequest {
   /** Which statuses count as success. Default: 2xx. */
   okStatus?: (status: number) => boolean;
   /**
+   * Values this request sends that no error or quote may show, besides registered secrets and the
+   * values of secret-named headers (`Authorization`, `X-Vault-Token`, …), which are masked always.
+   */
+  secrets?: readonly string[];
+  /**
    * Set when the URL came from hostile input (a certificate, a signal): only http/https, and unless
-   * `allowPrivate`, no loopback, private, link-local, CGNAT, multicast or unspecified target.
+   * `allowPrivate`, no target that is not globally reachable (loopback, private, link-local, CGNAT,
+   * multicast, documentation, the IPv6 special-purpose ranges: see `forbiddenAddress`).
    */
   untrusted?: { allowPrivate: boolean };
 }
@@ -49,6 +60,13 @@ export interface HttpResponse {
   text(): string;
   /** Parses the body; throws a permanent `UpstreamError` when it is not JSON. */
   json<T = unknown>(): T;
+  /**
+   * The body for an error message: registered secrets and the credentials this request sent masked
+   * first, then cut to `maxChars` with any secret the cut splits masked too (`scrubAndCut`).
+   */
+  quote(maxChars: number): string;
+  /** `text` (say, a message the body carried) masked like `quote`, and cut when `maxChars` is given. */
+  mask(text: string, maxChars?: number): string;
 }
 
 export interface HttpClient {
@@ -137,6 +155,7 @@ async function send(req: HttpRequest, dispatcher: Agent, userAgent: string): Pro
     if (!has("content-type")) headers["content-type"] = "application/json";
   }
 
+  const credentials = sentCredentials(headers, req.secrets);
   const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const deadline = AbortSignal.timeout(timeoutMs);
   const signal = req.signal ? AbortSignal.any([req.signal, deadline]) : deadline;
@@ -155,10 +174,10 @@ async function send(req: HttpRequest, dispatcher: Agent, userAgent: string): Pro
       if (truncated) {
         throw new UpstreamError(false, scrub(`${where} → ${status}: response body larger than ${limit} bytes`), { status, details });
       }
-      return response(status, resHeaders, buf, where);
+      return response(status, resHeaders, buf, where, credentials);
     }
     const transient = isTransientStatus(status);
-    const snippet = buf.toString("utf8", 0, Math.min(buf.length, ERROR_BODY_CHARS * 4)).slice(0, ERROR_BODY_CHARS);
+    const snippet = quoteBody(buf, ERROR_BODY_CHARS, credentials, truncated);
     throw new UpstreamError(transient, scrub(`${where} → ${status}${snippet ? `: ${snippet}` : ""}`), {
       status,
       retryAfterMs: transient ? parseRetryAfter(resHeaders, Date.now()) : undefined,
@@ -213,12 +232,34 @@ async function readBody(body: AsyncIterable<Buffer>, limit: number): Promise<{ b
   return { buf: Buffer.concat(chunks), truncated: false };
 }
 
-function response(status: number, headers: Record<string, string>, body: Buffer, where: string): HttpResponse {
+/**
+ * The values a request's credentials take: secret-named headers, whole and without their scheme
+ * (`SSWS x`, `Bearer x`, `Basic x` → also `x`), and the caller's own. An upstream that echoes the
+ * request must not get them quoted; an OAuth access token, say, is not a registered secret.
+ */
+function sentCredentials(headers: Record<string, string>, extra: readonly string[] = []): string[] {
+  const out = new Set<string>(extra);
+  for (const [k, v] of Object.entries(headers)) {
+    if (!isSecretKey(k)) continue;
+    out.add(v);
+    out.add(v.replace(/^[A-Za-z][\w.+-]*\s+/, ""));
+  }
+  return [...out];
+}
+
+function quoteBody(body: Buffer, maxChars: number, credentials: readonly string[], truncated = false): string {
+  const text = body.toString("utf8", 0, Math.min(body.length, QUOTE_WINDOW_BYTES));
+  return scrubAndCut(text, maxChars, { extra: credentials, truncated: truncated || body.length > QUOTE_WINDOW_BYTES });
+}
+
+function response(status: number, headers: Record<string, string>, body: Buffer, where: string, credentials: readonly string[]): HttpResponse {
   return {
     status,
     headers,
     body,
     text: () => body.toString("utf8"),
+    quote: (maxChars) => quoteBody(body, maxChars, credentials),
+    mask: (text, maxChars) => scrubAndCut(text, maxChars ?? Number.MAX_SAFE_INTEGER, { extra: credentials }),
     json: <T>() => {
       try {
         return JSON.parse(body.toString("utf8")) as T;
@@ -348,8 +389,11 @@ const FORBIDDEN_V4: readonly Range[] = [
   [v4(169, 254, 0, 0), 16, "link-local"],
   [v4(172, 16, 0, 0), 12, "private"],
   [v4(192, 0, 0, 0), 24, "reserved"],
+  [v4(192, 0, 2, 0), 24, "documentation"],
   [v4(192, 168, 0, 0), 16, "private"],
   [v4(198, 18, 0, 0), 15, "reserved"],
+  [v4(198, 51, 100, 0), 24, "documentation"],
+  [v4(203, 0, 113, 0), 24, "documentation"],
   [v4(224, 0, 0, 0), 4, "multicast"],
   [v4(240, 0, 0, 0), 4, "reserved"],
 ];
@@ -392,8 +436,34 @@ function parseV6(text: string): number[] | undefined {
 }
 
 /**
+ * Blocks of 2001::/23 ("IETF protocol assignments", not globally reachable as a whole) that the IANA
+ * IPv6 Special-Purpose Address Registry marks globally reachable: [prefix groups, prefix length].
+ */
+const GLOBAL_IN_2001_23: readonly [readonly number[], number][] = [
+  [[0x2001, 0x0001, 0, 0, 0, 0, 0, 1], 128], // Port Control Protocol anycast
+  [[0x2001, 0x0001, 0, 0, 0, 0, 0, 2], 128], // TURN anycast
+  [[0x2001, 0x0001, 0, 0, 0, 0, 0, 3], 128], // DNS-SD service registration protocol anycast
+  [[0x2001, 0x0003], 32], // AMT
+  [[0x2001, 0x0004, 0x0112], 48], // AS112-v6
+  [[0x2001, 0x0020], 28], // ORCHIDv2
+  [[0x2001, 0x0030], 28], // drone remote ID protocol entity tags
+];
+
+/** True when the first `bits` bits of `g` (8 groups of 16) equal those of `prefix`. */
+function inPrefix(g: readonly number[], prefix: readonly number[], bits: number): boolean {
+  for (let i = 0; i * 16 < bits; i++) {
+    const take = Math.min(16, bits - i * 16);
+    const mask = (0xffff << (16 - take)) & 0xffff;
+    if (((g[i] ?? 0) & mask) !== ((prefix[i] ?? 0) & mask)) return false;
+  }
+  return true;
+}
+
+/**
  * Why an address may not be reached from hostile input ("loopback", "private", …), or undefined
- * when it is public. IPv4 embedded in IPv6 (mapped, compatible, NAT64, 6to4) is judged as IPv4.
+ * when it is public. IPv4 embedded in IPv6 (mapped, NAT64, 6to4, Teredo) is judged as IPv4; the
+ * IPv6 ranges are those of the IANA IPv6 Special-Purpose Address Registry that are not globally
+ * reachable, plus the deprecated site-local block.
  */
 export function forbiddenAddress(address: string): string | undefined {
   const kind = net.isIP(address.replace(/%.*$/, ""));
@@ -404,12 +474,25 @@ export function forbiddenAddress(address: string): string | undefined {
   const [g0, g1, g2, g3, g4, g5, g6, g7] = g as [number, number, number, number, number, number, number, number];
   const embedded = (hi: number, lo: number): number => ((hi << 16) | lo) >>> 0;
   const zeroTo = (n: number): boolean => g.slice(0, n).every((x) => x === 0);
+  const within = (prefix: readonly number[], bits: number): boolean => inPrefix(g, prefix, bits);
   if (zeroTo(8)) return "unspecified";
   if (zeroTo(7) && g7 === 1) return "loopback";
-  if (zeroTo(5) && g5 === 0xffff) return forbiddenV4(embedded(g6, g7)); // ::ffff:a.b.c.d
+  if (zeroTo(5) && g5 === 0xffff) return forbiddenV4(embedded(g6, g7)); // ::ffff:a.b.c.d, IPv4-mapped: how dual-stack sockets show IPv4 peers
+  if (zeroTo(4) && g4 === 0xffff && g5 === 0) return "IPv4-translated"; // ::ffff:0:a.b.c.d (RFC 2765): only meaningful behind a translator
   if (zeroTo(6)) return forbiddenV4(embedded(g6, g7)) ?? "reserved"; // ::a.b.c.d (deprecated)
-  if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) return forbiddenV4(embedded(g6, g7)); // NAT64
+  if (within([0x64, 0xff9b, 0, 0, 0, 0], 96)) return forbiddenV4(embedded(g6, g7)); // NAT64, well-known prefix
+  if (within([0x64, 0xff9b, 0x1], 48)) return "NAT64 local-use"; // RFC 8215: a network's own translator
+  if (within([0x100, 0, 0, 0], 64)) return "discard-only"; // RFC 6666
+  if (within([0x2001, 0], 32)) {
+    // Teredo: the server's IPv4 in plain, the client's (its NAT's outside address) with every bit flipped.
+    return forbiddenV4(embedded(g6 ^ 0xffff, g7 ^ 0xffff)) ?? forbiddenV4(embedded(g2, g3));
+  }
+  if (within([0x2001, 0x0002, 0], 48)) return "benchmarking"; // RFC 5180
+  if (within([0x2001, 0x0010], 28)) return "ORCHID"; // RFC 4843, deprecated
+  if (within([0x2001, 0], 23) && !GLOBAL_IN_2001_23.some(([p, bits]) => within(p, bits))) return "reserved"; // IETF protocol assignments
+  if (within([0x2001, 0x0db8], 32) || within([0x3fff], 20)) return "documentation"; // RFC 3849, RFC 9637
   if (g0 === 0x2002) return forbiddenV4(embedded(g1, g2)); // 6to4
+  if (g0 === 0x5f00) return "SRv6 SID"; // RFC 9602: segment identifiers, not hosts
   if ((g0 & 0xfe00) === 0xfc00) return "private"; // fc00::/7 unique local
   if ((g0 & 0xffc0) === 0xfe80) return "link-local";
   if ((g0 & 0xffc0) === 0xfec0) return "private"; // deprecated site-local

@@ -127,7 +127,7 @@ export class ClientCredentials implements Authenticator {
     };
     let res;
     try {
-      res = await o.http.request({ method: "POST", url: o.tokenUrl, headers, body: form.toString(), timeoutMs: o.timeoutMs ?? 10_000 });
+      res = await o.http.request({ method: "POST", url: o.tokenUrl, headers, body: form.toString(), timeoutMs: o.timeoutMs ?? 10_000, ...(assertion ? { secrets: [assertion] } : {}) });
     } catch (err) {
       throw withoutCredentials(err, sent);
     }

@@ -15,6 +15,7 @@ import {
   type Reason,
   type RiskLevel,
 } from "./model.ts";
+import { own } from "../util/own.ts";
 
 export type OnUnknown = "deny" | "hold" | "ignore";
 
@@ -148,7 +149,7 @@ export function aggregateRisk(checks: readonly ResolvedCheck[], scoring: Decisio
   let total = 0;
   let weights = 0;
   for (const c of checks) {
-    const w = scoring.weights[c.check] ?? 1;
+    const w = own(scoring.weights, c.check) ?? 1;
     total += w * c.score;
     weights += w;
   }

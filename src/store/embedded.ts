@@ -173,9 +173,10 @@ export class EmbeddedStore implements StateStore {
     const rows = this.#run("count states by access", () =>
       this.#stmt("SELECT policy, access, count(*) AS n FROM states GROUP BY policy, access").all(),
     ) as { policy: string; access: string; n: number }[];
-    const out: Record<string, Record<string, number>> = {};
-    for (const row of rows) (out[row.policy] ??= {})[row.access] = row.n;
-    return out;
+    // A Map, then own properties: a policy named __proto__ or constructor must count as itself.
+    const out = new Map<string, Record<string, number>>();
+    for (const row of rows) out.set(row.policy, { ...out.get(row.policy), [row.access]: row.n });
+    return Object.fromEntries(out);
   }
 
   async putResults(results: readonly CheckResult[]): Promise<void> {

@@ -53,12 +53,14 @@ export class MemoryStore implements StateStore {
   }
 
   async countByAccess(): Promise<Record<string, Record<string, number>>> {
-    const out: Record<string, Record<string, number>> = {};
+    // A Map, then own properties: a policy named __proto__ or constructor must count as itself.
+    const out = new Map<string, Record<string, number>>();
     for (const s of this.#states.values()) {
-      const m = (out[s.decision.policy] ??= {});
+      const m = out.get(s.decision.policy) ?? {};
+      out.set(s.decision.policy, m);
       m[s.decision.access] = (m[s.decision.access] ?? 0) + 1;
     }
-    return out;
+    return Object.fromEntries(out);
   }
 
   async putResults(results: readonly CheckResult[]): Promise<void> {

@@ -32,6 +32,7 @@ import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
 import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
 import type { Logger } from "./log.ts";
 import { VIGIL_VERSION } from "../util/version.ts";
+import { limitConnections } from "../util/connection-limits.ts";
 import * as N from "./names.ts";
 
 export interface MetricsOptions {
@@ -345,6 +346,8 @@ async function serveMetrics(exporter: PrometheusExporter, host: string | undefin
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
+  // A scraper holds a connection or two; idle or excess ones must not pile up.
+  limitConnections(server, { idleTimeoutMs: 10_000, maxConnections: 64 });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen({ host, port }, () => {

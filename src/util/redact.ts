@@ -42,6 +42,49 @@ export function scrub(text: string): string {
   return text.replace(scrubRe, MASK);
 }
 
+/**
+ * `text` with secrets masked, then cut to `max` characters: masking first, so a secret the cut would
+ * split is still recognised whole. Masked are the registered secrets and `extra` values (credentials
+ * a caller sent without registering them, such as a fresh OAuth access token). When the text is cut
+ * (or `truncated` says it already was), a secret's beginning left at its end is masked too: nothing of
+ * a secret survives, at the price of sometimes masking a last character that only looked like one.
+ * The result is at most `max` characters (when `max` is at least the mask's length).
+ */
+export function scrubAndCut(text: string, max: number, options: { extra?: readonly string[]; truncated?: boolean } = {}): string {
+  const extra = (options.extra ?? []).filter((v) => v.length >= MIN_SCRUB_LENGTH && !secretValues.has(v));
+  let masked = scrub(text);
+  for (const v of [...extra].sort((a, b) => b.length - a.length)) masked = masked.split(v).join(MASK);
+  let cut = options.truncated === true;
+  if (masked.length > max) {
+    // Never split a surrogate pair: half a character is not text.
+    const end = max > 0 && isHighSurrogate(masked.charCodeAt(max - 1)) ? max - 1 : max;
+    masked = masked.slice(0, end);
+    cut = true;
+  }
+  if (!cut) return masked;
+  const start = partialSecretStart(masked, [...secretValues, ...extra]);
+  return start === undefined ? masked : masked.slice(0, Math.max(0, Math.min(start, max - MASK.length))) + MASK;
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
+/** Where the longest proper prefix of a secret that ends `text` begins, or undefined. */
+function partialSecretStart(text: string, secrets: Iterable<string>): number | undefined {
+  let earliest: number | undefined;
+  for (const secret of secrets) {
+    const first = secret.charCodeAt(0);
+    for (let i = Math.max(0, text.length - (secret.length - 1)); i < text.length && (earliest === undefined || i < earliest); i++) {
+      if (text.charCodeAt(i) === first && secret.startsWith(text.slice(i))) {
+        earliest = i;
+        break;
+      }
+    }
+  }
+  return earliest;
+}
+
 /** Deep copy with secret-named keys masked and registered secret values scrubbed from strings. */
 export function redact<T>(value: T): T {
   return redactValue(value, 0) as T;

@@ -274,7 +274,8 @@ describe("loadConfig: parsed values", () => {
 
 describe("loadConfig: plugin modules", () => {
   const zodUrl = pathToFileURL(join(ROOT, "node_modules/zod/index.js")).href;
-  const policyUsing = (check: string) => `communication_policies:\n  - source: a\n    destination: b\n    port: 1\n    continuous_verification:\n      checks: [${check}]\n`;
+  const policyUsing = (check: string) =>
+    `communication_policies:\n  - source: a\n    destination: b\n    port: 1\n    continuous_verification:\n      checks: [${check}]\ninventories:\n  - {type: static, subjects: [{id: a, kind: workload}, {id: b, kind: workload}]}\n`;
 
   it("a check factory from a plugin module compiles with pull:true", async () => {
     writeFileSync(

@@ -374,7 +374,7 @@ test("forbiddenAddress classifies addresses, IPv4 inside IPv6 included", () => {
     ["febf::1", "link-local"],
     ["ff02::1", "multicast"],
     ["2606:4700:4700::1111", undefined],
-    ["2001:db8::1", undefined],
+    ["2001:db8::1", "documentation"],
     ["example.com", "unparseable"],
   ];
   for (const [address, expected] of cases) assert.equal(forbiddenAddress(address), expected, address);

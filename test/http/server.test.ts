@@ -324,6 +324,8 @@ describe("ApiServer", () => {
       [{ subject: "alice", check: "c", status: "pass", ttl: "soon" }, /^ttl: expected a duration/],
       [{ subject: "alice", check: "c", status: "pass", ttl: "0s" }, /^ttl: must be greater than 0$/],
       [{ subject: "alice", check: "c", status: "pass", ttl: "31d" }, /^ttl: must be at most 30d$/],
+      [{ subject: "alice", check: "c", status: "pass", ttl: "1h1h" }, /^ttl: expected a duration/],
+      [{ subject: "alice", check: "c", status: "pass", ttl: "30m1h" }, /^ttl: expected a duration/],
       [{ subject: "alice", check: "c", status: "pass", ttl: 3600 }, /^ttl: expected a duration/],
       [{ subject: "alice", check: "c", status: "pass", reason: "x".repeat(1025) }, /^reason: must be at most 1024 characters$/],
       [{ subject: "", check: "c", status: "pass" }, /^subject: must not be empty$/],

@@ -5,8 +5,12 @@ import { ConfigError, type ConfigIssue } from "../../src/errors.ts";
 
 const FILE = "/tmp/vigil-compile-test/vigil.yaml";
 
+/** The subjects the policies below name as source or destination (appended, so the lines asserted stay put). */
+const SUBJECTS = ["a", "b", "c", "d", "frontend", "api", "spiffe://example.org/ns/web", "api:8443"];
+const INVENTORY = `inventories:\n  - type: static\n    subjects:\n${SUBJECTS.map((id) => `      - {id: "${id}", kind: workload}\n`).join("")}`;
+
 function load(yaml: string): Promise<LoadedConfig> {
-  return loadConfigText(yaml, FILE, { env: {} });
+  return loadConfigText(/^inventories:/m.test(yaml) ? yaml : yaml + INVENTORY, FILE, { env: {} });
 }
 
 async function issuesOf(yaml: string): Promise<ConfigIssue[]> {
@@ -140,7 +144,7 @@ describe("compile: checks", () => {
     },
     {
       name: "extra checks follow the implied ones, without duplicates",
-      yaml: "identity_perimeter:\n  require_location_check: false\n  continuous_verification:\n    checks: [user_risk, mfa]\n",
+      yaml: "identity_perimeter:\n  require_location_check: false\n  continuous_verification:\n    checks: [user_risk, mfa]\nchecks:\n  user_risk: {type: push}\n",
       checks: ["mfa", "managed_device", "session_age", "user_risk"],
     },
   ];
@@ -168,12 +172,13 @@ describe("compile: checks", () => {
     on_unknown: ignore
     ttl: 1h
     hold_grace: 2m
+  declared_signal: {type: push}
 communication_policies:
   - source: a
     destination: b
     port: 1
     continuous_verification:
-      checks: [anomaly_detection, undeclared_signal]
+      checks: [anomaly_detection, declared_signal]
 `);
     assert.deepEqual(cfg.checks.anomaly_detection, {
       name: "anomaly_detection",
@@ -185,9 +190,9 @@ communication_policies:
       ttl: 3_600_000,
       timeout: 30_000,
     });
-    assert.deepEqual(cfg.checks.undeclared_signal, {
-      name: "undeclared_signal",
-      type: "undeclared_signal",
+    assert.deepEqual(cfg.checks.declared_signal, {
+      name: "declared_signal",
+      type: "push",
       pull: false,
       config: undefined,
       on_unknown: undefined,
@@ -195,7 +200,7 @@ communication_policies:
       ttl: undefined,
       timeout: 30_000,
     });
-    assert.deepEqual(cfg.policies[0]!.checks, ["anomaly_detection", "undeclared_signal"]);
+    assert.deepEqual(cfg.policies[0]!.checks, ["anomaly_detection", "declared_signal"]);
   });
 
   it("a check with an explicit built-in type is a pull check", async () => {

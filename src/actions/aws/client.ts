@@ -194,7 +194,7 @@ export class AwsClient implements ProviderClient {
     const staleForever = code !== undefined && TOKEN_EXPIRED_CODES.has(code) && this.#credentials.kind === "static";
     const transient = isTransientStatus(res.status) || (code !== undefined && TRANSIENT_CODES.has(code) && !staleForever);
     if (code && EXPIRED_CODES.has(code) && this.#credentials.kind === "chain") this.#refresh = true;
-    const what = code ? `${code}${message ? `: ${message}` : ""}` : raw.slice(0, 200).trim();
+    const what = code ? res.mask(`${code}${message ? `: ${message}` : ""}`) : res.quote(200).trim();
     return new UpstreamError(transient, scrub(`aws iam ${action} → ${res.status}${what ? ` ${what}` : ""}`), {
       status: res.status,
       ...(transient ? { retryAfterMs: parseRetryAfter(res.headers, this.#clock.now()) } : {}),

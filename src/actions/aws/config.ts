@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { circuitSchema } from "../../plugin/circuit.ts";
-import { callTimeout } from "../../plugin/schema.ts";
+import { callTimeout, httpUrl } from "../../plugin/schema.ts";
 
 const REGION_RE = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 
@@ -36,7 +36,7 @@ export function defaultRegion(env: NodeJS.ProcessEnv = process.env): string {
   return env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || "us-east-1";
 }
 
-const httpUrl = z.url({ protocol: /^https?$/, error: "expected an http or https URL" });
+const endpointUrl = httpUrl();
 
 export const awsProviderSchema = z
   .object({
@@ -47,11 +47,11 @@ export const awsProviderSchema = z
      */
     region: z.string().regex(REGION_RE, { error: 'expected an AWS region like "eu-central-1"' }).optional(),
     /** IAM Query API endpoint (a VPC endpoint, a proxy). Default: the partition's, `https://iam.amazonaws.com` for `aws`. */
-    endpoint: httpUrl.optional(),
+    endpoint: endpointUrl.optional(),
     /** Region in the SigV4 credential scope. Default: the partition's IAM region (`us-east-1`, `cn-north-1`, `us-gov-west-1`). */
     signing_region: z.string().regex(REGION_RE, { error: 'expected an AWS region like "us-east-1"' }).optional(),
     /** STS endpoint for credentials that assume a role (web identity / EKS IRSA, `role_arn` profiles). Default: the SDK's regional STS endpoint (or `AWS_ENDPOINT_URL_STS`). */
-    sts_endpoint: httpUrl.optional(),
+    sts_endpoint: endpointUrl.optional(),
     /** Shared config/credentials profile (`~/.aws/config`), including SSO profiles. Default: `AWS_PROFILE`, else the chain's default order. */
     profile: z.string().min(1).optional(),
     /**

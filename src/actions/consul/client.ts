@@ -12,7 +12,7 @@ import { ApiClient } from "../../plugin/api-client.ts";
 import { NO_AUTH, staticHeader } from "../../net/api-call.ts";
 import { circuitSchema } from "../../plugin/circuit.ts";
 import type { ProviderContext, ProviderFactory } from "../../plugin/provider.ts";
-import { callTimeout } from "../../plugin/schema.ts";
+import { callTimeout, httpUrl } from "../../plugin/schema.ts";
 import { TokenFile } from "../../net/token-file.ts";
 
 const CONSUL_TOKEN_HEADER = "X-Consul-Token";
@@ -24,7 +24,7 @@ const scopeName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { error:
 export const consulProviderSchema = z
   .object({
     /** HTTP(S) address of a Consul agent or server. Default `http://127.0.0.1:8500` (the local agent). */
-    address: z.url({ protocol: /^https?$/, error: "expected an http or https URL" }).default("http://127.0.0.1:8500"),
+    address: httpUrl().default("http://127.0.0.1:8500"),
     /** ACL token sent as `X-Consul-Token`. Use `${file:…}` or `${env:…}`. At most one of `token` and `token_file`; with neither, the agent's default token applies. */
     token: z.string().min(1).optional(),
     /** File holding the ACL token (e.g. rendered by a Vault Agent template), re-read whenever it changes. Relative to the config file. */

@@ -76,7 +76,8 @@ export function graphError(res: HttpResponse): GraphError {
 /** A non-2xx answer an action let through (`accept`) but does not want after all: permanent, like any other 4xx. */
 export function unexpected(call: ApiCall, res: HttpResponse): UpstreamError {
   const e = graphError(res);
-  const what = [e.code, e.message].filter(Boolean).join(": ") || res.text().slice(0, 512);
+  // Graph's message is the upstream's text: masked with the request's own bearer token, which is not a registered secret.
+  const what = res.mask([e.code, e.message].filter(Boolean).join(": "), 512) || res.quote(512);
   return new UpstreamError(false, scrub(`${call.method} ${maskUrl(call.url)} → ${res.status}${what ? `: ${what}` : ""}`), {
     status: res.status,
     details: { method: call.method, url: maskUrl(call.url), ...(e.code ? { graph_code: e.code } : {}) },

@@ -53,12 +53,14 @@ export function statusError(call: ApiCall, res: HttpResponse): UpstreamError {
   const st = parseStatus(res);
   const where = `${call.method.toUpperCase()} ${maskUrl(call.url)}`;
   const causes = (st?.details?.causes ?? []).map((c) => ({ ...(c.field ? { field: c.field } : {}), ...(c.reason ? { reason: c.reason } : {}), message: c.message ?? "" }));
-  const base = st?.message ?? res.text().slice(0, 300).replace(/\s+/g, " ").trim();
+  const base = st?.message ?? res.quote(300).replace(/\s+/g, " ").trim();
   const extra = causes.map((c) => (c.field ? `${c.field}: ${c.message}` : c.message)).filter((t) => t !== "" && !base.includes(t));
   const reason = st?.reason ? ` ${st.reason}` : "";
   let message = `${where} → ${res.status}${reason}${base ? `: ${base}` : ""}${extra.length ? ` [${extra.join("; ")}]` : ""}`;
   if (res.status === 404 && !st?.details?.name) message += " (the API server does not serve this resource: is its CRD installed?)";
-  if (message.length > MAX_MESSAGE) message = `${message.slice(0, MAX_MESSAGE - 1)}…`;
+  // Masked before it is cut, so a credential the cut would split is still recognised whole.
+  message = res.mask(message);
+  if (message.length > MAX_MESSAGE) message = `${res.mask(message, MAX_MESSAGE - 1)}…`;
   const transient = res.status === 409 && (st?.reason === "Conflict" || st?.reason === undefined);
   return new UpstreamError(transient, scrub(message), {
     status: res.status,

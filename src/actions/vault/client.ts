@@ -13,7 +13,7 @@ import { staticHeader } from "../../net/api-call.ts";
 import { circuitSchema } from "../../plugin/circuit.ts";
 import type { ProviderContext, ProviderFactory } from "../../plugin/provider.ts";
 import { TokenFile, VAULT_TOKEN_HEADER } from "../../net/token-file.ts";
-import { callTimeout } from "../../plugin/schema.ts";
+import { callTimeout, httpUrl } from "../../plugin/schema.ts";
 
 /** One path segment; `.` and `..` are refused because URL normalization would resolve them to another mount. */
 const PATH_SEGMENT = "(?!\\.{1,2}(?:/|$))[A-Za-z0-9_.-]+";
@@ -21,7 +21,7 @@ const PATH_SEGMENT = "(?!\\.{1,2}(?:/|$))[A-Za-z0-9_.-]+";
 export const vaultProviderSchema = z
   .object({
     /** Vault's address, e.g. `https://vault.example.org:8200`. Required. */
-    address: z.url({ protocol: /^https?$/, error: "expected an http or https URL" }),
+    address: httpUrl(),
     /** Vault token, sent as `X-Vault-Token`. Set exactly one of `token` and `token_file`. Use `${file:…}` or `${env:…}`. */
     token: z.string().min(1).optional(),
     /**

@@ -10,7 +10,7 @@ import type { PlannedCall } from "../../net/api-call.ts";
 import { DEFAULT_USER_AGENT } from "../../util/version.ts";
 import { maskUrl } from "../../net/http.ts";
 import { isSecretKey, redact, registerSecret } from "../../util/redact.ts";
-import { callTimeout } from "../../plugin/schema.ts";
+import { callTimeout, httpUrl } from "../../plugin/schema.ts";
 
 const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Headers the action owns; configuring them would break the signature or the framing. */
@@ -19,7 +19,7 @@ const RESERVED_HEADERS = ["content-type", "content-length", "host", "transfer-en
 export const webhookConfigSchema = z
   .object({
     /** Endpoint the decision is POSTed to: an http or https URL. Required. */
-    url: z.url({ protocol: /^https?$/, error: "expected an http or https URL" }),
+    url: httpUrl(),
     /** HMAC-SHA256 key for `X-Vigil-Signature`, at least 16 characters. Required; use `${file:…}` or `${env:…}`. */
     secret: z.string().min(16, { error: "must be at least 16 characters" }),
     /** Extra request headers (e.g. `Authorization`). Secret-named ones are masked in plans. Default none. */

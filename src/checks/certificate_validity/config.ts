@@ -2,7 +2,7 @@
 import { isIP } from "node:net";
 import { z } from "zod";
 import type { Subject } from "../../policy/model.ts";
-import { duration } from "../../plugin/schema.ts";
+import { duration, timerDuration } from "../../plugin/schema.ts";
 import { sourceSchema } from "./sources/schema.ts";
 import { DEFAULT_KEY_POLICY, type ExpectedIdentity } from "./types.ts";
 
@@ -44,7 +44,7 @@ export const certificateValidityConfigSchema = z
         soft_fail: z.boolean().default(true),
         /** OCSP/CRL URLs come from the certificate under test: private, loopback and link-local targets are refused unless true. */
         allow_private_urls: z.boolean().default(false),
-        timeout: duration().prefault("5s"),
+        timeout: timerDuration().prefault("5s"),
         max_ocsp_bytes: z.number().int().min(1024).default(64 * 1024),
         max_crl_bytes: z.number().int().min(1024).default(10 * 1024 * 1024),
         /** Local CRL files (DER or PEM), checked before distribution points. */

@@ -12,11 +12,14 @@ export interface Verdict {
   readonly evidence?: Record<string, unknown>;
 }
 
-/** Reads a dotted attribute path (`device.managed`). */
+/**
+ * Reads a dotted attribute path (`device.managed`). Own properties only: an inventory's attributes
+ * must say `managed: true`, not inherit a `constructor` or `toString` that reads as present.
+ */
 export function attribute(subject: Subject, path: string): unknown {
   let v: unknown = subject.attributes;
   for (const part of path.split(".")) {
-    if (v === null || typeof v !== "object") return undefined;
+    if (v === null || typeof v !== "object" || !Object.hasOwn(v, part)) return undefined;
     v = (v as Record<string, unknown>)[part];
   }
   return v;

@@ -4,7 +4,7 @@
  * validating a config does not load the TLS, Kubernetes or file code. See index.ts for examples.
  */
 import { z } from "zod";
-import { duration } from "../../../plugin/schema.ts";
+import { timerDuration } from "../../../plugin/schema.ts";
 
 /** A string that may hold `{{…}}` placeholders. */
 const templated = () => z.string().min(1).max(4096);
@@ -19,7 +19,7 @@ export const fileSourceSchema = z
      */
     paths: z.array(templated()).min(1).max(16),
     /** Deadline for reading all files. Default `5s`. */
-    timeout: duration().prefault("5s"),
+    timeout: timerDuration().prefault("5s"),
   })
   .strict();
 
@@ -36,7 +36,7 @@ export const tlsSourceSchema = z
     /** Its private key (PEM) (templated path). */
     client_key_file: templated().optional(),
     /** Connect + handshake deadline. Default `5s`. */
-    timeout: duration().prefault("5s"),
+    timeout: timerDuration().prefault("5s"),
   })
   .strict()
   .refine((s) => (s.client_cert_file === undefined) === (s.client_key_file === undefined), {
@@ -63,7 +63,7 @@ export const kubernetesSecretSourceSchema = z
     /** Force (true) or forbid (false) the pod's service account. Default: detected. */
     in_cluster: z.boolean().optional(),
     /** Request deadline. Default `10s`. */
-    timeout: duration().prefault("10s"),
+    timeout: timerDuration().prefault("10s"),
   })
   .strict()
   .refine((s) => !(s.in_cluster === true && s.kubeconfig !== undefined), { message: "in_cluster and kubeconfig exclude each other", path: ["in_cluster"] });
@@ -79,7 +79,7 @@ export const spiffeSourceSchema = z
     /** The SVID key (templated path); when given it must match the leaf. Default: not checked. */
     key_path: templated().optional(),
     /** Deadline for reading the files. Default `5s`. */
-    timeout: duration().prefault("5s"),
+    timeout: timerDuration().prefault("5s"),
   })
   .strict();
 
