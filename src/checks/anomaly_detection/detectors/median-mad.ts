@@ -7,16 +7,18 @@
  *   at least that far out, the empirical share of them bounds the probability from below, so
  *   heavy tails and discrete values the series has shown before do not alarm again and again;
  * - level: the median of the last `shortWindow` points minus the window median, against the same
- *   difference over the window (its median and MAD, with the same empirical bound) — a shift or a
- *   drift too small for any single point to stand out; measuring it against its own history
- *   rather than a standard error keeps autocorrelated series (most real metrics) quiet;
- * - flat: a run of identical values longer than any in the window, against the window's share
- *   of repeated values — a metric that got stuck;
+ *   difference over the window (its median and MAD, never less than the standard error of a
+ *   median of independent points, a Laplace tail, the same empirical bound) — a shift or a drift
+ *   too small for any single point to stand out; measuring it against its own history rather than
+ *   a standard error keeps autocorrelated series (most real metrics) quiet;
+ * - flat: a run of identical values longer than any in the window, against the share of that
+ *   value in the window (its chance of repeating under independence) — a metric that got stuck;
  * - seasonal (optional): the above work on residuals from the median of recent values at the same
  *   time of day or week (`bins` phase bins, the last `seasonMemory` values each).
  *
  * Memory: two windows of `window` doubles (each a ring and a sorted copy), the short window, a
- * sliding maximum of at most `window` entries, a ring of `window` repeat flags and, with seasonality,
+ * sliding maximum of at most `window` entries, a ring of `window` raw values with a count per
+ * distinct value and, with seasonality,
  * `bins × seasonMemory` doubles — bounded whatever the series length.
  */
 import { SortedWindow } from "./sorted-window.ts";
@@ -64,7 +66,7 @@ interface BaselineState {
   short: number[];
   levels: number[];
   runMax: SlidingMaxState;
-  repeats: number[];
+  raw: number[];
   last: number | null;
   run: number;
   bins: number[][];
@@ -74,14 +76,24 @@ interface BaselineState {
  * Two-sided tail probability of x against a window with median m: normal with σ = 1.4826·MAD,
  * bounded below by the share of the window at least as far from m, once there is any.
  */
-function medianOf(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const n = sorted.length;
-  return n % 2 === 1 ? sorted[(n - 1) >> 1]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
+/** Median of `values` (plus `extra` when given), sorted by insertion into `scratch`: no garbage. */
+function medianOf(values: readonly number[], scratch: Float64Array, extra?: number): number {
+  const count = values.length + (extra === undefined ? 0 : 1);
+  for (let n = 0; n < count; n++) {
+    const x = n < values.length ? values[n]! : extra!;
+    let i = n;
+    while (i > 0 && scratch[i - 1]! > x) {
+      scratch[i] = scratch[i - 1]!;
+      i--;
+    }
+    scratch[i] = x;
+  }
+  const n = count;
+  return n % 2 === 1 ? scratch[(n - 1) >> 1]! : (scratch[n / 2 - 1]! + scratch[n / 2]!) / 2;
 }
 
-function robustTail(w: SortedWindow, m: number, x: number, laplace = false): number {
-  let sigma = 1.4826 * w.mad(m);
+function robustTail(w: SortedWindow, m: number, x: number, laplace = false, floor = 0): number {
+  let sigma = Math.max(1.4826 * w.mad(m), floor);
   if (!(sigma > 0)) sigma = 1.2533 * w.meanAbsDeviation(m);
   if (!(sigma > 0)) sigma = Math.max(Math.abs(m) * 1e-9, Number.MIN_VALUE);
   const d = Math.abs(x - m);
@@ -99,39 +111,46 @@ class Baseline {
   /** Past differences between the short and the window median. */
   readonly #levels: SortedWindow;
   readonly #runMax: SlidingMax;
-  /** 1 where a point repeated its predecessor, over the last `window` points. */
-  readonly #repeats: Uint8Array;
-  #repeatAt = 0;
-  #repeatFilled = 0;
-  #repeatCount = 0;
+  /** The last `window` raw values and how often each occurs among them. */
+  readonly #raw: Float64Array;
+  #rawAt = 0;
+  #rawFilled = 0;
+  readonly #rawCounts = new Map<number, number>();
   #last: number | null = null;
   #run = 0;
   readonly #bins: number[][];
+  readonly #scratch: Float64Array;
 
   constructor(params: MedianMadParams, state?: BaselineState) {
     this.params = params;
     this.#window = new SortedWindow(params.window);
     this.#levels = new SortedWindow(params.window);
     this.#runMax = new SlidingMax(params.window, state?.runMax);
-    this.#repeats = new Uint8Array(params.window);
+    this.#raw = new Float64Array(params.window);
+    this.#scratch = new Float64Array(Math.max(params.shortWindow, params.seasonMemory) + 1);
     this.#bins = params.seasonality === "none" ? [] : Array.from({ length: params.bins }, (_, i) => [...(state?.bins[i] ?? [])]);
     if (state) {
       for (const v of state.window) this.#window.push(v);
       for (const v of state.levels) this.#levels.push(v);
       this.#short = [...state.short];
-      for (const r of state.repeats) this.#pushRepeat(r);
+      for (const v of state.raw) this.#pushRaw(v);
       this.#last = state.last;
       this.#run = state.run;
 
     }
   }
 
-  #pushRepeat(r: number): void {
-    if (this.#repeatFilled === this.#repeats.length) this.#repeatCount -= this.#repeats[this.#repeatAt]!;
-    else this.#repeatFilled++;
-    this.#repeats[this.#repeatAt] = r;
-    this.#repeatCount += r;
-    this.#repeatAt = (this.#repeatAt + 1) % this.#repeats.length;
+  #pushRaw(x: number): void {
+    const counts = this.#rawCounts;
+    if (this.#rawFilled === this.#raw.length) {
+      const old = this.#raw[this.#rawAt]!;
+      const c = counts.get(old)! - 1;
+      if (c === 0) counts.delete(old);
+      else counts.set(old, c);
+    } else this.#rawFilled++;
+    this.#raw[this.#rawAt] = x;
+    counts.set(x, (counts.get(x) ?? 0) + 1);
+    this.#rawAt = (this.#rawAt + 1) % this.#raw.length;
   }
 
   /** The tail probability of the point (the smallest of the tests), then learns it. */
@@ -142,15 +161,15 @@ class Baseline {
 
   #flat(x: number): number {
     const prev = this.#last;
-    const repeat = prev !== null && Math.abs(x - prev) <= 1e-12 * Math.max(Math.abs(x), Math.abs(prev)) ? 1 : 0;
-    this.#run = repeat ? this.#run + 1 : 0;
+    this.#run = x === prev ? this.#run + 1 : 0;
     let p = 1;
-    if (this.#run > 0 && this.#repeatFilled >= MIN_POINTS && this.#run > this.#runMax.max()) {
-      const q = (this.#repeatCount + 1) / (this.#repeatFilled + 2);
+    if (this.#run > 0 && this.#rawFilled >= MIN_POINTS && this.#run > this.#runMax.max()) {
+      // Under independence a repeat of x has the chance of x itself: its share of the window.
+      const q = ((this.#rawCounts.get(x) ?? 0) + 1) / (this.#rawFilled + 2);
       p = q ** this.#run;
     }
     this.#runMax.push(this.#run);
-    this.#pushRepeat(repeat);
+    this.#pushRaw(x);
     this.#last = x;
     return p;
   }
@@ -162,7 +181,7 @@ class Baseline {
     const phase = ((t % period) + period) % period;
     const bin = this.#bins[Math.min(this.params.bins - 1, Math.floor((phase / period) * this.params.bins))]!;
     let expected = NaN;
-    if (bin.length > 0) expected = medianOf(bin);
+    if (bin.length > 0) expected = medianOf(bin, this.#scratch);
     bin.push(x);
     if (bin.length > this.params.seasonMemory) bin.shift();
     return x - expected;
@@ -177,20 +196,21 @@ class Baseline {
       const pPoint = robustTail(w, m, r);
       // Level test on the short median, including this point.
       const k = this.params.shortWindow;
-      const short = this.#short.length >= k ? this.#short.slice(1) : this.#short.slice();
-      short.push(r);
+      // The short window is kept at k − 1 past points; this point completes it.
       let pLevel = 1;
-      if (short.length === k) {
-        short.sort((a, b) => a - b);
-        const level = (k % 2 === 1 ? short[(k - 1) >> 1]! : (short[k / 2 - 1]! + short[k / 2]!) / 2) - m;
-        if (this.#levels.size >= MIN_POINTS) pLevel = robustTail(this.#levels, this.#levels.median(), level, true);
+      if (this.#short.length === k - 1) {
+        const level = medianOf(this.#short, this.#scratch, r) - m;
+        // Never narrower than the standard error of a median of k independent points: on
+        // discrete or sparse series the level barely moves and its MAD collapses to 0.
+        const floor = (1.2533 * w.std()) / Math.sqrt(k);
+        if (this.#levels.size >= MIN_POINTS) pLevel = robustTail(this.#levels, this.#levels.median(), level, true, floor);
         this.#levels.push(level);
       }
       p = Math.min(pPoint, pLevel);
     }
     w.push(r);
     this.#short.push(r);
-    if (this.#short.length > this.params.shortWindow) this.#short.shift();
+    if (this.#short.length >= this.params.shortWindow) this.#short.shift();
     return p;
   }
 
@@ -200,16 +220,16 @@ class Baseline {
   }
 
   toJSON(): BaselineState {
-    const repeats: number[] = [];
-    const n = this.#repeats.length;
-    const start = this.#repeatFilled === n ? this.#repeatAt : 0;
-    for (let i = 0; i < this.#repeatFilled; i++) repeats.push(this.#repeats[(start + i) % n]!);
+    const raw: number[] = [];
+    const n = this.#raw.length;
+    const start = this.#rawFilled === n ? this.#rawAt : 0;
+    for (let k = 0; k < this.#rawFilled; k++) raw.push(this.#raw[(start + k) % n]!);
     return {
       window: this.#window.values(),
       short: [...this.#short],
       levels: this.#levels.values(),
       runMax: this.#runMax.toJSON(),
-      repeats,
+      raw,
       last: this.#last,
       run: this.#run,
       bins: this.#bins.map((b) => [...b]),

@@ -9,6 +9,11 @@ export class SortedWindow {
   readonly #sorted: Float64Array;
   #start = 0;
   #size = 0;
+  // Running sums for the standard deviation, recomputed exactly every `capacity` pushes so
+  // rounding cannot drift.
+  #sum = 0;
+  #sumSq = 0;
+  #sinceExact = 0;
 
   constructor(capacity: number) {
     if (!(Number.isInteger(capacity) && capacity >= 1)) throw new RangeError("window capacity must be a positive integer");
@@ -23,9 +28,29 @@ export class SortedWindow {
 
   /** Adds a value, dropping the oldest when full. */
   push(x: number): void {
+    this.#insert(x);
+    if (++this.#sinceExact >= this.capacity) {
+      this.#sinceExact = 0;
+      let sum = 0;
+      let sumSq = 0;
+      for (let i = 0; i < this.#size; i++) {
+        const v = this.#sorted[i]!;
+        sum += v;
+        sumSq += v * v;
+      }
+      this.#sum = sum;
+      this.#sumSq = sumSq;
+    }
+  }
+
+  #insert(x: number): void {
     const s = this.#sorted;
+    this.#sum += x;
+    this.#sumSq += x * x;
     if (this.#size === this.capacity) {
       const old = this.#ring[this.#start]!;
+      this.#sum -= old;
+      this.#sumSq -= old * old;
       this.#ring[this.#start] = x;
       this.#start = (this.#start + 1) % this.capacity;
       // Replace `old` by `x` in the sorted array with one shift.
@@ -87,21 +112,18 @@ export class SortedWindow {
     // Left run: m − s[split−1−i], ascending in i; right run: s[split+i] − m, ascending in i.
     const nl = split;
     const nr = this.#size - split;
-    const left = (i: number) => m - s[split - 1 - i]!;
-    const right = (i: number) => s[split + i]! - m;
-    // k-th of two sorted arrays by binary search on how many come from the left.
+    // k-th of two sorted runs by binary search on how many come from the left.
     let lo = Math.max(0, k + 1 - nr);
     let hi = Math.min(k + 1, nl);
     while (lo < hi) {
-      const i = (lo + hi) >>> 1; // take i from left, k+1−i from right
+      const i = (lo + hi) >>> 1; // take i from the left run, k+1−i from the right
       const j = k + 1 - i;
-      if (i < nl && j > 0 && right(j - 1) > left(i)) lo = i + 1;
+      if (i < nl && j > 0 && s[split + j - 1]! - m > m - s[split - 1 - i]!) lo = i + 1;
       else hi = i;
     }
-    const i = lo;
-    const j = k + 1 - i;
-    const a = i > 0 ? left(i - 1) : -Infinity;
-    const b = j > 0 ? right(j - 1) : -Infinity;
+    const j = k + 1 - lo;
+    const a = lo > 0 ? m - s[split - lo]! : -Infinity;
+    const b = j > 0 ? s[split + j - 1]! - m : -Infinity;
     return a > b ? a : b;
   }
 
@@ -111,6 +133,14 @@ export class SortedWindow {
     if (n === 0) return NaN;
     if (n % 2 === 1) return this.#kthDistance(m, (n - 1) >> 1);
     return (this.#kthDistance(m, n / 2 - 1) + this.#kthDistance(m, n / 2)) / 2;
+  }
+
+  /** Population standard deviation of the window. */
+  std(): number {
+    if (this.#size === 0) return NaN;
+    const mean = this.#sum / this.#size;
+    const v = this.#sumSq / this.#size - mean * mean;
+    return v > 0 ? Math.sqrt(v) : 0;
   }
 
   /** Mean of |x − m| over the window (O(n); used only when the MAD is 0). */
