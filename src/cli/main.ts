@@ -18,7 +18,7 @@ const COMMANDS: Record<string, Entry> = {
   plan: { summary: "the exact calls an access change would make", load: async () => { const m = await import("./plan.ts"); return { command: m.plan, help: m.help }; } },
   actions: { summary: "list action types with their permissions and examples", load: async () => { const m = await import("./actions.ts"); return { command: m.actions, help: m.help }; } },
   cert: { summary: "inspect and verify certificates", load: async () => { const m = await import("./cert.ts"); return { command: m.cert, help: m.help }; } },
-  audit: { summary: "verify the audit log's hash chain", load: async () => { const m = await import("./audit.ts"); return { command: m.audit, help: m.help }; } },
+  audit: { summary: "verify the audit log's keyed chain; move unexplained lines aside", load: async () => { const m = await import("./audit.ts"); return { command: m.audit, help: m.help }; } },
 };
 
 const USAGE = `vigil — continuous verification for zero-trust infrastructure

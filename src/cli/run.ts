@@ -1,8 +1,9 @@
-import { loadOrExplain, parse, EXIT_OK, EXIT_FAIL, type Command } from "./common.ts";
+import { loadOrExplain, parse, EXIT_OK, EXIT_FAIL, EXIT_USAGE, type Command } from "./common.ts";
 import { loadConfig } from "../config/load.ts";
 import { Agent } from "../engine/agent.ts";
 import { createLogger } from "../telemetry/log.ts";
-import { errorMessage, ConfigError } from "../errors.ts";
+import { errorMessage, ConfigError, VigilError } from "../errors.ts";
+import { scrub } from "../util/redact.ts";
 
 export const help = `Usage: vigil run [-c FILE]
 
@@ -52,8 +53,10 @@ export const run: Command = async (argv) => {
     await started;
   } catch (err) {
     logger.fatal({ err }, `vigil could not start: ${errorMessage(err)}`);
+    process.stderr.write(`vigil: could not start: ${scrub(errorMessage(err))}\n`);
     await agent.stop().catch(() => undefined);
-    return EXIT_FAIL;
+    // Another agent on the same data_dir is a usage problem, not a failure of this one.
+    return err instanceof VigilError && err.code === "VIGIL_ERR_DATA_DIR_LOCKED" ? EXIT_USAGE : EXIT_FAIL;
   }
 
   const signal = await stopSignal;

@@ -3,15 +3,18 @@
  * API → scheduler), stops them in reverse, and reloads config on demand. The job handlers live in
  * `jobs.ts`, what the HTTP API asks of the agent in `service.ts`.
  */
-import { mkdirSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, mkdirSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import type { LoadedConfig } from "../config/load.ts";
 import type { PluginContext } from "../plugin/context.ts";
 import type { StateStore } from "../store/contract.ts";
 import type { IdleOptions, WorkQueue } from "../queue/contract.ts";
-import { checkpoint, openDatabase } from "../db/sqlite.ts";
-import { EmbeddedStore } from "../store/embedded.ts";
+import { DATABASE_FILE, openDatabase, quickCheck } from "../db/sqlite.ts";
+import { DataDirLock } from "../db/lock.ts";
+import { Checkpointer } from "../db/checkpointer.ts";
+import { AUDIT_FILE, EmbeddedStore } from "../store/embedded.ts";
+import { resolveAuditKey } from "../store/audit-key.ts";
 import { EmbeddedQueue } from "../queue/embedded.ts";
 import { createHttpClient, type HttpClient } from "../net/http.ts";
 import { ApiServer } from "../http/server.ts";
@@ -47,6 +50,8 @@ export class Agent {
   #stopping: Promise<void> | undefined;
   #ready = false;
   #db: DatabaseSync | undefined;
+  #lock: DataDirLock | undefined;
+  #checkpointer: Checkpointer | undefined;
   #store: StateStore | undefined;
   #queue: WorkQueue | undefined;
   #runtime: Runtime | undefined;
@@ -104,8 +109,17 @@ export class Agent {
       this.#logger,
     );
     const metrics = this.#telemetry.metrics;
-    this.#db = openDatabase(dataDir, { manualCheckpoint: true });
-    const store = new EmbeddedStore(this.#db, dataDir, { clock: this.#clock });
+    this.#lock = DataDirLock.acquire(dataDir);
+    this.#db = openStateDatabase(dataDir, cfg.agent.store.wal_size_limit);
+    this.#checkpointer = new Checkpointer(join(dataDir, DATABASE_FILE), cfg.agent.store.wal_size_limit);
+    const auditKey = resolveAuditKey({ configured: cfg.agent.audit.key, dataDir, create: true })!;
+    if (auditKey.generated) {
+      this.#logger.warn(
+        { key_file: auditKey.source, key_id: auditKey.key.id },
+        `agent.audit.key is not set: generated the audit log's key into ${auditKey.source} (mode 0600). Back it up: \`vigil audit verify\` needs it. Set agent.audit.key to use a key of your own`,
+      );
+    }
+    const store = new EmbeddedStore(this.#db, dataDir, { clock: this.#clock, key: auditKey.key });
     const queue = new EmbeddedQueue(this.#db, { clock: this.#clock, logger: this.#logger, drainTimeoutMs: cfg.agent.shutdown_timeout });
     this.#store = store;
     this.#queue = queue;
@@ -190,7 +204,9 @@ export class Agent {
       await this.#store?.stop();
       await this.#http?.close();
       await this.#telemetry?.stop();
-      this.#db?.close();
+      await this.#checkpointer?.close().catch((err: unknown) => this.#logger.warn({ err }, "checkpoint worker stop failed"));
+      if (this.#db?.isOpen) this.#db.close();
+      this.#lock?.release();
       this.#logger.info("vigil stopped");
     })();
     return this.#stopping;
@@ -268,7 +284,7 @@ export class Agent {
     try {
       await this.#enforcer?.flush();
       await this.#refreshGauges();
-      if (this.#db?.isOpen) checkpoint(this.#db);
+      if (this.#db?.isOpen) await this.#checkpointer?.checkpoint();
     } catch (err) {
       this.#logger.warn({ err }, `housekeeping failed: ${errorMessage(err)}`);
     }
@@ -285,5 +301,41 @@ export class Agent {
   #parts(): EngineParts | undefined {
     if (!this.#index || !this.#store || !this.#runtime || !this.#evaluator || !this.#enforcer || !this.#queue) return undefined;
     return { index: this.#index, store: this.#store, runtime: this.#runtime, evaluator: this.#evaluator, enforcer: this.#enforcer, queue: this.#queue };
+  }
+}
+
+/**
+ * Opens `vigil.db` and refuses to start on one that is damaged, or missing while the audit log
+ * shows an earlier run: either way the agent would start with every subject at full access and
+ * nothing to revert, silently forgetting what it had enforced.
+ */
+function openStateDatabase(dataDir: string, walSizeLimit: number): DatabaseSync {
+  const file = join(dataDir, DATABASE_FILE);
+  const audit = join(dataDir, AUDIT_FILE);
+  const restore = `Stop here and restore ${file} from a backup. To start afresh on purpose, move the whole data_dir aside (keep it for investigation) and start again`;
+  if (!existsSync(file) && sizeOf(audit) > 0) {
+    throw new VigilError("VIGIL_ERR_STORE", `${file} is missing, but the audit log ${audit} records earlier decisions: starting without it would put every subject back to full access with no reverts. ${restore}`, {
+      details: { file, audit },
+    });
+  }
+  let db: DatabaseSync;
+  try {
+    db = openDatabase(dataDir, { manualCheckpoint: true, walSizeLimit });
+  } catch (err) {
+    throw new VigilError("VIGIL_ERR_STORE", `${errorMessage(err)}. ${restore}`, { cause: err, details: { file } });
+  }
+  const problems = quickCheck(db);
+  if (problems.length > 0) {
+    db.close();
+    throw new VigilError("VIGIL_ERR_STORE", `${file} is damaged (PRAGMA quick_check: ${problems.slice(0, 3).join("; ")}). ${restore}`, { details: { file, problems: problems.slice(0, 20) } });
+  }
+  return db;
+}
+
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
   }
 }
