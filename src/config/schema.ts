@@ -125,6 +125,12 @@ export const enforcementSchema = z
     ...enforcementLevels,
     limits: limitsSchema.prefault({}),
     retry: retrySchema.prefault({}),
+    /**
+     * A subject that leaves every inventory: `keep` (default) leaves the access last enforced on it in
+     * place; `restore` brings it back to full access through the normal enforcement path (the reverts
+     * of the levels it was at). Either way an audit entry records it and its state and results are pruned.
+     */
+    removed_subjects: z.enum(["keep", "restore"]).default("keep"),
   })
   .strict();
 

@@ -24,7 +24,9 @@ import { systemClock, type Clock } from "../util/clock.ts";
 import { DEFAULT_USER_AGENT } from "../util/version.ts";
 import { errorMessage, VigilError } from "../errors.ts";
 import { Runtime } from "./runtime.ts";
-import { SubjectIndex } from "./subjects.ts";
+import { SubjectIndex, listAll } from "./subjects.ts";
+import type { Subject } from "../policy/model.ts";
+import type { StoredState } from "../store/contract.ts";
 import { Evaluator } from "./evaluator.ts";
 import { KeyedLock } from "./keyed-lock.ts";
 import { Enforcer, ACTION_JOB, type ActionJob } from "./enforcer.ts";
@@ -50,7 +52,7 @@ export class Agent {
   #stopping: Promise<void> | undefined;
   #ready = false;
   #db: DatabaseSync | undefined;
-  #lock: DataDirLock | undefined;
+  #dataDirLock: DataDirLock | undefined;
   #checkpointer: Checkpointer | undefined;
   #store: StateStore | undefined;
   #queue: WorkQueue | undefined;
@@ -67,8 +69,15 @@ export class Agent {
   /** Start-up enforcement, which runs beside the queue; settles (never rejects) when done. */
   #startup: Promise<void> | undefined;
   #caughtUp = false;
+  /** Shared by evaluator, enforcer and removals: one subject's decision is worked out by one of them at a time. */
+  readonly #subjectLock = new KeyedLock();
   #queueDepth: Record<string, { waiting: number; delayed: number; active: number; failed: number }> = {};
   #subjectCounts: Record<string, Record<string, number>> = {};
+  /** Removals are handled one batch at a time, in order. */
+  #removals: Promise<void> = Promise.resolve();
+  /** Subjects that left while the agent was down are looked for once, after the first complete listing. */
+  #baselineChecked = false;
+  #coveredCache: { runtime: Runtime; version: string; counts: Record<string, number> } | undefined;
 
   constructor(config: LoadedConfig, options: AgentOptions) {
     this.#config = config;
@@ -78,7 +87,13 @@ export class Agent {
       clock: this.#clock,
       mode: config.raw.agent.mode,
       parts: () => this.#parts(),
-      lifecycle: () => ({ started: this.#started, stopping: this.#stopping !== undefined, ready: this.#ready, caughtUp: this.#caughtUp }),
+      lifecycle: () => ({
+        started: this.#started,
+        stopping: this.#stopping !== undefined,
+        ready: this.#ready,
+        caughtUp: this.#caughtUp,
+        unloaded: (this.#index?.status() ?? []).filter((s) => !s.loaded).map((s) => s.label),
+      }),
     });
   }
 
@@ -109,7 +124,7 @@ export class Agent {
       this.#logger,
     );
     const metrics = this.#telemetry.metrics;
-    this.#lock = DataDirLock.acquire(dataDir);
+    this.#dataDirLock = DataDirLock.acquire(dataDir);
     this.#db = openStateDatabase(dataDir, cfg.agent.store.wal_size_limit);
     this.#checkpointer = new Checkpointer(join(dataDir, DATABASE_FILE), cfg.agent.store.wal_size_limit);
     const auditKey = resolveAuditKey({ configured: cfg.agent.audit.key, dataDir, create: true })!;
@@ -119,7 +134,12 @@ export class Agent {
         `agent.audit.key is not set: generated the audit log's key into ${auditKey.source} (mode 0600). Back it up: \`vigil audit verify\` needs it. Set agent.audit.key to use a key of your own`,
       );
     }
-    const store = new EmbeddedStore(this.#db, dataDir, { clock: this.#clock, key: auditKey.key });
+    const store = new EmbeddedStore(this.#db, dataDir, {
+      clock: this.#clock,
+      key: auditKey.key,
+      maxStreams: cfg.agent.store.max_streams_per_check,
+      onStreamsDropped: (check, n) => metrics.streamsDropped(check, n),
+    });
     const queue = new EmbeddedQueue(this.#db, { clock: this.#clock, logger: this.#logger, drainTimeoutMs: cfg.agent.shutdown_timeout });
     this.#store = store;
     this.#queue = queue;
@@ -135,10 +155,20 @@ export class Agent {
     };
     const runtime = new Runtime(this.#config, this.#ctx);
     this.#runtime = runtime;
-    const index = new SubjectIndex(runtime.inventories, this.#logger);
+    const index = new SubjectIndex(runtime.inventories, this.#logger, {
+      labels: inventoryLabels(this.#config),
+      hooks: {
+        inventoryFailed: (label, error, kept, first) => {
+          metrics.inventoryError(label);
+          if (first) this.#audit([{ type: "inventory_failed", inventory: label, error, kept_subjects: kept }]);
+        },
+        inventoryRecovered: (label) => this.#audit([{ type: "inventory_recovered", inventory: label }]),
+        removed: (subjects) => this.#subjectsRemoved(subjects.map((s) => s.id)),
+      },
+    });
     this.#index = index;
     await index.refresh();
-    const lock = new KeyedLock();
+    const lock = this.#subjectLock;
     const evaluator = new Evaluator({ store, index, metrics, ctx: this.#ctx, runtime, lock });
     this.#evaluator = evaluator;
     const enforcer = new Enforcer({ store, queue, index, metrics, clock: this.#clock, logger: this.#logger, runtime, lock });
@@ -156,6 +186,7 @@ export class Agent {
       subjects: () => this.#subjectCounts,
       paused: () => enforcer.paused(),
       circuits: () => this.#runtime?.circuits() ?? {},
+      inventories: () => Object.fromEntries((this.#index?.status() ?? []).map((s) => [s.label, !s.loaded || s.failing])),
     });
 
     const token = cfg.agent.api.token ?? generatedApiToken(dataDir, this.#logger);
@@ -173,6 +204,7 @@ export class Agent {
 
     await enforcer.loadGuards();
     this.#scheduler.schedule(runtime);
+    await this.#checkBaseline();
     await this.#initialPass(runtime, "start");
     this.#startup = enforcer
       .flush()
@@ -206,7 +238,7 @@ export class Agent {
       await this.#telemetry?.stop();
       await this.#checkpointer?.close().catch((err: unknown) => this.#logger.warn({ err }, "checkpoint worker stop failed"));
       if (this.#db?.isOpen) this.#db.close();
-      this.#lock?.release();
+      this.#dataDirLock?.release();
       this.#logger.info("vigil stopped");
     })();
     return this.#stopping;
@@ -228,13 +260,23 @@ export class Agent {
     }
     const { index, evaluator, enforcer, store } = parts;
     const runtime = new Runtime(next, this.#ctx);
+    const labels = inventoryLabels(next);
+    // Read the new inventories before anything is swapped: a config whose inventory cannot be read
+    // is refused whole, and the running config (with its subjects) stays.
+    let lists: Subject[][];
+    try {
+      lists = await listAll(runtime.inventories, labels);
+    } catch (err) {
+      await runtime.stop();
+      throw new VigilError("VIGIL_ERR_INVENTORY", `reload refused, the running config stays: ${errorMessage(err)}`, { cause: err });
+    }
     const old = parts.runtime;
     this.#config = next;
     this.#runtime = runtime;
     evaluator.runtime = runtime;
     enforcer.runtime = runtime;
     await enforcer.loadGuards();
-    index.replace(runtime.inventories, JSON.stringify(old.config.raw.inventories) === JSON.stringify(next.raw.inventories));
+    index.replace(runtime.inventories, JSON.stringify(old.config.raw.inventories) === JSON.stringify(next.raw.inventories), { labels, lists });
     await index.refresh();
     this.#scheduler.schedule(runtime);
     await old.stop();
@@ -283,6 +325,18 @@ export class Agent {
   async #housekeeping(): Promise<void> {
     try {
       await this.#enforcer?.flush();
+      const index = this.#index;
+      const runtime = this.#runtime;
+      if (index && runtime && !index.allLoaded) {
+        // Not ready until every inventory has listed once: keep trying, and evaluate its subjects
+        // as soon as it does rather than at the next tick.
+        await index.refresh();
+        if (index.allLoaded) {
+          await this.#checkBaseline();
+          await this.#initialPass(runtime, "start");
+        }
+      }
+      await this.#pruneResults();
       await this.#refreshGauges();
       if (this.#db?.isOpen) await this.#checkpointer?.checkpoint();
     } catch (err) {
@@ -290,11 +344,134 @@ export class Agent {
     }
   }
 
-  /** Gauges are read from caches refreshed here, so a scrape never waits on the store. */
+  /**
+   * Gauges are read from caches refreshed here, so a scrape never waits on the store. A covered
+   * subject without a decision yet counts as `pending`, never as full access.
+   */
   async #refreshGauges(): Promise<void> {
     if (!this.#queue || !this.#store) return;
     this.#queueDepth = await this.#queue.depth();
-    this.#subjectCounts = await this.#store.countByAccess();
+    const counts = await this.#store.countByAccess();
+    const covered = this.#coveredCounts();
+    for (const [policy, n] of Object.entries(covered)) {
+      const byAccess = (counts[policy] ??= {});
+      const decided = Object.values(byAccess).reduce((a, b) => a + b, 0);
+      byAccess["pending"] = Math.max(0, n - decided);
+    }
+    this.#subjectCounts = counts;
+  }
+
+  /** Subjects each policy covers, recounted only when the runtime or the subject list changed. */
+  #coveredCounts(): Record<string, number> {
+    const runtime = this.#runtime;
+    const index = this.#index;
+    if (!runtime || !index) return {};
+    const version = `${index.version}`;
+    if (this.#coveredCache?.runtime === runtime && this.#coveredCache.version === version) return this.#coveredCache.counts;
+    const counts: Record<string, number> = {};
+    for (const p of runtime.policies) counts[p.name] = 0;
+    for (const s of index.all()) for (const p of runtime.policies) if (runtime.covers(p, s)) counts[p.name] = (counts[p.name] ?? 0) + 1;
+    this.#coveredCache = { runtime, version, counts };
+    return counts;
+  }
+
+  /** Removes results that expired longer ago than `agent.store.keep_expired` (and any check's hold_grace). */
+  async #pruneResults(): Promise<void> {
+    const store = this.#store;
+    const runtime = this.#runtime;
+    if (!store || !runtime) return;
+    const cfg = runtime.config;
+    const grace = Math.max(cfg.raw.agent.store.keep_expired, cfg.raw.decision.hold_grace, ...Object.values(cfg.checks).map((c) => c.hold_grace ?? 0), ...cfg.policies.map((p) => p.hold_grace));
+    const n = await store.pruneResults(this.#clock.now() - grace);
+    this.#telemetry?.metrics.resultsPruned(n);
+  }
+
+  /** Appends to the audit log from a hook that cannot wait; a failure is logged. */
+  #audit(events: Parameters<StateStore["appendAudit"]>[0]): void {
+    const store = this.#store;
+    if (!store) return;
+    store.appendAudit(events).catch((err: unknown) => this.#logger.error({ err }, `could not record ${events[0]?.type ?? "an event"} in the audit log: ${errorMessage(err)}`));
+  }
+
+  /**
+   * Subjects that left while the agent was down: once every inventory has listed, states of subjects
+   * no inventory lists any more are handled like a removal seen live.
+   */
+  async #checkBaseline(): Promise<void> {
+    const index = this.#index;
+    const store = this.#store;
+    if (this.#baselineChecked || !index || !store || !index.allLoaded || index.status().some((s) => s.failing)) return;
+    this.#baselineChecked = true;
+    const gone = (await store.stateSubjects()).filter((id) => !index.get(id));
+    if (gone.length > 0) this.#subjectsRemoved(gone);
+    await this.#removals;
+  }
+
+  /** Queues the handling of subjects that left every inventory (see `#removeSubjects`). */
+  #subjectsRemoved(ids: readonly string[]): void {
+    this.#removals = this.#removals
+      .then(() => this.#removeSubjects(ids))
+      .catch((err: unknown) => this.#logger.error({ err }, `handling removed subjects failed: ${errorMessage(err)}`));
+  }
+
+  /**
+   * A subject gone from every inventory: recorded in the audit log; with `removed_subjects: restore`
+   * brought back to full access by a decision carried out through the enforcer like any other (so
+   * the reverts of the levels it was at are sent); then its state and results are pruned.
+   */
+  async #removeSubjects(ids: readonly string[]): Promise<void> {
+    const parts = this.#parts();
+    if (!parts || this.#stopping) return;
+    const { store, enforcer, runtime } = parts;
+    const mode = runtime.config.raw.enforcement.removed_subjects;
+    const now = this.#clock.now();
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
+      const byPolicy = new Map<string, StoredState[]>();
+      const audit: Parameters<StateStore["appendAudit"]>[0][number][] = [];
+      for (const id of chunk) {
+        const states = await store.listStates({ subject: id });
+        audit.push({
+          type: "subject_removed",
+          subject: id,
+          removed_subjects: mode,
+          policies: states.map((s) => ({ policy: s.decision.policy, access: s.decision.access, enforced_access: s.enforced_access })),
+        });
+        if (mode !== "restore") continue;
+        for (const s of states) {
+          if (s.decision.access === "full_access" && s.enforced_access === "full_access") continue;
+          const restored: StoredState = {
+            ...s,
+            decision: {
+              ...s.decision,
+              access: "full_access",
+              reasons: [{ code: "SUBJECT_REMOVED", message: "the subject left every inventory; access restored (enforcement.removed_subjects: restore)" }],
+              generation: s.decision.generation + 1,
+              decided_at: now,
+            },
+            candidate: "full_access",
+            streak: 0,
+            changed_at: now,
+          };
+          const list = byPolicy.get(s.decision.policy);
+          if (list) list.push(restored);
+          else byPolicy.set(s.decision.policy, [restored]);
+        }
+      }
+      await store.appendAudit(audit);
+      for (const [policy, states] of byPolicy) {
+        await this.#subjectLock.run(
+          states.map((s) => `${policy}\u0000${s.decision.subject}`),
+          async () => {
+            await store.putStates(states);
+            await enforcer.enforce(states);
+          },
+        );
+      }
+      await store.forgetSubjects(chunk);
+    }
+    this.#coveredCache = undefined;
+    await this.#refreshGauges();
   }
 
   /** Every part, once start has built them all. */
@@ -338,4 +515,9 @@ function sizeOf(path: string): number {
   } catch {
     return 0;
   }
+}
+
+/** `<index>:<type>` of each configured inventory, for logs, metrics and readiness. */
+function inventoryLabels(config: LoadedConfig): string[] {
+  return config.inventories.map((inv, i) => `${i}:${inv.type}`);
 }

@@ -70,6 +70,9 @@ CREATE INDEX IF NOT EXISTS audit_index_by_subject ON audit_index (subject, seq) 
 CREATE INDEX IF NOT EXISTS audit_index_by_type ON audit_index (type, seq);
 `;
 
+/** Expired results are pruned by expiry: an index on it, its own component for the same reason. */
+const RESULT_EXPIRY_DDL = `CREATE INDEX IF NOT EXISTS results_by_expiry ON results (json_extract(data, '$.expires_at'));`;
+
 /** Largest IN list in one statement. */
 const IN_CHUNK = 500;
 /** Prepared statements kept per store. */
@@ -98,13 +101,27 @@ export class EmbeddedStore implements StateStore {
   /** Index rows of lines written whose head write failed; written with the next head. */
   #unindexed: AuditLineRef[] = [];
 
-  /** `key` keys the audit chain (the agent always passes one; see `AuditKey`). */
-  constructor(db: DatabaseSync, dataDir: string, options: { clock?: Clock; key?: AuditKey } = {}) {
+  readonly #maxStreams: number | undefined;
+  readonly #onStreamsDropped: ((check: string, n: number) => void) | undefined;
+
+  /**
+   * `key` keys the audit chain (the agent always passes one; see `AuditKey`). `maxStreams` caps the
+   * pushed result streams kept per (subject, check), the oldest dropped first and counted through
+   * `onStreamsDropped`: one sender with ever-new stream names must not grow a subject without bound.
+   */
+  constructor(
+    db: DatabaseSync,
+    dataDir: string,
+    options: { clock?: Clock; key?: AuditKey; maxStreams?: number; onStreamsDropped?: (check: string, n: number) => void } = {},
+  ) {
     this.#db = db;
+    this.#maxStreams = options.maxStreams;
+    this.#onStreamsDropped = options.onStreamsDropped;
     this.#dataDir = dataDir;
     this.#audit = new AuditLog(join(dataDir, AUDIT_FILE), { clock: options.clock ?? systemClock, ...(options.key ? { key: options.key } : {}) });
     ensureSchema(db, "store", SCHEMA_VERSION, DDL);
     ensureSchema(db, "audit_index", 1, AUDIT_INDEX_DDL);
+    ensureSchema(db, "result_expiry", 1, RESULT_EXPIRY_DDL);
   }
 
   /**
@@ -216,8 +233,64 @@ export class EmbeddedStore implements StateStore {
          WHERE excluded.observed_at >= results.observed_at`,
       });
       const insert = this.#putResults;
-      transaction(this.#db, () => insert.run(rows));
+      const dropped = transaction(this.#db, () => {
+        insert.run(rows);
+        return this.#capStreams(results);
+      });
+      for (const [check, n] of dropped) this.#onStreamsDropped?.(check, n);
     });
+  }
+
+  /** Drops the oldest pushed streams of each (subject, check) in the batch beyond the cap. */
+  #capStreams(results: readonly CheckResult[]): Map<string, number> {
+    const dropped = new Map<string, number>();
+    const max = this.#maxStreams;
+    if (max === undefined) return dropped;
+    const pairs = new Map<string, { subject: string; check: string }>();
+    for (const r of results) if (r.source === "push" && r.stream) pairs.set(`${r.subject}\u0000${r.check}`, { subject: r.subject, check: r.check });
+    for (const { subject, check } of pairs.values()) {
+      const n = Number(
+        this.#stmt(
+          `DELETE FROM results WHERE subject = ?1 AND "check" = ?2 AND source LIKE 'push:%' AND source NOT IN
+           (SELECT source FROM results WHERE subject = ?1 AND "check" = ?2 AND source LIKE 'push:%' ORDER BY observed_at DESC, source LIMIT ?3)`,
+        ).run(subject, check, max).changes,
+      );
+      if (n > 0) dropped.set(check, (dropped.get(check) ?? 0) + n);
+    }
+    return dropped;
+  }
+
+  /**
+   * Removes up to `limit` results that expired before `before`, oldest first; returns how many. In
+   * batches, so a large backlog is worked off over several housekeeping rounds without a long stall.
+   */
+  async pruneResults(before: number, limit = 5_000): Promise<number> {
+    return this.#run("prune check results", () =>
+      Number(
+        this.#stmt(
+          `DELETE FROM results WHERE rowid IN (SELECT rowid FROM results WHERE json_extract(data, '$.expires_at') < ? ORDER BY json_extract(data, '$.expires_at') LIMIT ?)`,
+        ).run(before, limit).changes,
+      ),
+    );
+  }
+
+  async stateSubjects(): Promise<string[]> {
+    const rows = this.#run("list subjects with a state", () => this.#stmt("SELECT DISTINCT subject FROM states INDEXED BY states_by_subject").all()) as { subject: string }[];
+    return rows.map((r) => r.subject);
+  }
+
+  /** Removes every state and result of these subjects (they left every inventory). */
+  async forgetSubjects(subjects: readonly string[]): Promise<void> {
+    if (subjects.length === 0) return;
+    this.#run("forget subjects", () =>
+      transaction(this.#db, () => {
+        for (let i = 0; i < subjects.length; i += IN_CHUNK) {
+          const chunk = subjects.slice(i, i + IN_CHUNK);
+          this.#stmt(`DELETE FROM states WHERE subject IN (${marks(chunk.length)})`).run(...chunk);
+          this.#stmt(`DELETE FROM results WHERE subject IN (${marks(chunk.length)})`).run(...chunk);
+        }
+      }),
+    );
   }
 
   async getResults(subjects: readonly string[], checks: readonly string[]): Promise<CheckResult[]> {
