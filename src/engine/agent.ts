@@ -33,6 +33,7 @@ import { Enforcer, ACTION_JOB, type ActionJob } from "./enforcer.ts";
 import { Scheduler, EVALUATE_JOB, type EvaluateJob } from "./scheduler.ts";
 import { evaluationHandler, failedJobRecorder } from "./jobs.ts";
 import { AgentService, type EngineParts } from "./service.ts";
+import { CheckpointSink } from "./checkpoint-sink.ts";
 import { generatedApiToken } from "./api-token.ts";
 
 const FLUSH_INTERVAL_MS = 5_000;
@@ -54,6 +55,7 @@ export class Agent {
   #db: DatabaseSync | undefined;
   #dataDirLock: DataDirLock | undefined;
   #checkpointer: Checkpointer | undefined;
+  #checkpointSink: CheckpointSink | undefined;
   #store: StateStore | undefined;
   #queue: WorkQueue | undefined;
   #runtime: Runtime | undefined;
@@ -213,6 +215,22 @@ export class Agent {
       .finally(() => {
         this.#caughtUp = true;
       });
+    const cp = cfg.agent.audit.checkpoint;
+    if (cp) {
+      this.#checkpointSink = new CheckpointSink({
+        syslog: cp.syslog,
+        url: cp.url,
+        intervalMs: cp.interval,
+        key: auditKey.key,
+        dataDir,
+        head: () => store.auditHead,
+        http: this.#http,
+        logger: this.#logger,
+        metrics,
+        clock: this.#clock,
+      });
+      this.#checkpointSink.start();
+    }
     this.#flushTimer = setInterval(() => void this.#housekeeping(), FLUSH_INTERVAL_MS);
     this.#flushTimer.unref();
     await this.#refreshGauges();
@@ -233,6 +251,7 @@ export class Agent {
       // whole stop stays within the larger of the two bounds (5 s, shutdown_timeout).
       await Promise.all([this.#api?.stop().catch((err: unknown) => this.#logger.warn({ err }, "API stop failed")), this.#queue?.stop()]);
       await this.#runtime?.stop();
+      await this.#checkpointSink?.stop().catch((err: unknown) => this.#logger.warn({ err }, "last audit checkpoint failed"));
       await this.#store?.stop();
       await this.#http?.close();
       await this.#telemetry?.stop();
