@@ -70,9 +70,6 @@ CREATE INDEX IF NOT EXISTS audit_index_by_subject ON audit_index (subject, seq) 
 CREATE INDEX IF NOT EXISTS audit_index_by_type ON audit_index (type, seq);
 `;
 
-/** Expired results are pruned by expiry: an index on it, its own component for the same reason. */
-const RESULT_EXPIRY_DDL = `CREATE INDEX IF NOT EXISTS results_by_expiry ON results (json_extract(data, '$.expires_at'));`;
-
 /** Largest IN list in one statement. */
 const IN_CHUNK = 500;
 /** Prepared statements kept per store. */
@@ -100,6 +97,8 @@ export class EmbeddedStore implements StateStore {
   #putResults: BatchInsert | undefined;
   /** Index rows of lines written whose head write failed; written with the next head. */
   #unindexed: AuditLineRef[] = [];
+  /** Where the pruning sweep of the results table goes on from (a rowid). */
+  #pruneCursor = 0;
 
   readonly #maxStreams: number | undefined;
   readonly #onStreamsDropped: ((check: string, n: number) => void) | undefined;
@@ -121,7 +120,6 @@ export class EmbeddedStore implements StateStore {
     this.#audit = new AuditLog(join(dataDir, AUDIT_FILE), { clock: options.clock ?? systemClock, ...(options.key ? { key: options.key } : {}) });
     ensureSchema(db, "store", SCHEMA_VERSION, DDL);
     ensureSchema(db, "audit_index", 1, AUDIT_INDEX_DDL);
-    ensureSchema(db, "result_expiry", 1, RESULT_EXPIRY_DDL);
   }
 
   /**
@@ -261,17 +259,24 @@ export class EmbeddedStore implements StateStore {
   }
 
   /**
-   * Removes up to `limit` results that expired before `before`, oldest first; returns how many. In
-   * batches, so a large backlog is worked off over several housekeeping rounds without a long stall.
+   * Looks at the next `limit` results (by rowid, wrapping around) and removes those that expired
+   * before `before`; returns how many. A sweep in slices rather than an index on expiry: an index
+   * would cost every result write, and pruning days-old rows can take its time.
    */
-  async pruneResults(before: number, limit = 5_000): Promise<number> {
-    return this.#run("prune check results", () =>
-      Number(
-        this.#stmt(
-          `DELETE FROM results WHERE rowid IN (SELECT rowid FROM results WHERE json_extract(data, '$.expires_at') < ? ORDER BY json_extract(data, '$.expires_at') LIMIT ?)`,
-        ).run(before, limit).changes,
-      ),
-    );
+  async pruneResults(before: number, limit = 2_000): Promise<number> {
+    return this.#run("prune check results", () => {
+      const slice = this.#stmt("SELECT max(rowid) AS last, count(*) AS n FROM (SELECT rowid FROM results WHERE rowid > ? ORDER BY rowid LIMIT ?)").get(this.#pruneCursor, limit) as {
+        last: number | null;
+        n: number;
+      };
+      const from = this.#pruneCursor;
+      // At the end of the table: start over from the beginning at the next round.
+      this.#pruneCursor = slice.last === null || slice.n < limit ? 0 : slice.last;
+      if (slice.last === null) return 0;
+      return Number(
+        this.#stmt(`DELETE FROM results WHERE rowid > ? AND rowid <= ? AND json_extract(data, '$.expires_at') < ?`).run(from, slice.last, before).changes,
+      );
+    });
   }
 
   async stateSubjects(): Promise<string[]> {

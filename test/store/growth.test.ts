@@ -46,13 +46,13 @@ test("pushed streams per (subject, check) are capped, oldest dropped first and c
   assert.equal((await store.getResults(["u001", "u002"], ["anomaly_detection"])).length, 66);
 });
 
-test("results that expired before the horizon are pruned, in bounded batches", async (t) => {
+test("results that expired before the horizon are pruned, a bounded slice at a time", async (t) => {
   const { store } = setup(t);
   await store.putResults(Array.from({ length: 30 }, (_, k) => pushed(`old${k}`, 1_000, { expires_at: 2_000 + k })));
   await store.putResults([pushed("fresh", 9_000, { expires_at: 100_000 })]);
-  assert.equal(await store.pruneResults(50_000, 20), 20, "one batch at a time");
-  assert.equal(await store.pruneResults(50_000, 20), 10);
-  assert.equal(await store.pruneResults(50_000, 20), 0);
+  assert.equal(await store.pruneResults(50_000, 20), 20, "one slice of 20 rows, all expired");
+  assert.equal(await store.pruneResults(50_000, 20), 10, "the rest of the table: 10 expired, the fresh one stays");
+  assert.equal(await store.pruneResults(50_000, 20), 0, "the sweep starts over and finds nothing more");
   assert.deepEqual((await store.getResults(["u001"], ["anomaly_detection"])).map((r) => r.stream), ["fresh"]);
 });
 
@@ -75,5 +75,8 @@ test("the checkpoint runs in a worker and the WAL is cut back to its size limit"
     await checkpointer.checkpoint();
   }
   assert.ok(wal() <= limit, `WAL ${wal()} bytes`);
+  assert.deepEqual(await checkpointer.checkpoint(), { busy: false, log: 0, checkpointed: 0, truncated: false }, "nothing written since: skipped, the worker let go");
+  await store.putResults([pushed("again", 20_000)]);
+  assert.ok((await checkpointer.checkpoint()).log > 0, "a new write brings the worker back");
   assert.equal((db.prepare("PRAGMA journal_size_limit").get() as { journal_size_limit: number }).journal_size_limit, limit);
 });
