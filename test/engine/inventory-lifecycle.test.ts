@@ -170,3 +170,27 @@ test("vigil check fails when an inventory cannot be read or lists no subject", a
   assert.equal(empty.code, 1, empty.stdout);
   assert.match(empty.stderr, /inventory 0:file lists no subject/);
 });
+
+test("with removed_subjects: keep a removed subject is audited and pruned, and its access left as enforced", async (t) => {
+  calls().length = 0;
+  const { write, subjects } = setup(t, '"* * * * * *"', "enforcement: {deny: [{type: record}]}\n");
+  writeFileSync(subjects, list("w1", "w2"));
+  const agent = new Agent(await loadConfig(write()), { logger: silentLogger() });
+  await agent.start();
+  try {
+    await agent.service.acceptSignal({ subject: "w1", check: "anomaly_detection", status: "fail", risk: "high" });
+    await agent.idle();
+    await until(async () => /^vigil_subjects\{policy="w1-to-w2",access="deny"\} 1$/m.test(await scrape(agent)), 15_000);
+    writeFileSync(subjects, list("w2"));
+    await until(async () => (await agent.service.readAudit({ type: "subject_removed" })).length === 1, 15_000);
+    const [removed] = await agent.service.readAudit({ type: "subject_removed" });
+    assert.equal(removed?.["removed_subjects"], "keep");
+    await agent.idle();
+    assert.deepEqual(calls(), [["apply", "w1", "deny"]], "nothing reverted");
+    await until(async () => /^vigil_subjects\{policy="w1-to-w2",access="deny"\} 0$/m.test(await scrape(agent)));
+    // Back in the inventory later, it starts over as a new subject (pending until evaluated).
+    assert.equal(await agent.service.getSubject("w1"), undefined);
+  } finally {
+    await agent.stop();
+  }
+});
