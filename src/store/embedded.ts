@@ -95,6 +95,7 @@ export class EmbeddedStore implements StateStore {
   readonly #statements = new Map<string, StatementSync>();
   #putStates: BatchInsert | undefined;
   #putResults: BatchInsert | undefined;
+  #indexAudit: BatchInsert | undefined;
   /** Index rows of lines written whose head write failed; written with the next head. */
   #unindexed: AuditLineRef[] = [];
   /** Where the pruning sweep of the results table goes on from (a rowid). */
@@ -461,8 +462,8 @@ export class EmbeddedStore implements StateStore {
       this.#run("record the audit head", () =>
         transaction(this.#db, () => {
           this.#stmt("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash").run(head.seq, head.hash);
-          const insert = this.#stmt("INSERT OR REPLACE INTO audit_index (seq, offset, length, type, subject) VALUES (?, ?, ?, ?, ?)");
-          for (const r of rows) insert.run(r.seq, r.offset, r.length, r.type, r.subject);
+          this.#indexAudit ??= new BatchInsert(this.#db, { head: "INSERT OR REPLACE INTO audit_index (seq, offset, length, type, subject)", row: "(?, ?, ?, ?, ?)" });
+          this.#indexAudit.run(rows.map((r) => [r.seq, r.offset, r.length, r.type, r.subject]));
         }),
       );
       this.#unindexed = [];

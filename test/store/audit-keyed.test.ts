@@ -1,5 +1,6 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -53,6 +54,11 @@ test("keyed lines carry the key id and an HMAC that verifies only under that key
   assert.equal(first["key_id"], KEY.id);
   assert.notEqual(first["hash"], entryHash(first), "the hash is not a plain sha256 anyone could recompute");
   assert.equal(first["hash"], entryHash(first, KEY));
+  // The chain's HMAC is plain RFC 2104 HMAC-SHA256, recomputed independently (short and long keys):
+  const { hash: _h, ...body } = first;
+  assert.equal(first["hash"], createHmac("sha256", KEY.secret).update(`${String(first["prev"])}\n${canonicalJSON(body)}`).digest("hex"));
+  const long = auditKey("L".repeat(100));
+  assert.equal(long.mac("some text"), createHmac("sha256", long.secret).update("some text").digest("hex"));
   const ok = verifyAudit(path, { head: auditHead(db), key: KEY });
   assert.equal(ok.ok, true, JSON.stringify(ok.problems));
   assert.equal(ok.keyed, 5);
