@@ -1,24 +1,50 @@
 import { join, resolve } from "node:path";
-import { existsSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, ftruncateSync, openSync, readFileSync, readSync, statSync, writeSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { loadOrExplain, parse, out, EXIT_OK, EXIT_FAIL, UsageError, type Command } from "./common.ts";
-import { verifyAuditFile } from "../store/audit.ts";
-import { openDatabase } from "../db/sqlite.ts";
-import { auditHead } from "../store/embedded.ts";
+import { offsetAfter, openCheckpoint, verifyAudit, type AuditHead, type AuditKey } from "../store/audit.ts";
+import { resolveAuditKey } from "../store/audit-key.ts";
+import { openDatabase, DATABASE_FILE } from "../db/sqlite.ts";
+import { DataDirLock } from "../db/lock.ts";
+import { AUDIT_FILE, EmbeddedStore, auditHead } from "../store/embedded.ts";
+import { auditKey } from "../store/audit.ts";
+import { VigilError } from "../errors.ts";
 
-export const help = `Usage: vigil audit verify [-c FILE | --data-dir DIR] [--json]
+export const help = `Usage: vigil audit verify   [-c FILE | --data-dir DIR] [--key-file FILE] [--checkpoints FILE] [--json]
+       vigil audit truncate [-c FILE | --data-dir DIR] [--key-file FILE]
 
-Checks the hash chain of the audit log (<data_dir>/audit.jsonl): a changed,
-removed, reordered or malformed line, or a cut-off tail, is reported with its line
-number. Exit 0 when intact, 1 when not, 2 on usage errors.`;
+verify: checks the audit log (<data_dir>/audit.jsonl) line by line: well-formed
+canonical JSON (no duplicate keys), seq and prev links, each line's HMAC under the
+audit key (agent.audit.key from the config, else the generated key file), that the
+file ends at the head recorded in vigil.db, and, with --checkpoints, that every
+checkpoint the agent shipped off the host (syslog or HTTP lines, one per line) is
+in the log. Prints what it checked and every problem with its line number.
+Exit 0 when intact, 1 when not, 2 on usage errors.
+
+truncate: when the agent refuses to start because lines were appended past the
+recorded head, moves those lines to <data_dir>/audit.jsonl.quarantine-<time> and
+records that it did so (count, bytes, sha256) in the log. The agent must be
+stopped. Exit 0 when done or nothing was past the head.`;
 
 export const audit: Command = async (argv) => {
-  const { values, positionals } = parse(argv, { config: { type: "string", short: "c" }, "data-dir": { type: "string" }, json: { type: "boolean" } }, true);
-  if (positionals[0] !== "verify" || positionals.length > 1) throw new UsageError('audit takes one subcommand: "verify"');
-  const dataDir = values["data-dir"] ? resolve(values["data-dir"]) : resolve((await loadOrExplain(values.config)).raw.agent.data_dir);
-  const file = join(dataDir, "audit.jsonl");
+  const { values, positionals } = parse(
+    argv,
+    { config: { type: "string", short: "c" }, "data-dir": { type: "string" }, "key-file": { type: "string" }, checkpoints: { type: "string" }, json: { type: "boolean" } },
+    true,
+  );
+  const sub = positionals[0];
+  if ((sub !== "verify" && sub !== "truncate") || positionals.length > 1) throw new UsageError('audit takes one subcommand: "verify" or "truncate"');
+  const config = values["data-dir"] ? undefined : await loadOrExplain(values.config);
+  const dataDir = values["data-dir"] ? resolve(values["data-dir"]) : resolve(config!.raw.agent.data_dir);
+  const file = join(dataDir, AUDIT_FILE);
   if (!existsSync(file)) throw new UsageError(`no audit log at ${file}`);
-  let head: { seq: number; hash: string } | undefined;
-  if (existsSync(join(dataDir, "vigil.db"))) {
+  const key = values["key-file"]
+    ? auditKey(readFileSync(resolve(values["key-file"]), "utf8").replace(/\r?\n$/, ""))
+    : resolveAuditKey({ configured: config?.raw.agent.audit.key, dataDir, create: false })?.key;
+  if (sub === "truncate") return truncate(dataDir, file, key);
+
+  let head: AuditHead | undefined;
+  if (existsSync(join(dataDir, DATABASE_FILE))) {
     const db = openDatabase(dataDir);
     try {
       head = auditHead(db);
@@ -26,11 +52,90 @@ export const audit: Command = async (argv) => {
       db.close();
     }
   }
-  const result = verifyAuditFile(file, head);
-  if (values.json) out(JSON.stringify({ file, ...result }, null, 2));
-  else {
-    out(`${file}: ${result.entries} entries, ${result.ok ? "chain intact" : `${result.problems.length} problem(s)`}`);
-    for (const p of result.problems) out(`  line ${p.line}: ${p.problem}`);
+  const checkpoints: AuditHead[] = [];
+  const badCheckpoints: string[] = [];
+  if (values.checkpoints) {
+    if (!key) throw new UsageError("--checkpoints needs the audit key to check their signatures");
+    readFileSync(resolve(values.checkpoints), "utf8")
+      .split("\n")
+      .forEach((line, i) => {
+        const start = line.indexOf("{");
+        if (start === -1) return;
+        let raw: unknown;
+        try {
+          raw = JSON.parse(line.slice(start));
+        } catch {
+          return;
+        }
+        const opened = openCheckpoint(key, raw);
+        if (opened.ok) checkpoints.push(opened.head);
+        else badCheckpoints.push(`checkpoint on line ${i + 1} of ${values.checkpoints}: ${opened.reason}`);
+      });
   }
-  return result.ok ? EXIT_OK : EXIT_FAIL;
+  const result = verifyAudit(file, { head, key, checkpoints });
+  const ok = result.ok && badCheckpoints.length === 0;
+  if (values.json) out(JSON.stringify({ file, ...result, ok, checkpoint_problems: badCheckpoints }, null, 2));
+  else {
+    out(`${file}: ${result.entries} entries (${result.keyed} keyed), ${ok ? "chain intact" : `${result.problems.length + badCheckpoints.length} problem(s)`}`);
+    out(key ? `key id ${key.id}` : "no audit key found: keyed lines cannot be verified (set agent.audit.key or pass --key-file)");
+    out("checked:");
+    for (const c of result.checked) out(`  - ${c}`);
+    for (const p of result.problems) out(`  line ${p.line}: ${p.problem}`);
+    for (const p of badCheckpoints) out(`  ${p}`);
+  }
+  return ok ? EXIT_OK : EXIT_FAIL;
 };
+
+/** Moves the lines past the recorded head aside and records the move, keyed, in the log. */
+async function truncate(dataDir: string, file: string, key: AuditKey | undefined): Promise<number> {
+  if (!key) throw new UsageError("truncate needs the audit key (agent.audit.key, or --key-file): it records what it moved in the keyed log");
+  if (!existsSync(join(dataDir, DATABASE_FILE))) throw new UsageError(`no ${DATABASE_FILE} in ${dataDir}: there is no recorded head to cut back to`);
+  const lock = DataDirLock.acquire(dataDir);
+  const db = openDatabase(dataDir);
+  try {
+    const head = auditHead(db) ?? { seq: 0, hash: "0".repeat(64) };
+    const cut = offsetAfter(file, head.seq);
+    if (cut === undefined) {
+      throw new VigilError("VIGIL_ERR_AUDIT_CORRUPT", `the recorded head seq ${head.seq} is not in ${file}: the log was cut or rewritten, not appended to; see \`vigil audit verify\``);
+    }
+    const size = statSync(file).size;
+    if (size <= cut) {
+      out(`${file}: nothing past the recorded head seq ${head.seq}`);
+      return EXIT_OK;
+    }
+    const moved = Buffer.alloc(size - cut);
+    const fd = openSync(file, "r+");
+    let aside: string;
+    try {
+      readSync(fd, moved, 0, moved.length, cut);
+      aside = `${file}.quarantine-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+      copyFileSync(file, aside);
+      // The copy holds the whole log as it was; cut it down to just the quarantined lines.
+      const afd = openSync(aside, "r+");
+      try {
+        ftruncateSync(afd, 0);
+        writeSync(afd, moved, 0, moved.length, 0);
+      } finally {
+        closeSync(afd);
+      }
+      ftruncateSync(fd, cut);
+    } finally {
+      closeSync(fd);
+    }
+    const lines = moved.toString("utf8").split("\n").filter((l) => l !== "").length;
+    const store = new EmbeddedStore(db, dataDir, { key });
+    await store.start();
+    try {
+      await store.appendAudit([
+        { type: "audit_tail_quarantined", after_seq: head.seq, lines, bytes: moved.length, sha256: createHash("sha256").update(moved).digest("hex"), file: aside, by: "vigil audit truncate" },
+      ]);
+    } finally {
+      await store.stop();
+    }
+    out(`${file}: moved ${lines} line(s) (${moved.length} bytes) past seq ${head.seq} to ${aside}; recorded in the log`);
+    return EXIT_OK;
+  } finally {
+    db.close();
+    lock.release();
+  }
+}

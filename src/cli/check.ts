@@ -2,6 +2,7 @@ import { loadOrExplain, parse, out, EXIT_OK, EXIT_FAIL, type Command } from "./c
 import { oneShot } from "./oneshot.ts";
 import { defaultDecision } from "../policy/decide.ts";
 import type { Decision } from "../policy/model.ts";
+import { scrub } from "../util/redact.ts";
 
 export const help = `Usage: vigil check [-c FILE] [--json] [--no-state]
 
@@ -9,7 +10,8 @@ Runs one evaluation pass over every subject and prints the decisions. Nothing is
 enforced or written. Results pushed to a running agent (signals) and its decision
 history are read from agent.data_dir when present (--no-state ignores them).
 
-Exit 0 when every subject has full_access, 1 when any is downgraded, 2 on a bad
+Exit 0 when every subject has full_access, 1 when any is downgraded or when an
+inventory fails or lists no subject (nothing verified is not a pass), 2 on a bad
 config or usage. Usable as a CI gate.
 
   -c, --config FILE   config file (default: config/vigil.yaml)
@@ -21,6 +23,8 @@ export const check: Command = async (argv) => {
   const config = await loadOrExplain(values.config);
   const run = await oneShot(config, { seed: !values["no-state"] });
   try {
+    const broken = run.index.status().filter((s) => s.failing || s.subjects === 0);
+    for (const s of broken) process.stderr.write(`vigil: inventory ${s.label} ${s.failing ? `failed: ${scrub(s.error ?? "")}` : "lists no subject"}\n`);
     const decisions: Decision[] = [];
     const covered = new Set<string>();
     for (const policy of run.runtime.policies) {
@@ -37,7 +41,7 @@ export const check: Command = async (argv) => {
     }
     const downgraded = decisions.filter((d) => d.access !== "full_access");
     if (!values.json) out(`${decisions.length} decision(s), ${downgraded.length} downgraded`);
-    return downgraded.length === 0 ? EXIT_OK : EXIT_FAIL;
+    return downgraded.length === 0 && broken.length === 0 ? EXIT_OK : EXIT_FAIL;
   } finally {
     await run.close();
   }

@@ -19,7 +19,7 @@ const COMMANDS: Record<string, Entry> = {
   actions: { summary: "list action types with their permissions and examples", load: async () => { const m = await import("./actions.ts"); return { command: m.actions, help: m.help }; } },
   cert: { summary: "inspect and verify certificates", load: async () => { const m = await import("./cert.ts"); return { command: m.cert, help: m.help }; } },
   anomaly: { summary: "score a metric CSV with a built-in anomaly detector", load: async () => { const m = await import("./anomaly.ts"); return { command: m.anomaly, help: m.help }; } },
-  audit: { summary: "verify the audit log's hash chain", load: async () => { const m = await import("./audit.ts"); return { command: m.audit, help: m.help }; } },
+  audit: { summary: "verify the audit log's keyed chain; move unexplained lines aside", load: async () => { const m = await import("./audit.ts"); return { command: m.audit, help: m.help }; } },
 };
 
 const USAGE = `vigil — continuous verification for zero-trust infrastructure

@@ -26,7 +26,7 @@ export interface OneShot {
 export async function oneShot(config: LoadedConfig, options: { seed?: boolean } = {}): Promise<OneShot> {
   const ctx = cliContext(config);
   const runtime = new Runtime(config, ctx);
-  const index = new SubjectIndex(runtime.inventories, ctx.logger);
+  const index = new SubjectIndex(runtime.inventories, ctx.logger, { labels: config.inventories.map((inv, i) => `${i}:${inv.type}`) });
   await index.refresh();
   const store = new MemoryStore();
   if (options.seed !== false && dbPath(config)) await seedFrom(config, store, [...index.all()], runtime);

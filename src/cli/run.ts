@@ -3,6 +3,7 @@ import { loadConfig } from "../config/load.ts";
 import { Agent } from "../engine/agent.ts";
 import { createLogger, type Logger } from "../telemetry/log.ts";
 import { errorMessage, formatIssue, ConfigError, VigilError, type ErrorCode } from "../errors.ts";
+import { scrub } from "../util/redact.ts";
 import type { LoadedConfig } from "../config/load.ts";
 
 export const help = `Usage: vigil run [-c FILE]
@@ -14,8 +15,8 @@ config stays).
 
   -c, --config FILE   config file (default: config/vigil.yaml, or $VIGIL_CONFIG)`;
 
-/** Start failures that are configuration problems, which exit 2 like a config that fails validation. */
-const START_CONFIG_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["VIGIL_ERR_CONFIG_INVALID", "VIGIL_ERR_CONFIG_READ", "VIGIL_ERR_USAGE"]);
+/** Start failures that are configuration or usage problems (another agent holds data_dir), which exit 2 like a config that fails validation. */
+const START_CONFIG_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["VIGIL_ERR_CONFIG_INVALID", "VIGIL_ERR_CONFIG_READ", "VIGIL_ERR_USAGE", "VIGIL_ERR_DATA_DIR_LOCKED"]);
 
 /** Hard limit on shutdown, past the drain timeout, so a stuck call cannot block exit. */
 const STOP_LIMIT_MS = 10_000;
@@ -58,6 +59,7 @@ export const run: Command = async (argv) => {
     await started;
   } catch (err) {
     logger.fatal({ err }, `vigil could not start: ${errorMessage(err)}`);
+    process.stderr.write(`vigil: could not start: ${scrub(errorMessage(err))}\n`);
     await agent.stop().catch(() => undefined);
     // A configuration problem found only at start (a provider's unusable key, a bad API token file) is still one: exit 2.
     return err instanceof VigilError && START_CONFIG_CODES.has(err.code) ? EXIT_USAGE : EXIT_FAIL;

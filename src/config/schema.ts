@@ -126,6 +126,12 @@ export const enforcementSchema = z
     ...enforcementLevels,
     limits: limitsSchema.prefault({}),
     retry: retrySchema.prefault({}),
+    /**
+     * A subject that leaves every inventory: `keep` (default) leaves the access last enforced on it in
+     * place; `restore` brings it back to full access through the normal enforcement path (the reverts
+     * of the levels it was at). Either way an audit entry records it and its state and results are pruned.
+     */
+    removed_subjects: z.enum(["keep", "restore"]).default("keep"),
   })
   .strict();
 
@@ -201,6 +207,46 @@ export const checkCommonSchema = z
 
 export const inventoryEntrySchema = z.object({ type: z.string().min(1) }).passthrough();
 
+/** The audit log's key and where its checkpoints go. */
+const auditSchema = z
+  .object({
+    /**
+     * Key of the audit chain's HMAC-SHA256, at least 32 characters. Keep it outside `data_dir`:
+     * `key: "${file:/etc/vigil/audit.key}"` or `"${env:VIGIL_AUDIT_KEY}"`. `vigil audit verify` reads
+     * it from the same config. Default: a key generated into `$XDG_CONFIG_HOME/vigil/audit.key`
+     * (`~/.config/vigil/audit.key`), mode 0600, with a warning at start.
+     */
+    key: z.string().min(32, "the audit key must be at least 32 characters").optional(),
+    /** Ships a signed checkpoint of the chain head off the host, so a rewrite of the whole host is still detected. Default: none. */
+    checkpoint: z
+      .object({
+        /** Syslog receiver over UDP (RFC 5424), "host:port". */
+        syslog: listen.optional(),
+        /** HTTP(S) endpoint that receives each checkpoint as a JSON POST. */
+        url: z.url({ protocol: /^https?$/ }).optional(),
+        /** How often the head is checkpointed (only when it moved). Default 1m. */
+        interval: duration().prefault("1m"),
+      })
+      .strict()
+      .refine((c) => c.syslog !== undefined || c.url !== undefined, { message: "name a syslog receiver, a url, or both" })
+      .optional(),
+  })
+  .strict()
+  .prefault({});
+
+/** Bounds on what the state database keeps. */
+const storeSchema = z
+  .object({
+    /** Pushed result streams kept per (subject, check); the oldest beyond this are dropped (`vigil_result_streams_dropped_total`). Default 64. */
+    max_streams_per_check: z.number().int().min(1).max(10_000).default(64),
+    /** How long an expired check result is kept (for `hold` and `GET /v1/subjects/…`) before it is pruned. Default 7d. */
+    keep_expired: duration().prefault("7d"),
+    /** Size the write-ahead log is cut back to after a checkpoint. Default 64 MiB. */
+    wal_size_limit: z.number().int().min(1024 * 1024).default(64 * 1024 * 1024),
+  })
+  .strict()
+  .prefault({});
+
 export const agentSchema = z
   .object({
     mode: z.enum(["embedded", "cluster"]).default("embedded"),
@@ -237,6 +283,8 @@ export const agentSchema = z
       .prefault({}),
     /** How long SIGTERM waits for in-flight work. Default 8s; at most 24d20h31m23s647ms. */
     shutdown_timeout: timerDuration().prefault("8s"),
+    audit: auditSchema,
+    store: storeSchema,
     redis: z.object({ url: z.string().regex(/^rediss?:\/\//, "expected redis:// or rediss:// URL"), prefix: z.string().default("vigil") }).strict().optional(),
   })
   .strict();

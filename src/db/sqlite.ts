@@ -16,7 +16,7 @@ export const DATABASE_FILE = "vigil.db";
  * `synchronous=FULL` would close that window at the price of an fsync per commit. Process-crash
  * durability is the requirement, so NORMAL is chosen for throughput.
  */
-export function openDatabase(dataDir: string, options: { busyTimeoutMs?: number; manualCheckpoint?: boolean } = {}): DatabaseSync {
+export function openDatabase(dataDir: string, options: { busyTimeoutMs?: number; manualCheckpoint?: boolean; walSizeLimit?: number } = {}): DatabaseSync {
   const file = join(dataDir, DATABASE_FILE);
   let db: DatabaseSync | undefined;
   try {
@@ -29,6 +29,9 @@ export function openDatabase(dataDir: string, options: { busyTimeoutMs?: number;
     // The agent checkpoints from its housekeeping timer instead: an automatic checkpoint runs inside
     // whichever commit crosses the threshold and fsyncs there, putting milliseconds on that signal's path.
     if (options.manualCheckpoint) db.exec("PRAGMA wal_autocheckpoint = 0");
+    // Without a limit the WAL file keeps the largest size it ever reached; with one, SQLite cuts it
+    // back when a writer restarts the log after a complete checkpoint.
+    if (options.walSizeLimit !== undefined) db.exec(`PRAGMA journal_size_limit = ${Math.max(0, Math.floor(options.walSizeLimit))}`);
     db.exec("CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID");
     return db;
   } catch (err) {
@@ -147,6 +150,20 @@ export class BatchInsert {
     }
     for (; i < rows.length; i++) changes += Number(this.#single.run(...(rows[i] as readonly SQLInputValue[]), ...tailParams).changes);
     return changes;
+  }
+}
+
+/**
+ * `PRAGMA quick_check`: a damaged database (torn pages, a file overwritten or cut short) must stop the
+ * agent, not start it with part of its state read as missing. Returns the problems found (empty: ok).
+ */
+export function quickCheck(db: DatabaseSync): string[] {
+  try {
+    const rows = db.prepare("PRAGMA quick_check").all() as { quick_check: string }[];
+    const problems = rows.map((r) => r.quick_check).filter((p) => p !== "ok");
+    return problems;
+  } catch (err) {
+    return [errorMessage(err)];
   }
 }
 

@@ -3,15 +3,18 @@
  * API → scheduler), stops them in reverse, and reloads config on demand. The job handlers live in
  * `jobs.ts`, what the HTTP API asks of the agent in `service.ts`.
  */
-import { mkdirSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, mkdirSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import type { LoadedConfig } from "../config/load.ts";
 import type { PluginContext } from "../plugin/context.ts";
 import type { StateStore } from "../store/contract.ts";
 import type { IdleOptions, WorkQueue } from "../queue/contract.ts";
-import { checkpoint, openDatabase } from "../db/sqlite.ts";
-import { EmbeddedStore } from "../store/embedded.ts";
+import { DATABASE_FILE, openDatabase, quickCheck } from "../db/sqlite.ts";
+import { DataDirLock } from "../db/lock.ts";
+import { Checkpointer } from "../db/checkpointer.ts";
+import { AUDIT_FILE, EmbeddedStore } from "../store/embedded.ts";
+import { resolveAuditKey } from "../store/audit-key.ts";
 import { EmbeddedQueue } from "../queue/embedded.ts";
 import { createHttpClient, type HttpClient } from "../net/http.ts";
 import { ApiServer } from "../http/server.ts";
@@ -21,13 +24,16 @@ import { systemClock, type Clock } from "../util/clock.ts";
 import { DEFAULT_USER_AGENT } from "../util/version.ts";
 import { errorMessage, VigilError } from "../errors.ts";
 import { Runtime } from "./runtime.ts";
-import { SubjectIndex } from "./subjects.ts";
+import { SubjectIndex, listAll } from "./subjects.ts";
+import type { Subject } from "../policy/model.ts";
+import type { StoredState } from "../store/contract.ts";
 import { Evaluator } from "./evaluator.ts";
 import { KeyedLock } from "./keyed-lock.ts";
 import { Enforcer, ACTION_JOB, type ActionJob } from "./enforcer.ts";
 import { Scheduler, EVALUATE_JOB, type EvaluateJob } from "./scheduler.ts";
 import { evaluationHandler, failedJobRecorder } from "./jobs.ts";
 import { AgentService, type EngineParts } from "./service.ts";
+import { CheckpointSink } from "./checkpoint-sink.ts";
 import { generatedApiToken } from "./api-token.ts";
 
 const FLUSH_INTERVAL_MS = 5_000;
@@ -47,6 +53,9 @@ export class Agent {
   #stopping: Promise<void> | undefined;
   #ready = false;
   #db: DatabaseSync | undefined;
+  #dataDirLock: DataDirLock | undefined;
+  #checkpointer: Checkpointer | undefined;
+  #checkpointSink: CheckpointSink | undefined;
   #store: StateStore | undefined;
   #queue: WorkQueue | undefined;
   #runtime: Runtime | undefined;
@@ -62,8 +71,15 @@ export class Agent {
   /** Start-up enforcement, which runs beside the queue; settles (never rejects) when done. */
   #startup: Promise<void> | undefined;
   #caughtUp = false;
+  /** Shared by evaluator, enforcer and removals: one subject's decision is worked out by one of them at a time. */
+  readonly #subjectLock = new KeyedLock();
   #queueDepth: Record<string, { waiting: number; delayed: number; active: number; failed: number }> = {};
   #subjectCounts: Record<string, Record<string, number>> = {};
+  /** Removals are handled one batch at a time, in order. */
+  #removals: Promise<void> = Promise.resolve();
+  /** Subjects that left while the agent was down are looked for once, after the first complete listing. */
+  #baselineChecked = false;
+  #coveredCache: { runtime: Runtime; version: string; counts: Record<string, number> } | undefined;
 
   constructor(config: LoadedConfig, options: AgentOptions) {
     this.#config = config;
@@ -73,7 +89,13 @@ export class Agent {
       clock: this.#clock,
       mode: config.raw.agent.mode,
       parts: () => this.#parts(),
-      lifecycle: () => ({ started: this.#started, stopping: this.#stopping !== undefined, ready: this.#ready, caughtUp: this.#caughtUp }),
+      lifecycle: () => ({
+        started: this.#started,
+        stopping: this.#stopping !== undefined,
+        ready: this.#ready,
+        caughtUp: this.#caughtUp,
+        unloaded: (this.#index?.status() ?? []).filter((s) => !s.loaded).map((s) => s.label),
+      }),
     });
   }
 
@@ -104,8 +126,22 @@ export class Agent {
       this.#logger,
     );
     const metrics = this.#telemetry.metrics;
-    this.#db = openDatabase(dataDir, { manualCheckpoint: true });
-    const store = new EmbeddedStore(this.#db, dataDir, { clock: this.#clock });
+    this.#dataDirLock = DataDirLock.acquire(dataDir);
+    this.#db = openStateDatabase(dataDir, cfg.agent.store.wal_size_limit);
+    this.#checkpointer = new Checkpointer(join(dataDir, DATABASE_FILE), cfg.agent.store.wal_size_limit);
+    const auditKey = resolveAuditKey({ configured: cfg.agent.audit.key, dataDir, create: true })!;
+    if (auditKey.generated) {
+      this.#logger.warn(
+        { key_file: auditKey.source, key_id: auditKey.key.id },
+        `agent.audit.key is not set: generated the audit log's key into ${auditKey.source} (mode 0600). Back it up: \`vigil audit verify\` needs it. Set agent.audit.key to use a key of your own`,
+      );
+    }
+    const store = new EmbeddedStore(this.#db, dataDir, {
+      clock: this.#clock,
+      key: auditKey.key,
+      maxStreams: cfg.agent.store.max_streams_per_check,
+      onStreamsDropped: (check, n) => metrics.streamsDropped(check, n),
+    });
     const queue = new EmbeddedQueue(this.#db, { clock: this.#clock, logger: this.#logger, drainTimeoutMs: cfg.agent.shutdown_timeout });
     this.#store = store;
     this.#queue = queue;
@@ -121,10 +157,20 @@ export class Agent {
     };
     const runtime = new Runtime(this.#config, this.#ctx);
     this.#runtime = runtime;
-    const index = new SubjectIndex(runtime.inventories, this.#logger);
+    const index = new SubjectIndex(runtime.inventories, this.#logger, {
+      labels: inventoryLabels(this.#config),
+      hooks: {
+        inventoryFailed: (label, error, kept, first) => {
+          metrics.inventoryError(label);
+          if (first) this.#audit([{ type: "inventory_failed", inventory: label, error, kept_subjects: kept }]);
+        },
+        inventoryRecovered: (label) => this.#audit([{ type: "inventory_recovered", inventory: label }]),
+        removed: (subjects) => this.#subjectsRemoved(subjects.map((s) => s.id)),
+      },
+    });
     this.#index = index;
     await index.refresh();
-    const lock = new KeyedLock();
+    const lock = this.#subjectLock;
     const evaluator = new Evaluator({ store, index, metrics, ctx: this.#ctx, runtime, lock });
     this.#evaluator = evaluator;
     const enforcer = new Enforcer({ store, queue, index, metrics, clock: this.#clock, logger: this.#logger, runtime, lock });
@@ -142,6 +188,7 @@ export class Agent {
       subjects: () => this.#subjectCounts,
       paused: () => enforcer.paused(),
       circuits: () => this.#runtime?.circuits() ?? {},
+      inventories: () => Object.fromEntries((this.#index?.status() ?? []).map((s) => [s.label, !s.loaded || s.failing])),
     });
 
     const token = cfg.agent.api.token ?? generatedApiToken(dataDir, this.#logger);
@@ -160,6 +207,7 @@ export class Agent {
 
     await enforcer.loadGuards();
     this.#scheduler.schedule(runtime);
+    await this.#checkBaseline();
     await this.#initialPass(runtime, "start");
     this.#startup = enforcer
       .flush()
@@ -168,6 +216,22 @@ export class Agent {
       .finally(() => {
         this.#caughtUp = true;
       });
+    const cp = cfg.agent.audit.checkpoint;
+    if (cp) {
+      this.#checkpointSink = new CheckpointSink({
+        syslog: cp.syslog,
+        url: cp.url,
+        intervalMs: cp.interval,
+        key: auditKey.key,
+        dataDir,
+        head: () => store.auditHead,
+        http: this.#http,
+        logger: this.#logger,
+        metrics,
+        clock: this.#clock,
+      });
+      this.#checkpointSink.start();
+    }
     this.#flushTimer = setInterval(() => void this.#housekeeping(), FLUSH_INTERVAL_MS);
     this.#flushTimer.unref();
     await this.#refreshGauges();
@@ -188,10 +252,13 @@ export class Agent {
       // whole stop stays within the larger of the two bounds (5 s, shutdown_timeout).
       await Promise.all([this.#api?.stop().catch((err: unknown) => this.#logger.warn({ err }, "API stop failed")), this.#queue?.stop()]);
       await this.#runtime?.stop();
+      await this.#checkpointSink?.stop().catch((err: unknown) => this.#logger.warn({ err }, "last audit checkpoint failed"));
       await this.#store?.stop();
       await this.#http?.close();
       await this.#telemetry?.stop();
-      this.#db?.close();
+      await this.#checkpointer?.close().catch((err: unknown) => this.#logger.warn({ err }, "checkpoint worker stop failed"));
+      if (this.#db?.isOpen) this.#db.close();
+      this.#dataDirLock?.release();
       this.#logger.info("vigil stopped");
     })();
     return this.#stopping;
@@ -213,13 +280,23 @@ export class Agent {
     }
     const { index, evaluator, enforcer, store } = parts;
     const runtime = new Runtime(next, this.#ctx);
+    const labels = inventoryLabels(next);
+    // Read the new inventories before anything is swapped: a config whose inventory cannot be read
+    // is refused whole, and the running config (with its subjects) stays.
+    let lists: Subject[][];
+    try {
+      lists = await listAll(runtime.inventories, labels);
+    } catch (err) {
+      await runtime.stop();
+      throw new VigilError("VIGIL_ERR_INVENTORY", `reload refused, the running config stays: ${errorMessage(err)}`, { cause: err });
+    }
     const old = parts.runtime;
     this.#config = next;
     this.#runtime = runtime;
     evaluator.runtime = runtime;
     enforcer.runtime = runtime;
     await enforcer.loadGuards();
-    index.replace(runtime.inventories, JSON.stringify(old.config.raw.inventories) === JSON.stringify(next.raw.inventories));
+    index.replace(runtime.inventories, JSON.stringify(old.config.raw.inventories) === JSON.stringify(next.raw.inventories), { labels, lists });
     await index.refresh();
     this.#scheduler.schedule(runtime);
     await old.stop();
@@ -268,18 +345,153 @@ export class Agent {
   async #housekeeping(): Promise<void> {
     try {
       await this.#enforcer?.flush();
+      const index = this.#index;
+      const runtime = this.#runtime;
+      if (index && runtime && !index.allLoaded) {
+        // Not ready until every inventory has listed once: keep trying, and evaluate its subjects
+        // as soon as it does rather than at the next tick.
+        await index.refresh();
+        if (index.allLoaded) {
+          await this.#checkBaseline();
+          await this.#initialPass(runtime, "start");
+        }
+      }
+      await this.#pruneResults();
       await this.#refreshGauges();
-      if (this.#db?.isOpen) checkpoint(this.#db);
+      if (this.#db?.isOpen) await this.#checkpointer?.checkpoint();
     } catch (err) {
       this.#logger.warn({ err }, `housekeeping failed: ${errorMessage(err)}`);
     }
   }
 
-  /** Gauges are read from caches refreshed here, so a scrape never waits on the store. */
+  /**
+   * Gauges are read from caches refreshed here, so a scrape never waits on the store. A covered
+   * subject without a decision yet counts as `pending`, never as full access.
+   */
   async #refreshGauges(): Promise<void> {
     if (!this.#queue || !this.#store) return;
     this.#queueDepth = await this.#queue.depth();
-    this.#subjectCounts = await this.#store.countByAccess();
+    const counts = await this.#store.countByAccess();
+    const covered = this.#coveredCounts();
+    for (const [policy, n] of Object.entries(covered)) {
+      const byAccess = (counts[policy] ??= {});
+      const decided = Object.values(byAccess).reduce((a, b) => a + b, 0);
+      byAccess["pending"] = Math.max(0, n - decided);
+    }
+    this.#subjectCounts = counts;
+  }
+
+  /** Subjects each policy covers, recounted only when the runtime or the subject list changed. */
+  #coveredCounts(): Record<string, number> {
+    const runtime = this.#runtime;
+    const index = this.#index;
+    if (!runtime || !index) return {};
+    const version = `${index.version}`;
+    if (this.#coveredCache?.runtime === runtime && this.#coveredCache.version === version) return this.#coveredCache.counts;
+    const counts: Record<string, number> = {};
+    for (const p of runtime.policies) counts[p.name] = 0;
+    for (const s of index.all()) for (const p of runtime.policies) if (runtime.covers(p, s)) counts[p.name] = (counts[p.name] ?? 0) + 1;
+    this.#coveredCache = { runtime, version, counts };
+    return counts;
+  }
+
+  /** Removes results that expired longer ago than `agent.store.keep_expired` (and any check's hold_grace). */
+  async #pruneResults(): Promise<void> {
+    const store = this.#store;
+    const runtime = this.#runtime;
+    if (!store || !runtime) return;
+    const cfg = runtime.config;
+    const grace = Math.max(cfg.raw.agent.store.keep_expired, cfg.raw.decision.hold_grace, ...Object.values(cfg.checks).map((c) => c.hold_grace ?? 0), ...cfg.policies.map((p) => p.hold_grace));
+    const n = await store.pruneResults(this.#clock.now() - grace);
+    this.#telemetry?.metrics.resultsPruned(n);
+  }
+
+  /** Appends to the audit log from a hook that cannot wait; a failure is logged. */
+  #audit(events: Parameters<StateStore["appendAudit"]>[0]): void {
+    const store = this.#store;
+    if (!store) return;
+    store.appendAudit(events).catch((err: unknown) => this.#logger.error({ err }, `could not record ${events[0]?.type ?? "an event"} in the audit log: ${errorMessage(err)}`));
+  }
+
+  /**
+   * Subjects that left while the agent was down: once every inventory has listed, states of subjects
+   * no inventory lists any more are handled like a removal seen live.
+   */
+  async #checkBaseline(): Promise<void> {
+    const index = this.#index;
+    const store = this.#store;
+    if (this.#baselineChecked || !index || !store || !index.allLoaded || index.status().some((s) => s.failing)) return;
+    this.#baselineChecked = true;
+    const gone = (await store.stateSubjects()).filter((id) => !index.get(id));
+    if (gone.length > 0) this.#subjectsRemoved(gone);
+    await this.#removals;
+  }
+
+  /** Queues the handling of subjects that left every inventory (see `#removeSubjects`). */
+  #subjectsRemoved(ids: readonly string[]): void {
+    this.#removals = this.#removals
+      .then(() => this.#removeSubjects(ids))
+      .catch((err: unknown) => this.#logger.error({ err }, `handling removed subjects failed: ${errorMessage(err)}`));
+  }
+
+  /**
+   * A subject gone from every inventory: recorded in the audit log; with `removed_subjects: restore`
+   * brought back to full access by a decision carried out through the enforcer like any other (so
+   * the reverts of the levels it was at are sent); then its state and results are pruned.
+   */
+  async #removeSubjects(ids: readonly string[]): Promise<void> {
+    const parts = this.#parts();
+    if (!parts || this.#stopping) return;
+    const { store, enforcer, runtime } = parts;
+    const mode = runtime.config.raw.enforcement.removed_subjects;
+    const now = this.#clock.now();
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
+      const byPolicy = new Map<string, StoredState[]>();
+      const audit: Parameters<StateStore["appendAudit"]>[0][number][] = [];
+      for (const id of chunk) {
+        const states = await store.listStates({ subject: id });
+        audit.push({
+          type: "subject_removed",
+          subject: id,
+          removed_subjects: mode,
+          policies: states.map((s) => ({ policy: s.decision.policy, access: s.decision.access, enforced_access: s.enforced_access })),
+        });
+        if (mode !== "restore") continue;
+        for (const s of states) {
+          if (s.decision.access === "full_access" && s.enforced_access === "full_access") continue;
+          const restored: StoredState = {
+            ...s,
+            decision: {
+              ...s.decision,
+              access: "full_access",
+              reasons: [{ code: "SUBJECT_REMOVED", message: "the subject left every inventory; access restored (enforcement.removed_subjects: restore)" }],
+              generation: s.decision.generation + 1,
+              decided_at: now,
+            },
+            candidate: "full_access",
+            streak: 0,
+            changed_at: now,
+          };
+          const list = byPolicy.get(s.decision.policy);
+          if (list) list.push(restored);
+          else byPolicy.set(s.decision.policy, [restored]);
+        }
+      }
+      await store.appendAudit(audit);
+      for (const [policy, states] of byPolicy) {
+        await this.#subjectLock.run(
+          states.map((s) => `${policy}\u0000${s.decision.subject}`),
+          async () => {
+            await store.putStates(states);
+            await enforcer.enforce(states);
+          },
+        );
+      }
+      await store.forgetSubjects(chunk);
+    }
+    this.#coveredCache = undefined;
+    await this.#refreshGauges();
   }
 
   /** Every part, once start has built them all. */
@@ -287,4 +499,45 @@ export class Agent {
     if (!this.#index || !this.#store || !this.#runtime || !this.#evaluator || !this.#enforcer || !this.#queue) return undefined;
     return { index: this.#index, store: this.#store, runtime: this.#runtime, evaluator: this.#evaluator, enforcer: this.#enforcer, queue: this.#queue };
   }
+}
+
+/**
+ * Opens `vigil.db` and refuses to start on one that is damaged, or missing while the audit log
+ * shows an earlier run: either way the agent would start with every subject at full access and
+ * nothing to revert, silently forgetting what it had enforced.
+ */
+function openStateDatabase(dataDir: string, walSizeLimit: number): DatabaseSync {
+  const file = join(dataDir, DATABASE_FILE);
+  const audit = join(dataDir, AUDIT_FILE);
+  const restore = `Stop here and restore ${file} from a backup. To start afresh on purpose, move the whole data_dir aside (keep it for investigation) and start again`;
+  if (!existsSync(file) && sizeOf(audit) > 0) {
+    throw new VigilError("VIGIL_ERR_STORE", `${file} is missing, but the audit log ${audit} records earlier decisions: starting without it would put every subject back to full access with no reverts. ${restore}`, {
+      details: { file, audit },
+    });
+  }
+  let db: DatabaseSync;
+  try {
+    db = openDatabase(dataDir, { manualCheckpoint: true, walSizeLimit });
+  } catch (err) {
+    throw new VigilError("VIGIL_ERR_STORE", `${errorMessage(err)}. ${restore}`, { cause: err, details: { file } });
+  }
+  const problems = quickCheck(db);
+  if (problems.length > 0) {
+    db.close();
+    throw new VigilError("VIGIL_ERR_STORE", `${file} is damaged (PRAGMA quick_check: ${problems.slice(0, 3).join("; ")}). ${restore}`, { details: { file, problems: problems.slice(0, 20) } });
+  }
+  return db;
+}
+
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** `<index>:<type>` of each configured inventory, for logs, metrics and readiness. */
+function inventoryLabels(config: LoadedConfig): string[] {
+  return config.inventories.map((inv, i) => `${i}:${inv.type}`);
 }

@@ -313,7 +313,8 @@ export class Enforcer {
       await this.#store.appendAudit([{ type: "action_superseded", ...base, current_access: current, current_generation: state?.decision.generation ?? null }]);
       return;
     }
-    const known = this.#index.get(job.subject);
+    // A subject that has just left every inventory still has its reverts to run (removed_subjects: restore).
+    const known = this.#index.get(job.subject) ?? this.#index.departed(job.subject);
     if (known && runtime.isExempt(policy, known)) {
       // Exempted after the job was enqueued: break-glass wins over pending work.
       this.#metrics.action(job.type, "skipped");

@@ -42,6 +42,8 @@ export interface LifecycleState {
   readonly ready: boolean;
   /** Start-up enforcement (decisions left pending by the previous run) has been worked out. */
   readonly caughtUp: boolean;
+  /** Inventories that have never listed successfully (`<index>:<type>`): not ready until each has. */
+  readonly unloaded?: readonly string[];
 }
 
 export interface ServiceDeps {
@@ -67,8 +69,11 @@ export class AgentService implements AgentApi {
 
   ready(): { ready: boolean; reasons: readonly string[] } {
     const s = this.#deps.lifecycle();
-    if (s.ready) return { ready: true, reasons: [] };
-    return { ready: false, reasons: [s.stopping ? "stopping" : "starting"] };
+    const unloaded = s.unloaded ?? [];
+    if (s.ready && unloaded.length === 0) return { ready: true, reasons: [] };
+    if (!s.ready) return { ready: false, reasons: [s.stopping ? "stopping" : "starting"] };
+    // A subject list that is not there yet would read as "no such subject" to every caller.
+    return { ready: false, reasons: unloaded.map((label) => `inventory ${label} has not loaded yet`) };
   }
 
   async listSubjects(q: { policy?: string; access?: AccessLevel; kind?: string; limit: number; offset: number }): Promise<{ subjects: SubjectSummary[]; total: number }> {
@@ -86,13 +91,17 @@ export class AgentService implements AgentApi {
       const covering = runtime.policiesFor(subject);
       if (q.policy && !covering.some((p) => p.name === q.policy)) continue;
       const decisions = (bySubject.get(subject.id) ?? []).filter((d) => covering.some((p) => p.name === d.policy));
-      const access = covering.length === 0 ? defaultDecision(subject.id, runtime.config.default_security_rule, 0).access : mostRestrictive(decisions.map((d) => d.access));
+      const pending = covering.filter((p) => !decisions.some((d) => d.policy === p.name)).map((p) => p.name);
+      const fallback = defaultDecision(subject.id, runtime.config.default_security_rule, 0).access;
+      const access = covering.length === 0 ? fallback : mostRestrictive([...decisions.map((d) => d.access), ...(pending.length > 0 ? [fallback] : [])]);
       if (q.access && access !== q.access) continue;
       all.push({
         id: subject.id,
         kind: subject.kind,
         ...(subject.identity ? { identity: subject.identity } : {}),
         access,
+        status: pending.length > 0 ? "pending" : "evaluated",
+        pending,
         policies: decisions.map((d) => ({ policy: d.policy, access: d.access, risk: d.risk, generation: d.generation, decided_at: new Date(d.decided_at).toISOString() })),
       });
     }
@@ -106,13 +115,16 @@ export class AgentService implements AgentApi {
     const covering = runtime.policiesFor(subject);
     if (covering.length === 0) {
       const d = defaultDecision(id, runtime.config.default_security_rule, this.#deps.clock.now());
-      return { subject, access: d.access, decisions: [d], results: [] };
+      return { subject, access: d.access, status: "evaluated", pending: [], decisions: [d], results: [] };
     }
     const states = await store.listStates({ subject: id });
     const decisions = states.filter((s) => covering.some((p) => p.name === s.decision.policy)).map((s) => s.decision);
+    const pending = covering.filter((p) => !decisions.some((d) => d.policy === p.name)).map((p) => p.name);
+    const fallback = defaultDecision(id, runtime.config.default_security_rule, 0).access;
     const checks = [...new Set(covering.flatMap((p) => p.checks))];
     const results: CheckResult[] = await store.getResults([id], checks);
-    return { subject, access: mostRestrictive(decisions.map((d) => d.access)), decisions, results };
+    const access = mostRestrictive([...decisions.map((d) => d.access), ...(pending.length > 0 ? [fallback] : [])]);
+    return { subject, access, status: pending.length > 0 ? "pending" : "evaluated", pending, decisions, results };
   }
 
   async evaluate(id: string): Promise<Decision[] | undefined> {

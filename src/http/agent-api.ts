@@ -22,14 +22,27 @@ export interface SubjectSummary {
   readonly id: string;
   readonly kind: Subject["kind"];
   readonly identity?: string;
-  /** Most restrictive access across the policies covering it. */
+  /**
+   * Most restrictive access across the policies covering it. A covering policy that has not decided
+   * yet counts as `default_security_rule` (deny under `deny_all`), never as full access.
+   */
   readonly access: AccessLevel;
+  /** `pending` while a covering policy has not evaluated the subject yet; `evaluated` once all have. */
+  readonly status: SubjectStatus;
+  /** Covering policies that have not decided yet. */
+  readonly pending: readonly string[];
   readonly policies: readonly { readonly policy: string; readonly access: AccessLevel; readonly risk: RiskLevel; readonly generation: number; readonly decided_at: string }[];
 }
 
+/** Whether every policy covering a subject has decided. */
+export type SubjectStatus = "pending" | "evaluated";
+
 export interface SubjectDetail {
   readonly subject: Subject;
+  /** As in `SubjectSummary`: an undecided covering policy counts as `default_security_rule`. */
   readonly access: AccessLevel;
+  readonly status: SubjectStatus;
+  readonly pending: readonly string[];
   readonly decisions: readonly Decision[];
   readonly results: readonly CheckResult[];
 }

@@ -50,6 +50,12 @@ export interface StateStore extends Lifecycle {
   putResults(results: readonly CheckResult[]): Promise<void>;
   /** Newest results for these subjects and checks, both sources, expired ones included. */
   getResults(subjects: readonly string[], checks: readonly string[]): Promise<CheckResult[]>;
+  /** Removes up to `limit` results that expired before `before`; returns how many. */
+  pruneResults(before: number, limit?: number): Promise<number>;
+  /** Subjects that have a stored state under any policy. */
+  stateSubjects(): Promise<string[]>;
+  /** Removes every state and result of these subjects (they left every inventory). */
+  forgetSubjects(subjects: readonly string[]): Promise<void>;
   /** Small JSON documents the engine keeps across restarts (the blast-radius guard's state). */
   getMeta(key: string): Promise<unknown>;
   putMeta(key: string, value: unknown): Promise<void>;

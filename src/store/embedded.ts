@@ -5,9 +5,11 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { VigilError } from "../errors.ts";
 import type { AccessLevel, CheckResult } from "../policy/model.ts";
 import { systemClock, type Clock } from "../util/clock.ts";
-import { AuditLog, type AuditHead } from "./audit.ts";
+import { AuditLog, lineRefs, offsetAfter, verifyTail, type AuditHead, type AuditKey, type AuditLineRef } from "./audit.ts";
 import type { AuditEntry, AuditEvent, AuditQuery, StateStore, StoredState } from "./contract.ts";
 import { BatchInsert, ensureSchema, storeError, transaction } from "../db/sqlite.ts";
+
+const GENESIS = "0".repeat(64);
 
 /** File name of the audit log inside the data directory. */
 export const AUDIT_FILE = "audit.jsonl";
@@ -50,6 +52,24 @@ CREATE TABLE IF NOT EXISTS audit_head (
 );
 `;
 
+/**
+ * Where each audit line sits in the file, by seq, with the two fields `/v1/audit` filters on: a
+ * filtered read looks the lines up here and reads just those, instead of scanning the file on the
+ * event loop. Written in the same transaction as the recorded head. A component of its own, so it
+ * is created on an existing database without touching the store's schema version.
+ */
+const AUDIT_INDEX_DDL = `
+CREATE TABLE IF NOT EXISTS audit_index (
+  seq INTEGER PRIMARY KEY,
+  offset INTEGER NOT NULL,
+  length INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  subject TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_index_by_subject ON audit_index (subject, seq) WHERE subject IS NOT NULL;
+CREATE INDEX IF NOT EXISTS audit_index_by_type ON audit_index (type, seq);
+`;
+
 /** Largest IN list in one statement. */
 const IN_CHUNK = 500;
 /** Prepared statements kept per store. */
@@ -75,18 +95,41 @@ export class EmbeddedStore implements StateStore {
   readonly #statements = new Map<string, StatementSync>();
   #putStates: BatchInsert | undefined;
   #putResults: BatchInsert | undefined;
+  #indexAudit: BatchInsert | undefined;
+  /** Index rows of lines written whose head write failed; written with the next head. */
+  #unindexed: AuditLineRef[] = [];
+  /** Where the pruning sweep of the results table goes on from (a rowid). */
+  #pruneCursor = 0;
 
-  constructor(db: DatabaseSync, dataDir: string, options: { clock?: Clock } = {}) {
+  readonly #maxStreams: number | undefined;
+  readonly #onStreamsDropped: ((check: string, n: number) => void) | undefined;
+
+  /**
+   * `key` keys the audit chain (the agent always passes one; see `AuditKey`). `maxStreams` caps the
+   * pushed result streams kept per (subject, check), the oldest dropped first and counted through
+   * `onStreamsDropped`: one sender with ever-new stream names must not grow a subject without bound.
+   */
+  constructor(
+    db: DatabaseSync,
+    dataDir: string,
+    options: { clock?: Clock; key?: AuditKey; maxStreams?: number; onStreamsDropped?: (check: string, n: number) => void } = {},
+  ) {
     this.#db = db;
+    this.#maxStreams = options.maxStreams;
+    this.#onStreamsDropped = options.onStreamsDropped;
     this.#dataDir = dataDir;
-    this.#audit = new AuditLog(join(dataDir, AUDIT_FILE), { clock: options.clock ?? systemClock });
+    this.#audit = new AuditLog(join(dataDir, AUDIT_FILE), { clock: options.clock ?? systemClock, ...(options.key ? { key: options.key } : {}) });
     ensureSchema(db, "store", SCHEMA_VERSION, DDL);
+    ensureSchema(db, "audit_index", 1, AUDIT_INDEX_DDL);
   }
 
   /**
-   * Opens the audit log and reconciles the recorded head with it: a log that runs ahead of the head
-   * (stopped between the two writes) moves the head forward; a log that ends before the head, or differs
-   * at it, is refused (`VIGIL_ERR_AUDIT_CORRUPT`) rather than continued, which would hide the truncation.
+   * Opens the audit log and reconciles the recorded head with it. A log that ends before the head, or
+   * differs at it, is refused (`VIGIL_ERR_AUDIT_CORRUPT`) rather than continued, which would hide the
+   * truncation. Lines past the head are adopted only when they are explained: chained from the head
+   * and keyed under this store's key (vigil stopped, or the disk filled, between writing them and
+   * recording the head). Anything else is refused until an operator has looked (`vigil audit verify`,
+   * then `vigil audit truncate`).
    */
   async start(): Promise<void> {
     this.#stopped = false;
@@ -190,8 +233,71 @@ export class EmbeddedStore implements StateStore {
          WHERE excluded.observed_at >= results.observed_at`,
       });
       const insert = this.#putResults;
-      transaction(this.#db, () => insert.run(rows));
+      const dropped = transaction(this.#db, () => {
+        insert.run(rows);
+        return this.#capStreams(results);
+      });
+      for (const [check, n] of dropped) this.#onStreamsDropped?.(check, n);
     });
+  }
+
+  /** Drops the oldest pushed streams of each (subject, check) in the batch beyond the cap. */
+  #capStreams(results: readonly CheckResult[]): Map<string, number> {
+    const dropped = new Map<string, number>();
+    const max = this.#maxStreams;
+    if (max === undefined) return dropped;
+    const pairs = new Map<string, { subject: string; check: string }>();
+    for (const r of results) if (r.source === "push" && r.stream) pairs.set(`${r.subject}\u0000${r.check}`, { subject: r.subject, check: r.check });
+    for (const { subject, check } of pairs.values()) {
+      const n = Number(
+        this.#stmt(
+          `DELETE FROM results WHERE subject = ?1 AND "check" = ?2 AND source LIKE 'push:%' AND source NOT IN
+           (SELECT source FROM results WHERE subject = ?1 AND "check" = ?2 AND source LIKE 'push:%' ORDER BY observed_at DESC, source LIMIT ?3)`,
+        ).run(subject, check, max).changes,
+      );
+      if (n > 0) dropped.set(check, (dropped.get(check) ?? 0) + n);
+    }
+    return dropped;
+  }
+
+  /**
+   * Looks at the next `limit` results (by rowid, wrapping around) and removes those that expired
+   * before `before`; returns how many. A sweep in slices rather than an index on expiry: an index
+   * would cost every result write, and pruning days-old rows can take its time.
+   */
+  async pruneResults(before: number, limit = 2_000): Promise<number> {
+    return this.#run("prune check results", () => {
+      const slice = this.#stmt("SELECT max(rowid) AS last, count(*) AS n FROM (SELECT rowid FROM results WHERE rowid > ? ORDER BY rowid LIMIT ?)").get(this.#pruneCursor, limit) as {
+        last: number | null;
+        n: number;
+      };
+      const from = this.#pruneCursor;
+      // At the end of the table: start over from the beginning at the next round.
+      this.#pruneCursor = slice.last === null || slice.n < limit ? 0 : slice.last;
+      if (slice.last === null) return 0;
+      return Number(
+        this.#stmt(`DELETE FROM results WHERE rowid > ? AND rowid <= ? AND json_extract(data, '$.expires_at') < ?`).run(from, slice.last, before).changes,
+      );
+    });
+  }
+
+  async stateSubjects(): Promise<string[]> {
+    const rows = this.#run("list subjects with a state", () => this.#stmt("SELECT DISTINCT subject FROM states INDEXED BY states_by_subject").all()) as { subject: string }[];
+    return rows.map((r) => r.subject);
+  }
+
+  /** Removes every state and result of these subjects (they left every inventory). */
+  async forgetSubjects(subjects: readonly string[]): Promise<void> {
+    if (subjects.length === 0) return;
+    this.#run("forget subjects", () =>
+      transaction(this.#db, () => {
+        for (let i = 0; i < subjects.length; i += IN_CHUNK) {
+          const chunk = subjects.slice(i, i + IN_CHUNK);
+          this.#stmt(`DELETE FROM states WHERE subject IN (${marks(chunk.length)})`).run(...chunk);
+          this.#stmt(`DELETE FROM results WHERE subject IN (${marks(chunk.length)})`).run(...chunk);
+        }
+      }),
+    );
   }
 
   async getResults(subjects: readonly string[], checks: readonly string[]): Promise<CheckResult[]> {
@@ -231,14 +337,54 @@ export class EmbeddedStore implements StateStore {
   async appendAudit(events: readonly AuditEvent[]): Promise<AuditEntry[]> {
     this.#openAudit();
     if (events.length === 0) return [];
-    const entries = this.#audit.append(events);
+    const { entries, refs } = this.#audit.appendWithRefs(events);
     const last = entries[entries.length - 1];
-    if (last) this.#recordHead({ seq: last.seq, hash: last.hash });
+    if (last) this.#recordHead({ seq: last.seq, hash: last.hash }, refs);
     return entries;
   }
 
+  /**
+   * Filtered reads and reads after a cursor go through the audit index (only the matching lines are
+   * read); the newest entries without a filter are read from the end of the file.
+   */
   async readAudit(query: AuditQuery = {}): Promise<AuditEntry[]> {
-    return this.#audit.read(query);
+    if (query.type === undefined && query.subject === undefined && query.after === undefined) return this.#audit.read(query);
+    if (!this.#audit.isOpen || this.#unindexed.length > 0) return this.#audit.read(query);
+    const limit = query.limit ?? 100;
+    if (limit <= 0) return [];
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (query.subject !== undefined) {
+      where.push("subject = ?");
+      params.push(query.subject);
+    }
+    if (query.type !== undefined) {
+      where.push("type = ?");
+      params.push(query.type);
+    }
+    if (query.after !== undefined) {
+      where.push("seq > ?");
+      params.push(query.after);
+    }
+    const order = query.after !== undefined ? "ASC" : "DESC";
+    const rows = this.#run("read the audit index", () =>
+      this.#stmt(`SELECT offset, length FROM audit_index WHERE ${where.join(" AND ")} ORDER BY seq ${order} LIMIT ?`).all(...params, limit),
+    ) as { offset: number; length: number }[];
+    const out: AuditEntry[] = [];
+    try {
+      for (const row of rows) {
+        const e = this.#audit.readAt(row.offset, row.length);
+        if (e) out.push(e);
+      }
+    } catch (err) {
+      throw storeError(`cannot read the audit log ${this.#audit.path}`, err);
+    }
+    return order === "ASC" ? out : out.reverse();
+  }
+
+  /** Head of the audit log as written (for checkpoints). */
+  get auditHead(): AuditHead {
+    return this.#audit.head;
   }
 
   #openAudit(): void {
@@ -251,24 +397,81 @@ export class EmbeddedStore implements StateStore {
     }
     const { head } = this.#audit.open();
     const recorded = auditHead(this.#db);
+    const path = this.#audit.path;
     if (recorded && (head.seq < recorded.seq || (head.seq === recorded.seq && head.hash !== recorded.hash))) {
       this.#audit.close();
       throw new VigilError(
         "VIGIL_ERR_AUDIT_CORRUPT",
-        `the audit log ${this.#audit.path} ends at seq ${head.seq} but seq ${recorded.seq} was recorded: it was truncated or rewritten; run \`vigil audit verify\``,
-        { details: { path: this.#audit.path, fileHead: head, recordedHead: recorded } },
+        `the audit log ${path} ends at seq ${head.seq} but seq ${recorded.seq} was recorded: it was truncated or rewritten; run \`vigil audit verify\``,
+        { details: { path, fileHead: head, recordedHead: recorded } },
       );
     }
-    if (head.seq > (recorded?.seq ?? 0)) this.#recordHead(head);
+    const from = recorded ?? { seq: 0, hash: GENESIS };
+    const indexed = this.#indexedEnd();
+    if (head.seq > from.seq) {
+      const start = from.seq === 0 ? 0 : (indexed.seq === from.seq ? indexed.end : offsetAfter(path, from.seq));
+      const tail = start === undefined ? { ok: false as const, reason: `seq ${from.seq} is not in the log`, count: head.seq - from.seq } : verifyTail(path, from, this.#audit.key, start);
+      if (!tail.ok) {
+        this.#audit.close();
+        throw new VigilError(
+          "VIGIL_ERR_AUDIT_CORRUPT",
+          `the audit log ${path} has ${tail.count} line(s) past the recorded head seq ${from.seq} that vigil cannot account for (${tail.reason}): ` +
+            "they were appended outside vigil. Run `vigil audit verify` to see them, then `vigil audit truncate` to move them aside (it is recorded in the log)",
+          { details: { path, fileHead: head, recordedHead: recorded ?? null, reason: tail.reason } },
+        );
+      }
+      this.#unindexed = tail.refs.filter((r) => r.seq > indexed.seq);
+      this.#recordHead(head, []);
+    } else if (indexed.seq < head.seq) {
+      // An index older than the log (first start after an upgrade): catch it up once.
+      this.#unindexed = lineRefs(path, indexed.end).filter((r) => r.seq > indexed.seq);
+      this.#recordHead(head, []);
+    }
+    // A log written before it was keyed: a keyed entry vouches for everything before it.
+    const key = this.#audit.key;
+    if (key && this.#audit.lastKeyId === null) {
+      const last = this.#audit.head;
+      const { entries, refs } = this.#audit.appendWithRefs([{ type: "audit_keyed", key_id: key.id, legacy_head: { seq: last.seq, hash: last.hash } }]);
+      const entry = entries[0];
+      if (entry) this.#recordHead({ seq: entry.seq, hash: entry.hash }, refs);
+    } else if (key && this.#audit.lastKeyId !== undefined && this.#audit.lastKeyId !== key.id) {
+      this.#audit.close();
+      throw new VigilError(
+        "VIGIL_ERR_AUDIT_CORRUPT",
+        `the audit log ${path} was written with audit key id ${this.#audit.lastKeyId}, but the configured key is ${key.id}: configure the key the log was written with (agent.audit.key)`,
+        { details: { path, written_with: this.#audit.lastKeyId, configured: key.id } },
+      );
+    }
   }
 
-  #recordHead(head: AuditHead): void {
-    this.#run("record the audit head", () =>
-      this.#stmt("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash").run(
-        head.seq,
-        head.hash,
-      ),
-    );
+  /** Last seq in the audit index and the byte offset just past its line. */
+  #indexedEnd(): { seq: number; end: number } {
+    const row = this.#run("read the audit index", () => this.#stmt("SELECT seq, offset + length AS end FROM audit_index ORDER BY seq DESC LIMIT 1").get()) as
+      | { seq: number; end: number }
+      | undefined;
+    return row ?? { seq: 0, end: 0 };
+  }
+
+  /**
+   * Records the head and the new lines' index rows in one transaction. When that fails (a full disk),
+   * the lines are in the log but not yet indexed: they are kept and written with the next head, and
+   * until then `audit verify` accepts keyed lines past the recorded head.
+   */
+  #recordHead(head: AuditHead, refs: readonly AuditLineRef[]): void {
+    const rows = this.#unindexed.length > 0 ? [...this.#unindexed, ...refs] : refs;
+    try {
+      this.#run("record the audit head", () =>
+        transaction(this.#db, () => {
+          this.#stmt("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash").run(head.seq, head.hash);
+          this.#indexAudit ??= new BatchInsert(this.#db, { head: "INSERT OR REPLACE INTO audit_index (seq, offset, length, type, subject)", row: "(?, ?, ?, ?, ?)" });
+          this.#indexAudit.run(rows.map((r) => [r.seq, r.offset, r.length, r.type, r.subject]));
+        }),
+      );
+      this.#unindexed = [];
+    } catch (err) {
+      this.#unindexed = [...rows];
+      throw err;
+    }
   }
 
   #stmt(sql: string): StatementSync {

@@ -79,6 +79,30 @@ export class MemoryStore implements StateStore {
     return out;
   }
 
+  async pruneResults(before: number, limit = Infinity): Promise<number> {
+    let n = 0;
+    for (const slots of this.#results.values()) {
+      for (const [slot, r] of slots) {
+        if (n >= limit) return n;
+        if (r.expires_at < before) {
+          slots.delete(slot);
+          n++;
+        }
+      }
+    }
+    return n;
+  }
+
+  async stateSubjects(): Promise<string[]> {
+    return [...new Set([...this.#states.values()].map((s) => s.decision.subject))];
+  }
+
+  async forgetSubjects(subjects: readonly string[]): Promise<void> {
+    const gone = new Set(subjects);
+    for (const [key, s] of this.#states) if (gone.has(s.decision.subject)) this.#states.delete(key);
+    for (const key of this.#results.keys()) if (gone.has(key.slice(0, key.indexOf("\u0000")))) this.#results.delete(key);
+  }
+
   readonly #meta = new Map<string, string>();
 
   async getMeta(key: string): Promise<unknown> {

@@ -65,6 +65,8 @@ export interface MetricObservers {
   paused?: () => Record<string, boolean>;
   /** provider → circuit open? Feeds `vigil_provider_circuit_open{provider}` as 0/1. */
   circuits?: () => Record<string, boolean>;
+  /** inventory (`<index>:<type>`) → stale? Feeds `vigil_inventory_stale{inventory}` as 0/1. */
+  inventories?: () => Record<string, boolean>;
 }
 
 /** What the rest of vigil records. Every method is cheap and never throws. */
@@ -92,6 +94,14 @@ export interface VigilMetrics {
   setObservers(o: MetricObservers): void;
   /** `vigil_config_reloads_total{outcome}`. */
   configReload(outcome: "success" | "failure"): void;
+  /** `vigil_result_streams_dropped_total{check}` grows by `n`. */
+  streamsDropped(check: string, n: number): void;
+  /** `vigil_results_pruned_total` grows by `n`. */
+  resultsPruned(n: number): void;
+  /** `vigil_inventory_errors_total{inventory}`. */
+  inventoryError(inventory: string): void;
+  /** `vigil_audit_checkpoints_total{outcome}`. */
+  auditCheckpoint(outcome: "success" | "failure"): void;
 }
 
 /** A `VigilMetrics` that records nothing, for tests and one-shot CLI commands. */
@@ -108,6 +118,10 @@ export function noopMetrics(): VigilMetrics {
     enforcementPaused: nothing,
     setObservers: nothing,
     configReload: nothing,
+    streamsDropped: nothing,
+    resultsPruned: nothing,
+    inventoryError: nothing,
+    auditCheckpoint: nothing,
   };
 }
 
@@ -259,6 +273,11 @@ function createVigilMetrics(meter: Meter, version: string, logger: Logger): Vigi
   // Export both outcomes from the start: a counter series that first appears at 1 shows no
   // increase() to Prometheus, so the first failed reload would never alert.
   for (const outcome of N.RELOAD_OUTCOMES) configReloads.add(0, { [N.ATTR.OUTCOME]: outcome });
+  const streamsDropped = counter(N.RESULT_STREAMS_DROPPED);
+  const resultsPruned = counter(N.RESULTS_PRUNED);
+  resultsPruned.add(0);
+  const inventoryErrors = counter(N.INVENTORY_ERRORS);
+  const auditCheckpoints = counter(N.AUDIT_CHECKPOINTS);
 
   const observers: MetricObservers = {};
   // The SDK keeps exporting every attribute set a gauge ever observed, frozen at its last value
@@ -300,6 +319,9 @@ function createVigilMetrics(meter: Meter, version: string, logger: Logger): Vigi
   observeGauge(N.PROVIDER_CIRCUIT_OPEN, (emit) => {
     for (const [provider, open] of Object.entries(observers.circuits?.() ?? {})) emit(open ? 1 : 0, { [N.ATTR.PROVIDER]: provider });
   });
+  observeGauge(N.INVENTORY_STALE, (emit) => {
+    for (const [inventory, stale] of Object.entries(observers.inventories?.() ?? {})) emit(stale ? 1 : 0, { [N.ATTR.INVENTORY]: inventory });
+  });
   const buildAttrs: Attributes = { [N.ATTR.VERSION]: version, [N.ATTR.NODE]: process.version };
   meter.createObservableGauge(N.BUILD_INFO.name, { unit: N.BUILD_INFO.unit, description: N.BUILD_INFO.description }).addCallback((r: ObservableResult) => r.observe(1, buildAttrs));
 
@@ -324,8 +346,17 @@ function createVigilMetrics(meter: Meter, version: string, logger: Logger): Vigi
       if (o.subjects) observers.subjects = o.subjects;
       if (o.paused) observers.paused = o.paused;
       if (o.circuits) observers.circuits = o.circuits;
+      if (o.inventories) observers.inventories = o.inventories;
     },
     configReload: (outcome) => configReloads.add(1, { [N.ATTR.OUTCOME]: outcome }),
+    streamsDropped(check, n) {
+      if (Number.isFinite(n) && n > 0) streamsDropped.add(Math.floor(n), { [N.ATTR.CHECK]: check });
+    },
+    resultsPruned(n) {
+      if (Number.isFinite(n) && n > 0) resultsPruned.add(Math.floor(n));
+    },
+    inventoryError: (inventory) => inventoryErrors.add(1, { [N.ATTR.INVENTORY]: inventory }),
+    auditCheckpoint: (outcome) => auditCheckpoints.add(1, { [N.ATTR.OUTCOME]: outcome }),
   };
 }
 

@@ -54,7 +54,13 @@ export const ATTR = {
   NODE: "node",
   /** Provider entry name from the configuration (`providers.<name>`). */
   PROVIDER: "provider",
+  /** An `inventories[]` entry: its index and type, e.g. `0:file`. */
+  INVENTORY: "inventory",
 } as const;
+
+/** Values of `outcome` on `vigil_audit_checkpoints_total`. */
+export const CHECKPOINT_OUTCOMES = ["success", "failure"] as const;
+export type CheckpointOutcomeLabel = (typeof CHECKPOINT_OUTCOMES)[number];
 
 /** Values of `outcome` on `vigil_actions_total`. */
 export const ACTION_OUTCOMES = ["success", "failed", "retried", "dry_run", "superseded", "skipped"] as const;
@@ -220,6 +226,41 @@ export const CERT_CHECK_ERRORS: MetricDefinition = {
   description: "certificate_validity results that were fail or unknown, by reason code.",
 };
 
+/** Counter: pushed result streams dropped because a (subject, check) had more than `agent.store.max_streams_per_check`. Attributes: `check`. */
+export const RESULT_STREAMS_DROPPED: MetricDefinition = {
+  name: "vigil_result_streams_dropped_total",
+  unit: "{result}",
+  description: "Pushed result streams dropped (oldest first) because one subject and check had more than agent.store.max_streams_per_check, by check.",
+};
+
+/** Counter: check results pruned after expiring longer ago than `agent.store.keep_expired`. No attributes. */
+export const RESULTS_PRUNED: MetricDefinition = {
+  name: "vigil_results_pruned_total",
+  unit: "{result}",
+  description: "Stored check results removed because they expired longer ago than agent.store.keep_expired.",
+};
+
+/** Counter: inventory listings that failed (the last good list stood in). Attributes: `inventory`. */
+export const INVENTORY_ERRORS: MetricDefinition = {
+  name: "vigil_inventory_errors_total",
+  unit: "{error}",
+  description: "Inventory listings that failed, by inventory; the inventory's last good subject list stays in use.",
+};
+
+/** Observable gauge: 1 while an inventory has never loaded or its last listing failed, else 0. Attributes: `inventory`. */
+export const INVENTORY_STALE: MetricDefinition = {
+  name: "vigil_inventory_stale",
+  unit: "1",
+  description: "1 while the inventory has never loaded or its last listing failed (its last good list is in use), 0 otherwise.",
+};
+
+/** Counter: audit head checkpoints shipped to the external sink. Attributes: `outcome` (one of `CHECKPOINT_OUTCOMES`). */
+export const AUDIT_CHECKPOINTS: MetricDefinition = {
+  name: "vigil_audit_checkpoints_total",
+  unit: "{checkpoint}",
+  description: "Signed audit head checkpoints sent to agent.audit.checkpoint, by outcome (success, failure).",
+};
+
 /** Every metric above, for documentation and tests. */
 export const ALL_METRICS: readonly MetricDefinition[] = [
   EVALUATIONS,
@@ -237,6 +278,11 @@ export const ALL_METRICS: readonly MetricDefinition[] = [
   PROVIDER_CIRCUIT_OPEN,
   CONFIG_RELOADS,
   BUILD_INFO,
+  RESULT_STREAMS_DROPPED,
+  RESULTS_PRUNED,
+  INVENTORY_ERRORS,
+  INVENTORY_STALE,
+  AUDIT_CHECKPOINTS,
 ];
 
 /** Metrics the certificate_validity check registers when it is configured. */

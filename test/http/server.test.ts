@@ -24,7 +24,7 @@ class FakeApi implements AgentApi {
 
   constructor() {
     for (const id of ["alice", SPIFFE]) {
-      this.subjects.set(id, { subject: { id, kind: "workload", attributes: {}, labels: {} }, access: "full_access", decisions: [decision(id)], results: [] });
+      this.subjects.set(id, { subject: { id, kind: "workload", attributes: {}, labels: {} }, access: "full_access", status: "evaluated", pending: [], decisions: [decision(id)], results: [] });
     }
   }
   private record(method: string, ...args: unknown[]): void {
@@ -41,7 +41,7 @@ class FakeApi implements AgentApi {
   }
   async listSubjects(query: { policy?: string; access?: "full_access" | "read_only" | "deny"; kind?: string; limit: number; offset: number }) {
     this.record("listSubjects", query);
-    const subjects: SubjectSummary[] = [...this.subjects.keys()].map((id) => ({ id, kind: "workload", access: "full_access", policies: [] }));
+    const subjects: SubjectSummary[] = [...this.subjects.keys()].map((id) => ({ id, kind: "workload", access: "full_access", status: "evaluated", pending: [], policies: [] }));
     return { subjects, total: subjects.length };
   }
   async getSubject(id: string) {

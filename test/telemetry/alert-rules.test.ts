@@ -30,6 +30,7 @@ const EXPECTED_ALERTS = [
   "VigilSignalLatencyHigh",
   "VigilCertificateExpiringSoon",
   "VigilCertificateRevoked",
+  "VigilInventoryStale",
 ];
 
 test("promtool check rules accepts vigil-alerts.yml", { skip }, () => {

@@ -32,11 +32,17 @@ function recordEverything(m: VigilMetrics): void {
   m.enforcementPaused("baseline");
   m.configReload("success");
   m.configReload("failure");
+  m.streamsDropped("edr_status", 3);
+  m.resultsPruned(5);
+  m.inventoryError("0:file");
+  m.auditCheckpoint("success");
+  m.auditCheckpoint("failure");
   m.setObservers({
     queueDepth: () => ({ actions: { waiting: 7, delayed: 2, active: 1, failed: 3 } }),
     subjects: () => ({ baseline: { full_access: 10, read_only: 2, deny: 1 } }),
     paused: () => ({ baseline: true, strict: false }),
     circuits: () => ({ okta: true, aws: false }),
+    inventories: () => ({ "0:file": true, "1:static": false }),
   });
 }
 
@@ -95,6 +101,13 @@ describe("Telemetry with a Prometheus endpoint", async () => {
       'vigil_provider_circuit_open{provider="okta"} 1',
       'vigil_provider_circuit_open{provider="aws"} 0',
       `vigil_build_info{version="${PACKAGE_VERSION}",node="${process.version}"} 1`,
+      'vigil_result_streams_dropped_total{check="edr_status"} 3',
+      "vigil_results_pruned_total 5",
+      'vigil_inventory_errors_total{inventory="0:file"} 1',
+      'vigil_inventory_stale{inventory="0:file"} 1',
+      'vigil_inventory_stale{inventory="1:static"} 0',
+      'vigil_audit_checkpoints_total{outcome="success"} 1',
+      'vigil_audit_checkpoints_total{outcome="failure"} 1',
     ];
     const lines = new Set(body.split("\n"));
     for (const line of expected) assert.ok(lines.has(line), `missing line: ${line}\n--- scrape ---\n${body}`);
@@ -295,5 +308,5 @@ test("start() rejects a non-http OTLP endpoint", async () => {
 test("noopMetrics records nothing and never throws", () => {
   const m = noopMetrics();
   recordEverything(m);
-  assert.deepEqual(Object.keys(m).sort(), ["action", "checkError", "checkResult", "configReload", "decisionChange", "enforcementPaused", "evaluation", "setObservers", "signal", "signalToEnforcement"]);
+  assert.deepEqual(Object.keys(m).sort(), ["action", "auditCheckpoint", "checkError", "checkResult", "configReload", "decisionChange", "enforcementPaused", "evaluation", "inventoryError", "resultsPruned", "setObservers", "signal", "signalToEnforcement", "streamsDropped"]);
 });

@@ -1,0 +1,82 @@
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { CheckResult } from "../../src/policy/model.ts";
+import { EmbeddedStore } from "../../src/store/embedded.ts";
+import { openDatabase, DATABASE_FILE } from "../../src/db/sqlite.ts";
+import { Checkpointer } from "../../src/db/checkpointer.ts";
+
+function setup(t: TestContext, options: { maxStreams?: number; walSizeLimit?: number } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "vigil-growth-"));
+  const db = openDatabase(dir, { manualCheckpoint: true, ...(options.walSizeLimit ? { walSizeLimit: options.walSizeLimit } : {}) });
+  const dropped: [string, number][] = [];
+  const store = new EmbeddedStore(db, dir, { ...(options.maxStreams ? { maxStreams: options.maxStreams } : {}), onStreamsDropped: (check, n) => dropped.push([check, n]) });
+  t.after(async () => {
+    await store.stop();
+    if (db.isOpen) db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { dir, db, store, dropped };
+}
+
+const pushed = (stream: string, at: number, o: Partial<CheckResult> = {}): CheckResult => ({
+  check: "anomaly_detection",
+  subject: "u001",
+  status: "fail",
+  reasons: [{ code: "SIGNAL", message: "x".repeat(200) }],
+  observed_at: at,
+  expires_at: at + 60_000,
+  source: "push",
+  stream,
+  ...o,
+});
+
+test("pushed streams per (subject, check) are capped, oldest dropped first and counted", async (t) => {
+  const { store, dropped } = setup(t, { maxStreams: 64 });
+  for (let i = 0; i < 500; i += 50) await store.putResults(Array.from({ length: 50 }, (_, k) => pushed(`s${i + k}`, 1_000 + i + k)));
+  const kept = await store.getResults(["u001"], ["anomaly_detection"]);
+  assert.equal(kept.length, 64);
+  assert.deepEqual(new Set(kept.map((r) => r.stream)), new Set(Array.from({ length: 64 }, (_, k) => `s${436 + k}`)), "the newest 64 streams stay");
+  assert.equal(dropped.reduce((a, [, n]) => a + n, 0), 436);
+  assert.ok(dropped.every(([check]) => check === "anomaly_detection"));
+  // Pull results and another subject's streams are not touched.
+  await store.putResults([pushed("x", 5_000, { subject: "u002" }), { ...pushed("", 5_000), source: "pull", stream: undefined } as CheckResult]);
+  assert.equal((await store.getResults(["u001", "u002"], ["anomaly_detection"])).length, 66);
+});
+
+test("results that expired before the horizon are pruned, a bounded slice at a time", async (t) => {
+  const { store } = setup(t);
+  await store.putResults(Array.from({ length: 30 }, (_, k) => pushed(`old${k}`, 1_000, { expires_at: 2_000 + k })));
+  await store.putResults([pushed("fresh", 9_000, { expires_at: 100_000 })]);
+  assert.equal(await store.pruneResults(50_000, 20), 20, "one slice of 20 rows, all expired");
+  assert.equal(await store.pruneResults(50_000, 20), 10, "the rest of the table: 10 expired, the fresh one stays");
+  assert.equal(await store.pruneResults(50_000, 20), 0, "the sweep starts over and finds nothing more");
+  assert.deepEqual((await store.getResults(["u001"], ["anomaly_detection"])).map((r) => r.stream), ["fresh"]);
+});
+
+test("the checkpoint runs in a worker and the WAL is cut back to its size limit", async (t) => {
+  const limit = 1024 * 1024;
+  const { dir, db, store } = setup(t, { walSizeLimit: limit });
+  const checkpointer = new Checkpointer(join(dir, DATABASE_FILE), limit);
+  t.after(() => checkpointer.close());
+  const wal = () => statSync(join(dir, `${DATABASE_FILE}-wal`)).size;
+  for (let i = 0; i < 40; i++) await store.putResults(Array.from({ length: 100 }, (_, k) => pushed(`s${i}-${k}`, i * 100 + k, { subject: `u${i}-${k}` })));
+  assert.ok(wal() > 2 * limit, `the WAL grew past the limit (${wal()} bytes)`);
+  const first = await checkpointer.checkpoint();
+  assert.equal(first.busy, false);
+  assert.equal(first.checkpointed, first.log, "everything was copied into the database");
+  assert.equal(first.truncated, true);
+  assert.equal(wal(), 0);
+  // With the limit set, later writes restart the log and it stays near the limit, not at its peak.
+  for (let i = 0; i < 10; i++) {
+    await store.putResults([pushed(`later${i}`, 10_000 + i)]);
+    await checkpointer.checkpoint();
+  }
+  assert.ok(wal() <= limit, `WAL ${wal()} bytes`);
+  assert.deepEqual(await checkpointer.checkpoint(), { busy: false, log: 0, checkpointed: 0, truncated: false }, "nothing written since: skipped, the worker let go");
+  await store.putResults([pushed("again", 20_000)]);
+  assert.ok((await checkpointer.checkpoint()).log > 0, "a new write brings the worker back");
+  assert.equal((db.prepare("PRAGMA journal_size_limit").get() as { journal_size_limit: number }).journal_size_limit, limit);
+});
