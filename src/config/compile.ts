@@ -24,7 +24,7 @@ export interface CompiledCheck {
   readonly type: string;
   /** False when no plugin produces results: they arrive as signals only. */
   readonly pull: boolean;
-  /** Plugin config after its schema (undefined for push-only checks). */
+  /** Plugin config after its schema (undefined when no plugin has the type). */
   readonly config: unknown;
   readonly on_unknown?: OnUnknown;
   readonly hold_grace?: number;
@@ -125,9 +125,9 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
     inventories: new Map<CompiledInventory, (ctx: PluginContext) => Inventory>(),
   } satisfies Creators;
   /** Validates an entry with its factory's schema; the config and the bound create(), or undefined with the issues recorded. */
-  const configure = <Ctx, T>(factory: { configure(raw: unknown): Configured<Ctx, T> }, value: unknown, path: PropertyKey[]) => {
+  const configure = <R extends Configured<never, unknown>>(factory: { configure(raw: unknown): R }, value: unknown, path: PropertyKey[]): Extract<R, { success: true }> | undefined => {
     const r = factory.configure(value);
-    if (r.success) return r;
+    if (r.success) return r as Extract<R, { success: true }>;
     issues.push(...h.zodIssues(r.error, path));
     return undefined;
   };
@@ -158,9 +158,11 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
       continue;
     }
     const configured = configure(factory, { ...implied.get(name), ...own }, path);
-    const check: CompiledCheck = { name, type, pull: true, config: configured?.config, on_unknown, hold_grace, ttl, timeout };
+    // A configuration that gathers nothing (pull false) stays push-only, as if the check had no plugin.
+    const pull = configured?.pull ?? true;
+    const check: CompiledCheck = { name, type, pull, config: configured?.config, on_unknown, hold_grace, ttl, timeout };
     checks[name] = check;
-    if (configured) creators.checks.set(check, configured.create);
+    if (configured && pull) creators.checks.set(check, configured.create);
   }
   // Providers: every configured entry, validated by its factory.
   const providers: Record<string, CompiledProvider> = {};
