@@ -21,6 +21,7 @@ import { openSource, type DeviceSource } from "../../sources/device/open.ts";
 import type { DeviceComplianceConfig, DeviceSourceConfig } from "./config.ts";
 import { evaluateSubject, sourceName, type SourceAnswer, type SourceFacts } from "./evaluate.ts";
 import { SourceErrorMetrics } from "./metrics.ts";
+import { defaultRefresh, deviceList } from "../common/device.ts";
 
 const TYPE = "device_compliance";
 
@@ -59,13 +60,10 @@ export function createDeviceComplianceCheck(config: DeviceComplianceConfig, ctx:
         const policies = cfg.type === "fleet" && cfg.policies !== "all" ? (await src.policyResults(cfg.policies === "critical" ? "critical" : cfg.policies.map((p) => (typeof p === "number" ? p : p.id))).get(refresh, run.signal)).value : undefined;
         return { index: hosts.value.index, facts: policies ? { fleet: policies } : {}, scannedAt: hosts.at };
       }
-      case "jamf": {
-        const computers = await src.computers.get(refresh, run.signal);
-        return { index: computers.value.index, facts: {}, scannedAt: computers.at };
-      }
+      case "jamf":
       case "host": {
-        const host = await src.scan.get(refresh, run.signal);
-        return { index: host.value.index, facts: {}, scannedAt: host.at };
+        const list = await deviceList(src, refresh, run.signal);
+        return { index: list.value.index, facts: {}, scannedAt: list.at };
       }
       case "crowdstrike": {
         // ZTA is asked per agent id: the ids this run's subjects name, batched.
@@ -80,12 +78,11 @@ export function createDeviceComplianceCheck(config: DeviceComplianceConfig, ctx:
   return {
     async run(subjects: readonly Subject[], run: CheckRunContext): Promise<CheckResult[]> {
       const name = run.check ?? TYPE;
-      // Default: one scan per interval of the policies using the check (the result ttl is twice that).
-      const defaultRefresh = Math.max(30_000, Math.round(run.ttlMs / 2));
+      const refresh = defaultRefresh(run.ttlMs);
       const lookups = new Map(subjects.map((s) => [s, lookupFor(s, config.match, config.users)] as const));
       const gathered = await Promise.all(
         sources.map((s) =>
-          gather(s, lookups, run, s.cfg.refresh ?? defaultRefresh).catch((error: unknown): Gathered => {
+          gather(s, lookups, run, s.cfg.refresh ?? refresh).catch((error: unknown): Gathered => {
             metrics.count(name, error);
             if (s.lastLogged !== error) {
               s.lastLogged = error;

@@ -5,9 +5,9 @@
  * as before the plugin existed.
  */
 import { z } from "zod";
-import { SUBJECT_KINDS } from "../../policy/model.ts";
 import { duration } from "../../plugin/schema.ts";
 import { matchSchema, userModeSchema } from "../../sources/device/match.ts";
+import { sourceCommonShape, uniqueSourceNames } from "../common/device.ts";
 import { CONTROL_CODES } from "../../sources/device/reasons.ts";
 import {
   crowdstrikeConnectionShape,
@@ -33,34 +33,13 @@ export const DEFAULT_MAX_AGE: Readonly<Record<SourceType, number>> = {
   host: 3_600_000,
 };
 
-const selectorSchema = z
-  .object({
-    id: z.union([z.string(), z.array(z.string())]).optional(),
-    kind: z.union([z.enum(SUBJECT_KINDS), z.array(z.enum(SUBJECT_KINDS))]).optional(),
-    identity: z.string().optional(),
-    labels: z.record(z.string(), z.string()).optional(),
-  })
-  .strict();
-
 /** Keys every source entry of the check takes besides its connection. */
 const evaluationShape = {
-  /** Names the source in results and evidence; unique within the check. Default its type. */
-  name: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: "expected a short name (letters, digits, _ . -)" })
-    .optional(),
+  ...sourceCommonShape,
   /** The source's data about a device older than this is stale (never a pass). Default per type: intune 24h, fleet 3h, jamf 1h, crowdstrike 7d, host 1h. */
   max_age: duration().optional(),
   /** Data older than this, but not yet `max_age`, warns (`DEVICE_STALE_SOON`). Default three quarters of `max_age`. */
   warn_age: duration().optional(),
-  /** A scan younger than this is reused instead of asking the source again. Default: the interval of the policies using the check (at least 30s). */
-  refresh: duration()
-    .refine((ms) => ms >= 1_000, { error: 'expected a duration of at least 1s, like "5m"' })
-    .optional(),
-  /** Subjects the source speaks about (`{id, kind, identity, labels}`, ids and identities take `*`). Default every subject. */
-  applies_to: selectorSchema.optional(),
-  /** A subject's device must be known to this source (else `DEVICE_NOT_FOUND`), even when another source knows it. Default false. */
-  required: z.boolean().default(false),
 };
 
 const policyRef = z.union([
@@ -172,14 +151,6 @@ export const deviceComplianceConfigSchema = z
     on_stale: z.enum(["fail", "unknown"]).default("fail"),
   })
   .strict()
-  .superRefine((c, ctx) => {
-    const seen = new Map<string, number>();
-    c.sources?.forEach((s, i) => {
-      const name = s.name ?? s.type;
-      const first = seen.get(name);
-      if (first !== undefined) ctx.addIssue({ code: "custom", path: ["sources", i, "name"], message: `source name "${name}" is already used by sources[${first}]; give each source of one type a name` });
-      else seen.set(name, i);
-    });
-  });
+  .superRefine((c, ctx) => uniqueSourceNames(c.sources, ctx));
 
 export type DeviceComplianceConfig = z.output<typeof deviceComplianceConfigSchema>;

@@ -4,9 +4,12 @@ import { openSource } from "../../sources/device/open.ts";
 import { fleetConnectionShape } from "../../sources/device/schema.ts";
 import { deviceSubject, inventoryShape, passesPlatform, SubjectsOfScan } from "../common/device.ts";
 
+// `type` is the inventory entry's own key, taken off before its config is validated.
+const { type: _type, ...connection } = fleetConnectionShape;
+
 const configSchema = z
   .object({
-    ...fleetConnectionShape,
+    ...connection,
     ...inventoryShape,
     /** Only hosts of these Fleet teams, by name. Default all. */
     teams: z.array(z.string().min(1)).min(1).optional(),
@@ -19,7 +22,7 @@ export const fleetInventory: InventoryFactory<z.output<typeof configSchema>> = {
   description: "Hosts enrolled in Fleet (fleetdm), filtered by platform or team.",
   configSchema,
   create(config, ctx) {
-    const lease = openSource(config, ctx);
+    const lease = openSource({ ...config, type: "fleet" }, ctx);
     const made = new SubjectsOfScan<object>();
     return {
       async list(signal) {

@@ -5,9 +5,12 @@ import { intuneConnectionShape } from "../../sources/device/schema.ts";
 import { GUID_RE } from "../../sources/graph/config.ts";
 import { deviceSubject, inventoryShape, passesPlatform, SubjectsOfScan } from "../common/device.ts";
 
+// `type` is the inventory entry's own key, taken off before its config is validated.
+const { type: _type, ...connection } = intuneConnectionShape;
+
 const configSchema = z
   .object({
-    ...intuneConnectionShape,
+    ...connection,
     ...inventoryShape,
     /** Only devices that are (transitive) members of these Entra device groups, by object id. Needs `GroupMember.Read.All` and `Device.Read.All`. */
     groups: z.array(z.string().regex(GUID_RE, { error: "expected a group's object id, a GUID" })).min(1).optional(),
@@ -22,7 +25,7 @@ export const intuneInventory: InventoryFactory<z.output<typeof configSchema>> = 
   description: "Devices managed by Microsoft Intune (Graph managedDevices), filtered by platform, ownership or Entra device group.",
   configSchema,
   create(config, ctx) {
-    const lease = openSource(config, ctx);
+    const lease = openSource({ ...config, type: "intune" }, ctx);
     const made = new SubjectsOfScan<object>();
     return {
       async list(signal) {

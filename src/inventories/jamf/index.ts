@@ -4,9 +4,12 @@ import { openSource } from "../../sources/device/open.ts";
 import { jamfConnectionShape } from "../../sources/device/schema.ts";
 import { deviceSubject, inventoryShape, passesPlatform, SubjectsOfScan } from "../common/device.ts";
 
+// `type` is the inventory entry's own key, taken off before its config is validated.
+const { type: _type, ...connection } = jamfConnectionShape;
+
 const configSchema = z
   .object({
-    ...jamfConnectionShape,
+    ...connection,
     ...inventoryShape,
     /** Only computers in these Jamf Pro computer groups (smart or static), by name. Default all. */
     groups: z.array(z.string().min(1)).min(1).optional(),
@@ -19,7 +22,7 @@ export const jamfInventory: InventoryFactory<z.output<typeof configSchema>> = {
   description: "Computers in Jamf Pro (computers-inventory), filtered by computer group.",
   configSchema,
   create(config, ctx) {
-    const lease = openSource(config, ctx);
+    const lease = openSource({ ...config, type: "jamf" }, ctx);
     const made = new SubjectsOfScan<object>();
     return {
       async list(signal) {

@@ -59,7 +59,7 @@ describe("Intune", () => {
     ];
     fake.addDevices(states.length, (i) => states[i]![1] as never);
     const conn = { type: "intune", ...fake.providerConfig() };
-    const inventory = intuneInventory.create(intuneInventory.configSchema.parse(conn), ctx);
+    const inventory = intuneInventory.create(intuneInventory.configSchema.parse(fake.providerConfig()), ctx);
     const c = check({ sources: [conn] }, ctx);
     fake.clear();
     const subjects = await inventory.list(AbortSignal.timeout(10_000));
@@ -150,7 +150,7 @@ describe("Fleet", () => {
     const other = fake.addHost();
     fake.setResult(other.id, 3, "fail");
     const conn = { type: "fleet", url: fake.base, token: FLEET_TOKEN };
-    const inv = fleetInventory.create(fleetInventory.configSchema.parse(conn), ctx);
+    const inv = fleetInventory.create(fleetInventory.configSchema.parse({ url: fake.base, token: FLEET_TOKEN }), ctx);
     const subjects = await inv.list(AbortSignal.timeout(10_000));
     assert.equal(subjects.length, 3);
     assert.equal(subjects[0]!.labels.team, "Workstations");
@@ -237,7 +237,8 @@ describe("Jamf Pro", () => {
     fake.addComputer({ general: { lastContactTime: new Date(Date.now() - 5 * 3_600_000).toISOString() } });
     fake.addComputer({ groups: ["Finance Macs"], userAndLocation: { email: "carol@example.com" } });
     const conn = { type: "jamf", url: fake.base, client_id: JAMF_CLIENT_ID, client_secret: JAMF_CLIENT_SECRET, page_size: 2 };
-    const inv = jamfInventory.create(jamfInventory.configSchema.parse({ ...conn, groups: ["Finance Macs"] }), ctx);
+    const { type: _jamf, ...jamfConn } = conn;
+    const inv = jamfInventory.create(jamfInventory.configSchema.parse({ ...jamfConn, groups: ["Finance Macs"] }), ctx);
     const c = check({ sources: [conn] }, ctx);
     fake.revokeAfterPages = 1;
     const tokensBefore = fake.tokenRequests;
