@@ -109,6 +109,9 @@ export function createDeviceComplianceCheck(config: DeviceComplianceConfig, ctx:
         });
         const v = evaluateSubject(lookup, answers, config.users, { now, onStale: config.on_stale });
         const expires = Math.min(now + run.ttlMs, v.valid_until !== undefined && v.valid_until > now ? v.valid_until : Infinity);
+        // A change the next scheduled run will see anyway needs no re-check of its own: asking for one
+        // per device would queue a job per device (a hundred thousand) instead of one per hundred.
+        const recheck = v.next_run_at !== undefined && v.next_run_at - now < run.ttlMs / 2 ? v.next_run_at : undefined;
         results.push({
           check: name,
           subject: subject.id,
@@ -117,7 +120,7 @@ export function createDeviceComplianceCheck(config: DeviceComplianceConfig, ctx:
           evidence: v.evidence,
           observed_at: now,
           expires_at: expires,
-          ...(v.next_run_at !== undefined ? { next_run_at: v.next_run_at } : {}),
+          ...(recheck !== undefined ? { next_run_at: recheck } : {}),
           source: "pull",
         });
       }

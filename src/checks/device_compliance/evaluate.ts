@@ -208,18 +208,19 @@ export function evaluateRecord(r: DeviceRecord, cfg: DeviceSourceConfig, facts: 
   }
 
   const status = findings.reduce<CheckStatus>((s, f) => worse(s, f.status), "pass");
-  const ordered = [...findings].sort((a, b) => RANK[b.status] - RANK[a.status]);
-  const who = label(cfg, r);
+  let reasons: Reason[] = [];
+  if (findings.length > 0) {
+    const who = label(cfg, r);
+    reasons = [...findings].sort((a, b) => RANK[b.status] - RANK[a.status]).map((f) => ({ code: f.code, message: `${who} ${f.message}` }));
+  }
   return {
     status,
-    reasons: ordered.map((f) => ({ code: f.code, message: `${who} ${f.message}` })),
+    reasons,
     evidence: {
       source: sourceName(cfg),
-      type: r.type,
       id: r.id,
       ...(r.name !== undefined ? { name: r.name } : {}),
       status,
-      ...(r.observedAt !== undefined ? { observed_at: new Date(r.observedAt).toISOString() } : {}),
       data_age_seconds: age === undefined ? null : Math.round(age / 1000),
       ...postureEvidence(r),
     },
@@ -243,6 +244,13 @@ function postureEvidence(r: DeviceRecord): Record<string, unknown> {
     case "host":
       return { controls: Object.fromEntries(p.controls.map((c) => [c.control, c.status])) };
   }
+}
+
+/** Scan times repeat for every subject of a run: their text is made once. */
+let lastIso: { ms: number; text: string } | undefined;
+function iso(ms: number): string {
+  if (lastIso?.ms !== ms) lastIso = { ms, text: new Date(ms).toISOString() };
+  return lastIso.text;
 }
 
 function earliest(a: number | undefined, b: number): number {
@@ -331,7 +339,7 @@ export function evaluateSubject(lookup: Lookup, answers: readonly SourceAnswer[]
       sources[sourceName(a.cfg)] = { error: a.error.message };
       continue;
     }
-    sources[sourceName(a.cfg)] = { scanned_at: new Date(a.scannedAt).toISOString(), devices: a.records.length };
+    sources[sourceName(a.cfg)] = { scanned_at: iso(a.scannedAt) };
     for (const r of a.records) {
       verdictOf.set(r, evaluateRecord(r, a.cfg, a.facts, o));
     }

@@ -35,16 +35,17 @@ export function passesPlatform(r: DeviceRecord, f: InventoryFilter): boolean {
 /** A device record as a subject. `extra` adds the source's own labels and attributes. */
 export function deviceSubject(r: DeviceRecord, extra: { labels?: Record<string, string>; attributes?: Record<string, unknown> } = {}): Subject {
   const id = `${r.type}:${r.id}`;
-  const labels: Record<string, string> = { source: r.type, ...(r.platform ? { platform: r.platform } : {}), ...extra.labels };
+  const labels: Record<string, string> = r.platform ? { source: r.type, platform: r.platform, ...extra.labels } : { source: r.type, ...extra.labels };
+  // One attribute shape for every device of a scan (absent values are undefined, which reads as missing).
   const attributes: Record<string, unknown> = {
     device_id: id,
-    ...(r.managed !== undefined ? { managed: r.managed } : {}),
-    ...(r.country !== undefined ? { country: r.country } : {}),
-    ...(r.serial !== undefined ? { serial_number: r.serial } : {}),
-    ...(r.users[0] !== undefined ? { user: r.users[0] } : {}),
-    ...(r.users.length > 1 ? { users: r.users } : {}),
-    ...(r.osVersion !== undefined ? { os_version: r.osVersion } : {}),
-    ...(r.groups !== undefined ? { groups: r.groups } : {}),
+    managed: r.managed,
+    country: r.country,
+    serial_number: r.serial,
+    user: r.users[0],
+    users: r.users.length > 1 ? r.users : undefined,
+    os_version: r.osVersion,
+    groups: r.groups,
     ...extra.attributes,
   };
   return { id, kind: "device", identity: r.name ?? r.id, labels, attributes };

@@ -34,7 +34,7 @@ export const fleetInventory: InventoryFactory<z.output<typeof configSchema>> = {
             .map((r) =>
               deviceSubject(r, {
                 labels: r.groups?.[0] ? { team: r.groups[0] } : {},
-                attributes: { fleet_host_id: Number(r.id), ...(r.hostname ? { hostname: r.hostname } : {}) },
+                attributes: { fleet_host_id: Number(r.id), hostname: r.hostname },
               }),
             ),
         );

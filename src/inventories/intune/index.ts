@@ -41,7 +41,7 @@ export const intuneInventory: InventoryFactory<z.output<typeof configSchema>> = 
               const p = r.posture.kind === "intune" ? r.posture : undefined;
               return deviceSubject(r, {
                 labels: { ...(p?.owner ? { owner: p.owner } : {}), ...(p?.category ? { category: p.category } : {}) },
-                attributes: { intune_device_id: r.id, ...(p?.entraDeviceId ? { azure_ad_device_id: p.entraDeviceId } : {}), ...(p ? { compliance_state: p.compliance } : {}) },
+                attributes: { intune_device_id: r.id, azure_ad_device_id: p?.entraDeviceId, compliance_state: p?.compliance },
               });
             }),
         );

@@ -10,7 +10,7 @@ import type { PluginContext } from "../../plugin/context.ts";
 import { ApiClient } from "../../plugin/api-client.ts";
 import { ClientCredentials } from "../../net/oauth.ts";
 import type { Reader } from "../common/read.ts";
-import { keysOf, platformFamily, usableSerial, type DeviceRecord, type ZtaSignal } from "./model.ts";
+import { keysOf, platformFamily, usableSerial, usersOf, type DeviceRecord, type ZtaSignal } from "./model.ts";
 import { getJson } from "./http.ts";
 import type { CrowdStrikeConnection } from "./schema.ts";
 
@@ -47,16 +47,22 @@ export function ztaRecord(raw: unknown, r: Reader, path: string): DeviceRecord {
   return {
     type: "crowdstrike",
     id: aid,
-    ...(serial !== undefined ? { serial } : {}),
-    keys: keysOf("crowdstrike", aid, [aid, serial]),
-    users: [],
-    ...(platform !== undefined ? { platform } : {}),
-    ...(observedAt !== undefined ? { observedAt } : {}),
+    name: undefined,
+    serial,
+    hostname: undefined,
+    keys: keysOf([aid, serial]),
+    users: usersOf([]),
+    platform,
+    osVersion: undefined,
+    managed: undefined,
+    observedAt,
+    groups: undefined,
+    country: undefined,
     posture: {
       kind: "crowdstrike",
-      ...(overall !== undefined ? { overall } : {}),
-      ...(os !== undefined ? { os } : {}),
-      ...(sensorConfig !== undefined ? { sensorConfig } : {}),
+      overall,
+      os,
+      sensorConfig,
       failing: [...signals(r, items, "os_signals", "os", `${path}.assessment_items`), ...signals(r, items, "sensor_signals", "sensor", `${path}.assessment_items`)],
     },
   };

@@ -10,7 +10,7 @@ import { staticHeader } from "../../net/api-call.ts";
 import { registerSecret } from "../../util/redact.ts";
 import { SharedScan } from "../common/scan.ts";
 import type { Reader } from "../common/read.ts";
-import { DeviceSet, keysOf, platformFamily, usableSerial, usersOf, versionIn, type DeviceRecord } from "./model.ts";
+import { DeviceSet, intern, keysOf, platformFamily, usableSerial, usersOf, versionIn, type DeviceRecord } from "./model.ts";
 import { getJson } from "./http.ts";
 import type { FleetConnection } from "./schema.ts";
 
@@ -21,47 +21,40 @@ export function fleetRecord(raw: unknown, r: Reader, path: string): DeviceRecord
   const o = r.object(raw, path);
   const hostId = r.optNumber(o, "id", path);
   if (hostId === undefined || !Number.isSafeInteger(hostId) || hostId < 0) r.fail(`${path}.id`, "expected the host's numeric id");
-  const id = String(hostId);
   const hostname = r.optString(o, "hostname", path);
-  const name = r.optString(o, "display_name", path) ?? r.optString(o, "computer_name", path) ?? hostname;
   const serial = usableSerial(r.optString(o, "hardware_serial", path));
-  const platform = platformFamily(r.optString(o, "platform", path));
-  const osVersion = versionIn(r.optString(o, "os_version", path));
+  const platform = intern(platformFamily(r.optString(o, "platform", path)));
   const issues = o.issues === undefined || o.issues === null ? undefined : r.object(o.issues, `${path}.issues`);
-  const failingPolicies = issues ? r.optNumber(issues, "failing_policies_count", `${path}.issues`) : undefined;
   const mdmObj = o.mdm === undefined || o.mdm === null ? undefined : r.object(o.mdm, `${path}.mdm`);
-  const mdm = mdmObj ? r.optString(mdmObj, "enrollment_status", `${path}.mdm`) : undefined;
+  const mdm = mdmObj ? intern(r.optString(mdmObj, "enrollment_status", `${path}.mdm`)) : undefined;
   const geo = o.geolocation === undefined || o.geolocation === null ? undefined : r.object(o.geolocation, `${path}.geolocation`);
   const country = geo ? r.optString(geo, "country_iso", `${path}.geolocation`) : undefined;
   const mapping = o.device_mapping === undefined || o.device_mapping === null ? [] : r.array(o.device_mapping, `${path}.device_mapping`);
   const emails = mapping.map((m, i) => r.optString(r.object(m, `${path}.device_mapping[${i}]`), "email", `${path}.device_mapping[${i}]`));
-  const team = r.optString(o, "team_name", path);
-  const observedAt = r.optTime(o, "policy_updated_at", path);
-  const seenAt = r.optTime(o, "seen_time", path);
-  const status = r.optString(o, "status", path);
+  const team = intern(r.optString(o, "team_name", path));
   // An MDM platform whose enrollment is off (or pending) is not managed; other hosts run Fleet's agent, which is their management.
   const managed = platform !== undefined && MDM_PLATFORMS.has(platform) && mdm !== undefined ? mdm.toLowerCase().startsWith("on") : true;
   return {
     type: "fleet",
-    id,
-    ...(name !== undefined ? { name } : {}),
-    ...(serial !== undefined ? { serial } : {}),
-    ...(hostname !== undefined ? { hostname } : {}),
-    keys: keysOf("fleet", id, [r.optString(o, "uuid", path), serial, hostname]),
+    id: String(hostId),
+    name: r.optString(o, "display_name", path) ?? r.optString(o, "computer_name", path) ?? hostname,
+    serial,
+    hostname,
+    keys: keysOf([r.optString(o, "uuid", path), serial, hostname]),
     users: usersOf(emails),
-    ...(platform !== undefined ? { platform } : {}),
-    ...(osVersion !== undefined ? { osVersion } : {}),
+    platform,
+    osVersion: intern(versionIn(r.optString(o, "os_version", path))),
     managed,
-    ...(observedAt !== undefined ? { observedAt } : {}),
-    ...(team !== undefined ? { groups: [team] } : {}),
-    ...(country !== undefined && /^[A-Za-z]{2}$/.test(country) ? { country: country.toUpperCase() } : {}),
+    observedAt: r.optTime(o, "policy_updated_at", path),
+    groups: team !== undefined ? [team] : undefined,
+    country: country !== undefined && /^[A-Za-z]{2}$/.test(country) ? country.toUpperCase() : undefined,
     posture: {
       kind: "fleet",
       hostId,
-      ...(failingPolicies !== undefined ? { failingPolicies } : {}),
-      ...(seenAt !== undefined ? { seenAt } : {}),
-      ...(status !== undefined ? { status } : {}),
-      ...(mdm !== undefined ? { mdm } : {}),
+      failingPolicies: issues ? r.optNumber(issues, "failing_policies_count", `${path}.issues`) : undefined,
+      seenAt: r.optTime(o, "seen_time", path),
+      status: intern(r.optString(o, "status", path)),
+      mdm,
     },
   };
 }

@@ -8,7 +8,7 @@ import type { PluginContext } from "../../plugin/context.ts";
 import { SharedScan } from "../common/scan.ts";
 import { Reader } from "../common/read.ts";
 import { GraphClient } from "../graph/client.ts";
-import { DeviceSet, keysOf, platformFamily, usableSerial, usersOf, type DeviceRecord } from "./model.ts";
+import { DeviceSet, intern, keysOf, lower, platformFamily, usableSerial, usersOf, type DeviceRecord } from "./model.ts";
 import type { IntuneConnection } from "./schema.ts";
 
 /** What vigil reads of each managed device; nothing else is fetched. */
@@ -47,42 +47,40 @@ export function intuneRecord(raw: unknown, r: Reader, path: string): DeviceRecor
   const o = r.object(raw, path);
   const id = r.string(o, "id", path);
   const rawEntraId = r.optString(o, "azureADDeviceId", path);
-  const entraId = rawEntraId === NO_DEVICE_ID ? undefined : rawEntraId;
+  const entraId = rawEntraId === undefined || rawEntraId === NO_DEVICE_ID ? undefined : lower(rawEntraId);
   const serial = usableSerial(r.optString(o, "serialNumber", path));
-  const agent = r.optString(o, "managementAgent", path);
-  const name = r.optString(o, "deviceName", path);
-  const osVersion = r.optString(o, "osVersion", path);
-  const platform = platformFamily(r.optString(o, "operatingSystem", path));
+  const agent = intern(r.optString(o, "managementAgent", path));
   const observedAt = r.optTime(o, "lastSyncDateTime", path);
+  const compliance = intern(r.string(o, "complianceState", path));
+  // Graph reports a far-future deadline for devices not in a grace period: kept only where it means something.
   const graceUntil = r.optTime(o, "complianceGracePeriodExpirationDateTime", path);
-  const encrypted = r.optBoolean(o, "isEncrypted", path);
-  const jailBroken = r.optString(o, "jailBroken", path);
-  const threat = r.optString(o, "partnerReportedThreatState", path);
-  const owner = r.optString(o, "managedDeviceOwnerType", path);
-  const category = r.optString(o, "deviceCategoryDisplayName", path);
+  // Every record has every field (undefined when absent): one object shape for a hundred thousand records.
   return {
     type: "intune",
     id,
-    ...(name !== undefined ? { name } : {}),
-    ...(serial !== undefined ? { serial } : {}),
-    keys: keysOf("intune", id, [id, entraId, serial]),
+    name: r.optString(o, "deviceName", path),
+    serial,
+    hostname: undefined,
+    keys: keysOf([id, entraId, serial]),
     users: usersOf([r.optString(o, "userPrincipalName", path), r.optString(o, "emailAddress", path)]),
-    ...(platform !== undefined ? { platform } : {}),
-    ...(osVersion !== undefined ? { osVersion } : {}),
+    platform: intern(platformFamily(r.optString(o, "operatingSystem", path))),
+    osVersion: intern(r.optString(o, "osVersion", path)),
     // Exchange ActiveSync alone is mail access, not device management.
     managed: agent === undefined || (agent !== "eas" && agent !== "unknown"),
-    ...(observedAt !== undefined ? { observedAt } : {}),
+    observedAt,
+    groups: undefined,
+    country: undefined,
     posture: {
       kind: "intune",
-      compliance: r.string(o, "complianceState", path),
-      ...(graceUntil !== undefined ? { graceUntil } : {}),
-      ...(encrypted !== undefined ? { encrypted } : {}),
-      ...(jailBroken !== undefined ? { jailBroken } : {}),
-      ...(threat !== undefined ? { threat } : {}),
-      ...(agent !== undefined ? { agent } : {}),
-      ...(owner !== undefined ? { owner } : {}),
-      ...(category !== undefined ? { category } : {}),
-      ...(entraId !== undefined ? { entraDeviceId: entraId.toLowerCase() } : {}),
+      compliance,
+      graceUntil: compliance === "inGracePeriod" ? graceUntil : undefined,
+      encrypted: r.optBoolean(o, "isEncrypted", path),
+      jailBroken: intern(r.optString(o, "jailBroken", path)),
+      threat: intern(r.optString(o, "partnerReportedThreatState", path)),
+      agent,
+      owner: intern(r.optString(o, "managedDeviceOwnerType", path)),
+      category: intern(r.optString(o, "deviceCategoryDisplayName", path)),
+      entraDeviceId: entraId,
     },
   };
 }

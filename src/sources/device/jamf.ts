@@ -9,7 +9,7 @@ import { ApiClient } from "../../plugin/api-client.ts";
 import { ClientCredentials } from "../../net/oauth.ts";
 import { SharedScan } from "../common/scan.ts";
 import type { Reader } from "../common/read.ts";
-import { DeviceSet, keysOf, usableSerial, usersOf, versionIn, type DeviceRecord } from "./model.ts";
+import { DeviceSet, intern, keysOf, usableSerial, usersOf, versionIn, type DeviceRecord } from "./model.ts";
 import { getJson } from "./http.ts";
 import type { JamfConnection } from "./schema.ts";
 
@@ -50,23 +50,18 @@ export function jamfRecord(raw: unknown, r: Reader, path: string): DeviceRecord 
   return {
     type: "jamf",
     id,
-    ...(name !== undefined ? { name } : {}),
-    ...(serial !== undefined ? { serial } : {}),
-    keys: keysOf("jamf", id, [r.optString(o, "udid", path), serial]),
+    name,
+    serial,
+    hostname: undefined,
+    keys: keysOf([r.optString(o, "udid", path), serial]),
     users: usersOf([email, username]),
     platform: "macos",
-    ...(osVersion !== undefined ? { osVersion } : {}),
-    ...(managed !== undefined ? { managed } : {}),
-    ...(observedAt !== undefined ? { observedAt } : {}),
-    ...(groupNames.length > 0 ? { groups: groupNames } : {}),
-    posture: {
-      kind: "jamf",
-      ...(managed !== undefined ? { managed } : {}),
-      ...(supervised !== undefined ? { supervised } : {}),
-      ...(fileVault !== undefined ? { fileVault } : {}),
-      ...(firewall !== undefined ? { firewall } : {}),
-      ...(reportAt !== undefined ? { reportAt } : {}),
-    },
+    osVersion: intern(osVersion),
+    managed,
+    observedAt,
+    groups: groupNames.length > 0 ? groupNames.map(intern) : undefined,
+    country: undefined,
+    posture: { kind: "jamf", managed, supervised, fileVault: intern(fileVault), firewall, reportAt },
   };
 }
 

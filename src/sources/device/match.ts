@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import type { Subject } from "../../policy/model.ts";
-import { renderTemplate, templateProblem } from "../../plugin/template.ts";
+import { compileTemplate, templateProblem } from "../../plugin/template.ts";
 import type { DeviceRecord } from "./model.ts";
 
 const template = z.string().superRefine((s, ctx) => {
@@ -45,17 +45,32 @@ export type Lookup =
   | { readonly by: "user"; readonly values: readonly string[]; readonly what: string }
   | { readonly by: "none"; readonly what: string };
 
+/** Templates are rendered for every subject of every run: parsed once per configuration. */
+const compiled = new WeakMap<readonly string[], ((subject: Subject) => string | undefined)[]>();
+
 function render(templates: readonly string[], subject: Subject): string[] {
-  const out = new Set<string>();
-  for (const t of templates) {
-    try {
-      const v = renderTemplate(t, subject).trim();
-      if (v !== "" && v.length <= 512) out.add(v.toLowerCase());
-    } catch {
-      // A template naming an attribute this subject lacks contributes nothing.
-    }
+  let fns = compiled.get(templates);
+  if (!fns) {
+    fns = templates.map(compileTemplate);
+    compiled.set(templates, fns);
   }
-  return [...out];
+  const out: string[] = [];
+  for (const fn of fns) {
+    const raw = fn(subject);
+    if (raw === undefined) continue;
+    const v = raw.trim();
+    if (v === "" || v.length > 512) continue;
+    const lower = v.toLowerCase();
+    if (!out.includes(lower)) out.push(lower);
+  }
+  return out;
+}
+
+const sessionLists = new WeakMap<MatchConfig, readonly string[]>();
+function sessionTemplates(match: MatchConfig): readonly string[] {
+  let list = sessionLists.get(match);
+  if (!list) sessionLists.set(match, (list = [match.session_device]));
+  return list;
 }
 
 export function lookupFor(subject: Subject, match: MatchConfig, mode: UserMode): Lookup {
@@ -64,7 +79,7 @@ export function lookupFor(subject: Subject, match: MatchConfig, mode: UserMode):
     return values.length > 0 ? { by: "device", values, what: `device ${subject.id}` } : { by: "none", what: `subject ${subject.id} names no device id` };
   }
   if (subject.kind === "session" && mode === "session") {
-    const device = render([match.session_device], subject);
+    const device = render(sessionTemplates(match), subject);
     if (device.length > 0) return { by: "device", values: device, what: `the device of session ${subject.id}` };
   }
   const values = render(match.user, subject);

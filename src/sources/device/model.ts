@@ -107,7 +107,10 @@ export interface DeviceRecord {
   readonly serial?: string;
   /** Network hostname, where the source has one (Fleet, the host itself). */
   readonly hostname?: string;
-  /** Every id the device is known by, lower case: `<type>:<id>`, globally unique ids (GUIDs, aid, serial), hostnames where the source has them. */
+  /**
+   * Other ids the device is known by, lower case: globally unique ids (GUIDs, aid, serial) and
+   * hostnames where the source has them. `<type>:<id>` always finds the record too.
+   */
   readonly keys: readonly string[];
   /** Users the source associates with the device (user principal names, emails), lower case. */
   readonly users: readonly string[];
@@ -135,18 +138,48 @@ export function usableSerial(serial: string | undefined): string | undefined {
   return s.length < 4 || PLACEHOLDER_SERIALS.has(s.toLowerCase()) || /^0+$/.test(s) ? undefined : s;
 }
 
-/** The lookup keys of a record, lower-cased and de-duplicated. */
-export function keysOf(type: SourceType, id: string, others: readonly (string | undefined)[]): string[] {
-  const out = new Set<string>([`${type}:${id}`.toLowerCase()]);
-  for (const k of others) if (k !== undefined && k.trim() !== "") out.add(k.trim().toLowerCase());
-  return [...out];
+const NONE: readonly string[] = Object.freeze([]);
+
+/** Lower case without a new string when there is nothing to change (most ids already are). */
+export function lower(s: string): string {
+  return /[A-Z]/.test(s) ? s.toLowerCase() : s;
+}
+
+/** The other ids of a record (`keys`), lower-cased and de-duplicated. */
+export function keysOf(values: readonly (string | undefined)[]): readonly string[] {
+  const out: string[] = [];
+  for (const k of values) {
+    if (k === undefined) continue;
+    const v = lower(k.trim());
+    if (v !== "" && !out.includes(v)) out.push(v);
+  }
+  // A copy of exactly its length: a pushed-to array keeps spare capacity, per record.
+  return out.length ? [...out] : NONE;
 }
 
 /** Users as lookup values: trimmed, lower case, e-mail-like or UPN-like only. */
-export function usersOf(values: readonly (string | undefined | null)[]): string[] {
-  const out = new Set<string>();
-  for (const v of values) if (typeof v === "string" && v.includes("@") && v.trim().length <= 320) out.add(v.trim().toLowerCase());
-  return [...out];
+export function usersOf(values: readonly (string | undefined | null)[]): readonly string[] {
+  const out: string[] = [];
+  for (const v of values) {
+    if (typeof v !== "string" || !v.includes("@") || v.length > 320) continue;
+    const u = lower(v.trim());
+    if (!out.includes(u)) out.push(u);
+  }
+  return out.length ? [...out] : NONE;
+}
+
+/**
+ * One shared copy of the small values a scan repeats on every record (states, agents, versions,
+ * platforms): JSON.parse makes a new string for each, and a hundred thousand copies of
+ * "compliant" add up. Bounded: past its size, values are kept as they come.
+ */
+const POOL = new Map<string, string>();
+export function intern<T extends string | undefined>(s: T): T {
+  if (s === undefined || s.length > 64) return s;
+  const had = POOL.get(s);
+  if (had !== undefined) return had as T;
+  if (POOL.size < 4096) POOL.set(s, s);
+  return s;
 }
 
 /** A platform family from the names sources use (`Windows`, `macOS`, `darwin`, `iPadOS`, `AndroidForWork`, `ubuntu` …). */
@@ -165,24 +198,40 @@ export function platformFamily(name: string | undefined): string | undefined {
  * that only lists never pays for it).
  */
 export class DeviceIndex {
+  /** By `<type>:<id>` without the prefix (one source type per index), so no id string is built per record. */
+  readonly #byId = new Map<string, DeviceRecord | DeviceRecord[]>();
   readonly #byKey = new Map<string, DeviceRecord | DeviceRecord[]>();
   readonly #byUser = new Map<string, DeviceRecord | DeviceRecord[]>();
+  readonly #prefix: string | undefined;
 
   constructor(records: readonly DeviceRecord[]) {
+    this.#prefix = records[0] ? `${records[0].type}:` : undefined;
     for (const r of records) {
+      add(this.#byId, lower(r.id), r);
       for (const k of r.keys) add(this.#byKey, k, r);
       for (const u of r.users) add(this.#byUser, u, r);
     }
   }
 
-  /** Records known by any of `values` (case-insensitive), each once. */
+  /**
+   * Records known by any of `values` (lower case, as `match` renders them), each once: `<type>:<id>`
+   * (the subject ids of vigil's device inventories) or any of a record's other ids.
+   */
   byKeys(values: readonly string[]): DeviceRecord[] {
-    return collect(this.#byKey, values);
+    const out: DeviceRecord[] = [];
+    const prefix = this.#prefix;
+    for (const v of values) {
+      if (prefix !== undefined && v.startsWith(prefix)) collect(this.#byId, v.slice(prefix.length), out);
+      collect(this.#byKey, v, out);
+    }
+    return out;
   }
 
   /** Records associated with any of the user values. */
   byUsers(values: readonly string[]): DeviceRecord[] {
-    return collect(this.#byUser, values);
+    const out: DeviceRecord[] = [];
+    for (const v of values) collect(this.#byUser, v, out);
+    return out;
   }
 }
 
@@ -195,15 +244,14 @@ function add(map: Map<string, DeviceRecord | DeviceRecord[]>, key: string, r: De
   } else if (had !== r) map.set(key, [had, r]);
 }
 
-function collect(map: Map<string, DeviceRecord | DeviceRecord[]>, values: readonly string[]): DeviceRecord[] {
-  const out = new Set<DeviceRecord>();
-  for (const v of values) {
-    const hit = map.get(v.trim().toLowerCase());
-    if (hit === undefined) continue;
-    if (Array.isArray(hit)) for (const r of hit) out.add(r);
-    else out.add(hit);
+function collect(map: Map<string, DeviceRecord | DeviceRecord[]>, value: string, out: DeviceRecord[]): void {
+  const hit = map.get(value);
+  if (hit === undefined) return;
+  if (!Array.isArray(hit)) {
+    if (!out.includes(hit)) out.push(hit);
+    return;
   }
-  return [...out];
+  for (const r of hit) if (!out.includes(r)) out.push(r);
 }
 
 /** The devices of one scan, with an index built on first lookup. */

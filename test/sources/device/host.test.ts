@@ -37,7 +37,7 @@ describe("on this machine", () => {
     const version = execFileSync("sh", ["-c", ". /etc/os-release; echo $VERSION_ID"], { encoding: "utf8" }).trim();
     assert.equal(rec.platform, id);
     assert.equal(rec.osVersion, version);
-    assert.ok(rec.keys.includes(`host:${rec.id}`));
+    assert.ok(rec.keys.includes(rec.id), "the hostname finds the host");
     const controls = rec.posture.kind === "host" ? rec.posture.controls : [];
 
     // Disk encryption of /: dm-crypt anywhere on this machine?

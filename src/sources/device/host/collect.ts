@@ -117,7 +117,7 @@ export class HostReader {
       name,
       hostname: name,
       ...(serialNo !== undefined ? { serial: serialNo } : {}),
-      keys: keysOf("host", id, [id, machineId.ok ? machineId.value.trim() : undefined, serialNo]),
+      keys: keysOf([id, machineId.ok ? machineId.value.trim() : undefined, serialNo]),
       users: [],
       platform: os?.id ?? "linux",
       ...(os?.versionId ? { osVersion: os.versionId } : {}),
