@@ -5,7 +5,7 @@ import { uniqueSourceNames } from "../common/device.ts";
 import { matchSchema, userModeSchema } from "../../sources/device/match.ts";
 import type { Subject } from "../../policy/model.ts";
 import { MANAGED_DEVICE_REASONS } from "./reasons.ts";
-import { managedSourceSchema } from "./sources.ts";
+import { managedSourceSchema } from "./schema.ts";
 
 export { MANAGED_DEVICE_REASONS } from "./reasons.ts";
 
@@ -16,13 +16,14 @@ const configSchema = z
     /** Follow these device sources instead of an attribute: a device is managed when Intune, Fleet, Jamf or the host says so. */
     sources: z.array(managedSourceSchema).min(1).optional(),
     /** With `sources`: which of a user's devices must be managed: `all` (default), `any`, or `session`. */
-    users: userModeSchema.default("all"),
-    /** With `sources`: how subjects name their devices and users (as in device_compliance). */
-    match: matchSchema.prefault({}),
+    users: userModeSchema.optional(),
+    /** With `sources`: how subjects name their devices and users (as in device_compliance; its defaults). */
+    match: matchSchema.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
     if (c.sources && c.attribute !== undefined) ctx.addIssue({ code: "custom", path: ["attribute"], message: "set attribute or sources, not both" });
+    if (!c.sources && (c.users !== undefined || c.match !== undefined)) ctx.addIssue({ code: "custom", path: [c.users !== undefined ? "users" : "match"], message: "applies only with sources" });
     uniqueSourceNames(c.sources, ctx);
   });
 
@@ -47,7 +48,7 @@ export const managedDeviceCheck: CheckFactory<z.infer<typeof configSchema>> = {
   create: (config, ctx) => {
     const sources = config.sources;
     if (!sources) return attributeCheck("managed_device", (s) => evaluateManagedDevice(s, config.attribute));
-    const impl = import("./sources.ts").then((m) => m.createManagedDeviceSourcesCheck({ sources, users: config.users, match: config.match }, ctx));
+    const impl = import("./sources.ts").then((m) => m.createManagedDeviceSourcesCheck({ sources, users: config.users ?? "all", match: config.match ?? matchSchema.parse({}) }, ctx));
     impl.catch(() => undefined);
     return { run: async (subjects, run) => (await impl).run(subjects, run), stop: async () => (await impl).stop?.() };
   },

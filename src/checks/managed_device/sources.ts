@@ -4,7 +4,6 @@
  * devices combine as `all` or `any`; a device no management system knows is not managed. The scans
  * are the ones device_compliance and the device inventories use.
  */
-import { z } from "zod";
 import type { Check } from "../../plugin/check.ts";
 import type { CheckRunContext, PluginContext } from "../../plugin/context.ts";
 import type { CheckResult, CheckStatus, Reason, Subject } from "../../policy/model.ts";
@@ -14,19 +13,9 @@ import { scrub } from "../../util/redact.ts";
 import { groupDevices, lookupFor, type MatchConfig, type UserMode } from "../../sources/device/match.ts";
 import type { DeviceIndex, DeviceRecord } from "../../sources/device/model.ts";
 import { openSource } from "../../sources/device/open.ts";
-import { fleetConnectionShape, hostConnectionShape, intuneConnectionShape, jamfConnectionShape } from "../../sources/device/schema.ts";
-import { defaultRefresh, deviceList, sourceCommonShape } from "../common/device.ts";
+import { defaultRefresh, deviceList } from "../common/device.ts";
+import type { ManagedSourceConfig } from "./schema.ts";
 import { MANAGED_DEVICE_REASONS as R } from "./reasons.ts";
-
-/** The sources that know whether a device is managed (CrowdStrike ZTA does not say). */
-export const managedSourceSchema = z.discriminatedUnion("type", [
-  z.object({ ...intuneConnectionShape, ...sourceCommonShape }).strict(),
-  z.object({ ...fleetConnectionShape, ...sourceCommonShape }).strict(),
-  z.object({ ...jamfConnectionShape, ...sourceCommonShape }).strict(),
-  z.object({ ...hostConnectionShape, ...sourceCommonShape }).strict(),
-]);
-
-export type ManagedSourceConfig = z.output<typeof managedSourceSchema>;
 
 const RANK: Record<CheckStatus, number> = { pass: 0, warn: 1, unknown: 2, fail: 3 };
 

@@ -1,6 +1,5 @@
 import { z } from "zod";
 import type { InventoryFactory } from "../../plugin/inventory.ts";
-import { openSource } from "../../sources/device/open.ts";
 import { intuneConnectionShape } from "../../sources/device/schema.ts";
 import { GUID_RE } from "../../sources/graph/config.ts";
 import { deviceSubject, inventoryShape, passesPlatform, SubjectsOfScan } from "../common/device.ts";
@@ -25,11 +24,13 @@ export const intuneInventory: InventoryFactory<z.output<typeof configSchema>> = 
   description: "Devices managed by Microsoft Intune (Graph managedDevices), filtered by platform, ownership or Entra device group.",
   configSchema,
   create(config, ctx) {
-    const lease = openSource({ ...config, type: "intune" }, ctx);
+    // The source's client is loaded with the first inventory that uses it, not with every agent.
+    const lease = import("../../sources/device/open.ts").then((m) => m.openSource({ ...config, type: "intune" }, ctx));
+    lease.catch(() => undefined);
     const made = new SubjectsOfScan<object>();
     return {
       async list(signal) {
-        const src = lease.value;
+        const src = (await lease).value;
         const scan = await src.devices.get(config.refresh, signal);
         const members = config.groups ? (await src.groupMembers(config.groups).get(config.refresh, signal)).value : undefined;
         return made.get(scan.value, members, () =>
@@ -46,7 +47,7 @@ export const intuneInventory: InventoryFactory<z.output<typeof configSchema>> = 
             }),
         );
       },
-      stop: async () => lease.release(),
+      stop: async () => (await lease).release(),
     };
   },
 };

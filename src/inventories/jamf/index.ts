@@ -1,6 +1,5 @@
 import { z } from "zod";
 import type { InventoryFactory } from "../../plugin/inventory.ts";
-import { openSource } from "../../sources/device/open.ts";
 import { jamfConnectionShape } from "../../sources/device/schema.ts";
 import { deviceSubject, inventoryShape, passesPlatform, SubjectsOfScan } from "../common/device.ts";
 
@@ -22,11 +21,13 @@ export const jamfInventory: InventoryFactory<z.output<typeof configSchema>> = {
   description: "Computers in Jamf Pro (computers-inventory), filtered by computer group.",
   configSchema,
   create(config, ctx) {
-    const lease = openSource({ ...config, type: "jamf" }, ctx);
+    // The source's client is loaded with the first inventory that uses it, not with every agent.
+    const lease = import("../../sources/device/open.ts").then((m) => m.openSource({ ...config, type: "jamf" }, ctx));
+    lease.catch(() => undefined);
     const made = new SubjectsOfScan<object>();
     return {
       async list(signal) {
-        const scan = await lease.value.computers.get(config.refresh, signal);
+        const scan = await (await lease).value.computers.get(config.refresh, signal);
         return made.get(scan.value, undefined, () =>
           scan.value.records
             .filter((r) => passesPlatform(r, config))
@@ -34,7 +35,7 @@ export const jamfInventory: InventoryFactory<z.output<typeof configSchema>> = {
             .map((r) => deviceSubject(r, { attributes: { jamf_id: r.id } })),
         );
       },
-      stop: async () => lease.release(),
+      stop: async () => (await lease).release(),
     };
   },
 };
