@@ -17,7 +17,7 @@ import { scrub } from "../../util/redact.ts";
 import { AID_RE } from "../../sources/device/crowdstrike.ts";
 import { lookupFor, type Lookup } from "../../sources/device/match.ts";
 import { DeviceIndex, type DeviceRecord } from "../../sources/device/model.ts";
-import { openSource, type DeviceSource } from "../../sources/device/open.ts";
+import type { DeviceSource } from "../../sources/device/open.ts";
 import type { DeviceComplianceConfig, DeviceSourceConfig } from "./config.ts";
 import { evaluateSubject, sourceName, type SourceAnswer, type SourceFacts } from "./evaluate.ts";
 import { SourceErrorMetrics } from "./metrics.ts";
@@ -27,7 +27,7 @@ const TYPE = "device_compliance";
 
 interface OpenSource {
   readonly cfg: DeviceSourceConfig;
-  readonly lease: Lease<DeviceSource>;
+  readonly lease: Lease<Promise<DeviceSource>>;
   readonly applies: SubjectMatcher;
   /** The last failure logged, so a failure held for many runs is logged once. */
   lastLogged?: unknown;
@@ -38,16 +38,17 @@ type Gathered =
   | { readonly index: DeviceIndex; readonly facts: SourceFacts; readonly scannedAt: number }
   | { readonly error: unknown };
 
-export function createDeviceComplianceCheck(config: DeviceComplianceConfig, ctx: PluginContext): Check {
+/** `leases`: the check's sources, opened by the factory in `config.sources` order; the factory releases them. */
+export function createDeviceComplianceCheck(config: DeviceComplianceConfig, ctx: PluginContext, leases: readonly Lease<Promise<DeviceSource>>[]): Check {
   const metrics = new SourceErrorMetrics(ctx.meter);
-  const sources: OpenSource[] = (config.sources ?? []).map((cfg) => ({
+  const sources: OpenSource[] = (config.sources ?? []).map((cfg, i) => ({
     cfg,
-    lease: openSource(cfg, ctx),
+    lease: leases[i]!,
     applies: cfg.applies_to ? compileSelector(cfg.applies_to as SelectorSpec) : () => true,
   }));
 
   async function gather(s: OpenSource, lookups: ReadonlyMap<Subject, Lookup>, run: CheckRunContext, refresh: number): Promise<Gathered> {
-    const src = s.lease.value;
+    const src = await s.lease.value;
     const cfg = s.cfg;
     switch (src.type) {
       case "intune": {
@@ -125,9 +126,6 @@ export function createDeviceComplianceCheck(config: DeviceComplianceConfig, ctx:
         });
       }
       return results;
-    },
-    stop: async () => {
-      for (const s of sources) s.lease.release();
     },
   };
 }

@@ -9,6 +9,7 @@
 import type { Check, CheckFactory } from "../../plugin/check.ts";
 import type { PluginContext } from "../../plugin/context.ts";
 import { DEVICE_REASONS } from "../../sources/device/reasons.ts";
+import { openSource } from "../../sources/device/open.ts";
 import { deviceComplianceConfigSchema, type DeviceComplianceConfig } from "./config.ts";
 
 export { DEVICE_REASONS } from "../../sources/device/reasons.ts";
@@ -21,13 +22,16 @@ export const deviceComplianceCheck: CheckFactory<DeviceComplianceConfig> = {
   reasons: Object.values(DEVICE_REASONS).map((code) => ({ code, doc: `see docs/checks.md (device_compliance: ${code})` })),
   pulls: (config) => config.sources !== undefined,
   create(config: DeviceComplianceConfig, ctx: PluginContext): Check {
-    // Loaded at once, not at the first run: the sources are opened (and shared) as the check is
-    // created, so a reload that keeps a source's settings keeps its scan.
-    const impl = import("./check.ts").then((m) => m.createDeviceComplianceCheck(config, ctx));
+    // The sources are opened (and shared) as the check is created, so a reload that keeps a
+    // source's settings hands its scan to the new check; the running half loads alongside.
+    const leases = (config.sources ?? []).map((cfg) => openSource(cfg, ctx));
+    const impl = import("./check.ts").then((m) => m.createDeviceComplianceCheck(config, ctx, leases));
     impl.catch(() => undefined);
     return {
       run: async (subjects, run) => (await impl).run(subjects, run),
-      stop: async () => (await impl).stop?.(),
+      stop: async () => {
+        for (const l of leases) l.release();
+      },
     };
   },
 };

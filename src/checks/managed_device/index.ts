@@ -6,6 +6,7 @@ import { matchSchema, userModeSchema } from "../../sources/device/match.ts";
 import type { Subject } from "../../policy/model.ts";
 import { MANAGED_DEVICE_REASONS } from "./reasons.ts";
 import { managedSourceSchema } from "./schema.ts";
+import { openSource } from "../../sources/device/open.ts";
 
 export { MANAGED_DEVICE_REASONS } from "./reasons.ts";
 
@@ -48,8 +49,15 @@ export const managedDeviceCheck: CheckFactory<z.infer<typeof configSchema>> = {
   create: (config, ctx) => {
     const sources = config.sources;
     if (!sources) return attributeCheck("managed_device", (s) => evaluateManagedDevice(s, config.attribute));
-    const impl = import("./sources.ts").then((m) => m.createManagedDeviceSourcesCheck({ sources, users: config.users ?? "all", match: config.match ?? matchSchema.parse({}) }, ctx));
+    // Opened as the check is created, so a reload hands unchanged sources over (see device_compliance).
+    const leases = sources.map((cfg) => openSource(cfg, ctx));
+    const impl = import("./sources.ts").then((m) => m.createManagedDeviceSourcesCheck({ sources, users: config.users ?? "all", match: config.match ?? matchSchema.parse({}) }, leases));
     impl.catch(() => undefined);
-    return { run: async (subjects, run) => (await impl).run(subjects, run), stop: async () => (await impl).stop?.() };
+    return {
+      run: async (subjects, run) => (await impl).run(subjects, run),
+      stop: async () => {
+        for (const l of leases) l.release();
+      },
+    };
   },
 };

@@ -5,14 +5,15 @@
  * are the ones device_compliance and the device inventories use.
  */
 import type { Check } from "../../plugin/check.ts";
-import type { CheckRunContext, PluginContext } from "../../plugin/context.ts";
+import type { CheckRunContext } from "../../plugin/context.ts";
 import type { CheckResult, CheckStatus, Reason, Subject } from "../../policy/model.ts";
 import { compileSelector, type SelectorSpec } from "../../policy/selector.ts";
 import { errorMessage } from "../../errors.ts";
 import { scrub } from "../../util/redact.ts";
 import { groupDevices, lookupFor, type MatchConfig, type UserMode } from "../../sources/device/match.ts";
 import type { DeviceIndex, DeviceRecord } from "../../sources/device/model.ts";
-import { openSource } from "../../sources/device/open.ts";
+import type { DeviceSource } from "../../sources/device/open.ts";
+import type { Lease } from "../../plugin/shared.ts";
 import { defaultRefresh, deviceList } from "../common/device.ts";
 import type { ManagedSourceConfig } from "./schema.ts";
 import { MANAGED_DEVICE_REASONS as R } from "./reasons.ts";
@@ -57,15 +58,16 @@ export function evaluateManaged(subject: Subject, lookupBy: "device" | "user" | 
   return { status, reasons, evidence: { devices: records.slice(0, 20).map((r) => ({ source: r.type, id: r.id, ...(r.name ? { name: r.name } : {}), managed: r.managed ?? null })) } };
 }
 
-export function createManagedDeviceSourcesCheck(config: { sources: readonly ManagedSourceConfig[]; users: UserMode; match: MatchConfig }, ctx: PluginContext): Check {
-  const sources = config.sources.map((cfg) => ({ cfg, lease: openSource(cfg, ctx), applies: cfg.applies_to ? compileSelector(cfg.applies_to as SelectorSpec) : () => true }));
+/** `leases`: the sources, opened by the factory in order; the factory releases them. */
+export function createManagedDeviceSourcesCheck(config: { sources: readonly ManagedSourceConfig[]; users: UserMode; match: MatchConfig }, leases: readonly Lease<Promise<DeviceSource>>[]): Check {
+  const sources = config.sources.map((cfg, i) => ({ cfg, lease: leases[i]!, applies: cfg.applies_to ? compileSelector(cfg.applies_to as SelectorSpec) : () => true }));
   return {
     async run(subjects: readonly Subject[], run: CheckRunContext): Promise<CheckResult[]> {
       const name = run.check ?? "managed_device";
       const refresh = defaultRefresh(run.ttlMs);
       const lists = await Promise.all(
         sources.map((s) =>
-          deviceList(s.lease.value, s.cfg.refresh ?? refresh, run.signal).then(
+          s.lease.value.then((src) => deviceList(src, s.cfg.refresh ?? refresh, run.signal)).then(
             (l): { index: DeviceIndex } => ({ index: l.value.index }),
             (err: unknown): { error: string } => ({ error: scrub(errorMessage(err)) }),
           ),
@@ -85,9 +87,6 @@ export function createManagedDeviceSourcesCheck(config: { sources: readonly Mana
         const v = evaluateManaged(subject, lookup.by, answers, config.users);
         return { check: name, subject: subject.id, status: v.status, reasons: v.reasons, evidence: v.evidence, observed_at: now, expires_at: now + run.ttlMs, source: "pull" as const };
       });
-    },
-    stop: async () => {
-      for (const s of sources) s.lease.release();
     },
   };
 }

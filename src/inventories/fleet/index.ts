@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { InventoryFactory } from "../../plugin/inventory.ts";
+import { openSource } from "../../sources/device/open.ts";
 import { fleetConnectionShape } from "../../sources/device/schema.ts";
 import { deviceSubject, inventoryShape, passesPlatform, SubjectsOfScan } from "../common/device.ts";
 
@@ -21,13 +22,11 @@ export const fleetInventory: InventoryFactory<z.output<typeof configSchema>> = {
   description: "Hosts enrolled in Fleet (fleetdm), filtered by platform or team.",
   configSchema,
   create(config, ctx) {
-    // The source's client is loaded with the first inventory that uses it, not with every agent.
-    const lease = import("../../sources/device/open.ts").then((m) => m.openSource({ ...config, type: "fleet" }, ctx));
-    lease.catch(() => undefined);
+    const lease = openSource({ ...config, type: "fleet" }, ctx);
     const made = new SubjectsOfScan<object>();
     return {
       async list(signal) {
-        const scan = await (await lease).value.hosts.get(config.refresh, signal);
+        const scan = await (await lease.value).hosts.get(config.refresh, signal);
         return made.get(scan.value, undefined, () =>
           scan.value.records
             .filter((r) => passesPlatform(r, config))
@@ -40,7 +39,7 @@ export const fleetInventory: InventoryFactory<z.output<typeof configSchema>> = {
             ),
         );
       },
-      stop: async () => (await lease).release(),
+      stop: async () => lease.release(),
     };
   },
 };

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { InventoryFactory } from "../../plugin/inventory.ts";
+import { openSource } from "../../sources/device/open.ts";
 import { intuneConnectionShape } from "../../sources/device/schema.ts";
 import { GUID_RE } from "../../sources/graph/config.ts";
 import { deviceSubject, inventoryShape, passesPlatform, SubjectsOfScan } from "../common/device.ts";
@@ -24,13 +25,11 @@ export const intuneInventory: InventoryFactory<z.output<typeof configSchema>> = 
   description: "Devices managed by Microsoft Intune (Graph managedDevices), filtered by platform, ownership or Entra device group.",
   configSchema,
   create(config, ctx) {
-    // The source's client is loaded with the first inventory that uses it, not with every agent.
-    const lease = import("../../sources/device/open.ts").then((m) => m.openSource({ ...config, type: "intune" }, ctx));
-    lease.catch(() => undefined);
+    const lease = openSource({ ...config, type: "intune" }, ctx);
     const made = new SubjectsOfScan<object>();
     return {
       async list(signal) {
-        const src = (await lease).value;
+        const src = await lease.value;
         const scan = await src.devices.get(config.refresh, signal);
         const members = config.groups ? (await src.groupMembers(config.groups).get(config.refresh, signal)).value : undefined;
         return made.get(scan.value, members, () =>
@@ -47,7 +46,7 @@ export const intuneInventory: InventoryFactory<z.output<typeof configSchema>> = 
             }),
         );
       },
-      stop: async () => (await lease).release(),
+      stop: async () => lease.release(),
     };
   },
 };

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { InventoryFactory } from "../../plugin/inventory.ts";
+import { openSource } from "../../sources/device/open.ts";
 import { jamfConnectionShape } from "../../sources/device/schema.ts";
 import { deviceSubject, inventoryShape, passesPlatform, SubjectsOfScan } from "../common/device.ts";
 
@@ -21,13 +22,11 @@ export const jamfInventory: InventoryFactory<z.output<typeof configSchema>> = {
   description: "Computers in Jamf Pro (computers-inventory), filtered by computer group.",
   configSchema,
   create(config, ctx) {
-    // The source's client is loaded with the first inventory that uses it, not with every agent.
-    const lease = import("../../sources/device/open.ts").then((m) => m.openSource({ ...config, type: "jamf" }, ctx));
-    lease.catch(() => undefined);
+    const lease = openSource({ ...config, type: "jamf" }, ctx);
     const made = new SubjectsOfScan<object>();
     return {
       async list(signal) {
-        const scan = await (await lease).value.computers.get(config.refresh, signal);
+        const scan = await (await lease.value).computers.get(config.refresh, signal);
         return made.get(scan.value, undefined, () =>
           scan.value.records
             .filter((r) => passesPlatform(r, config))
@@ -35,7 +34,7 @@ export const jamfInventory: InventoryFactory<z.output<typeof configSchema>> = {
             .map((r) => deviceSubject(r, { attributes: { jamf_id: r.id } })),
         );
       },
-      stop: async () => (await lease).release(),
+      stop: async () => lease.release(),
     };
   },
 };

@@ -3,19 +3,24 @@
  * and scan settings get the same client and the same scans, so an inventory listing before a tick and
  * the check runs of that interval make one scan between them. The key is a hash of those settings
  * (secrets included, so two credentials never share), never the settings themselves.
+ *
+ * A plugin opens its sources synchronously when it is created (so a reload, which creates the new
+ * plugins before it stops the old ones, hands an unchanged source over), while the clients' code is
+ * loaded only then: the shared value is the client's promise.
  */
 import { createHash } from "node:crypto";
 import type { PluginContext } from "../../plugin/context.ts";
 import { sharedOrOwn, type Lease } from "../../plugin/shared.ts";
 import { canonicalJSON } from "../../util/canonical-json.ts";
-import { CrowdStrikeSource } from "./crowdstrike.ts";
-import { FleetSource } from "./fleet.ts";
-import { HostSource } from "./host/index.ts";
-import { IntuneSource } from "./intune.ts";
-import { JamfSource } from "./jamf.ts";
+import type { DeviceSource } from "./clients.ts";
+import type { CrowdStrikeSource } from "./crowdstrike.ts";
+import type { FleetSource } from "./fleet.ts";
+import type { HostSource } from "./host/index.ts";
+import type { IntuneSource } from "./intune.ts";
+import type { JamfSource } from "./jamf.ts";
 import { CONNECTION_KEYS, type AnyConnection, type CrowdStrikeConnection, type FleetConnection, type HostConnection, type IntuneConnection, type JamfConnection } from "./schema.ts";
 
-export type DeviceSource = IntuneSource | FleetSource | JamfSource | CrowdStrikeSource | HostSource;
+export type { DeviceSource } from "./clients.ts";
 
 /** The shared-resources key of a connection: its kind, type and a hash of what decides its scans. */
 export function sourceKey(config: AnyConnection): string {
@@ -23,28 +28,23 @@ export function sourceKey(config: AnyConnection): string {
   return `device-source:${config.type}:${createHash("sha256").update(canonicalJSON(picked)).digest("hex")}`;
 }
 
-export function openSource(config: IntuneConnection, ctx: PluginContext): Lease<IntuneSource>;
-export function openSource(config: FleetConnection, ctx: PluginContext): Lease<FleetSource>;
-export function openSource(config: JamfConnection, ctx: PluginContext): Lease<JamfSource>;
-export function openSource(config: CrowdStrikeConnection, ctx: PluginContext): Lease<CrowdStrikeSource>;
-export function openSource(config: HostConnection, ctx: PluginContext): Lease<HostSource>;
-export function openSource(config: AnyConnection, ctx: PluginContext): Lease<DeviceSource>;
-export function openSource(config: AnyConnection, ctx: PluginContext): Lease<DeviceSource> {
-  const close = (s: DeviceSource) => void s.close().catch((err: unknown) => ctx.logger.warn({ err, source: s.type }, "closing a device source failed"));
-  return sharedOrOwn(ctx.shared).acquire<DeviceSource>(sourceKey(config), () => create(config, ctx), close);
-}
-
-function create(config: AnyConnection, ctx: PluginContext): DeviceSource {
-  switch (config.type) {
-    case "intune":
-      return new IntuneSource(config, ctx);
-    case "fleet":
-      return new FleetSource(config, ctx);
-    case "jamf":
-      return new JamfSource(config, ctx);
-    case "crowdstrike":
-      return new CrowdStrikeSource(config, ctx);
-    case "host":
-      return new HostSource(config, ctx);
-  }
+export function openSource(config: IntuneConnection, ctx: PluginContext): Lease<Promise<IntuneSource>>;
+export function openSource(config: FleetConnection, ctx: PluginContext): Lease<Promise<FleetSource>>;
+export function openSource(config: JamfConnection, ctx: PluginContext): Lease<Promise<JamfSource>>;
+export function openSource(config: CrowdStrikeConnection, ctx: PluginContext): Lease<Promise<CrowdStrikeSource>>;
+export function openSource(config: HostConnection, ctx: PluginContext): Lease<Promise<HostSource>>;
+export function openSource(config: AnyConnection, ctx: PluginContext): Lease<Promise<DeviceSource>>;
+export function openSource(config: AnyConnection, ctx: PluginContext): Lease<Promise<DeviceSource>> {
+  return sharedOrOwn(ctx.shared).acquire<Promise<DeviceSource>>(
+    sourceKey(config),
+    () => {
+      const source = import("./clients.ts").then((m) => m.createSource(config, ctx));
+      source.catch(() => undefined);
+      return source;
+    },
+    (source) =>
+      void source
+        .then((s) => s.close())
+        .catch((err: unknown) => ctx.logger.warn({ err, source: config.type }, "closing a device source failed")),
+  );
 }

@@ -357,3 +357,50 @@ describe("several sources, and sources that fail", () => {
     }
   });
 });
+
+describe("the scan an agent shares", () => {
+  test("a reload that keeps the source's settings keeps its scan; the inventory refreshes after its refresh", async () => {
+    const { loadConfigText } = await import("../../../src/config/load.ts");
+    const { Runtime } = await import("../../../src/engine/runtime.ts");
+    const fleet = new FakeFleet();
+    await fleet.start();
+    const clock = new FakeClock(Date.now());
+    const ctx = checkPluginContext({ clock });
+    try {
+      fleet.addHost();
+      const yaml = (interval: string) => `
+inventories:
+  - {type: fleet, url: "${fleet.base}", token: "${FLEET_TOKEN}", refresh: 30s}
+checks:
+  device_compliance:
+    sources: [{type: fleet, url: "${fleet.base}", token: "${FLEET_TOKEN}"}]
+identity_perimeter:
+  applies_to: {kind: device}
+  require_mfa: false
+  require_managed_device: false
+  require_location_check: false
+  continuous_verification: {interval: ${interval}, checks: [device_compliance]}
+`;
+      const hostLists = () => fleet.handled.filter((r) => r.path === "/api/v1/fleet/hosts").length;
+      const a = new Runtime(await loadConfigText(yaml("5m"), "/tmp/vigil-reload-test/vigil.yaml", { env: {} }), ctx);
+      const subjects = await a.inventories[0]!.list(AbortSignal.timeout(5_000));
+      const [r] = await a.checks.get("device_compliance")!.run(subjects, runContext(ctx, { ttlMs: 600_000 }));
+      assert.equal(r!.status, "pass");
+      assert.equal(hostLists(), 1, "inventory and check: one scan");
+      // A reload (another interval, same source): the new runtime is built before the old one stops.
+      const b = new Runtime(await loadConfigText(yaml("10m"), "/tmp/vigil-reload-test/vigil.yaml", { env: {} }), ctx);
+      await a.stop();
+      await b.inventories[0]!.list(AbortSignal.timeout(5_000));
+      await b.checks.get("device_compliance")!.run(subjects, runContext(ctx, { ttlMs: 1_200_000 }));
+      assert.equal(hostLists(), 1, "the scan carried over the reload");
+      clock.advance(31_000);
+      await b.inventories[0]!.list(AbortSignal.timeout(5_000));
+      assert.equal(hostLists(), 2, "past the inventory's refresh, the next listing (the next tick) scans again");
+      await b.stop();
+      assert.equal(ctx.shared.size, 0, "nothing is held once every holder stopped");
+    } finally {
+      await fleet.stop();
+      await ctx.http.close();
+    }
+  });
+});
