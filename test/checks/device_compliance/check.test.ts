@@ -217,6 +217,58 @@ describe("Fleet", () => {
   });
 });
 
+describe("404s and 5xx", () => {
+  test("a Fleet URL that leads nowhere (404) is a permanent error, not retried", async () => {
+    const fleet = new FakeFleet();
+    await fleet.start();
+    const ctx = checkPluginContext();
+    try {
+      const c = check({ sources: [{ type: "fleet", url: `${fleet.base}/wrong-prefix`, token: FLEET_TOKEN }] }, ctx);
+      const [r] = await c.run([device("fleet:1")], runContext(ctx));
+      assert.deepEqual([r!.status, r!.reasons[0]!.code], ["unknown", "DEVICE_SOURCE_ERROR"]);
+      assert.match(r!.reasons[0]!.message, /404/);
+      assert.equal(fleet.requests.length, 1);
+      await c.stop?.();
+    } finally {
+      await fleet.stop();
+      await ctx.http.close();
+    }
+  });
+
+  test("an Entra device group that does not exist (404) fails the Intune inventory's listing with Graph's reason", async () => {
+    const intune = new FakeIntune();
+    await intune.start();
+    const ctx = checkPluginContext();
+    try {
+      intune.addDevices(2);
+      const inv = intuneInventory.create(intuneInventory.configSchema.parse({ ...intune.providerConfig(), groups: ["0a1b2c3d-0000-4000-8000-00000000dead"] }), ctx);
+      await assert.rejects(inv.list(AbortSignal.timeout(10_000)), /404.*Request_ResourceNotFound/);
+      await inv.stop?.();
+    } finally {
+      await intune.stop();
+      await ctx.http.close();
+    }
+  });
+
+  test("Jamf answering 503 then 200 is retried within the run", async () => {
+    const jamf = new FakeJamf();
+    await jamf.start();
+    const ctx = checkPluginContext();
+    try {
+      jamf.addComputer();
+      jamf.fail({ path: /computers-inventory$/ }, { status: 503, body: { httpStatus: 503, errors: [] } });
+      const c = check({ sources: [{ type: "jamf", url: jamf.base, client_id: JAMF_CLIENT_ID, client_secret: JAMF_CLIENT_SECRET }] }, ctx);
+      const [r] = await c.run([device("jamf:1")], runContext(ctx));
+      assert.equal(r!.status, "pass");
+      assert.equal(jamf.pendingFaults, 0);
+      await c.stop?.();
+    } finally {
+      await jamf.stop();
+      await ctx.http.close();
+    }
+  });
+});
+
 describe("Jamf Pro", () => {
   let fake: FakeJamf;
   let ctx: TestContext;
@@ -291,6 +343,21 @@ describe("CrowdStrike Zero Trust Assessment", () => {
     assert.equal(r.get("unknown-aid")!.reasons[0]!.code, "DEVICE_NOT_FOUND");
     await c.run(subjects.slice(0, 50), runContext(ctx));
     assert.equal(fake.assessmentRequests().length, 3, "cached within the refresh");
+    await c.stop?.();
+  });
+
+  test("a token revoked between batches is renewed once; a 500 is retried", async () => {
+    for (let i = 300; i < 320; i++) fake.add(i);
+    const c = check({ sources: [{ type: "crowdstrike", url: fake.base, client_id: CS_CLIENT_ID, client_secret: CS_CLIENT_SECRET, batch_size: 10 }] }, ctx);
+    const subjects = Array.from({ length: 20 }, (_, i) => device(`z${i}`, { crowdstrike_aid: aidOf(300 + i) }));
+    await c.run(subjects.slice(0, 1), runContext(ctx));
+    fake.revokeTokens();
+    fake.fail({ path: /assessments/ }, { status: 500, body: { errors: [{ code: 500, message: "internal error" }] } });
+    const before = fake.tokenRequests;
+    const r = await c.run(subjects, runContext(ctx));
+    assert.ok(r.every((x) => x.status === "pass"), JSON.stringify(r.map((x) => x.reasons)));
+    assert.equal(fake.tokenRequests - before, 1, "one new token after the 401");
+    assert.equal(fake.pendingFaults, 0);
     await c.stop?.();
   });
 

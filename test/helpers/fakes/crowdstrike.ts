@@ -78,6 +78,11 @@ export class FakeCrowdStrike extends FakeApi {
     return this.fail({ path: /^\/zero-trust-assessment\// }, ...Array.from({ length: count }, reply));
   }
 
+  /** Forgets every token issued (a rotated API client, an expired token). */
+  revokeTokens(): void {
+    this.#tokens.clear();
+  }
+
   assessmentRequests(): FakeRequest[] {
     return this.handled.filter((r) => r.path.startsWith("/zero-trust-assessment/"));
   }
