@@ -132,7 +132,8 @@ function fleet(p: FleetPosture, cfg: FleetSourceConfig, r: DeviceRecord, facts: 
   minVersion(cfg.min_os_version, r, push);
 }
 
-function jamf(p: JamfPosture, cfg: JamfSourceConfig, r: DeviceRecord, now: number, push: (f: Finding) => void): void {
+function jamf(p: JamfPosture, cfg: JamfSourceConfig, r: DeviceRecord, o: EvaluateOptions, push: (f: Finding) => void): void {
+  const now = o.now;
   if (cfg.require_managed && p.managed !== true) push(p.managed === false ? { status: "fail", code: R.DEVICE_UNMANAGED, message: "is not managed by Jamf Pro" } : { status: "unknown", code: R.DEVICE_COMPLIANCE_UNKNOWN, message: "reports no management state" });
   if (cfg.require_supervised && p.supervised !== true) push(p.supervised === false ? { status: "fail", code: R.DEVICE_NOT_SUPERVISED, message: "is not supervised" } : { status: "unknown", code: R.DEVICE_COMPLIANCE_UNKNOWN, message: "reports no supervision state" });
   if (cfg.require_filevault) {
@@ -143,7 +144,7 @@ function jamf(p: JamfPosture, cfg: JamfSourceConfig, r: DeviceRecord, now: numbe
   }
   if (cfg.require_firewall && p.firewall !== true) push(p.firewall === false ? { status: "fail", code: R.DEVICE_FIREWALL_OFF, message: "has its firewall off" } : { status: "unknown", code: R.DEVICE_COMPLIANCE_UNKNOWN, message: "reports no firewall state" });
   if (p.reportAt === undefined) push({ status: "unknown", code: R.DEVICE_COMPLIANCE_UNKNOWN, message: "has never sent a full inventory" });
-  else if (now - p.reportAt > cfg.inventory_max_age) push({ status: "fail", code: R.DEVICE_STALE, message: `last sent a full inventory ${new Date(p.reportAt).toISOString()}, more than ${Math.round(cfg.inventory_max_age / 86_400_000)} day(s) ago` });
+  else if (now - p.reportAt > cfg.inventory_max_age) push({ status: o.onStale === "fail" ? "fail" : "unknown", code: R.DEVICE_STALE, message: `last sent a full inventory ${new Date(p.reportAt).toISOString()}, more than ${Math.round(cfg.inventory_max_age / 86_400_000)} day(s) ago` });
   minVersion(cfg.min_os_version, r, push);
 }
 
@@ -184,7 +185,7 @@ export function evaluateRecord(r: DeviceRecord, cfg: DeviceSourceConfig, facts: 
   const p = r.posture;
   if (p.kind === "intune" && cfg.type === "intune") next = intune(p, cfg, r, facts, now, push);
   else if (p.kind === "fleet" && cfg.type === "fleet") fleet(p, cfg, r, facts, push);
-  else if (p.kind === "jamf" && cfg.type === "jamf") jamf(p, cfg, r, now, push);
+  else if (p.kind === "jamf" && cfg.type === "jamf") jamf(p, cfg, r, o, push);
   else if (p.kind === "crowdstrike" && cfg.type === "crowdstrike") zta(p, cfg, push);
   else if (p.kind === "host" && cfg.type === "host") host(p, push);
   else push({ status: "unknown", code: R.DEVICE_SOURCE_ERROR, message: `record of type ${p.kind} given to source ${cfg.type}` });

@@ -89,8 +89,6 @@ export function intuneRecord(raw: unknown, r: Reader, path: string): DeviceRecor
 export interface IntuneSettings {
   /** `secureByDefault`: true when devices without a compliance policy are marked noncompliant. */
   readonly secureByDefault?: boolean;
-  /** `deviceComplianceCheckinThresholdDays`: the compliance status validity period. */
-  readonly checkinThresholdDays?: number;
 }
 
 export class IntuneSource {
@@ -134,8 +132,7 @@ export class IntuneSource {
     if (body.settings === undefined || body.settings === null) return {};
     const s = r.object(body.settings, "$.settings");
     const secureByDefault = r.optBoolean(s, "secureByDefault", "$.settings");
-    const checkinThresholdDays = r.optNumber(s, "deviceComplianceCheckinThresholdDays", "$.settings");
-    return { ...(secureByDefault !== undefined ? { secureByDefault } : {}), ...(checkinThresholdDays !== undefined ? { checkinThresholdDays } : {}) };
+    return secureByDefault !== undefined ? { secureByDefault } : {};
   }
 
   /**

@@ -170,7 +170,7 @@ describe("Intune managedDevices scan", () => {
     fake.settings.secureByDefault = false;
     const src = source();
     const s = await src.settings.get(0, signal());
-    assert.deepEqual(s.value, { secureByDefault: false, checkinThresholdDays: 30 });
+    assert.deepEqual(s.value, { secureByDefault: false });
     const req = fake.handled.filter((r) => r.path === "/v1.0/deviceManagement").at(-1)!;
     assert.equal(req.query.get("$select"), "settings");
     fake.settings.secureByDefault = true;
