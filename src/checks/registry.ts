@@ -4,6 +4,7 @@ import { managedDeviceCheck } from "./managed_device/index.ts";
 import { locationCheck } from "./location/index.ts";
 import { sessionAgeCheck } from "./session_age/index.ts";
 import { certificateValidityCheck } from "./certificate_validity/index.ts";
+import { deviceComplianceCheck } from "./device_compliance/index.ts";
 
 /** Built-in check plugins. Add a folder and one line here. */
 export const builtinChecks: readonly AnyCheckFactory[] = [
@@ -12,4 +13,5 @@ export const builtinChecks: readonly AnyCheckFactory[] = [
   defineCheck(locationCheck),
   defineCheck(sessionAgeCheck),
   defineCheck(certificateValidityCheck),
+  defineCheck(deviceComplianceCheck),
 ];

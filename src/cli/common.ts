@@ -5,6 +5,7 @@ import { metrics, trace } from "@opentelemetry/api";
 import { loadConfig, type LoadedConfig } from "../config/load.ts";
 import { ConfigError, VigilError, errorMessage } from "../errors.ts";
 import type { PluginContext } from "../plugin/context.ts";
+import { SharedResources } from "../plugin/shared.ts";
 import { createHttpClient } from "../net/http.ts";
 import { silentLogger, type Logger } from "../telemetry/log.ts";
 import { systemClock } from "../util/clock.ts";
@@ -63,6 +64,7 @@ export function cliContext(config: LoadedConfig, logger: Logger = silentLogger()
     http: createHttpClient({ userAgent: "vigil-cli" }),
     dataDir: resolve(config.raw.agent.data_dir),
     configDir: config.dir,
+    shared: new SharedResources(),
   };
 }
 

@@ -26,7 +26,7 @@ export interface CompiledCheck {
   readonly type: string;
   /** False when no plugin produces results: they arrive as signals only. */
   readonly pull: boolean;
-  /** Plugin config after its schema (undefined for push-only checks). */
+  /** Plugin config after its schema (undefined when no plugin has the type). */
   readonly config: unknown;
   readonly on_unknown?: OnUnknown;
   readonly hold_grace?: number;
@@ -125,8 +125,6 @@ export const PUSH_TYPE = "push";
  * without a declaration and fed by signals only, until a plugin of that name exists.
  */
 export const SEED_CHECKS: readonly string[] = ["certificate_validity", "device_compliance", "user_risk_score", "anomaly_detection"];
-/** The seed checks that have no plugin yet. */
-export const SEED_PUSH_CHECKS: readonly string[] = ["device_compliance", "user_risk_score", "anomaly_detection"];
 
 const PERIMETER_CHECKS = { require_mfa: "mfa", require_managed_device: "managed_device", require_location_check: "location" } as const;
 const LEVELS: readonly AccessLevel[] = ["full_access", "read_only", "deny"];
@@ -141,9 +139,9 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
     inventories: new Map<CompiledInventory, (ctx: PluginContext) => Inventory>(),
   } satisfies Creators;
   /** Validates an entry with its factory's schema; the config and the bound create(), or undefined with the issues recorded. */
-  const configure = <Ctx, T>(factory: { configure(raw: unknown): Configured<Ctx, T> }, value: unknown, path: PropertyKey[]) => {
+  const configure = <R extends Configured<never, unknown>>(factory: { configure(raw: unknown): R }, value: unknown, path: PropertyKey[]): Extract<R, { success: true }> | undefined => {
     const r = factory.configure(value);
-    if (r.success) return r;
+    if (r.success) return r as Extract<R, { success: true }>;
     issues.push(...h.zodIssues(r.error, path));
     return undefined;
   };
@@ -183,7 +181,9 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
         const where = entry ? [path] : (uses.get(name) ?? [path]);
         const hint = didYouMean(name, knownNames());
         for (const at of where) {
-          issue(at, `unknown check "${name}"${hint || "."} A check is a plugin (${[...registry.checks.keys()].join(", ")}), a seed check whose results arrive as signals (${SEED_PUSH_CHECKS.join(", ")}), or declared under checks: — declare one fed only by signals as checks.${name}: {type: ${PUSH_TYPE}}`);
+          const pushSeeds = SEED_CHECKS.filter((c) => !registry.checks.has(c));
+          const seeds = pushSeeds.length > 0 ? `, a seed check whose results arrive as signals (${pushSeeds.join(", ")})` : "";
+          issue(at, `unknown check "${name}"${hint || "."} A check is a plugin (${[...registry.checks.keys()].join(", ")})${seeds}, or declared under checks: — declare one fed only by signals as checks.${name}: {type: ${PUSH_TYPE}}`);
         }
       }
       for (const key of Object.keys(pluginKeys)) issue([...path, key], `unknown key: check "${name}" has no plugin (its results arrive as signals), so only type, on_unknown, hold_grace, ttl and timeout apply`);
@@ -191,9 +191,11 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
       continue;
     }
     const configured = configure(factory, { ...implied.get(name), ...pluginKeys }, path);
-    const check: CompiledCheck = { name, type, pull: true, config: configured?.config, on_unknown, hold_grace, ttl, timeout };
+    // A configuration that gathers nothing (pull false) stays push-only, as if the check had no plugin.
+    const pull = configured?.pull ?? true;
+    const check: CompiledCheck = { name, type, pull, config: configured?.config, on_unknown, hold_grace, ttl, timeout };
     setOwn(checks, name, check);
-    if (configured) creators.checks.set(check, configured.create);
+    if (configured && pull) creators.checks.set(check, configured.create);
   }
   // Other places that name a check: a typo there would silently weigh or route nothing.
   for (const name of Object.keys(cfg.decision.scoring.weights)) {

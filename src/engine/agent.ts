@@ -8,6 +8,7 @@ import { join, resolve } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import type { LoadedConfig } from "../config/load.ts";
 import type { PluginContext } from "../plugin/context.ts";
+import { SharedResources } from "../plugin/shared.ts";
 import type { StateStore } from "../store/contract.ts";
 import type { IdleOptions, WorkQueue } from "../queue/contract.ts";
 import { DATABASE_FILE, openDatabase, quickCheck } from "../db/sqlite.ts";
@@ -154,6 +155,8 @@ export class Agent {
       http: this.#http,
       dataDir,
       configDir: this.#config.dir,
+      // One per agent, kept across reloads, so a source unchanged by a reload keeps its cached data.
+      shared: new SharedResources(),
     };
     const runtime = new Runtime(this.#config, this.#ctx);
     this.#runtime = runtime;

@@ -189,7 +189,7 @@ export class Evaluator {
       let results: CheckResult[];
       try {
         const signal = AbortSignal.timeout(spec.timeout);
-        results = await check.run(targets, { ...this.#ctx, signal, timeoutMs: spec.timeout, ttlMs: ttl });
+        results = await check.run(targets, { ...this.#ctx, signal, timeoutMs: spec.timeout, ttlMs: ttl, check: name });
       } catch (err) {
         this.#metrics.checkError(name, "error");
         this.#ctx.logger.warn({ err, check: name, policy: policy.name }, `check ${name} failed: ${errorMessage(err)}`);

@@ -165,7 +165,7 @@ export class Runtime {
   }
 
   /**
-   * Stops checks and retires the provider clients. A reload retires the old runtime while action jobs
+   * Stops checks and inventories and retires the provider clients. A reload retires the old runtime while action jobs
    * may still run on it: its clients are closed once they are done (their calls are aborted after
    * `graceMs`, default 60 s: transient, so the queue runs them again on the new runtime), so no job
    * finds its client closed halfway. Resolves without waiting for those jobs: a reload is not held up,
@@ -173,7 +173,7 @@ export class Runtime {
    * start).
    */
   async stop(graceMs = 60_000): Promise<void> {
-    await Promise.allSettled([...this.checks.values()].map((c) => c.stop?.()));
+    await Promise.allSettled([...[...this.checks.values()].map((c) => c.stop?.()), ...this.inventories.map((i) => i.stop?.())]);
     this.#closing ??= this.#closeWhenIdle(graceMs);
     if (this.#inFlight === 0) await this.#closing;
   }

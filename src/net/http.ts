@@ -279,8 +279,9 @@ function flattenHeaders(headers: Record<string, string | string[] | undefined>):
 }
 
 /**
- * A server's wait hint in ms: `Retry-After` (delta seconds or HTTP-date) or Okta's
- * `X-Rate-Limit-Reset` (epoch seconds). Undefined when absent or unreadable.
+ * A server's wait hint in ms: `Retry-After` (delta seconds or HTTP-date), Okta's
+ * `X-Rate-Limit-Reset` (epoch seconds) or CrowdStrike's `X-RateLimit-RetryAfter` (an epoch instant).
+ * Undefined when absent or unreadable.
  */
 export function parseRetryAfter(headers: Record<string, string>, now: number): number | undefined {
   const get = (name: string): string | undefined => {
@@ -295,6 +296,12 @@ export function parseRetryAfter(headers: Record<string, string>, now: number): n
   }
   const reset = get("x-rate-limit-reset");
   if (reset && /^\d+$/.test(reset)) return Math.max(0, Number(reset) * 1000 - now);
+  // CrowdStrike Falcon: the instant to retry at, in epoch seconds (some versions document milliseconds).
+  const falcon = get("x-ratelimit-retryafter");
+  if (falcon && /^\d+$/.test(falcon)) {
+    const n = Number(falcon);
+    return Math.max(0, (n > 1e12 ? n : n * 1000) - now);
+  }
   return undefined;
 }
 

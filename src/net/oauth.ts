@@ -29,7 +29,7 @@ export interface ClientCredentialsOptions {
   readonly tokenUrl: string;
   readonly clientId: string;
   readonly auth: ClientAuth;
-  /** Space-separated scopes. */
+  /** Space-separated scopes; empty for servers that take none (Jamf Pro, CrowdStrike Falcon: the API client's roles decide). */
   readonly scope: string;
   readonly http: HttpClient;
   readonly clock: Clock;
@@ -104,7 +104,8 @@ export class ClientCredentials implements Authenticator {
   async #fetch(): Promise<string> {
     const o = this.#o;
     const auth = o.auth;
-    const form = new URLSearchParams({ grant_type: "client_credentials", scope: o.scope });
+    const form = new URLSearchParams({ grant_type: "client_credentials" });
+    if (o.scope !== "") form.set("scope", o.scope);
     const headers: Record<string, string> = { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" };
     if (auth.method === "client_secret_basic") {
       const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, "+");

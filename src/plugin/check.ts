@@ -2,7 +2,7 @@
 import type { z } from "zod";
 import type { CheckResult, Subject } from "../policy/model.ts";
 import type { CheckRunContext, PluginContext } from "./context.ts";
-import { configure, type Configured } from "./configured.ts";
+import type { Configured } from "./configured.ts";
 
 /** A configured check. One run gives one result per subject it was given. */
 export interface Check {
@@ -26,7 +26,15 @@ export interface CheckFactory<C = unknown> {
   readonly reasons: readonly ReasonDoc[];
   // A property, not a method, so C is checked both ways: a factory of one config type is not one of another.
   readonly create: (config: C, ctx: PluginContext) => Check;
+  /**
+   * Whether this configuration gathers anything. False leaves the check push-only, as if it had no
+   * plugin: its results arrive as signals (e.g. `device_compliance` without `sources`). Default true.
+   */
+  readonly pulls?: (config: C) => boolean;
 }
+
+/** A check entry after its factory's schema; `pull` false when the configuration gathers nothing. */
+export type ConfiguredCheck = Configured<PluginContext, Check> & { readonly pull?: boolean };
 
 /** A check factory with its config type hidden, as the registry holds it (see `defineCheck`). */
 export interface AnyCheckFactory {
@@ -34,10 +42,22 @@ export interface AnyCheckFactory {
   readonly description: string;
   readonly reasons: readonly ReasonDoc[];
   /** Validates the plugin's part of `checks.<name>` with the factory's own schema and binds create() to the result. */
-  configure(raw: unknown): Configured<PluginContext, Check>;
+  configure(raw: unknown): ConfiguredCheck;
 }
 
 /** Hides a check factory's config type for the registry; its create() still receives only what its schema produced. */
 export function defineCheck<C>(f: CheckFactory<C>): AnyCheckFactory {
-  return { type: f.type, description: f.description, reasons: f.reasons, configure: (raw) => configure(f.configSchema, (config, ctx) => f.create(config, ctx), raw) };
+  const pulls = f.pulls;
+  return {
+    type: f.type,
+    description: f.description,
+    reasons: f.reasons,
+    configure: (raw) => {
+      // Parsed once: create() and pulls() see the same config.
+      const parsed = f.configSchema.safeParse(raw);
+      if (!parsed.success) return { success: false, error: parsed.error };
+      const config = parsed.data;
+      return { success: true, config, create: (ctx: PluginContext) => f.create(config, ctx), ...(pulls ? { pull: pulls(config) } : {}) };
+    },
+  };
 }

@@ -3,6 +3,7 @@ import type { Meter, Tracer } from "@opentelemetry/api";
 import type { Clock } from "../util/clock.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { HttpClient } from "../net/http.ts";
+import type { SharedResources } from "./shared.ts";
 
 /** What every plugin (check, action, inventory) is given when it is created. */
 export interface PluginContext {
@@ -16,6 +17,12 @@ export interface PluginContext {
   readonly dataDir: string;
   /** Directory of the config file; relative paths in plugin config resolve against it. */
   readonly configDir: string;
+  /**
+   * Values the plugins of one agent share across plugins and reloads, e.g. the device list an
+   * inventory and a check both read from one source (see `shared.ts`). Absent where plugins are made
+   * one by one (tests, embedding): each then keeps its own.
+   */
+  readonly shared?: SharedResources;
 }
 
 /** Given to each run of a check. */
@@ -24,4 +31,9 @@ export interface CheckRunContext extends PluginContext {
   readonly timeoutMs: number;
   /** How long a result should stand unless the check knows better (`checks.<name>.ttl`). */
   readonly ttlMs: number;
+  /**
+   * The name the check is configured under (`checks.<name>`); results carry it as `check`, and
+   * metrics as their `check` label. Absent outside the engine: the plugin's type then stands in.
+   */
+  readonly check?: string;
 }

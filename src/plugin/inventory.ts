@@ -6,6 +6,8 @@ import { configure, type Configured } from "./configured.ts";
 export interface Inventory {
   /** Current subjects. Called on start, on every reload and before each scheduled tick. */
   list(signal: AbortSignal): Promise<Subject[]>;
+  /** Lets go of what the inventory holds (shared caches); called when its configuration is replaced or the agent stops. */
+  stop?(): Promise<void>;
 }
 
 export interface InventoryFactory<C = unknown> {

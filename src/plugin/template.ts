@@ -112,6 +112,39 @@ export function renderPath(template: string, subject: Subject, fail: TemplateErr
   return text;
 }
 
+/**
+ * `renderTemplate` parsed once, for a template rendered for many subjects: the returned function
+ * gives the rendered text, or undefined where `renderTemplate` would throw for a missing value
+ * (no error is built). Throws at once for a template that can never render.
+ */
+export function compileTemplate(template: string): (subject: Subject) => string | undefined {
+  const problem = templateProblem(template);
+  if (problem !== undefined) throw new Error(`template ${JSON.stringify(template)}: ${problem}`);
+  const parts: ({ readonly text: string } | { readonly name: string })[] = [];
+  let at = 0;
+  for (;;) {
+    const open = template.indexOf("{{", at);
+    if (open < 0) break;
+    const close = template.indexOf("}}", open + 2);
+    if (open > at) parts.push({ text: template.slice(at, open) });
+    parts.push({ name: template.slice(open + 2, close).trim() });
+    at = close + 2;
+  }
+  if (at < template.length) parts.push({ text: template.slice(at) });
+  return (subject) => {
+    let out = "";
+    for (const p of parts) {
+      if ("text" in p) out += p.text;
+      else {
+        const v = scalar(lookup(subject, p.name));
+        if (v === undefined) return undefined;
+        out += v;
+      }
+    }
+    return out;
+  };
+}
+
 /** Why `template` can never render (an unclosed or unknown placeholder), or undefined. For config validation. */
 export function templateProblem(template: string): string | undefined {
   if (template.length > MAX_TEMPLATE) return `longer than ${MAX_TEMPLATE} characters`;

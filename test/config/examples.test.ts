@@ -6,6 +6,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { loadConfigText } from "../../src/config/load.ts";
 import { loadBuiltins } from "../../src/actions/registry.ts";
+import { builtinInventories } from "../../src/inventories/registry.ts";
+import { SOURCE_TYPES } from "../../src/sources/device/model.ts";
 
 const { actions: builtinActions, providers: builtinProviders } = await loadBuiltins();
 
@@ -24,6 +26,8 @@ test("every example in config/examples validates", async () => {
   const secrets = mkdtempSync(join(tmpdir(), "vigil-examples-"));
   const providerTypes = new Set<string>();
   const actionTypes = new Set<string>();
+  const deviceSources = new Set<string>();
+  const inventoryTypes = new Set<string>();
   for (const f of files) {
     let text = readFileSync(new URL(f, EXAMPLES), "utf8");
     for (const m of text.matchAll(/\$\{file:([^}]+)\}/g)) {
@@ -38,9 +42,14 @@ test("every example in config/examples validates", async () => {
     const cfg = await loadConfigText(text, join(EXAMPLES.pathname, f));
     assert.ok(cfg.policies.length > 0, f);
     for (const p of Object.values(cfg.providers)) providerTypes.add(p.type);
+    for (const c of Object.values(cfg.checks)) if (c.type === "device_compliance" && c.pull) for (const s of (c.config as { sources: { type: string }[] }).sources) deviceSources.add(s.type);
+    for (const i of cfg.inventories) inventoryTypes.add(i.type);
     for (const p of cfg.policies) for (const level of ["full_access", "read_only", "deny"] as const) for (const a of p.actions[level]) actionTypes.add(a.type);
   }
   // One complete example per provider, and every built-in action shown in one.
   assert.deepEqual([...builtinProviders.map((p) => p.type)].filter((t) => !providerTypes.has(t)), [], "providers without an example");
   assert.deepEqual([...builtinActions.map((a) => a.type)].filter((t) => !actionTypes.has(t)), [], "actions without an example");
+  // One complete example per device_compliance source, and every built-in inventory shown in one.
+  assert.deepEqual(SOURCE_TYPES.filter((t) => !deviceSources.has(t)), [], "device sources without an example");
+  assert.deepEqual(builtinInventories.map((i) => i.type).filter((t) => !inventoryTypes.has(t)), [], "inventories without an example");
 });

@@ -100,7 +100,8 @@ test("by default a silent connection is closed after the 5 s headers timeout, an
   t.after(() => server.stop());
   const opened = performance.now();
   const sockets = await Promise.all(Array.from({ length: 60 }, () => silent(port)));
-  const closed = await within(15_000, Promise.all(sockets.map((s) => s.closedAt)), "60 silent connections closed");
+  // Generous: a loaded machine may run the timers late; the bound under test is the lower one below.
+  const closed = await within(60_000, Promise.all(sockets.map((s) => s.closedAt)), "60 silent connections closed");
   for (const at of closed) assert.ok(at - opened >= 4_900, `closed after ${Math.round(at - opened)} ms`);
   assert.equal(DEFAULT_MAX_CONNECTIONS, 256);
 });

@@ -5,7 +5,8 @@
  * turns those into transient errors carrying the hint, and the durable queue waits that long.
  */
 import { ApiClient } from "../../plugin/api-client.ts";
-import { ClientCredentials, type ClientAuth } from "../../net/oauth.ts";
+import { ClientCredentials } from "../../net/oauth.ts";
+import { clientAuth } from "../../sources/graph/config.ts";
 import type { ActionContext } from "../../plugin/action.ts";
 import type { ProviderContext, ProviderFactory } from "../../plugin/provider.ts";
 import { registerSecret } from "../../util/redact.ts";
@@ -13,12 +14,6 @@ import { entraConfigSchema, scopeFor, tokenUrlFor, type EntraConfig } from "./co
 import { VigilError } from "../../errors.ts";
 
 export const ENTRA = "entra";
-
-function clientAuth(auth: EntraConfig["auth"]): ClientAuth {
-  if (auth.client_secret !== undefined) return { method: "client_secret_post", client_secret: auth.client_secret };
-  // The schema guarantees both halves of a certificate credential are present.
-  return { method: "private_key_jwt", private_key: auth.private_key!, certificate: auth.certificate! };
-}
 
 export class EntraClient extends ApiClient {
   /** Graph base URL, version included, without a trailing slash. */

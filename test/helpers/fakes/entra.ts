@@ -72,7 +72,7 @@ interface Issued {
 }
 
 /** Any one alternative, each a set of permissions all required. */
-type Needs = readonly (readonly string[])[];
+export type Needs = readonly (readonly string[])[];
 
 const b64url = (b: Buffer) => b.toString("base64url");
 
@@ -372,6 +372,15 @@ export class FakeEntra extends FakeApi {
         return { status: 204 };
       }),
     );
+  }
+
+  /**
+   * Checks the token's roles (any one alternative of `needs`, each a set all required), then runs the
+   * route: 401 without a token this server issued, 403 Authorization_RequestDenied without the roles.
+   * For Graph fakes built on this one (Intune).
+   */
+  requireRoles(req: FakeRequest, needs: Needs, handler: () => FakeReply): FakeReply {
+    return this.#guard(req, needs, handler);
   }
 
   /** Checks the token's roles, then runs the route. */
