@@ -1,8 +1,8 @@
 import { describe, it, before } from "node:test";
 import assert from "node:assert/strict";
-import { ParsedCert } from "../../../../src/checks/certificate_validity/pki/cert.ts";
+import { ParsedCertificate as ParsedCert } from "../../../../src/plugin/x509/certificate.ts";
 import { checkNameConstraints, dnsNameMatches, dnsWithin, emailWithin, ipWithin, matchIdentity, normalizeDnsName, uriHost, uriWithin } from "../../../../src/checks/certificate_validity/pki/names.ts";
-import { ipToBytes, ipToText } from "../../../../src/checks/certificate_validity/pki/ip.ts";
+import { ipToBytes, ipToText } from "../../../../src/plugin/x509/ip.ts";
 import type { ExpectedIdentity } from "../../../../src/checks/certificate_validity/types.ts";
 import { gn, issue, type Issued } from "./helpers.ts";
 
