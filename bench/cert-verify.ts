@@ -29,15 +29,21 @@ async function hierarchy(name: string, alg: typeof RSA | typeof EC, count: numbe
   const rootKeys = await gen(alg);
   const root = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: "01", name: `CN=${name} root`, notBefore: new Date(now - DAY), notAfter: new Date(now + 3650 * DAY), keys: rootKeys, signingAlgorithm: alg,
-    extensions: [new x509.BasicConstraintsExtension(true, 1, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
+    extensions: [new x509.BasicConstraintsExtension(true, 1, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true), await x509.SubjectKeyIdentifierExtension.create(rootKeys.publicKey)],
   });
   const interKeys = await gen(alg);
   const inter = await x509.X509CertificateGenerator.create({
     serialNumber: "02", subject: `CN=${name} intermediate`, issuer: root.subject, notBefore: new Date(now - DAY), notAfter: new Date(now + 1000 * DAY),
     signingKey: rootKeys.privateKey, publicKey: interKeys.publicKey, signingAlgorithm: alg,
-    extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(interKeys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(root),
+    ],
   });
   const pool = await Promise.all(Array.from({ length: 8 }, () => gen(alg)));
+  const akid = await x509.AuthorityKeyIdentifierExtension.create(inter);
   const leaves: string[] = [];
   for (let i = 0; i < count; i++) {
     const leaf = await x509.X509CertificateGenerator.create({
@@ -48,6 +54,7 @@ async function hierarchy(name: string, alg: typeof RSA | typeof EC, count: numbe
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
         new x509.SubjectAlternativeNameExtension([{ type: "dns", value: `svc-${i}.${name}.example.org` }]),
+        akid,
       ],
     });
     leaves.push(leaf.toString("pem"));

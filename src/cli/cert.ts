@@ -1,16 +1,15 @@
-import { X509Certificate, createHash } from "node:crypto";
-import { readFileSync, createReadStream } from "node:fs";
+import { X509Certificate } from "node:crypto";
+import { readFileSync, createReadStream, statSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { createInterface } from "node:readline";
 import { isIP } from "node:net";
-import { parse, out, EXIT_OK, EXIT_FAIL, UsageError, type Command } from "./common.ts";
+import { Worker } from "node:worker_threads";
+import { parse, out, EXIT_OK, EXIT_FAIL, UsageError, type Command } from "./args.ts";
 import { createHttpClient, type HttpClient } from "../net/http.ts";
 import { readPemOrDer } from "../plugin/x509/pem.ts";
 import { verifyConfigSchema } from "../checks/certificate_validity/config.ts";
-import { PemFiles } from "../checks/certificate_validity/check.ts";
-import { TrustStore } from "../checks/certificate_validity/pki/path.ts";
-import { fromTls } from "../checks/certificate_validity/sources/tls.ts";
-import { createRevocationChecker, verifyChain, type ChainVerdict, type VerifyConfig } from "../checks/certificate_validity/verify.ts";
-import type { RevocationChecker } from "../checks/certificate_validity/revocation/index.ts";
+import { PemFiles } from "../checks/certificate_validity/pem-files.ts";
+import type { ChainVerdict, VerifyConfig } from "../checks/certificate_validity/verify.ts";
 import type { ExpectedIdentity } from "../checks/certificate_validity/types.ts";
 import { errorMessage } from "../errors.ts";
 
@@ -24,7 +23,7 @@ export const help = `Usage:
                     [--inhibit-policy-mapping] [--inhibit-any-policy]
                     [--revocation prefer_ocsp|ocsp|crl|none] [--crl FILE]... [--hard-fail]
                     [--allow-private-urls] [--timeout DURATION] [--json] LEAF
-  vigil cert verify --batch FILE|- [any option above but LEAF, as the default of every line]
+  vigil cert verify --batch FILE|- [--jobs N] [any option above but LEAF, as the default of every line]
 
 inspect prints each certificate of a PEM/DER file, or the chain a TLS endpoint presents.
 
@@ -39,7 +38,9 @@ network; --revocation none stays offline. Exit 0 valid (pass or warn), 1 invalid
 --batch reads JSON lines {"id","leaf","intermediates":[PEM],"roots":[PEM],"at"?,"host"?,"ip"?,
 "email"?,"spiffe"?,"purpose"?,"profile"?,"max_depth"?,"crls"?:[PEM],"key_usage"?,
 "extended_key_usage"?} and writes one line per input {"id","valid","status","code"?,"reason"?,
-"notes"?} as it goes. Exit 0 when all are valid, 1 otherwise.`;
+"notes"?} in input order as it goes. Files of 4 MiB and more are judged by worker threads, one per
+CPU (at most 4; --jobs N sets the number, 1 keeps it in this process). Exit 0 when all are valid,
+1 otherwise.`;
 
 export const cert: Command = async (argv) => {
   const [sub, ...rest] = argv;
@@ -80,6 +81,7 @@ async function inspect(argv: string[]): Promise<number> {
     exists = false;
   }
   if (!exists && hostPort) {
+    const { fromTls } = await import("../checks/certificate_validity/sources/tls.ts");
     const got = await fromTls({ host: hostPort[1]!.replace(/^\[|\]$/g, ""), port: Number(hostPort[2]), ...(values.servername ? { servername: values.servername } : {}), timeoutMs: 10_000 }, AbortSignal.timeout(15_000));
     ders = [...got.chain];
     origin = got.origin;
@@ -183,6 +185,7 @@ const OPTIONS = {
   "allow-private-urls": { type: "boolean" },
   timeout: { type: "string" },
   batch: { type: "string" },
+  jobs: { type: "string" },
   json: { type: "boolean" },
 } as const;
 
@@ -209,7 +212,9 @@ async function verify(argv: string[]): Promise<number> {
   try {
     if (values.batch !== undefined) {
       if (positionals.length > 0) throw new UsageError("--batch takes no leaf file");
-      return await batch(values.batch, raw, config, await loadFiles(config.revocation.crl_files, config.revocation.max_crl_bytes), http);
+      const jobs = values.jobs === undefined ? undefined : Number(values.jobs);
+      if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1 || jobs > 64)) throw new UsageError("--jobs must be an integer from 1 to 64");
+      return await batch(values.batch, raw, config, await loadFiles(config.revocation.crl_files, config.revocation.max_crl_bytes), http, jobs);
     }
     const leafFile = positionals[0];
     if (!leafFile || positionals.length > 1) throw new UsageError("verify takes one leaf certificate file (or --batch)");
@@ -223,6 +228,8 @@ async function verify(argv: string[]): Promise<number> {
     } catch (err) {
       throw new UsageError(`cannot read ${leafFile}: ${(err as NodeJS.ErrnoException).code ?? err}`);
     }
+    // Loaded here, not at start: with --batch over workers this process only reads and writes.
+    const [{ createRevocationChecker, verifyChain }, { TrustStore }] = await Promise.all([import("../checks/certificate_validity/verify.ts"), import("../checks/certificate_validity/pki/path.ts")]);
     let result: ChainVerdict | { error: string };
     try {
       const [leaf, ...presented] = readPemOrDer(leafBytes);
@@ -252,114 +259,102 @@ async function verify(argv: string[]): Promise<number> {
   }
 }
 
-interface BatchLine {
-  id?: unknown;
-  leaf?: unknown;
-  intermediates?: unknown;
-  roots?: unknown;
-  at?: unknown;
-  host?: unknown;
-  ip?: unknown;
-  email?: unknown;
-  spiffe?: unknown;
-  purpose?: unknown;
-  profile?: unknown;
-  max_depth?: unknown;
-  crls?: unknown;
-  key_usage?: unknown;
-  extended_key_usage?: unknown;
-}
 
-const pems = (v: unknown, field: string): Uint8Array[] => {
-  if (v === undefined) return [];
-  if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) throw new TypeError(`${field} must be an array of PEM strings`);
-  return v.flatMap((p: string) => readPemOrDer(p));
-};
-const optString = (v: unknown, field: string): string | undefined => {
-  if (v === undefined) return undefined;
-  if (typeof v !== "string") throw new TypeError(`${field} must be a string`);
-  return v;
-};
+/** Input this large is worth the start-up of worker threads. */
+const PARALLEL_MIN_BYTES = 4 * 1024 * 1024;
+/** Lines per message to a worker, and chunks in flight per worker. */
+const CHUNK_LINES = 128;
+const IN_FLIGHT = 3;
 
-function batchAt(at: string): number {
-  const t = Date.parse(at);
-  if (Number.isNaN(t) || !/^\d{4}-\d\d-\d\dT/.test(at)) throw new TypeError(`at must be an RFC 3339 time, got "${at}"`);
-  return t;
-}
-
-/** A bounded cache (inventories share a few roots, option sets and CRL sets). */
-function memo<V>(max: number): (key: string, make: () => V) => V {
-  const m = new Map<string, V>();
-  return (key, make) => {
-    let v = m.get(key);
-    if (v === undefined) {
-      v = make();
-      if (m.size >= max) m.delete(m.keys().next().value!);
-      m.set(key, v);
+async function batch(source: string, baseRaw: Record<string, unknown>, base: VerifyConfig, baseCrls: Uint8Array[], http: HttpClient, jobs: number | undefined): Promise<number> {
+  let size = 0;
+  if (source !== "-") {
+    try {
+      size = statSync(source).size;
+    } catch (err) {
+      throw new UsageError(`cannot read ${source}: ${(err as NodeJS.ErrnoException).code ?? err}`);
     }
-    return v;
-  };
-}
-
-const keyOf = (v: unknown) => (v === undefined ? "" : createHash("sha256").update(JSON.stringify(v)).digest("hex"));
-
-async function batch(source: string, baseRaw: Record<string, unknown>, base: VerifyConfig, baseCrls: Uint8Array[], http: HttpClient): Promise<number> {
+  }
+  const workers = jobs ?? (size >= PARALLEL_MIN_BYTES ? Math.min(4, availableParallelism()) : 1);
   const input = source === "-" ? process.stdin : createReadStream(source);
   const lines = createInterface({ input, crlfDelay: Infinity });
-  // Every line is judged at its own time: the revocation checkers read this clock.
-  let now = Date.now();
-  const clock = { now: () => now };
-  const stores = memo<TrustStore>(64);
-  const configs = memo<VerifyConfig>(64);
-  const checkers = memo<RevocationChecker>(64);
-  const configFor = (o: BatchLine): VerifyConfig => {
-    const over = { purpose: o.purpose, profile: o.profile, max_depth: o.max_depth, key_usage: o.key_usage, extended_key_usage: o.extended_key_usage };
-    if (Object.values(over).every((x) => x === undefined)) return base;
-    return configs(JSON.stringify(over), () => {
-      const r = verifyConfigSchema.safeParse({ ...baseRaw, ...Object.fromEntries(Object.entries(over).filter(([, x]) => x !== undefined)) });
-      if (!r.success) {
-        const i = r.error.issues[0]!;
-        throw new TypeError(`${i.path.join(".")}: ${i.message}`);
-      }
-      return r.data;
-    });
-  };
   let allValid = true;
   let buffer = "";
+  const write = (text: string) => {
+    buffer += text;
+    if (buffer.length > 64 * 1024) flush();
+  };
   const flush = () => {
     if (buffer) process.stdout.write(buffer);
     buffer = "";
   };
-  for await (const raw of lines) {
-    if (raw.trim() === "") continue;
-    let id: unknown = null;
-    let line: string;
-    try {
-      const o = JSON.parse(raw) as BatchLine;
-      id = o.id ?? null;
-      // Input fields first, so a bad line is reported as bad input rather than as a bad certificate.
-      const at = o.at === undefined ? Date.now() : batchAt(optString(o.at, "at")!);
-      if (typeof o.leaf !== "string") throw new TypeError("leaf must be a PEM string");
-      const config = configFor(o);
-      const identity = identityOf({ host: optString(o.host, "host"), ip: optString(o.ip, "ip"), email: optString(o.email, "email"), spiffe: optString(o.spiffe, "spiffe") });
-      const [leaf, ...presented] = readPemOrDer(o.leaf);
-      if (!leaf) throw new TypeError("leaf holds no certificate");
-      const store = stores(keyOf(o.roots ?? []), () => new TrustStore(pems(o.roots, "roots")));
-      const revocation = checkers(`${keyOf(o.crls)}\n${keyOf(config.revocation)}`, () => createRevocationChecker(config, [...baseCrls, ...pems(o.crls, "crls")], { http, clock }));
-      now = at;
-      const r = await verifyChain({ leaf, intermediates: [...presented, ...pems(o.intermediates, "intermediates")], store, at, ...(identity ? { identity } : {}) }, config, revocation);
-      const v = r.verdict;
-      const valid = validOf(v);
-      if (!valid) allValid = false;
-      line = JSON.stringify(valid ? { id, valid: true, status: v.status, ...(v.reasons.length ? { notes: v.reasons.map((x) => x.code) } : {}) } : { id, valid: false, status: v.status, code: v.reasons[0]?.code, reason: v.reasons[0]?.message });
-    } catch (err) {
-      allValid = false;
-      const code = err instanceof SyntaxError || err instanceof TypeError || err instanceof UsageError ? "BAD_INPUT" : "CERT_MALFORMED";
-      line = JSON.stringify({ id, valid: false, code, reason: errorMessage(err) });
+  if (workers <= 1) {
+    const { BatchJudge } = await import("./cert-batch.ts");
+    const judge = new BatchJudge(baseRaw, base, baseCrls, http);
+    for await (const raw of lines) {
+      if (raw.trim() === "") continue;
+      const r = await judge.judge(raw);
+      if (!r.valid) allValid = false;
+      write(r.line + "\n");
     }
-    buffer += line + "\n";
-    if (buffer.length > 64 * 1024) flush();
+    flush();
+    return allValid ? EXIT_OK : EXIT_FAIL;
   }
+  allValid = await parallel(lines, workers, { baseRaw, crls: baseCrls }, write);
   flush();
   return allValid ? EXIT_OK : EXIT_FAIL;
+}
+
+/** Chunks of lines to `count` workers, answers written in input order. Resolves to "all valid". */
+async function parallel(lines: AsyncIterable<string>, count: number, setup: { baseRaw: Record<string, unknown>; crls: Uint8Array[] }, write: (text: string) => void): Promise<boolean> {
+  const url = new URL(import.meta.url.endsWith(".ts") ? "./cert-worker.ts" : "./cert-worker.js", import.meta.url);
+  const pool = Array.from({ length: count }, () => ({ worker: new Worker(url, { workerData: setup }), busy: 0 }));
+  const done = new Map<number, { out: string; valid: boolean }>();
+  let nextToWrite = 0;
+  let sent = 0;
+  let allValid = true;
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  for (const w of pool) {
+    w.worker.on("message", (m: { seq: number; out: string; valid: boolean }) => {
+      w.busy--;
+      done.set(m.seq, m);
+      for (let r = done.get(nextToWrite); r; r = done.get(nextToWrite)) {
+        done.delete(nextToWrite++);
+        write(r.out);
+        if (!r.valid) allValid = false;
+      }
+      wake?.();
+    });
+    w.worker.on("error", (err) => {
+      failure ??= err;
+      wake?.();
+    });
+  }
+  const settle = () => new Promise<void>((resolve) => (wake = resolve));
+  const send = async (chunk: string[]) => {
+    while (!failure && pool.every((w) => w.busy >= IN_FLIGHT)) await settle();
+    if (failure) throw failure;
+    const w = pool.reduce((a, b) => (b.busy < a.busy ? b : a));
+    w.busy++;
+    w.worker.postMessage({ seq: sent++, lines: chunk });
+  };
+  try {
+    let chunk: string[] = [];
+    for await (const raw of lines) {
+      if (raw.trim() === "") continue;
+      chunk.push(raw);
+      if (chunk.length >= CHUNK_LINES) {
+        await send(chunk);
+        chunk = [];
+      }
+    }
+    if (chunk.length) await send(chunk);
+    while (!failure && nextToWrite < sent) await settle();
+    if (failure) throw failure;
+    return allValid;
+  } finally {
+    for (const w of pool) w.worker.postMessage("close");
+    await Promise.all(pool.map((w) => new Promise<void>((resolve) => (w.worker.threadId === -1 ? resolve() : w.worker.once("exit", () => resolve())))));
+  }
 }

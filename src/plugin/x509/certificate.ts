@@ -194,8 +194,8 @@ export class ParsedCertificate {
       this.serialMinimal = serialInt.minimal;
       const sh = serialInt.bytes.toString("hex").replace(/^(00)+/, "");
       this.serial = sh === "" ? "00" : sh;
-      this.issuer = decodeName(raw(expectTag(issuer, TAG.SEQUENCE, "issuer")));
-      this.subject = decodeName(raw(expectTag(subject, TAG.SEQUENCE, "subject")));
+      this.issuer = decodeName(raw(expectTag(issuer, TAG.SEQUENCE, "issuer")), true);
+      this.subject = decodeName(raw(expectTag(subject, TAG.SEQUENCE, "subject")), true);
       const [nb, na, extraTime] = children(expectTag(validity, TAG.SEQUENCE, "Validity"));
       if (!nb || !na || extraTime) throw new DerError("Validity must hold notBefore and notAfter");
       let timeProblem: string | undefined;

@@ -307,7 +307,8 @@ export function readString(t: Tlv): string | undefined {
   switch (t.tag) {
     case TAG.UTF8_STRING: {
       const s = v.toString("utf8");
-      if (s.includes("\ufffd") && !v.includes(Buffer.from("\ufffd"))) throw new DerError("UTF8String is not valid UTF-8");
+      // Invalid sequences decode to U+FFFD: a string that does not encode back to its bytes was not UTF-8.
+      if (s.includes("\ufffd") && !Buffer.from(s, "utf8").equals(v)) throw new DerError("UTF8String is not valid UTF-8");
       return s;
     }
     case TAG.PRINTABLE_STRING:

@@ -19,7 +19,6 @@ import {
   InhibitAnyPolicy,
   IssuingDistributionPoint,
   KeyUsage,
-  Name,
   PolicyConstraints,
   PolicyMappings,
   SubjectKeyIdentifier,
@@ -144,8 +143,13 @@ export interface SubjectAltNames {
 
 export const NO_SANS: SubjectAltNames = Object.freeze({ dns: [], ip: [], ipBytes: [], email: [], uri: [], dn: [], other: [], all: [] });
 
+/** Not cached: every leaf has its own SANs, and the DER read is cheaper than a cache entry. */
 export function subjectAltNames(der: Uint8Array): SubjectAltNames {
-  return cached("san", der, (buf) => {
+  return Object.freeze(decodeSans(asBuffer(der)));
+}
+
+function decodeSans(buf: Buffer): SubjectAltNames {
+  {
     const all = decodeGeneralNames(buf, "subjectAltName");
     const ipBytes = all.flatMap((g) => (g.type === "ip" ? [g.bytes] : []));
     for (const b of ipBytes) if (b.length !== 4 && b.length !== 16) throw new DerError(`subjectAltName iPAddress of ${b.length} bytes`);
@@ -159,7 +163,7 @@ export function subjectAltNames(der: Uint8Array): SubjectAltNames {
       other: all.filter((g) => g.type === "other"),
       all,
     };
-  });
+  }
 }
 
 export interface IpSubtree {
@@ -425,9 +429,4 @@ export function crlNumber(der: Uint8Array, what: string): bigint {
 export function isNull(der: Uint8Array): boolean {
   const b = asBuffer(der);
   return b.length === 2 && b[0] === TAG.NULL && b[1] === 0;
-}
-
-/** A Name's DER from an asn1-x509 Name (used where a schema hands one back). */
-export function nameFromSchema(n: Name): DistinguishedName {
-  return decodeName(Buffer.from(AsnConvert.serialize(n)));
 }

@@ -5,6 +5,8 @@
 import { getPublicSuffix } from "tldts";
 
 const LDH_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
+/** A whole name of LDH labels ending in a label that is not all digits: the common case, checked in one step. */
+const HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
 
 /** `name` is a public suffix (`com`, `co.uk`, any unlisted top-level label): no wildcard may sit on it. */
 export function isPublicSuffix(name: string): boolean {
@@ -23,6 +25,7 @@ export interface DnsSyntaxOptions {
 
 /** Why `name` is not a host name a certificate may carry, or undefined. */
 export function dnsSyntaxProblem(name: string, options: DnsSyntaxOptions = {}): string | undefined {
+  if (name.length <= 253 && HOST_NAME.test(name) && !/(?:^|\.)\d+$/.test(name)) return undefined;
   if (name === "") return options.empty ? undefined : "is empty";
   if (name.length > 253) return "is longer than 253 characters";
   if (name.startsWith(".")) return "starts with a dot";
