@@ -30,6 +30,10 @@ interface BatchLine {
   crls?: unknown;
   key_usage?: unknown;
   extended_key_usage?: unknown;
+  initial_policies?: unknown;
+  require_explicit_policy?: unknown;
+  inhibit_policy_mapping?: unknown;
+  inhibit_any_policy?: unknown;
 }
 
 /** A problem with the line itself (not with a certificate): reported as BAD_INPUT. */
@@ -113,7 +117,17 @@ export class BatchJudge {
   }
 
   #configFor(o: BatchLine): VerifyConfig {
-    const over = { purpose: o.purpose, profile: o.profile, max_depth: o.max_depth, key_usage: o.key_usage, extended_key_usage: o.extended_key_usage };
+    const over = {
+      purpose: o.purpose,
+      profile: o.profile,
+      max_depth: o.max_depth,
+      key_usage: o.key_usage,
+      extended_key_usage: o.extended_key_usage,
+      initial_policies: o.initial_policies,
+      require_explicit_policy: o.require_explicit_policy,
+      inhibit_policy_mapping: o.inhibit_policy_mapping,
+      inhibit_any_policy: o.inhibit_any_policy,
+    };
     if (Object.values(over).every((x) => x === undefined)) return this.#base;
     return this.#configs(JSON.stringify(over), () => {
       const r = verifyConfigSchema.safeParse({ ...this.#baseRaw, ...Object.fromEntries(Object.entries(over).filter(([, x]) => x !== undefined)) });

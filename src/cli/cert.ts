@@ -37,7 +37,8 @@ network; --revocation none stays offline. Exit 0 valid (pass or warn), 1 invalid
 
 --batch reads JSON lines {"id","leaf","intermediates":[PEM],"roots":[PEM],"at"?,"host"?,"ip"?,
 "email"?,"spiffe"?,"purpose"?,"profile"?,"max_depth"?,"crls"?:[PEM],"key_usage"?,
-"extended_key_usage"?} and writes one line per input {"id","valid","status","code"?,"reason"?,
+"extended_key_usage"?,"initial_policies"?,"require_explicit_policy"?,"inhibit_policy_mapping"?,
+"inhibit_any_policy"?} and writes one line per input {"id","valid","status","code"?,"reason"?,
 "notes"?} in input order as it goes. Files of 4 MiB and more are judged by worker threads, one per
 CPU (at most 4; --jobs N sets the number, 1 keeps it in this process). Exit 0 when all are valid,
 1 otherwise.`;

@@ -204,9 +204,9 @@ export function normaliseSerialHex(hex: string): string {
   return h === "" ? "00" : h;
 }
 
-/** A non-negative INTEGER or ENUMERATED that fits in 31 bits (path lengths, counters, reasons). */
+/** A non-negative INTEGER or ENUMERATED (or one tagged IMPLICIT [n]) that fits in 31 bits: path lengths, counters, reasons. */
 export function readSmallUint(t: Tlv): number {
-  if ((t.tag & 0x1f) !== TAG.INTEGER && (t.tag & 0x1f) !== TAG.ENUMERATED) throw new DerError("expected INTEGER or ENUMERATED");
+  if ((t.tag & 0xc0) === 0 && t.tag !== TAG.INTEGER && t.tag !== TAG.ENUMERATED) throw new DerError("expected INTEGER or ENUMERATED");
   const v = value(t);
   if (v.length === 0) throw new DerError("empty INTEGER");
   if (v[0]! & 0x80) throw new DerError("negative INTEGER where a non-negative one is required");
