@@ -78,7 +78,11 @@ export function scopeProblem(crl: ParsedCrl, cert: ParsedCertificate): { problem
   // §6.3.3 (b)(1): the distribution point through which this CRL answers.
   const candidates = points.filter((dp) => (dp.crlIssuer ? idp?.indirect === true && dp.crlIssuer.some((n) => namesMatch(n, crl.issuer)) : direct));
   if (candidates.length === 0) {
-    if (!direct) return { problem: idp?.indirect ? "indirect CRL from an issuer none of the certificate's distribution points names as cRLIssuer" : "CRL issuer does not match the certificate's issuer" };
+    if (!direct) {
+      if (idp?.indirect) return { problem: "indirect CRL from an issuer none of the certificate's distribution points names as cRLIssuer" };
+      const named = points.some((dp) => dp.crlIssuer?.some((n) => namesMatch(n, crl.issuer)));
+      return { problem: named ? "CRL is from the cRLIssuer the certificate's distribution point names but does not assert indirectCRL" : "CRL issuer does not match the certificate's issuer" };
+    }
     if (points.length > 0 && points.every((dp) => dp.crlIssuer)) return { problem: "the certificate's distribution points name another CRL issuer" };
     if (idp?.name) return { problem: "CRL's issuing distribution point is not one of the certificate's distribution points" };
     return { dp: null };
@@ -208,8 +212,10 @@ export class CrlChecker {
       if (crl.isDelta) continue;
       const scope = scopeProblem(crl, cert);
       if ("problem" in scope) {
-        // Another CA's CRL is not a problem of this certificate; an unusable one of its issuer is.
-        if (namesMatch(crl.issuer, cert.issuer)) results.push(unknown("crl:local", scope.problem));
+        // Another CA's CRL is not a problem of this certificate; an unusable one from its issuer, or
+        // from the CRL issuer its distribution points name, is.
+        const named = (cert.crlDistributionPoints ?? []).some((dp) => dp.crlIssuer?.some((n) => namesMatch(n, crl.issuer)));
+        if (named || namesMatch(crl.issuer, cert.issuer)) results.push(unknown("crl:local", scope.problem));
         continue;
       }
       const v = this.#verifyLocal(crl, cert, issuer, options);
