@@ -5,7 +5,7 @@ import { DerError, parseDer, readOid, readTime, children } from "../../../../src
 import { ParsedCrl } from "../../../../src/plugin/x509/crl.ts";
 
 const parseCrl = (data: Uint8Array) => new ParsedCrl(data);
-import { evaluateOcspResponse } from "../../../../src/checks/certificate_validity/revocation/ocsp.ts";
+import { evaluateOcspResponse, ocspGetUrl } from "../../../../src/checks/certificate_validity/revocation/ocsp.ts";
 
 test("ExpiringLru: entries expire, the least recently used goes first, and total weight is bounded", () => {
   const c = new ExpiringLru<string>(2, 100);
@@ -51,4 +51,13 @@ test("parsers reject garbage with DerError; the OCSP evaluator turns it into unk
   const g = await evaluateOcspResponse(Buffer.from("nonsense"), leafless, leafless, 0, "ocsp:test");
   assert.equal(g.status, "unknown");
   assert.match(g.reason ?? "", /malformed/);
+});
+
+test("OCSP requests go as RFC 5019 GETs while their URL-encoded base64 is under 255 bytes", () => {
+  const small = Buffer.alloc(60, 0xfb); // base64 of 0xfb… is "+/…", which URL-encoding lengthens
+  const url = ocspGetUrl("http://ocsp.example.com", small)!;
+  assert.ok(url.startsWith("http://ocsp.example.com/"));
+  assert.equal(Buffer.from(decodeURIComponent(url.slice("http://ocsp.example.com/".length)), "base64").equals(small), true);
+  assert.equal(ocspGetUrl("http://ocsp.example.com/path/", Buffer.alloc(60))!.startsWith("http://ocsp.example.com/path/"), true);
+  assert.equal(ocspGetUrl("http://ocsp.example.com/", Buffer.alloc(200)), undefined, "a large request goes as a POST");
 });
