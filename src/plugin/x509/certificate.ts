@@ -12,7 +12,7 @@
  * distribution point, a serial that is not positive) is recorded for the profile to judge, since
  * the RFC 5280 and strict profiles judge it differently.
  */
-import { createHash, createPublicKey, type KeyObject } from "node:crypto";
+import { createPublicKey, hash, type KeyObject } from "node:crypto";
 import { DerError, TAG, asBuffer, bitStringBytes, checkDer, children, expectTag, integerContent, parseDer, raw, readBoolean, readOid, readSmallUint, decodeTime, unwrapExplicit, value, type Tlv } from "./der.ts";
 import {
   authorityInfoAccess,
@@ -165,7 +165,7 @@ export class ParsedCertificate {
     // A private copy: callers may reuse their buffers, and parsed certificates are cached.
     const buf = Buffer.from(asBuffer(der));
     this.der = buf;
-    this.fingerprint = fingerprint ?? createHash("sha256").update(buf).digest("hex");
+    this.fingerprint = fingerprint ?? hash("sha256", buf, "hex");
     try {
       const top = parseDer(buf);
       checkDer(top);
@@ -218,7 +218,7 @@ export class ParsedCertificate {
       this.key = k.key;
       this.publicKeyBits = k.bits;
       this.spkiDer = raw(spki);
-      this.spkiHash = createHash("sha256").update(this.spkiDer).digest("hex");
+      this.spkiHash = hash("sha256", this.spkiDer, "hex");
 
       const exts: ExtensionInfo[] = [];
       for (const t of f.slice(i + 6)) {
@@ -362,10 +362,21 @@ function fail(message: string): never {
 
 const CACHE_MAX = 2048;
 const cache = new Map<string, ParsedCertificate>();
+/** The same buffer handed in again (a batch's shared intermediates) is found without hashing it. */
+const byBuffer = new WeakMap<Uint8Array, ParsedCertificate>();
 
 /** A ParsedCertificate for `der`, shared with earlier calls for the same bytes. Throws CertParseError. */
 export function parseCached(der: Uint8Array): ParsedCertificate {
-  const fp = createHash("sha256").update(der).digest("hex");
+  const same = byBuffer.get(der);
+  // The parsed copy is private; the caller's buffer may have been changed since.
+  if (same && same.der.equals(der)) return same;
+  const cert = parseByHash(der);
+  byBuffer.set(der, cert);
+  return cert;
+}
+
+function parseByHash(der: Uint8Array): ParsedCertificate {
+  const fp = hash("sha256", der, "hex");
   const hit = cache.get(fp);
   if (hit) {
     cache.delete(fp);

@@ -7,7 +7,7 @@
  * extensions recur (a handful of reason codes, a few certificate issuers) and are decoded once by
  * extensions.ts's cache.
  */
-import { createHash, type KeyObject } from "node:crypto";
+import { hash, type KeyObject } from "node:crypto";
 import { DerError, TAG, asBuffer, bitStringBytes, checkDer, children, ctx, expectTag, integerContent, isTime, parseDer, raw, readBoolean, readOid, readSmallUint, readTime, unwrapExplicit, value, type Tlv } from "./der.ts";
 import {
   authorityKeyIdentifier,
@@ -64,7 +64,7 @@ export class ParsedCrl {
     }
     this.der = buf;
     this.size = buf.length;
-    this.fingerprint = createHash("sha256").update(buf).digest("hex");
+    this.fingerprint = hash("sha256", buf, "hex");
     try {
       const list = parseDer(buf);
       const parts = children(expectTag(list, TAG.SEQUENCE, "CertificateList"));

@@ -70,8 +70,13 @@ function decodeBlock(b: Block, maxBytes: number, verbatim = false): { der: Buffe
   if (b.body.length > maxBytes * 1.4 + 4096) return { error: `PEM block ${b.label} exceeds ${maxBytes} bytes` };
   if (b.body.includes(":")) return { error: `PEM block ${b.label} carries headers (encrypted?)` };
   const b64 = b.body.replace(/[\r\n\t ]+/g, "");
-  if (!BASE64.test(b64) || b64.length % 4 !== 0) return { error: `PEM block ${b.label} is not valid base64` };
   const der = Buffer.from(b64, "base64");
+  // The decoder skips what is not base64 (and takes the URL alphabet's - and _): output shorter than
+  // the text implies means there was some, without a regular expression over the whole body.
+  const pad = b64.endsWith("==") ? 2 : b64.endsWith("=") ? 1 : 0;
+  if (b64.length % 4 !== 0 || der.length !== (b64.length / 4) * 3 - pad || b64.includes("-") || b64.includes("_") || (pad && !BASE64.test(b64.slice(-4)))) {
+    return { error: `PEM block ${b.label} is not valid base64` };
+  }
   if (der.length === 0) return { error: `PEM block ${b.label} is empty` };
   if (der.length > maxBytes) return { error: `PEM block ${b.label} exceeds ${maxBytes} bytes` };
   if (verbatim) return { der };
