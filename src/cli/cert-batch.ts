@@ -5,7 +5,6 @@
  */
 import { createHash } from "node:crypto";
 import { isIP } from "node:net";
-import { verifyConfigSchema } from "../checks/certificate_validity/config.ts";
 import { TrustStore } from "../checks/certificate_validity/pki/path.ts";
 import type { RevocationChecker } from "../checks/certificate_validity/revocation/index.ts";
 import type { ExpectedIdentity } from "../checks/certificate_validity/types.ts";
@@ -116,7 +115,7 @@ export class BatchJudge {
     return v.flatMap((p: string) => this.#pem(p, () => readPemOrDer(p)));
   }
 
-  #configFor(o: BatchLine): VerifyConfig {
+  async #configFor(o: BatchLine): Promise<VerifyConfig> {
     const over = {
       purpose: o.purpose,
       profile: o.profile,
@@ -129,6 +128,8 @@ export class BatchJudge {
       inhibit_any_policy: o.inhibit_any_policy,
     };
     if (Object.values(over).every((x) => x === undefined)) return this.#base;
+    // The schema (zod) is loaded only by batches whose lines set options of their own.
+    const { verifyConfigSchema } = await import("../checks/certificate_validity/config.ts");
     return this.#configs(JSON.stringify(over), () => {
       const r = verifyConfigSchema.safeParse({ ...this.#baseRaw, ...Object.fromEntries(Object.entries(over).filter(([, x]) => x !== undefined)) });
       if (!r.success) {
@@ -154,7 +155,7 @@ export class BatchJudge {
       // Input fields first, so a bad line is reported as bad input rather than as a bad certificate.
       const at = o.at === undefined ? Date.now() : batchAt(optString(o.at, "at")!);
       if (typeof o.leaf !== "string") throw new BadInput("leaf must be a PEM string");
-      const config = this.#configFor(o);
+      const config = await this.#configFor(o);
       const identity = identityOf(o);
       const roots = Array.isArray(o.roots) ? o.roots : [];
       const store = this.#stores(roots.length === 1 && typeof roots[0] === "string" ? roots[0] : digest(roots), () => new TrustStore(this.#pems(o.roots, "roots")));

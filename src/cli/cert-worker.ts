@@ -3,18 +3,20 @@
  * one chunk at a time (the judge's clock follows the line being judged).
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { verifyConfigSchema } from "../checks/certificate_validity/config.ts";
+import type { VerifyConfig } from "../checks/certificate_validity/verify.ts";
 import { createHttpClient } from "../net/http.ts";
 import { BatchJudge } from "./cert-batch.ts";
 
 interface Setup {
   readonly baseRaw: Record<string, unknown>;
+  /** The parsed options (plain data), so that the worker need not load the schema. */
+  readonly base: VerifyConfig;
   readonly crls: readonly Uint8Array[];
 }
 
 const setup = workerData as Setup;
 const http = createHttpClient({ userAgent: "vigil-cli" });
-const judge = new BatchJudge(setup.baseRaw, verifyConfigSchema.parse(setup.baseRaw), setup.crls, http);
+const judge = new BatchJudge(setup.baseRaw, setup.base, setup.crls, http);
 let queue: Promise<void> = Promise.resolve();
 
 parentPort!.on("message", (msg: { seq: number; lines: string[] } | "close") => {

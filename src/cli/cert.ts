@@ -301,13 +301,13 @@ async function batch(source: string, baseRaw: Record<string, unknown>, base: Ver
     flush();
     return allValid ? EXIT_OK : EXIT_FAIL;
   }
-  allValid = await parallel(lines, workers, { baseRaw, crls: baseCrls }, write);
+  allValid = await parallel(lines, workers, { baseRaw, base, crls: baseCrls }, write);
   flush();
   return allValid ? EXIT_OK : EXIT_FAIL;
 }
 
 /** Chunks of lines to `count` workers, answers written in input order. Resolves to "all valid". */
-async function parallel(lines: AsyncIterable<string>, count: number, setup: { baseRaw: Record<string, unknown>; crls: Uint8Array[] }, write: (text: string) => void): Promise<boolean> {
+async function parallel(lines: AsyncIterable<string>, count: number, setup: { baseRaw: Record<string, unknown>; base: VerifyConfig; crls: Uint8Array[] }, write: (text: string) => void): Promise<boolean> {
   const url = new URL(import.meta.url.endsWith(".ts") ? "./cert-worker.ts" : "./cert-worker.js", import.meta.url);
   const pool = Array.from({ length: count }, () => ({ worker: new Worker(url, { workerData: setup }), busy: 0 }));
   const done = new Map<number, { out: string; valid: boolean }>();

@@ -2,7 +2,11 @@
  * DNS name syntax as certificates must write it (RFC 5280 §4.2.1.6 "preferred name syntax", CA/B
  * Forum BR 7.1.2.7.12), and the Public Suffix List for wildcards.
  */
-import { getPublicSuffix } from "tldts";
+import { createRequire } from "node:module";
+
+// The list is large and only wildcards need it: loaded on the first wildcard, not at start.
+let getPublicSuffix: typeof import("tldts").getPublicSuffix | undefined;
+const load = () => (getPublicSuffix ??= (createRequire(import.meta.url)("tldts") as typeof import("tldts")).getPublicSuffix);
 
 const LDH_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
 /** A whole name of LDH labels ending in a label that is not all digits: the common case, checked in one step. */
@@ -13,7 +17,7 @@ export function isPublicSuffix(name: string): boolean {
   const n = name.toLowerCase().replace(/\.$/, "");
   if (n === "" || !n.includes(".")) return true;
   // tldts applies the list's implicit "*" rule, so an unknown TLD is its own suffix too.
-  return getPublicSuffix(n, { allowPrivateDomains: false }) === n;
+  return load()(n, { allowPrivateDomains: false }) === n;
 }
 
 export interface DnsSyntaxOptions {

@@ -14,13 +14,12 @@ import { OID } from "../../../plugin/x509/oids.ts";
 import type { HttpClient } from "../../../net/http.ts";
 import type { Clock } from "../../../util/clock.ts";
 import type { RevocationOptions, RevocationResult } from "../types.ts";
-import { describeError, isDefinitive, unknown, type RevocationDeps, type RevocationLogger } from "./common.ts";
+import { describeError, isDefinitive, isHttpUrl, unknown, type RevocationDeps, type RevocationLogger } from "./common.ts";
 import { CrlChecker, type CrlSignerLookup } from "./crl.ts";
-import { OcspChecker } from "./ocsp.ts";
+import type { OcspChecker } from "./ocsp.ts";
 
 export type { RevocationLogger } from "./common.ts";
 export { CrlChecker, checkLocalCrls, type CrlSignerLookup } from "./crl.ts";
-export { OcspChecker, buildOcspRequest, evaluateOcspResponse, ocspGetUrl } from "./ocsp.ts";
 
 export interface RevocationCheckOptions {
   /** A stapled OCSP response (DER) the TLS endpoint sent. */
@@ -33,19 +32,27 @@ export interface RevocationCheckOptions {
 export class RevocationChecker {
   readonly #opts: RevocationOptions;
   readonly #logger: RevocationLogger | undefined;
-  readonly #ocsp: OcspChecker;
+  readonly #shared: RevocationDeps;
+  #ocsp: Promise<OcspChecker> | undefined;
   readonly #crl: CrlChecker;
 
   constructor(opts: RevocationOptions, deps: { http: HttpClient; clock: Clock; logger?: RevocationLogger }) {
     this.#opts = opts;
     this.#logger = deps.logger;
-    const shared: RevocationDeps = { http: deps.http, clock: deps.clock, ...(deps.logger ? { logger: deps.logger } : {}) };
-    this.#crl = new CrlChecker(opts, shared);
-    // A delegated OCSP responder without id-pkix-ocsp-nocheck is good only if its issuer's CRL says so.
-    this.#ocsp = new OcspChecker(opts, shared, async (responder, issuer, signal) => {
-      const r = await this.#crl.check(responder, issuer, signal ? { signal } : {});
-      return r.status === "good" ? undefined : r.status === "revoked" ? `revoked${r.revoked_at ? ` at ${r.revoked_at}` : ""}` : (r.reason ?? "unknown");
-    });
+    this.#shared = { http: deps.http, clock: deps.clock, ...(deps.logger ? { logger: deps.logger } : {}) };
+    this.#crl = new CrlChecker(opts, this.#shared);
+  }
+
+  /** The OCSP checker, loaded with its ASN.1 schemas the first time a certificate has OCSP to ask. */
+  #ocspChecker(): Promise<OcspChecker> {
+    return (this.#ocsp ??= import("./ocsp.ts").then(
+      // A delegated OCSP responder without id-pkix-ocsp-nocheck is good only if its issuer's CRL says so.
+      (m) =>
+        new m.OcspChecker(this.#opts, this.#shared, async (responder, issuer, signal) => {
+          const r = await this.#crl.check(responder, issuer, signal ? { signal } : {});
+          return r.status === "good" ? undefined : r.status === "revoked" ? `revoked${r.revoked_at ? ` at ${r.revoked_at}` : ""}` : (r.reason ?? "unknown");
+        }),
+    ));
   }
 
   get mode(): RevocationOptions["mode"] {
@@ -98,7 +105,7 @@ export class RevocationChecker {
     };
 
     if (options.stapled) {
-      const r = await this.#ocsp.checkStapled(options.stapled, cert, issuer, options.signal);
+      const r = await (await this.#ocspChecker()).checkStapled(options.stapled, cert, issuer, options.signal);
       if (isDefinitive(r)) return r;
       this.#logger?.warn({ reason: r.reason }, "stapled OCSP response unusable; checking online");
       notes.push(`stapled: ${r.reason ?? "unknown"}`);
@@ -106,7 +113,8 @@ export class RevocationChecker {
 
     const mode = this.#opts.mode;
     if (mode === "ocsp" || mode === "prefer_ocsp") {
-      const r = consider(await this.#ocsp.check(cert, issuer, options.signal));
+      const asks = (cert.authorityInfoAccess?.ocsp ?? []).some(isHttpUrl);
+      const r = consider(asks ? await (await this.#ocspChecker()).check(cert, issuer, options.signal) : unknown(undefined, "the certificate names no http(s) OCSP responder"));
       if (r) return r;
     }
     if (mode === "crl" || mode === "prefer_ocsp") {
