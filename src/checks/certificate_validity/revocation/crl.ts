@@ -358,6 +358,7 @@ export function checkLocalCrls(certificate: Uint8Array | ParsedCertificate, issu
   } catch (err) {
     return unknown(undefined, `certificate could not be parsed: ${describeError(err)}`);
   }
+  // checkLocal never fetches: the checker needs no HTTP client.
   const checker = new CrlChecker({ mode: "crl", soft_fail: true, allow_private_urls: false, timeout_ms: 1, max_ocsp_bytes: 0, max_crl_bytes: 64 * 1024 * 1024, crls }, { http: undefined as never, clock: { now: () => at } });
   return checker.checkLocal(cert, issuer, signerFor ? { signerFor } : {}) ?? unknown(undefined, "no local CRL is from the certificate's issuer");
 }

@@ -6,6 +6,7 @@
  */
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { generateKeyPairSync, type webcrypto } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,7 +31,7 @@ import { createHttpClient } from "../../../../src/net/http.ts";
 import { silentLogger } from "../../../../src/telemetry/log.ts";
 import { FakeClock } from "../../../../src/util/clock.ts";
 import { runCli } from "../../../helpers/agent-process.ts";
-import { DAY, NOW, gn, issue, keys, nameConstraintsExtension, rawExtension, resign, timeDer, toPem, x509, type CertOptions, type Issued } from "./helpers.ts";
+import { DAY, NOW, gn, issue, keys, rawExtension, resign, timeDer, toPem, x509, type CertOptions, type Issued, type Keys } from "./helpers.ts";
 
 const SERVER = [x509.ExtendedKeyUsage.serverAuth];
 const ext = (oid: string, critical: boolean, value: unknown) => new x509.Extension(oid, critical, AsnConvert.serialize(value));
@@ -88,6 +89,8 @@ const cases: Case[] = [
     reject: async () => chain({}, { root: { extensions: [await x509.AuthorityKeyIdentifierExtension.create((await keys("p256")).pair.publicKey)] } }),
     rfc5280Accepts: true,
   },
+  { rule: "anchor: an RSA modulus of whole octets", code: "CERT_BAD_TRUST_ANCHOR", accept: () => chain({}, { root: { keyKind: "rsa2048" } }), reject: async () => chain({}, { root: { keys: rsaKeys(2052) } }), rfc5280Accepts: true },
+  { rule: "leaf: an RSA modulus of whole octets", code: "CERT_WEAK_KEY", accept: () => chain({ keyKind: "rsa2048" }), reject: async () => chain({ keys: rsaKeys(2052) }), rfc5280Accepts: true },
   { rule: "anchor: no unknown critical extension", code: "CERT_UNKNOWN_CRITICAL_EXTENSION", accept: () => chain({}, { root: { extensions: [rawExtension("1.2.3.4", false)] } }), reject: () => chain({}, { root: { extensions: [rawExtension("1.2.3.4", true)] } }), rfc5280Accepts: true },
 
   // Serial numbers
@@ -220,6 +223,13 @@ const cases: Case[] = [
   { rule: "identity: leading-zero or hex IPv4 never matches", code: "CERT_NAME_MISMATCH", accept: async () => ({ ...(await chain({ subject: "CN=10.0.0.5", sans: [{ type: "ip", value: "10.0.0.5" }] })), identity: { dns: "10.0.0.5" } }), reject: async () => ({ ...(await chain({ subject: "CN=10.0.0.5", sans: [{ type: "ip", value: "10.0.0.5" }] })), identity: { dns: "010.0.0.5" } }) },
   { rule: "identity: a wildcard matches one label", code: "CERT_NAME_MISMATCH", accept: async () => ({ ...(await chain({ subject: "CN=*.example.co.uk", sans: [{ type: "dns", value: "*.example.co.uk" }] })), identity: { dns: "web.example.co.uk" } }), reject: async () => ({ ...(await chain({ subject: "CN=*.example.co.uk", sans: [{ type: "dns", value: "*.example.co.uk" }] })), identity: { dns: "a.web.example.co.uk" } }) },
 ];
+
+/** An RSA key pair of `bits` (webcrypto generates only whole-octet moduli; node generates any). */
+function rsaKeys(bits: number): Keys {
+  const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: bits });
+  const alg = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
+  return { kind: "rsa2048", pair: { publicKey: publicKey.toCryptoKey(alg, true, ["verify"]), privateKey: privateKey.toCryptoKey(alg, true, ["sign"]) } as webcrypto.CryptoKeyPair };
+}
 
 /** The leaf with its SAN marked critical (its subject is empty). */
 async function critSan(c: Chain & { issued: { leaf: Issued; inter: Issued; root: Issued } }): Promise<Chain> {
