@@ -120,6 +120,8 @@ interface Ctx {
   readonly requiredEku: readonly string[];
   readonly requiredKu: readonly string[];
   readonly input: ValidatePathInput;
+  /** The key policy as a cache key. */
+  readonly policyKey: string;
 }
 
 const PURPOSE_EKU: Readonly<Record<Purpose, string | undefined>> = { server: OID.kpServerAuth, client: OID.kpClientAuth, any: undefined };
@@ -178,6 +180,7 @@ export function validatePath(input: ValidatePathInput): PathValidationDetail {
     requiredEku,
     requiredKu,
     input,
+    policyKey: JSON.stringify(input.keyPolicy ?? DEFAULT_KEY_POLICY),
   };
   const maxDepth = input.maxDepth !== undefined && Number.isFinite(input.maxDepth) ? Math.max(1, Math.floor(input.maxDepth)) : 8;
 
@@ -377,6 +380,28 @@ function checkLeaf(leaf: ParsedCertificate, ctx: Ctx, isAnchor: boolean): Failur
   return undefined;
 }
 
+/**
+ * An issuer's rules that depend on nothing but the certificate, its role and the options: the same
+ * CA certificates close thousands of paths, so they are judged once per options (`before` the
+ * validity check, `after` it, in the order checkPath reports).
+ */
+const ownRulesMemo = new WeakMap<ParsedCertificate, Map<string, { before?: Failure; after?: Failure }>>();
+
+function ownRules(c: ParsedCertificate, anchor: boolean, ctx: Ctx): { before?: Failure; after?: Failure } {
+  const key = `${anchor ? "a" : "i"}|${ctx.profile}|${ctx.policyKey}`;
+  let byKey = ownRulesMemo.get(c);
+  const hit = byKey?.get(key);
+  if (hit) return hit;
+  const role = anchor ? "trust anchor" : "intermediate";
+  const strict = ctx.profile === "strict";
+  const before = (anchor && strict ? anchorProfileProblem(c, ctx.policy) : undefined) ?? timeProblem(c, role, ctx.profile);
+  const after = anchor ? undefined : (unknownCritical(c, role) ?? keyAndAlgorithm(c, ctx, role, true) ?? (strict ? intermediateProfileProblem(c) : undefined));
+  const out = { ...(before ? { before } : {}), ...(after ? { after } : {}) };
+  if (!byKey) ownRulesMemo.set(c, (byKey = new Map()));
+  if (byKey.size < 16) byKey.set(key, out);
+  return out;
+}
+
 /** The rules on the issuers of a complete path (leaf first, anchor last; signatures already verified). */
 function checkPath(path: readonly ParsedCertificate[], ctx: Ctx): (Failure & { progress: number }) | undefined {
   const n = path.length - 1;
@@ -387,24 +412,11 @@ function checkPath(path: readonly ParsedCertificate[], ctx: Ctx): (Failure & { p
     const role = anchor ? "trust anchor" : "intermediate";
     const at = (step: number, f: Failure | undefined) => (f ? { ...f, progress: i * 20 + step } : undefined);
 
-    if (anchor && strict) {
-      const a = at(0, anchorProfileProblem(c, ctx.policy));
-      if (a) return a;
-    }
-    const t = at(1, timeProblem(c, role, ctx.profile));
-    if (t) return t;
+    const own = ownRules(c, anchor, ctx);
+    if (own.before) return at(1, own.before);
     const v = at(2, validity(c, ctx.at, role));
     if (v) return v;
-    if (!anchor) {
-      const u = at(3, unknownCritical(c, role));
-      if (u) return u;
-      const k = at(4, keyAndAlgorithm(c, ctx, role, true));
-      if (k) return k;
-      if (strict) {
-        const p = at(5, intermediateProfileProblem(c));
-        if (p) return p;
-      }
-    }
+    if (own.after) return at(5, own.after);
     // basicConstraints: an intermediate must assert cA; an anchor must not deny it.
     if (anchor ? c.basicConstraints?.cA === false : !c.isCA) {
       return at(6, fail(CERT_REASONS.CERT_PURPOSE, `${role} ${q(c)} is not a CA (basicConstraints ${c.basicConstraints ? "cA false" : "absent"}) but issued ${q(path[i - 1]!)}`));
