@@ -260,7 +260,6 @@ async function verify(argv: string[]): Promise<number> {
   }
 }
 
-
 /** Input this large is worth the start-up of worker threads. */
 const PARALLEL_MIN_BYTES = 4 * 1024 * 1024;
 /** Lines per message to a worker, and chunks in flight per worker. */

@@ -91,7 +91,7 @@ export function createCertificateCheck(config: CertificateValidityConfig, ctx: P
         if (err instanceof IdentityMissing) {
           verdict = evaluate({ ...base, validation: { valid: false, code: CERT_REASONS.CERT_NAME_MISMATCH, reason: err.message } });
         } else {
-          const malformed = (err as Error).name === "CertParseError";
+          const malformed = (err as Error).name === "CertParseError" || (err instanceof SourceError && err.malformed);
           verdict = evaluate({ ...base, gatherError: { code: malformed ? CERT_REASONS.CERT_MALFORMED : CERT_REASONS.CERT_SOURCE_UNAVAILABLE, message: errorMessage(err) } });
         }
       }

@@ -14,6 +14,11 @@ import { CertParseError, ParsedCertificate } from "../../../src/plugin/x509/cert
 import { ParsedCrl } from "../../../src/plugin/x509/crl.ts";
 import { readPemOrDer, certificatesFromBytes } from "../../../src/plugin/x509/pem.ts";
 import { validatePath } from "../../../src/checks/certificate_validity/pki/path.ts";
+import { metrics, trace } from "@opentelemetry/api";
+import { certificateValidityCheck, certificateValidityConfigSchema } from "../../../src/checks/certificate_validity/index.ts";
+import { createHttpClient } from "../../../src/net/http.ts";
+import { silentLogger } from "../../../src/telemetry/log.ts";
+import { systemClock } from "../../../src/util/clock.ts";
 import { runCli } from "../../helpers/agent-process.ts";
 import { basicPki, issue, toPem, x509, NOW, DAY, gn, type Issued } from "../../checks/certificate_validity/pki/helpers.ts";
 
@@ -173,6 +178,27 @@ describe("malformed input: a clear CERT_MALFORMED, never a crash or a stall", ()
       assert.ok(performance.now() - t < 1000, "within a second");
     });
   }
+
+  it("the check says CERT_MALFORMED (fail) for each of them read from a file, 10 MB included", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vigil-malformed-check-"));
+    const http = createHttpClient();
+    try {
+      writeFileSync(join(dir, "root.pem"), toPem(pki.root.der));
+      const subjects = shapes.map(([, make], i) => {
+        writeFileSync(join(dir, `m${i}.der`), make());
+        return { id: `m${i}`, kind: "workload" as const, attributes: {}, labels: {} };
+      });
+      const config = certificateValidityConfigSchema.parse({ trust_bundle: "root.pem", source: { type: "file", paths: ["{{id}}.der"] }, match_identity: false, revocation: { mode: "none" } });
+      const ctx = { clock: systemClock, logger: silentLogger(), meter: metrics.getMeter("t"), tracer: trace.getTracer("t"), http, dataDir: dir, configDir: dir };
+      const t = performance.now();
+      const results = await certificateValidityCheck.create(config, ctx).run(subjects, { ...ctx, signal: AbortSignal.timeout(20_000), timeoutMs: 20_000, ttlMs: 600_000 });
+      assert.deepEqual(results.map((r) => [r.subject, r.status, r.reasons[0]?.code]).sort(), subjects.map((s) => [s.id, "fail", "CERT_MALFORMED"]).sort());
+      assert.ok(performance.now() - t < 10_000);
+    } finally {
+      await http.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it("vigil cert verify says CERT_MALFORMED (exit 1) for each of them, file and batch alike", async () => {
     const dir = mkdtempSync(join(tmpdir(), "vigil-malformed-"));

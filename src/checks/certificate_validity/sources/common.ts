@@ -18,10 +18,13 @@ export { certificatesFromBytes } from "../../../plugin/x509/pem.ts";
  */
 export class SourceError extends Error {
   readonly aborted: boolean;
-  constructor(message: string, options: { cause?: unknown; aborted?: boolean } = {}) {
+  /** What was read cannot be a certificate (a file past the size limit): the check says CERT_MALFORMED. */
+  readonly malformed: boolean;
+  constructor(message: string, options: { cause?: unknown; aborted?: boolean; malformed?: boolean } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "SourceError";
     this.aborted = options.aborted ?? false;
+    this.malformed = options.malformed ?? false;
   }
 }
 
@@ -124,7 +127,7 @@ export async function readFileCapped(path: string, maxBytes: number, deadline: D
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw new SourceError(`${what} ${path} is not a regular file`);
-      if (st.size > maxBytes) throw new SourceError(`${what} ${path} is ${st.size} bytes, larger than the ${maxBytes} byte limit`);
+      if (st.size > maxBytes) throw new SourceError(`${what} ${path} is ${st.size} bytes, larger than the ${maxBytes} byte limit`, { malformed: true });
       // Read up to one byte past the cap: a file growing after stat (or lying about its size) is caught too.
       let buf = Buffer.alloc(Math.min(maxBytes + 1, Math.max(st.size + 1, 4096)));
       let used = 0;
@@ -140,7 +143,7 @@ export async function readFileCapped(path: string, maxBytes: number, deadline: D
         if (bytesRead === 0) return buf.subarray(0, used);
         used += bytesRead;
       }
-      throw new SourceError(`${what} ${path} is larger than the ${maxBytes} byte limit`);
+      throw new SourceError(`${what} ${path} is larger than the ${maxBytes} byte limit`, { malformed: true });
     } catch (err) {
       if (err instanceof SourceError) throw err;
       throw new SourceError(`${what} ${path}: ${fsReason(err)}`, { cause: err });
