@@ -39,7 +39,8 @@ for (const w of workloads) {
   const keys = await gen();
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: w.serial,
-    subject: `CN=${w.id}, O=example.org`,
+    // No CN: the SPIFFE ID in the SAN is the identity, and a CN would have to copy it (strict profile).
+    subject: `OU=${w.id}, O=example.org`,
     issuer: ca.subject,
     notBefore: new Date(now - DAY),
     notAfter: new Date(now + w.days * DAY),

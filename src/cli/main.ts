@@ -2,7 +2,7 @@
  * The CLI entry: the only place that calls process.exit. Exit codes: 0 ok, 1 failure (or a
  * downgrade for `check`, a broken chain for `audit verify`), 2 bad config or usage.
  */
-import { report, EXIT_USAGE, type Command } from "./common.ts";
+import { report, EXIT_USAGE, type Command } from "./args.ts";
 import { VIGIL_VERSION } from "../util/version.ts";
 
 interface Entry {

@@ -3,6 +3,7 @@
  * colons, without leading zero bytes (Vault formats `big.Int.Bytes()`), e.g. `39:dd:2e:90`.
  */
 import { createHash } from "node:crypto";
+import { readPemOrDer } from "../../plugin/x509/pem.ts";
 import { inputError } from "../common/input.ts";
 
 /** RFC 5280 §4.1.2.2: conforming CAs use at most 20 octets. */
@@ -62,10 +63,13 @@ export function certificateFromEvidence(evidence: Readonly<Record<string, unknow
   return undefined;
 }
 
-/** SHA-256 (lower-case hex) of the DER inside a PEM certificate, or undefined when `pem` holds none. */
+/** SHA-256 (lower-case hex) of the DER of the first certificate in `pem`, or undefined when it holds none. */
 export function pemFingerprint(pem: string): string | undefined {
-  const m = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/.exec(pem);
-  if (!m) return undefined;
-  const der = Buffer.from(m[1]!.replace(/\s+/g, ""), "base64");
-  return der.length === 0 ? undefined : createHash("sha256").update(der).digest("hex");
+  let der: Uint8Array | undefined;
+  try {
+    der = readPemOrDer(pem, { labels: ["CERTIFICATE"], verbatim: true })[0];
+  } catch {
+    return undefined;
+  }
+  return der === undefined ? undefined : createHash("sha256").update(der).digest("hex");
 }

@@ -36,11 +36,28 @@ export const certificateValidityConfigSchema = z
     /** Most certificates in a path, leaf and anchor included. Default 8. */
     max_depth: z.number().int().min(1).max(20).default(8),
     key_policy: keyPolicySchema.prefault({}),
+    /**
+     * `strict` (default): RFC 5280 and the CA/B Forum Baseline Requirements for every certificate
+     * of the path, the trust anchor included where a rule says so (docs/checks.md lists the rules);
+     * `rfc5280`: path validation as RFC 5280 §6 alone, for private PKIs that predate the rules.
+     */
+    profile: z.enum(["strict", "rfc5280"]).default("strict"),
+    /** RFC 5280 user-initial-policy-set: certificate policy OIDs acceptable for the path. Default anyPolicy. */
+    initial_policies: z.array(z.string().regex(/^[0-2](\.(0|[1-9]\d*))+$/, { error: "a dotted OID such as 2.23.140.1.2.1" })).min(1).default(["2.5.29.32.0"]),
+    /** RFC 5280 initial-explicit-policy: the path must be valid for one of initial_policies. Default false. */
+    require_explicit_policy: z.boolean().default(false),
+    /** RFC 5280 initial-policy-mapping-inhibit: policy mappings are not honoured. Default false. */
+    inhibit_policy_mapping: z.boolean().default(false),
+    /** RFC 5280 initial-any-policy-inhibit: anyPolicy in a certificate does not match every policy. Default false. */
+    inhibit_any_policy: z.boolean().default(false),
     revocation: z
       .object({
         /** `ocsp`, `crl`, `prefer_ocsp` (default: stapled, then OCSP, then CRL) or `none`. */
         mode: z.enum(["ocsp", "crl", "prefer_ocsp", "none"]).default("prefer_ocsp"),
-        /** An unreachable responder gives `unknown` (true, default) rather than `fail`. */
+        /**
+         * Revocation status that cannot be established (responder unreachable, no CRL, bad answer):
+         * true (default) lets the path decide and notes REVOCATION_UNKNOWN; false fails the check.
+         */
         soft_fail: z.boolean().default(true),
         /** OCSP/CRL URLs come from the certificate under test: private, loopback and link-local targets are refused unless true. */
         allow_private_urls: z.boolean().default(false),
@@ -58,6 +75,12 @@ export const certificateValidityConfigSchema = z
   .strict();
 
 export type CertificateValidityConfig = z.output<typeof certificateValidityConfigSchema>;
+
+/**
+ * The part of the configuration that decides a verdict, without where certificates come from:
+ * `vigil cert verify` parses its flags with it, so the CLI and the check share every default.
+ */
+export const verifyConfigSchema = certificateValidityConfigSchema.omit({ source: true, trust_bundle: true, intermediates: true, concurrency: true, match_identity: true });
 
 /** What identity a subject's certificate must carry, from its `identity`. */
 export function expectedIdentity(subject: Subject): ExpectedIdentity | undefined {

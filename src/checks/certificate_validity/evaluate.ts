@@ -14,7 +14,7 @@ export interface CertEvaluationInput {
   readonly origin?: string;
   readonly now: number;
   readonly warnBeforeMs: number;
-  /** Unknown revocation → `unknown` (true) or `fail` (false). */
+  /** Unknown revocation: the path decides and REVOCATION_UNKNOWN is noted (true), or `fail` (false). */
   readonly softFail: boolean;
 }
 
@@ -50,17 +50,17 @@ export function evaluateCertificate(input: CertEvaluationInput): CertVerdict {
     return { status: "fail", reasons: [reason(code, v.reason ?? code)], evidence };
   }
   const rev = input.revocation;
+  // With soft_fail an unknown revocation status is a note on a verdict the path decides.
+  const notes: Reason[] = [];
   if (rev) {
     evidence.revocation = { status: rev.status, ...(rev.source ? { source: rev.source } : {}), ...(rev.reason ? { reason: rev.reason } : {}) };
     if (rev.status === "revoked") {
       return { status: "fail", reasons: [reason(CERT_REASONS.CERT_REVOKED, `revoked${rev.revoked_at ? ` at ${rev.revoked_at}` : ""}${rev.reason ? ` (${rev.reason})` : ""}${rev.source ? ` per ${rev.source}` : ""}`)], evidence };
     }
     if (rev.status === "unknown") {
-      return {
-        status: input.softFail ? "unknown" : "fail",
-        reasons: [reason(CERT_REASONS.REVOCATION_UNKNOWN, `revocation status unknown: ${rev.reason ?? "no answer"}${input.softFail ? " (soft_fail)" : ""}`)],
-        evidence,
-      };
+      const note = reason(CERT_REASONS.REVOCATION_UNKNOWN, `revocation status unknown: ${rev.reason ?? "no answer"}${input.softFail ? " (soft_fail: not failing for it)" : ""}`);
+      if (!input.softFail) return { status: "fail", reasons: [note], evidence };
+      notes.push(note);
     }
   }
   // The chain is only as good as its first certificate to expire: an intermediate may go first.
@@ -76,9 +76,9 @@ export function evaluateCertificate(input: CertEvaluationInput): CertVerdict {
       const days = Math.max(0, Math.floor(left / 86_400_000));
       // Re-check exactly at expiry, when warn turns into fail.
       const which = first && leaf && first.subject !== leaf.subject ? ` (${first.subject} in its chain)` : "";
-      return { status: "warn", reasons: [reason(CERT_REASONS.CERT_EXPIRING, `expires ${new Date(notAfter).toISOString()}${which} (in ${days} day${days === 1 ? "" : "s"})`)], evidence, next_run_at: notAfter, valid_until: Math.min(notAfter, validUntil ?? Infinity) };
+      return { status: "warn", reasons: [reason(CERT_REASONS.CERT_EXPIRING, `expires ${new Date(notAfter).toISOString()}${which} (in ${days} day${days === 1 ? "" : "s"})`), ...notes], evidence, next_run_at: notAfter, valid_until: Math.min(notAfter, validUntil ?? Infinity) };
     }
-    return { status: "pass", reasons: [], evidence, next_run_at: notAfter - input.warnBeforeMs, valid_until: Math.min(notAfter, validUntil ?? Infinity) };
+    return { status: "pass", reasons: notes, evidence, next_run_at: notAfter - input.warnBeforeMs, valid_until: Math.min(notAfter, validUntil ?? Infinity) };
   }
-  return { status: "pass", reasons: [], evidence, ...(validUntil !== undefined ? { valid_until: validUntil } : {}) };
+  return { status: "pass", reasons: notes, evidence, ...(validUntil !== undefined ? { valid_until: validUntil } : {}) };
 }

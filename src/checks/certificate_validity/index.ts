@@ -13,7 +13,7 @@ export { certificateValidityConfigSchema, expectedIdentity, type CertificateVali
 
 export const certificateValidityCheck: CheckFactory<CertificateValidityConfig> = {
   type: "certificate_validity",
-  description: "X.509 path validation (RFC 5280), identity match, expiry and OCSP/CRL revocation of each subject's certificate.",
+  description: "X.509 path validation (RFC 5280, strict CA/B Forum profile by default), identity match, expiry and OCSP/CRL revocation of each subject's certificate.",
   configSchema: certificateValidityConfigSchema,
   reasons: Object.values(CERT_REASONS).map((code) => ({ code, doc: `see docs/checks.md (certificate_validity: ${code})` })),
   create(config: CertificateValidityConfig, ctx: PluginContext): Check {

@@ -1,7 +1,11 @@
 /**
  * Shared shapes of the certificate_validity check: what sources gather, what path validation
- * and revocation conclude. Certificates travel as DER bytes; parsing lives in pki/cert.ts.
+ * and revocation conclude. Certificates travel as DER bytes; the certificate model that parses
+ * them lives in src/plugin/x509/.
  */
+import type { CertSummary } from "../../plugin/x509/certificate.ts";
+
+export type { CertSummary } from "../../plugin/x509/certificate.ts";
 
 /** Stable reason codes of certificate_validity (documented in docs/checks.md). */
 export const CERT_REASONS = {
@@ -29,11 +33,23 @@ export const CERT_REASONS = {
   CERT_PATH_TOO_LONG: "CERT_PATH_TOO_LONG",
   /** A certificate carries a critical extension this validator does not understand. */
   CERT_UNKNOWN_CRITICAL_EXTENSION: "CERT_UNKNOWN_CRITICAL_EXTENSION",
+  /** The trust anchor a path ends at breaks the strict profile (not a critical-cA CA with an SKI, a weak key, an EKU, a bad AKI). */
+  CERT_BAD_TRUST_ANCHOR: "CERT_BAD_TRUST_ANCHOR",
+  /** A serial number is negative, zero, longer than 20 octets or not minimally encoded (strict). */
+  CERT_BAD_SERIAL: "CERT_BAD_SERIAL",
+  /** An extension breaks the strict profile (SKI/AKI, criticality, an end entity acting as a CA, an unreadable AIA or CRL distribution point). */
+  CERT_BAD_EXTENSION: "CERT_BAD_EXTENSION",
+  /** A name is malformed (DNS syntax, a wildcard over a public suffix, an empty issuer) or the subject CN copies no SAN (strict). */
+  CERT_BAD_NAME: "CERT_BAD_NAME",
+  /** A validity time is not in a form RFC 5280 allows (strict: GeneralizedTime before 2050, notBefore after notAfter). */
+  CERT_BAD_TIME: "CERT_BAD_TIME",
+  /** Certificate policy processing (RFC 5280 §6.1) leaves no acceptable policy where one is required. */
+  CERT_POLICY: "CERT_POLICY",
   /** The certificate could not be parsed (malformed or truncated PEM/DER). */
   CERT_MALFORMED: "CERT_MALFORMED",
   /** The certificate could not be obtained from its source (file missing, TLS handshake failed, secret absent). */
   CERT_SOURCE_UNAVAILABLE: "CERT_SOURCE_UNAVAILABLE",
-  /** Revocation status could not be established (responder unreachable, bad response) and soft_fail is on. */
+  /** Revocation status could not be established (responder unreachable, bad response): a note with soft_fail, a failure without. */
   REVOCATION_UNKNOWN: "REVOCATION_UNKNOWN",
 } as const;
 
@@ -70,6 +86,9 @@ export interface KeyPolicy {
 
 export const DEFAULT_KEY_POLICY: KeyPolicy = { min_rsa_bits: 2048, allowed_curves: ["P-256", "P-384", "P-521"], allow_ed25519: true, allow_sha1: false };
 
+/** `strict` (default): RFC 5280 plus the CA/B Forum Baseline Requirements; `rfc5280`: path validation as RFC 5280 §6 alone. */
+export type Profile = "strict" | "rfc5280";
+
 export interface PathValidationInput {
   readonly leaf: Uint8Array;
   readonly intermediates: readonly Uint8Array[];
@@ -85,17 +104,16 @@ export interface PathValidationInput {
   readonly maxDepth?: number;
   readonly identity?: ExpectedIdentity;
   readonly keyPolicy?: KeyPolicy;
-}
-
-/** One certificate of a validated path, for evidence and metrics. */
-export interface CertSummary {
-  readonly subject: string;
-  readonly issuer: string;
-  readonly serial: string;
-  readonly not_before: string;
-  readonly not_after: string;
-  readonly sans: readonly string[];
-  readonly fingerprint_sha256: string;
+  /** Default `strict`. */
+  readonly profile?: Profile;
+  /** RFC 5280 user-initial-policy-set (dotted OIDs). Default anyPolicy. */
+  readonly initialPolicies?: readonly string[];
+  /** RFC 5280 initial-explicit-policy: the path must be valid for one of initialPolicies. Default false. */
+  readonly requireExplicitPolicy?: boolean;
+  /** RFC 5280 initial-policy-mapping-inhibit. Default false. */
+  readonly inhibitPolicyMapping?: boolean;
+  /** RFC 5280 initial-any-policy-inhibit. Default false. */
+  readonly inhibitAnyPolicy?: boolean;
 }
 
 export interface PathValidationResult {

@@ -25,14 +25,16 @@ before(async () => {
   const caKeys = await gen();
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: "01", name: "CN=test root", notBefore: new Date(NOW - DAY), notAfter: new Date(NOW + 3650 * DAY), keys: caKeys, signingAlgorithm: alg,
-    extensions: [new x509.BasicConstraintsExtension(true, 1, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
+    // A subject key identifier on the root and an authority key identifier on the leaves, and no CN that
+    // would have to copy a SAN: the default (strict) profile's conditions, which these tests are not about.
+    extensions: [new x509.BasicConstraintsExtension(true, 1, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true), await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey)],
   });
   const leaf = async (id: string, serial: string, days: number, spiffe: string) => {
     const keys = await gen();
     const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: serial, subject: `CN=${id}`, issuer: ca.subject, notBefore: new Date(NOW - DAY), notAfter: new Date(NOW + days * DAY),
+      serialNumber: serial, subject: `O=${id}`, issuer: ca.subject, notBefore: new Date(NOW - DAY), notAfter: new Date(NOW + days * DAY),
       signingKey: caKeys.privateKey, publicKey: keys.publicKey, signingAlgorithm: alg,
-      extensions: [new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true), new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]), new x509.SubjectAlternativeNameExtension([{ type: "url", value: spiffe }])],
+      extensions: [new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true), new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]), new x509.SubjectAlternativeNameExtension([{ type: "url", value: spiffe }]), await x509.AuthorityKeyIdentifierExtension.create(ca)],
     });
     writeFileSync(join(dir, `${id}.pem`), cert.toString("pem"));
   };

@@ -17,7 +17,9 @@ test("verdicts, reason codes and re-check times", () => {
     ["validation failure keeps its code", { validation: { valid: false, code: "CERT_EXPIRED", reason: "expired", path: [leaf(NOW - DAY)] } }, { status: "fail", code: "CERT_EXPIRED" }],
     ["untrusted without a path", { validation: { valid: false, code: "CERT_UNTRUSTED", reason: "no path" } }, { status: "fail", code: "CERT_UNTRUSTED" }],
     ["revoked → fail", { validation: valid(), revocation: { status: "revoked", source: "crl:local", revoked_at: "2026-05-01T00:00:00Z" } }, { status: "fail", code: "CERT_REVOKED" }],
-    ["revocation unknown, soft_fail → unknown", { validation: valid(), revocation: { status: "unknown", reason: "timeout" } }, { status: "unknown", code: "REVOCATION_UNKNOWN" }],
+    // soft_fail: the path decides, and the unknown status travels as a note (it used to make the result unknown).
+    ["revocation unknown, soft_fail → pass with a note", { validation: valid(), revocation: { status: "unknown", reason: "timeout" } }, { status: "pass", code: "REVOCATION_UNKNOWN" }],
+    ["revocation unknown, soft_fail, expiring → warn with both", { validation: valid(NOW + 5 * DAY), revocation: { status: "unknown", reason: "timeout" } }, { status: "warn", code: "CERT_EXPIRING" }],
     ["revocation unknown, hard fail → fail", { validation: valid(), revocation: { status: "unknown", reason: "timeout" }, softFail: false }, { status: "fail", code: "REVOCATION_UNKNOWN" }],
     ["revocation good → pass", { validation: valid(), revocation: { status: "good", source: "ocsp:http://r", valid_until: NOW + DAY } }, { status: "pass" }],
     ["source unavailable → unknown", { gatherError: { code: "CERT_SOURCE_UNAVAILABLE", message: "ENOENT" } }, { status: "unknown", code: "CERT_SOURCE_UNAVAILABLE" }],

@@ -5,30 +5,37 @@
 
 import { isIP } from "node:net";
 import { domainToASCII } from "node:url";
+import type { ParsedCertificate } from "../../../plugin/x509/certificate.ts";
+import type { IpSubtree, Subtrees } from "../../../plugin/x509/extensions.ts";
+import { ipToBytes, ipToText } from "../../../plugin/x509/ip.ts";
+import { attributeValues, generalNameToText, type DistinguishedName, type GeneralName } from "../../../plugin/x509/name.ts";
+import { OID } from "../../../plugin/x509/oids.ts";
 import type { ExpectedIdentity } from "../types.ts";
-import type { DistinguishedName, GeneralName, IpSubtree, ParsedCert, Subtrees } from "./cert.ts";
-import { generalNameToText } from "./cert.ts";
-import { ipToBytes, ipToText } from "./ip.ts";
-import { OID } from "./oids.ts";
+import { dnsSyntaxProblem, isPublicSuffix } from "./dns.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Identity
 
-/** A reference DNS name → lower-case A-labels without a trailing dot; undefined when unusable. */
+/**
+ * A reference DNS name → lower-case A-labels without a trailing dot; undefined when unusable. A
+ * name ending in an all-numeric label is an IP address in a non-canonical form (`010.0.0.5`,
+ * `10.1`, `0x0a.0.0.5`) and never a DNS name: it matches nothing.
+ */
 export function normalizeDnsName(name: string): string | undefined {
   let h = name.trim();
   if (h.endsWith(".")) h = h.slice(0, -1);
   if (h === "" || h.includes("*")) return undefined;
   // Pure ASCII needs no IDNA mapping (and must not go through WHATWG host parsing, which would
   // turn "foo.0x7f" style names into IPv4 addresses).
-  if (/^[\x21-\x7e]+$/.test(h)) return h.toLowerCase();
-  const ascii = domainToASCII(h);
-  return ascii === "" ? undefined : ascii.toLowerCase();
+  const ascii = /^[\x21-\x7e]+$/.test(h) ? h.toLowerCase() : domainToASCII(h).toLowerCase();
+  if (ascii === "" || /(^|\.)\d+$/.test(ascii)) return undefined;
+  return ascii;
 }
 
 /**
  * RFC 6125 §6.4: `presented` (a dNSName SAN) against the normalized reference `ref`. A wildcard
- * only as the whole left-most label, over at least two more labels, matching exactly one label.
+ * only as the whole left-most label, over at least two more labels that are not a public suffix,
+ * matching exactly one label.
  */
 export function dnsNameMatches(presented: string, ref: string): boolean {
   let p = presented.toLowerCase();
@@ -37,7 +44,7 @@ export function dnsNameMatches(presented: string, ref: string): boolean {
   if (!p.includes("*")) return p === ref;
   if (!p.startsWith("*.")) return false; // partial (f*.x) or non-left-most wildcard
   const rest = p.slice(2);
-  if (rest.includes("*") || rest.split(".").length < 2 || rest.split(".").some((l) => l === "")) return false;
+  if (rest.includes("*") || rest.split(".").length < 2 || rest.split(".").some((l) => l === "") || isPublicSuffix(rest)) return false;
   const dot = ref.indexOf(".");
   if (dot <= 0) return false;
   return ref.slice(dot + 1) === rest;
@@ -61,7 +68,7 @@ function listed(names: readonly string[]): string {
  * SANs; IPs compare as bytes; emails by exact local part and case-insensitive domain; URIs
  * (SPIFFE IDs) exactly.
  */
-export function matchIdentity(cert: ParsedCert, identity: ExpectedIdentity): string | undefined {
+export function matchIdentity(cert: ParsedCertificate, identity: ExpectedIdentity): string | undefined {
   const sans = cert.sans;
   if (identity.dns !== undefined) {
     if (isIP(identity.dns.replace(/^\[|\]$/g, ""))) {
@@ -93,7 +100,7 @@ export function matchIdentity(cert: ParsedCert, identity: ExpectedIdentity): str
   return undefined;
 }
 
-function matchIp(cert: ParsedCert, ip: string): string | undefined {
+function matchIp(cert: ParsedCertificate, ip: string): string | undefined {
   const want = ipToBytes(ip);
   if (!want) return `the expected IP ${JSON.stringify(ip)} is not an IP address`;
   if (!cert.sans.ipBytes.some((b) => b.equals(want))) return `no IP subjectAltName equals ${ipToText(want)} (certificate has ${listed(cert.sans.ip)})`;
@@ -184,9 +191,9 @@ interface Names {
 }
 
 /** The names of `cert` that name constraints apply to: SANs, a non-empty subject DN, subject emailAddress. */
-function constrainedNames(cert: ParsedCert): Names {
+function constrainedNames(cert: ParsedCertificate): Names {
   const s = cert.sans;
-  const subjectEmails = cert.subject.rdns.flatMap((rdn) => rdn.filter((a) => a.oid === OID.emailAddress && a.value !== undefined).map((a) => a.value!));
+  const subjectEmails = attributeValues(cert.subject, OID.emailAddress);
   return {
     dns: [...s.dns],
     ip: [...s.ipBytes],
@@ -209,19 +216,35 @@ function describeSubtrees(t: Subtrees): string {
   return parts.length > 6 ? `${parts.slice(0, 6).join(", ")}, …` : parts.join(", ");
 }
 
+/** Why a constraint of `t` cannot be evaluated under the strict profile (a dNSName that is not a host name), or undefined. */
+function subtreeSyntaxProblem(t: Subtrees | undefined, which: string): string | undefined {
+  for (const d of t?.dns ?? []) {
+    const why = dnsSyntaxProblem(d, { empty: true });
+    if (why) return `the dNSName ${JSON.stringify(d)} in ${which} ${why}`;
+  }
+  return undefined;
+}
+
 /**
  * Undefined when every name of `subordinate` satisfies `issuer`'s nameConstraints (or it has
  * none); otherwise the first violation. Permitted subtrees of a name form bind every name of that
- * form; an excluded subtree rejects any name in it; constrained forms this validator cannot process
- * (otherName, x400Address, ediPartyName, registeredID) reject a subordinate carrying such a name.
+ * form; an excluded subtree rejects any name in it. What cannot be evaluated fails closed: an
+ * extension RFC 5280 forbids (empty lists, minimum or maximum, bad iPAddress ranges), a constrained
+ * form this validator does not process (otherName, x400Address, ediPartyName, registeredID) when
+ * the subordinate carries such a name, a URI whose host cannot be read, and under the strict
+ * profile a dNSName constraint that is not a host name (`.example.com`, `a_b.example`).
  */
-export function checkNameConstraints(issuer: ParsedCert, subordinate: ParsedCert): string | undefined {
+export function checkNameConstraints(issuer: ParsedCertificate, subordinate: ParsedCertificate, strict = false): string | undefined {
   const nc = issuer.nameConstraints;
   if (!nc) return undefined;
   const by = `the name constraints of ${JSON.stringify(issuer.subject.text)}`;
-  if (nc.invalid) return `${by} cannot be honoured: ${nc.invalid}`;
-  const names = constrainedNames(subordinate);
+  if (nc.invalid) return `${by} cannot be evaluated: ${nc.invalid}`;
   const { permitted, excluded } = nc;
+  if (strict) {
+    const syntax = subtreeSyntaxProblem(permitted, "permittedSubtrees") ?? subtreeSyntaxProblem(excluded, "excludedSubtrees");
+    if (syntax) return `${by} cannot be evaluated: ${syntax}`;
+  }
+  const names = constrainedNames(subordinate);
 
   for (const kind of [...(permitted?.unsupported ?? []), ...(excluded?.unsupported ?? [])]) {
     const hit = names.other.find((g) => g.type === "other" && g.kind === kind);
@@ -245,13 +268,14 @@ export function checkNameConstraints(issuer: ParsedCert, subordinate: ParsedCert
       count: names.email.length,
       label: (i) => `email:${names.email[i]}`,
       perm: (i) => (permitted && permitted.email.length ? permitted.email.some((c) => emailWithin(names.email[i]!, c)) : undefined),
-      excl: (i) => (excluded?.email ?? []).some((c) => emailWithin(names.email[i]!, c)),
+      // An address whose domain cannot be read is inside every excluded subtree (fail closed).
+      excl: (i) => (excluded?.email ?? []).some((c) => splitEmail(names.email[i]!) === undefined || emailWithin(names.email[i]!, c)),
     },
     {
       count: names.uri.length,
       label: (i) => `URI:${names.uri[i]}`,
       perm: (i) => (permitted && permitted.uri.length ? permitted.uri.some((c) => uriWithin(names.uri[i]!, c)) : undefined),
-      // A URI whose host cannot be read is treated as inside every excluded URI subtree (fail closed).
+      // A URI whose host cannot be read is inside every excluded URI subtree (fail closed).
       excl: (i) => (excluded?.uri ?? []).some((c) => uriHost(names.uri[i]!) === undefined || uriWithin(names.uri[i]!, c)),
     },
     {

@@ -3,52 +3,34 @@
  * the given intermediates to a trust anchor, trying several candidate issuers (same subject,
  * cross-signs), cutting loops, bounded in depth and work. The first path that fully validates wins;
  * otherwise the failure of the candidate that got furthest is reported.
+ *
+ * Under the `strict` profile (the default) every certificate of the path is also held to the rules
+ * of profile.ts; `rfc5280` validates as RFC 5280 §6 alone.
  */
 
-import { createHash } from "node:crypto";
-import { CERT_REASONS, DEFAULT_KEY_POLICY, type CertReason, type KeyPolicy, type PathValidationInput, type PathValidationResult, type Purpose } from "../types.ts";
-import { CertParseError, ParsedCert, summarize, type KeyInfo, type SignatureAlgorithm } from "./cert.ts";
+import { CertParseError, ParsedCertificate, parseCached } from "../../../plugin/x509/certificate.ts";
+import { EKU_BY_NAME, EKU_NAME_BY_OID, KEY_USAGE_ALIASES, KEY_USAGE_NAMES, OID } from "../../../plugin/x509/oids.ts";
+import type { SignatureAlgorithm } from "../../../plugin/x509/signature.ts";
+import { CERT_REASONS, DEFAULT_KEY_POLICY, type KeyPolicy, type PathValidationInput, type PathValidationResult, type Profile, type Purpose } from "../types.ts";
 import { checkNameConstraints, matchIdentity } from "./names.ts";
-import { EKU_BY_NAME, EKU_NAME_BY_OID, KEY_USAGE_ALIASES, KEY_USAGE_NAMES, KNOWN_EXTENSIONS, OID } from "./oids.ts";
+import { processPolicies } from "./policy.ts";
+import { anchorProfileProblem, fail, intermediateProfileProblem, keyPolicyProblem, leafProfileProblem, q, timeProblem, unknownCritical, type Failure } from "./profile.ts";
 
-// ---------------------------------------------------------------------------------------------
-// Parse cache: anchors and intermediates recur across validations (the same CA certificates for
-// thousands of leaves), so they are parsed once and keep their public key and the signature checks
-// already made. Keyed by the SHA-256 of the DER; bounded (least recently used goes first).
-
-const CACHE_MAX = 2048;
-const cache = new Map<string, ParsedCert>();
-
-/** A ParsedCert for `der`, shared with earlier calls for the same bytes. Throws CertParseError. */
-export function parseCached(der: Uint8Array): ParsedCert {
-  const fp = createHash("sha256").update(der).digest("hex");
-  const hit = cache.get(fp);
-  if (hit) {
-    cache.delete(fp);
-    cache.set(fp, hit);
-    return hit;
-  }
-  const cert = new ParsedCert(der, fp);
-  cache.set(fp, cert);
-  if (cache.size > CACHE_MAX) cache.delete(cache.keys().next().value!);
-  return cert;
-}
-
-// ---------------------------------------------------------------------------------------------
+export { keyPolicyProblem } from "./profile.ts";
 
 /** Trust anchors, parsed once and indexed by subject name (and subject key identifier). */
 export class TrustStore {
-  readonly #list: ParsedCert[] = [];
-  readonly #byFingerprint = new Map<string, ParsedCert>();
-  readonly #bySubject = new Map<string, ParsedCert[]>();
-  readonly #bySki = new Map<string, ParsedCert[]>();
+  readonly #list: ParsedCertificate[] = [];
+  readonly #byFingerprint = new Map<string, ParsedCertificate>();
+  readonly #bySubject = new Map<string, ParsedCertificate[]>();
+  readonly #bySki = new Map<string, ParsedCertificate[]>();
 
   /** Throws CertParseError (naming the anchor's position) when an anchor cannot be parsed. */
-  constructor(roots: readonly (Uint8Array | ParsedCert)[]) {
+  constructor(roots: readonly (Uint8Array | ParsedCertificate)[]) {
     roots.forEach((r, i) => {
-      let c: ParsedCert;
+      let c: ParsedCertificate;
       try {
-        c = r instanceof ParsedCert ? r : parseCached(r);
+        c = r instanceof ParsedCertificate ? r : parseCached(r);
       } catch (err) {
         if (err instanceof CertParseError) throw new CertParseError(`trust anchor #${i + 1}: ${err.message}`, { cause: err });
         throw err;
@@ -71,7 +53,7 @@ export class TrustStore {
   }
 
   /** Parsed anchors. */
-  list(): readonly ParsedCert[] {
+  list(): readonly ParsedCertificate[] {
     return this.#list;
   }
 
@@ -80,12 +62,17 @@ export class TrustStore {
   }
 
   /** Anchors whose subject is `cert`'s issuer name. */
-  issuersOf(cert: ParsedCert): readonly ParsedCert[] {
+  issuersOf(cert: ParsedCertificate): readonly ParsedCertificate[] {
     return this.#bySubject.get(cert.issuer.key) ?? [];
   }
 
+  /** Anchors whose subject is `key` (a DistinguishedName key). */
+  bySubject(key: string): readonly ParsedCertificate[] {
+    return this.#bySubject.get(key) ?? [];
+  }
+
   /** Anchors with this subject key identifier (hex). */
-  bySubjectKeyId(ski: string): readonly ParsedCert[] {
+  bySubjectKeyId(ski: string): readonly ParsedCertificate[] {
     return this.#bySki.get(ski) ?? [];
   }
 }
@@ -100,6 +87,14 @@ function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
 
 export type ValidatePathInput = Omit<PathValidationInput, "roots"> & { readonly roots: readonly Uint8Array[] | TrustStore };
 
+/** What a validation found, beyond the verdict: the parsed path, for revocation and evidence. */
+export interface PathValidationDetail extends PathValidationResult {
+  /** Leaf → anchor, parsed, when a path was found. */
+  readonly certificates?: readonly ParsedCertificate[];
+  /** Certificates that were offered (intermediates, presented chain) and parsed: revocation looks for CRL signers among them. */
+  readonly pool?: readonly ParsedCertificate[];
+}
+
 /** Signature checks one validation may spend on building (candidate issuers tried). */
 const MAX_SIGNATURE_CHECKS = 100;
 /** Complete candidate paths one validation may evaluate. */
@@ -107,42 +102,36 @@ const MAX_PATHS = 32;
 /** How far beyond max_depth building goes, only to tell "too long" from "untrusted". */
 const EXTRA_DEPTH = 8;
 
-interface Failure {
-  readonly code: CertReason;
-  readonly reason: string;
-}
-
 interface Candidate extends Failure {
   /** 0 untrusted, 1 bad signature, 2 too long, 3 a rule failed on a complete path. */
   readonly rank: number;
   /** How far evaluation got on the path before failing. */
   readonly progress: number;
-  readonly path: readonly ParsedCert[];
+  readonly path: readonly ParsedCertificate[];
 }
 
 interface Ctx {
+  /** Evaluation time, truncated to the second: RFC 5280 validity has one-second granularity. */
   readonly at: number;
   readonly purpose: Purpose;
   readonly policy: KeyPolicy;
+  readonly profile: Profile;
   readonly purposeEku: string | undefined;
   readonly requiredEku: readonly string[];
   readonly requiredKu: readonly string[];
   readonly input: ValidatePathInput;
+  /** The key policy as a cache key. */
+  readonly policyKey: string;
 }
 
-const PURPOSE_EKU: Readonly<Record<Purpose, string | undefined>> = { server: EKU_BY_NAME.serverAuth, client: EKU_BY_NAME.clientAuth, any: undefined };
+const PURPOSE_EKU: Readonly<Record<Purpose, string | undefined>> = { server: OID.kpServerAuth, client: OID.kpClientAuth, any: undefined };
 
-const q = (c: ParsedCert): string => JSON.stringify(c.subject.text || "(empty subject)");
-
-function fail(code: CertReason, reason: string): Failure {
-  return { code, reason };
-}
-
-function result(valid: boolean, path: readonly ParsedCert[] | undefined, failure?: Failure): PathValidationResult {
+function result(valid: boolean, path: readonly ParsedCertificate[] | undefined, failure?: Failure, pool?: readonly ParsedCertificate[]): PathValidationDetail {
   return {
     valid,
     ...(failure ? { code: failure.code, reason: failure.reason } : {}),
-    ...(path ? { path: path.map((c) => summarize(c)), pathDer: path.map((c) => c.der) } : {}),
+    ...(path ? { path: path.map((c) => c.summary), pathDer: path.map((c) => c.der), certificates: path } : {}),
+    ...(pool ? { pool } : {}),
   };
 }
 
@@ -151,10 +140,10 @@ function result(valid: boolean, path: readonly ParsedCert[] | undefined, failure
  * parsed gives CERT_MALFORMED; intermediates that cannot be parsed are left out (CERT_MALFORMED
  * when no path is found without them). With `roots` as DER, a malformed anchor gives CERT_MALFORMED.
  */
-export function validatePath(input: ValidatePathInput): PathValidationResult {
-  let leaf: ParsedCert;
+export function validatePath(input: ValidatePathInput): PathValidationDetail {
+  let leaf: ParsedCertificate;
   try {
-    leaf = new ParsedCert(input.leaf);
+    leaf = new ParsedCertificate(input.leaf);
   } catch (err) {
     if (err instanceof CertParseError) return result(false, undefined, fail(CERT_REASONS.CERT_MALFORMED, `the certificate: ${err.message}`));
     throw err;
@@ -183,13 +172,15 @@ export function validatePath(input: ValidatePathInput): PathValidationResult {
   const atMs = input.at.getTime();
   if (!Number.isFinite(atMs)) throw new RangeError("validatePath: `at` is not a valid date");
   const ctx: Ctx = {
-    at: atMs,
+    at: Math.floor(atMs / 1000) * 1000,
     purpose: input.purpose,
     policy: input.keyPolicy ?? DEFAULT_KEY_POLICY,
+    profile: input.profile ?? "strict",
     purposeEku: PURPOSE_EKU[input.purpose],
     requiredEku,
     requiredKu,
     input,
+    policyKey: JSON.stringify(input.keyPolicy ?? DEFAULT_KEY_POLICY),
   };
   const maxDepth = input.maxDepth !== undefined && Number.isFinite(input.maxDepth) ? Math.max(1, Math.floor(input.maxDepth)) : 8;
 
@@ -200,11 +191,12 @@ export function validatePath(input: ValidatePathInput): PathValidationResult {
   }
 
   // Intermediates: parsed (cached), anchors and duplicates dropped, indexed by subject.
-  const bySubject = new Map<string, ParsedCert[]>();
+  const bySubject = new Map<string, ParsedCertificate[]>();
+  const pool: ParsedCertificate[] = [];
   const malformed: string[] = [];
   const seenFp = new Set<string>([leaf.fingerprint]);
   input.intermediates.forEach((der, i) => {
-    let c: ParsedCert;
+    let c: ParsedCertificate;
     try {
       c = parseCached(der);
     } catch (err) {
@@ -216,11 +208,12 @@ export function validatePath(input: ValidatePathInput): PathValidationResult {
     }
     if (seenFp.has(c.fingerprint) || store.hasFingerprint(c.fingerprint)) return;
     seenFp.add(c.fingerprint);
+    pool.push(c);
     push(bySubject, c.subject.key, c);
   });
 
   let best: Candidate | undefined;
-  let deadEnd: readonly ParsedCert[] = [leaf];
+  let deadEnd: readonly ParsedCertificate[] = [leaf];
   let leafFailure: Failure | null | undefined;
   const record = (c: Candidate) => {
     if (!best || c.rank > best.rank || (c.rank === best.rank && c.progress > best.progress)) best = c;
@@ -228,16 +221,16 @@ export function validatePath(input: ValidatePathInput): PathValidationResult {
   const budget = { signatures: 0, paths: 0 };
   const searchLimit = maxDepth + EXTRA_DEPTH;
   const onPath = new Set<string>();
-  const pathKey = (c: ParsedCert) => `${c.subject.key}|${c.spkiHash}`;
+  const pathKey = (c: ParsedCertificate) => `${c.subject.key}|${c.spkiHash}`;
 
-  const candidatesFor = (cur: ParsedCert): { cert: ParsedCert; anchor: boolean }[] => {
+  const candidatesFor = (cur: ParsedCertificate): { cert: ParsedCertificate; anchor: boolean }[] => {
     const anchors = rank(cur, store.issuersOf(cur), ctx.at);
     const inters = rank(cur, bySubject.get(cur.issuer.key) ?? [], ctx.at);
     return [...anchors.map((cert) => ({ cert, anchor: true })), ...inters.map((cert) => ({ cert, anchor: false }))];
   };
 
   /** Depth-first; returns a fully valid path, "stop" when out of budget, undefined when exhausted. */
-  const search = (path: ParsedCert[]): ParsedCert[] | "stop" | undefined => {
+  const search = (path: ParsedCertificate[]): ParsedCertificate[] | "stop" | undefined => {
     const cur = path[path.length - 1]!;
     const cands = candidatesFor(cur);
     let extended = false;
@@ -286,23 +279,23 @@ export function validatePath(input: ValidatePathInput): PathValidationResult {
   onPath.add(leaf.fingerprint);
   onPath.add(pathKey(leaf));
   const found = search([leaf]);
-  if (Array.isArray(found)) return result(true, found);
-  if (best) return result(false, best.rank >= 2 ? best.path : [leaf], best);
+  if (Array.isArray(found)) return result(true, found, undefined, pool);
+  if (best) return result(false, best.rank >= 2 ? best.path : [leaf], best, pool);
 
-  if (malformed.length > 0) return result(false, [leaf], fail(CERT_REASONS.CERT_MALFORMED, `${malformed[0]} (and no path to a trust anchor without it)`));
+  if (malformed.length > 0) return result(false, [leaf], fail(CERT_REASONS.CERT_MALFORMED, `${malformed[0]} (and no path to a trust anchor without it)`), pool);
   const end = deadEnd[deadEnd.length - 1]!;
   const via = deadEnd.length > 1 ? ` (path built to ${q(end)})` : "";
   const reason = end.selfIssued
     ? `${q(end)} is self-signed and not a trust anchor${via}`
     : `no trust anchor or intermediate has the subject ${JSON.stringify(end.issuer.text)}, issuer of ${q(end)}${via}; ${store.size} trust anchor${store.size === 1 ? "" : "s"}`;
-  return result(false, [leaf], fail(CERT_REASONS.CERT_UNTRUSTED, reason));
+  return result(false, [leaf], fail(CERT_REASONS.CERT_UNTRUSTED, reason), pool);
 }
 
 /** Candidate issuers in preference order: AKID = SKI first, then without AKID/SKI, mismatches last; valid at `at` before not. */
-function rank(child: ParsedCert, list: readonly ParsedCert[], at: number): readonly ParsedCert[] {
+function rank(child: ParsedCertificate, list: readonly ParsedCertificate[], at: number): readonly ParsedCertificate[] {
   if (list.length <= 1) return list;
   const akid = child.authorityKeyId;
-  const score = (c: ParsedCert) => (akid && c.subjectKeyId ? (c.subjectKeyId === akid ? 0 : 4) : 2) + (c.notBefore <= at && at <= c.notAfter ? 0 : 1);
+  const score = (c: ParsedCertificate) => (akid && c.subjectKeyId ? (c.subjectKeyId === akid ? 0 : 4) : 2) + (c.notBefore <= at && at <= c.notAfter ? 0 : 1);
   return list
     .map((c, i) => ({ c, i, s: score(c) }))
     .sort((a, b) => a.s - b.s || a.i - b.i)
@@ -312,36 +305,10 @@ function rank(child: ParsedCert, list: readonly ParsedCert[], at: number): reado
 // ---------------------------------------------------------------------------------------------
 // Rules
 
-function validity(c: ParsedCert, at: number, role: string): Failure | undefined {
+function validity(c: ParsedCertificate, at: number, role: string): Failure | undefined {
   if (at < c.notBefore) return fail(CERT_REASONS.CERT_NOT_YET_VALID, `${role} ${q(c)} is not valid before ${new Date(c.notBefore).toISOString()}`);
   if (at > c.notAfter) return fail(CERT_REASONS.CERT_EXPIRED, `${role} ${q(c)} expired at ${new Date(c.notAfter).toISOString()}`);
   return undefined;
-}
-
-function unknownCritical(c: ParsedCert, role: string): Failure | undefined {
-  const unknown = c.criticalExtensionOids.filter((o) => !KNOWN_EXTENSIONS.has(o));
-  if (unknown.length === 0) return undefined;
-  return fail(CERT_REASONS.CERT_UNKNOWN_CRITICAL_EXTENSION, `${role} ${q(c)} has critical extension${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")} this validator does not understand`);
-}
-
-/** OpenSSL / SEC names of the NIST curves, accepted in allowed_curves. */
-const CURVE_ALIASES: Readonly<Record<string, string>> = { prime192v1: "P-192", secp192r1: "P-192", secp224r1: "P-224", prime256v1: "P-256", secp256r1: "P-256", secp384r1: "P-384", secp521r1: "P-521" };
-
-/** Why key `k` fails policy `p`, or undefined. */
-export function keyPolicyProblem(k: KeyInfo, p: KeyPolicy): string | undefined {
-  switch (k.type) {
-    case "rsa":
-    case "rsa-pss":
-      return (k.bits ?? 0) < p.min_rsa_bits ? `an RSA-${k.bits} key (minimum ${p.min_rsa_bits} bits)` : undefined;
-    case "ec":
-      return k.curve && p.allowed_curves.some((c) => (CURVE_ALIASES[c] ?? c) === k.curve) ? undefined : `an EC key on ${k.curve} (allowed: ${p.allowed_curves.join(", ") || "none"})`;
-    case "ed25519":
-      return p.allow_ed25519 ? undefined : "an Ed25519 key (not allowed)";
-    case "ed448":
-      return p.allowed_curves.includes("Ed448") ? undefined : "an Ed448 key (not allowed)";
-    default:
-      return `a ${k.type === "unknown" ? `key of algorithm ${k.oid}` : `${k.type.toUpperCase()} key`} (not allowed)`;
-  }
 }
 
 /** Why signature algorithm `s` fails policy `p` (MD2/MD4/MD5 always; SHA-1 unless allow_sha1), or undefined. */
@@ -355,8 +322,8 @@ export function signatureAlgorithmProblem(s: SignatureAlgorithm, p: KeyPolicy): 
 
 const ALLOWED_SIGNATURE_HASHES: ReadonlySet<string> = new Set(["sha224", "sha256", "sha384", "sha512", "sha3-256", "sha3-384", "sha3-512", "intrinsic"]);
 
-function keyAndAlgorithm(c: ParsedCert, ctx: Ctx, role: string, signed: boolean): Failure | undefined {
-  const k = keyPolicyProblem(c.key, ctx.policy);
+function keyAndAlgorithm(c: ParsedCertificate, ctx: Ctx, role: string, signed: boolean): Failure | undefined {
+  const k = keyPolicyProblem(c, ctx.policy, ctx.profile);
   if (k) return fail(CERT_REASONS.CERT_WEAK_KEY, `${role} ${q(c)} has ${k}`);
   const s = signed ? signatureAlgorithmProblem(c.signatureAlgorithm, ctx.policy) : undefined;
   if (s) return fail(CERT_REASONS.CERT_WEAK_KEY, `${role} ${q(c)} carries ${s}`);
@@ -365,17 +332,24 @@ function keyAndAlgorithm(c: ParsedCert, ctx: Ctx, role: string, signed: boolean)
 
 const ekuName = (oid: string) => EKU_NAME_BY_OID.get(oid) ?? oid;
 
-/** The leaf's own rules (the same on every path): validity, extensions, key, purpose, identity. */
-function checkLeaf(leaf: ParsedCert, ctx: Ctx, isAnchor: boolean): Failure | undefined {
+/** The leaf's own rules (the same on every path): encoding, validity, extensions, key, purpose, identity. */
+function checkLeaf(leaf: ParsedCertificate, ctx: Ctx, isAnchor: boolean): Failure | undefined {
   const role = "the certificate";
+  const strict = ctx.profile === "strict";
+  const t = timeProblem(leaf, role, ctx.profile);
+  if (t) return t;
   const v = validity(leaf, ctx.at, role);
   if (v) return v;
-  if (!isAnchor) {
+  if (!isAnchor || strict) {
     const u = unknownCritical(leaf, role);
     if (u) return u;
   }
   const k = keyAndAlgorithm(leaf, ctx, role, !isAnchor);
   if (k) return k;
+  if (strict) {
+    const p = leafProfileProblem(leaf, isAnchor || leaf.selfIssued);
+    if (p) return p;
+  }
 
   const ku = leaf.keyUsage;
   if (ku && ctx.purpose === "server" && !ku.includes("digitalSignature") && !ku.includes("keyEncipherment")) {
@@ -385,12 +359,17 @@ function checkLeaf(leaf: ParsedCert, ctx: Ctx, isAnchor: boolean): Failure | und
     return fail(CERT_REASONS.CERT_PURPOSE, `${role} ${q(leaf)} has keyUsage ${ku.join(", ") || "(none)"}: a TLS client needs digitalSignature`);
   }
   if (ku) {
-    const missing = ctx.requiredKu.filter((n) => !ku.includes(n));
+    const missing = ctx.requiredKu.filter((n) => !(ku as readonly string[]).includes(n));
     if (missing.length) return fail(CERT_REASONS.CERT_PURPOSE, `${role} ${q(leaf)} lacks keyUsage ${missing.join(", ")} (has ${ku.join(", ") || "none"})`);
   }
   const eku = leaf.eku;
-  if (eku && !eku.includes(OID.anyExtendedKeyUsage)) {
-    const want = [...(ctx.purposeEku ? [ctx.purposeEku] : []), ...ctx.requiredEku];
+  const want = [...(ctx.purposeEku ? [ctx.purposeEku] : []), ...ctx.requiredEku];
+  if (strict) {
+    // Strict: the EKU must be there and name the purpose; anyExtendedKeyUsage names none.
+    if (!eku) return fail(CERT_REASONS.CERT_PURPOSE, `${role} ${q(leaf)} has no extendedKeyUsage (the strict profile requires one${want.length ? ` with ${want.map(ekuName).join(", ")}` : ""})`);
+    const missing = want.filter((o) => !eku.includes(o));
+    if (missing.length) return fail(CERT_REASONS.CERT_PURPOSE, `${role} ${q(leaf)} lacks extendedKeyUsage ${missing.map(ekuName).join(", ")} (has ${eku.map(ekuName).join(", ")}; anyExtendedKeyUsage does not stand in for a purpose)`);
+  } else if (eku && !eku.includes(OID.anyExtendedKeyUsage)) {
     const missing = want.filter((o) => !eku.includes(o));
     if (missing.length) return fail(CERT_REASONS.CERT_PURPOSE, `${role} ${q(leaf)} lacks extendedKeyUsage ${missing.map(ekuName).join(", ")} (has ${eku.map(ekuName).join(", ") || "none"})`);
   }
@@ -401,52 +380,84 @@ function checkLeaf(leaf: ParsedCert, ctx: Ctx, isAnchor: boolean): Failure | und
   return undefined;
 }
 
+/**
+ * An issuer's rules that depend on nothing but the certificate, its role and the options: the same
+ * CA certificates close thousands of paths, so they are judged once per options (`before` the
+ * validity check, `after` it, in the order checkPath reports).
+ */
+const ownRulesMemo = new WeakMap<ParsedCertificate, Map<string, { before?: Failure; after?: Failure }>>();
+
+function ownRules(c: ParsedCertificate, anchor: boolean, ctx: Ctx): { before?: Failure; after?: Failure } {
+  const key = `${anchor ? "a" : "i"}|${ctx.profile}|${ctx.policyKey}`;
+  let byKey = ownRulesMemo.get(c);
+  const hit = byKey?.get(key);
+  if (hit) return hit;
+  const role = anchor ? "trust anchor" : "intermediate";
+  const strict = ctx.profile === "strict";
+  const before = (anchor && strict ? anchorProfileProblem(c, ctx.policy) : undefined) ?? timeProblem(c, role, ctx.profile);
+  const after = anchor ? undefined : (unknownCritical(c, role) ?? keyAndAlgorithm(c, ctx, role, true) ?? (strict ? intermediateProfileProblem(c) : undefined));
+  const out = { ...(before ? { before } : {}), ...(after ? { after } : {}) };
+  if (!byKey) ownRulesMemo.set(c, (byKey = new Map()));
+  if (byKey.size < 16) byKey.set(key, out);
+  return out;
+}
+
 /** The rules on the issuers of a complete path (leaf first, anchor last; signatures already verified). */
-function checkPath(path: readonly ParsedCert[], ctx: Ctx): (Failure & { progress: number }) | undefined {
+function checkPath(path: readonly ParsedCertificate[], ctx: Ctx): (Failure & { progress: number }) | undefined {
   const n = path.length - 1;
+  const strict = ctx.profile === "strict";
   for (let i = 1; i <= n; i++) {
     const c = path[i]!;
     const anchor = i === n;
     const role = anchor ? "trust anchor" : "intermediate";
-    const at = (step: number, f: Failure | undefined) => (f ? { ...f, progress: i * 10 + step } : undefined);
+    const at = (step: number, f: Failure | undefined) => (f ? { ...f, progress: i * 20 + step } : undefined);
 
-    const v = at(0, validity(c, ctx.at, role));
+    const own = ownRules(c, anchor, ctx);
+    if (own.before) return at(1, own.before);
+    const v = at(2, validity(c, ctx.at, role));
     if (v) return v;
-    if (!anchor) {
-      const u = at(1, unknownCritical(c, role));
-      if (u) return u;
-      const k = at(2, keyAndAlgorithm(c, ctx, role, true));
-      if (k) return k;
-    }
+    if (own.after) return at(5, own.after);
     // basicConstraints: an intermediate must assert cA; an anchor must not deny it.
     if (anchor ? c.basicConstraints?.cA === false : !c.isCA) {
-      return at(3, fail(CERT_REASONS.CERT_PURPOSE, `${role} ${q(c)} is not a CA (basicConstraints ${c.basicConstraints ? "cA false" : "absent"}) but issued ${q(path[i - 1]!)}`));
+      return at(6, fail(CERT_REASONS.CERT_PURPOSE, `${role} ${q(c)} is not a CA (basicConstraints ${c.basicConstraints ? "cA false" : "absent"}) but issued ${q(path[i - 1]!)}`));
     }
     if (c.keyUsage && !c.keyUsage.includes("keyCertSign")) {
-      return at(4, fail(CERT_REASONS.CERT_PURPOSE, `${role} ${q(c)} has keyUsage ${c.keyUsage.join(", ") || "(none)"} without keyCertSign`));
+      return at(7, fail(CERT_REASONS.CERT_PURPOSE, `${role} ${q(c)} has keyUsage ${c.keyUsage.join(", ") || "(none)"} without keyCertSign`));
+    }
+    // Strict: the issued certificate's authorityKeyIdentifier names this key.
+    const child = path[i - 1]!;
+    if (strict && child.authorityKeyId !== undefined && c.subjectKeyId !== undefined && child.authorityKeyId !== c.subjectKeyId) {
+      return at(8, fail(CERT_REASONS.CERT_BAD_EXTENSION, `the authorityKeyIdentifier of ${q(child)} does not match the subjectKeyIdentifier of its issuer ${q(c)}`));
     }
     const pathLen = c.pathLen;
     if (pathLen !== undefined) {
       let below = 0;
       for (let j = 1; j < i; j++) if (!path[j]!.selfIssued) below++;
       if (below > pathLen) {
-        return at(5, fail(CERT_REASONS.CERT_PURPOSE, `${role} ${q(c)} has pathLenConstraint ${pathLen} but ${below} intermediate CA certificate${below === 1 ? "" : "s"} follow${below === 1 ? "s" : ""} it`));
+        return at(9, fail(CERT_REASONS.CERT_PURPOSE, `${role} ${q(c)} has pathLenConstraint ${pathLen} but ${below} intermediate CA certificate${below === 1 ? "" : "s"} follow${below === 1 ? "s" : ""} it`));
       }
     }
     // extendedKeyUsage on an intermediate restricts what it may issue for (as OpenSSL, Go, NSS do).
     if (!anchor && c.eku && !c.eku.includes(OID.anyExtendedKeyUsage)) {
       const want = [...(ctx.purposeEku ? [ctx.purposeEku] : []), ...ctx.requiredEku];
       const missing = want.filter((o) => !c.eku!.includes(o));
-      if (missing.length) return at(6, fail(CERT_REASONS.CERT_PURPOSE, `${role} ${q(c)} restricts extendedKeyUsage to ${c.eku.map(ekuName).join(", ")}, not ${missing.map(ekuName).join(", ")}`));
+      if (missing.length) return at(10, fail(CERT_REASONS.CERT_PURPOSE, `${role} ${q(c)} restricts extendedKeyUsage to ${c.eku.map(ekuName).join(", ")}, not ${missing.map(ekuName).join(", ")}`));
     }
     if (c.nameConstraints) {
       for (let j = 0; j < i; j++) {
         const sub = path[j]!;
         if (j > 0 && sub.selfIssued) continue; // RFC 5280 §6.1.3 (b): self-issued intermediates are exempt
-        const why = checkNameConstraints(c, sub);
-        if (why) return at(7, fail(CERT_REASONS.CERT_NAME_CONSTRAINTS, j === 0 ? why : `${why} (in intermediate ${q(sub)})`));
+        const why = checkNameConstraints(c, sub, strict);
+        if (why) return at(11, fail(CERT_REASONS.CERT_NAME_CONSTRAINTS, j === 0 ? why : `${why} (in intermediate ${q(sub)})`));
       }
     }
   }
+  const policies = processPolicies(path, {
+    ...(ctx.input.initialPolicies ? { initialPolicies: ctx.input.initialPolicies } : {}),
+    ...(ctx.input.requireExplicitPolicy ? { requireExplicitPolicy: true } : {}),
+    ...(ctx.input.inhibitPolicyMapping ? { inhibitPolicyMapping: true } : {}),
+    ...(ctx.input.inhibitAnyPolicy ? { inhibitAnyPolicy: true } : {}),
+  });
+  if (policies.problem) return { ...fail(CERT_REASONS.CERT_POLICY, policies.problem), progress: (n + 1) * 20 };
   return undefined;
 }

@@ -4,8 +4,9 @@ import type { HttpClient } from "../../../net/http.ts";
 import { maskUrl } from "../../../net/http.ts";
 import type { Clock } from "../../../util/clock.ts";
 import type { RevocationOptions, RevocationResult } from "../types.ts";
-import { DerError } from "../der.ts";
-import { SignatureError } from "./x509.ts";
+import { CertParseError } from "../../../plugin/x509/certificate.ts";
+import { DerError } from "../../../plugin/x509/der.ts";
+import { SignatureError } from "../../../plugin/x509/signature.ts";
 
 export interface RevocationLogger {
   warn(obj: object, msg?: string): void;
@@ -96,6 +97,7 @@ export function describeError(err: unknown): string {
     if (err.code === "VIGIL_ERR_HOSTILE_URL") return `refused hostile URL target: ${err.message}`;
     return err.message;
   }
+  if (err instanceof CertParseError) return err.message;
   if (err instanceof DerError) return `malformed DER: ${err.message}`;
   if (err instanceof SignatureError) return err.message;
   return errorMessage(err);
@@ -103,16 +105,4 @@ export function describeError(err: unknown): string {
 
 export function iso(ms: number): string {
   return new Date(ms).toISOString();
-}
-
-/** PEM (`-----BEGIN <label>-----`) or DER bytes → DER. */
-export function pemOrDer(data: Uint8Array, labels: readonly string[]): Buffer {
-  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (buf[0] === 0x30) return buf;
-  const text = buf.toString("latin1");
-  for (const label of labels) {
-    const m = new RegExp(`-----BEGIN ${label}-----([A-Za-z0-9+/=\\s]+)-----END ${label}-----`).exec(text);
-    if (m) return Buffer.from(m[1]!.replace(/\s+/g, ""), "base64");
-  }
-  throw new DerError(`neither DER nor PEM (${labels.join(", ")})`);
 }

@@ -1,12 +1,15 @@
 /**
  * What every certificate source shares: `SourceError`, a deadline that joins the caller's
- * AbortSignal with a timeout, a bounded file read, and PEM/DER splitting.
+ * AbortSignal with a timeout, a bounded file read, and PEM/DER splitting (the shared reader's
+ * lenient form, src/plugin/x509/pem.ts).
  *
  * Sources never parse certificates: they hand over the DER bytes they found (or, for a
  * malformed CERTIFICATE block, the bytes they read) and path validation reports CERT_MALFORMED.
  */
 import fs from "node:fs";
 import type { FileHandle } from "node:fs/promises";
+
+export { certificatesFromBytes } from "../../../plugin/x509/pem.ts";
 
 /**
  * The certificate could not be obtained (file missing, handshake failed, secret absent, timeout).
@@ -15,10 +18,13 @@ import type { FileHandle } from "node:fs/promises";
  */
 export class SourceError extends Error {
   readonly aborted: boolean;
-  constructor(message: string, options: { cause?: unknown; aborted?: boolean } = {}) {
+  /** What was read cannot be a certificate (a file past the size limit): the check says CERT_MALFORMED. */
+  readonly malformed: boolean;
+  constructor(message: string, options: { cause?: unknown; aborted?: boolean; malformed?: boolean } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "SourceError";
     this.aborted = options.aborted ?? false;
+    this.malformed = options.malformed ?? false;
   }
 }
 
@@ -121,7 +127,7 @@ export async function readFileCapped(path: string, maxBytes: number, deadline: D
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw new SourceError(`${what} ${path} is not a regular file`);
-      if (st.size > maxBytes) throw new SourceError(`${what} ${path} is ${st.size} bytes, larger than the ${maxBytes} byte limit`);
+      if (st.size > maxBytes) throw new SourceError(`${what} ${path} is ${st.size} bytes, larger than the ${maxBytes} byte limit`, { malformed: true });
       // Read up to one byte past the cap: a file growing after stat (or lying about its size) is caught too.
       let buf = Buffer.alloc(Math.min(maxBytes + 1, Math.max(st.size + 1, 4096)));
       let used = 0;
@@ -137,7 +143,7 @@ export async function readFileCapped(path: string, maxBytes: number, deadline: D
         if (bytesRead === 0) return buf.subarray(0, used);
         used += bytesRead;
       }
-      throw new SourceError(`${what} ${path} is larger than the ${maxBytes} byte limit`);
+      throw new SourceError(`${what} ${path} is larger than the ${maxBytes} byte limit`, { malformed: true });
     } catch (err) {
       if (err instanceof SourceError) throw err;
       throw new SourceError(`${what} ${path}: ${fsReason(err)}`, { cause: err });
@@ -146,79 +152,4 @@ export async function readFileCapped(path: string, maxBytes: number, deadline: D
     }
   })();
   return deadline.race(work);
-}
-
-const BASE64_BODY = /^[A-Za-z0-9+/]+={0,2}$/;
-
-/**
- * Splits PEM or DER bytes into certificates (DER), in file order.
- *
- * - PEM: each `CERTIFICATE` block is base64-decoded. A block whose body is not valid base64, or a
- *   `BEGIN CERTIFICATE` without its END line, is returned as the raw bytes of the block, so the
- *   validator reports CERT_MALFORMED instead of the certificate silently vanishing. Other blocks
- *   (private keys, parameters) are never returned.
- * - DER: one certificate, or several concatenated when their outer SEQUENCE lengths tile the
- *   bytes exactly; otherwise the bytes as read.
- *
- * Returns [] for empty input and for PEM without any CERTIFICATE block.
- */
-export function certificatesFromBytes(bytes: Uint8Array): Uint8Array[] {
-  if (bytes.length === 0) return [];
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
-  if (!text.includes("-----BEGIN ")) return splitDer(bytes);
-  // A linear scan (indexOf), not a lazy regex: a file of BEGIN lines without END lines would make
-  // the regex rescan to the end for every one of them.
-  const out: Uint8Array[] = [];
-  let at = 0;
-  for (;;) {
-    const begin = text.indexOf("-----BEGIN ", at);
-    if (begin < 0) break;
-    const labelEnd = text.indexOf("-----", begin + 11);
-    if (labelEnd < 0 || labelEnd - (begin + 11) > 64) break;
-    const label = text.slice(begin + 11, labelEnd);
-    const endMarker = `-----END ${label}-----`;
-    const end = text.indexOf(endMarker, labelEnd + 5);
-    if (end < 0) {
-      // A certificate without its END line is returned raw, so it is reported as malformed.
-      if (label === "CERTIFICATE") out.push(new Uint8Array(Buffer.from(text.slice(begin), "latin1")));
-      break;
-    }
-    at = end + endMarker.length;
-    if (label !== "CERTIFICATE") continue;
-    const body = text.slice(labelEnd + 5, end).replace(/[\s]+/g, "");
-    if (body.length > 0 && body.length % 4 === 0 && BASE64_BODY.test(body)) out.push(new Uint8Array(Buffer.from(body, "base64")));
-    else out.push(new Uint8Array(Buffer.from(text.slice(begin, at), "latin1")));
-  }
-  return out;
-}
-
-function splitDer(bytes: Uint8Array): Uint8Array[] {
-  const parts: Uint8Array[] = [];
-  let at = 0;
-  while (at < bytes.length) {
-    const size = derElementSize(bytes, at);
-    if (size === undefined || parts.length >= 64) return [new Uint8Array(bytes)];
-    parts.push(new Uint8Array(bytes.subarray(at, at + size)));
-    at += size;
-  }
-  return parts;
-}
-
-/** Total size (header + content) of the SEQUENCE starting at `at`, when it fits in `bytes`. */
-function derElementSize(bytes: Uint8Array, at: number): number | undefined {
-  if (bytes[at] !== 0x30 || at + 2 > bytes.length) return undefined;
-  const first = bytes[at + 1]!;
-  let len: number;
-  let header: number;
-  if (first < 0x80) {
-    len = first;
-    header = 2;
-  } else {
-    const n = first & 0x7f;
-    if (n === 0 || n > 4 || at + 2 + n > bytes.length) return undefined;
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + bytes[at + 2 + i]!;
-    header = 2 + n;
-  }
-  return at + header + len <= bytes.length ? header + len : undefined;
 }

@@ -2,9 +2,10 @@
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { AsnConvert } from "@peculiar/asn1-schema";
-import { GeneralName, GeneralSubtree, GeneralSubtrees, Name, NameConstraints } from "@peculiar/asn1-x509";
+import { Certificate, GeneralName, GeneralSubtree, GeneralSubtrees, Name, NameConstraints, type TBSCertificate } from "@peculiar/asn1-x509";
 import { spawnSync } from "node:child_process";
-import { webcrypto } from "node:crypto";
+import { KeyObject, sign as nodeSign, webcrypto } from "node:crypto";
+import { children as derChildren, encodeTlv, parseDer, raw as derRaw } from "../../../../src/plugin/x509/der.ts";
 
 x509.cryptoProvider.set(webcrypto);
 
@@ -79,6 +80,11 @@ export interface CertOptions {
   notAfter?: Date;
   serial?: string;
   signingAlgorithm?: webcrypto.Algorithm | webcrypto.EcdsaParams;
+  /** Leave out the subjectKeyIdentifier / authorityKeyIdentifier this helper adds by default. */
+  noSki?: boolean;
+  noAki?: boolean;
+  /** basicConstraints criticality (default critical). */
+  bcCritical?: boolean;
 }
 
 let serialCounter = 0x1000;
@@ -89,14 +95,14 @@ export async function issue(o: CertOptions): Promise<Issued> {
   const isCa = o.ca !== undefined && o.ca !== false;
   const exts: x509.Extension[] = [];
   const bc = o.basicConstraints !== undefined ? o.basicConstraints : isCa ? { cA: true, pathLen: typeof o.ca === "object" ? o.ca.pathLen : undefined } : null;
-  if (bc) exts.push(new x509.BasicConstraintsExtension(bc.cA, bc.pathLen, true));
+  if (bc) exts.push(new x509.BasicConstraintsExtension(bc.cA, bc.pathLen, o.bcCritical ?? true));
   const ku = o.keyUsage !== undefined ? o.keyUsage : isCa ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment;
   if (ku !== null) exts.push(new x509.KeyUsagesExtension(ku, true));
   if (o.eku) exts.push(new x509.ExtendedKeyUsageExtension(o.eku));
   if (o.sans) exts.push(new x509.SubjectAlternativeNameExtension(o.sans));
   if (o.nameConstraints) exts.push(nameConstraintsExtension(o.nameConstraints));
-  exts.push(await x509.SubjectKeyIdentifierExtension.create(k.pair.publicKey));
-  if (o.issuer || o.signWith) exts.push(await x509.AuthorityKeyIdentifierExtension.create(signer.pair.publicKey));
+  if (!o.noSki) exts.push(await x509.SubjectKeyIdentifierExtension.create(k.pair.publicKey));
+  if ((o.issuer || o.signWith) && !o.noAki) exts.push(await x509.AuthorityKeyIdentifierExtension.create(signer.pair.publicKey));
   exts.push(...(o.extensions ?? []));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: o.serial ?? (serialCounter++).toString(16),
@@ -159,4 +165,31 @@ export function openssl(args: string[], cwd: string): string {
   const r = spawnSync("openssl", args, { cwd, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`openssl ${args.join(" ")} failed: ${r.stderr}`);
   return r.stdout;
+}
+
+/**
+ * Re-signs `cert` with `signer`'s key after changing its TBSCertificate: `tbs` edits the decoded
+ * structure (serials, times, extensions @peculiar/x509 would not write), `validity` replaces the
+ * Validity element's DER as given (encodings no library writes).
+ */
+export function resign(cert: Issued, signer: Keys, change: { tbs?: (t: TBSCertificate) => void; validity?: Buffer }): Issued {
+  const asn = AsnConvert.parse(cert.der, Certificate);
+  change.tbs?.(asn.tbsCertificate);
+  let tbs: Buffer = Buffer.from(AsnConvert.serialize(asn.tbsCertificate));
+  if (change.validity) {
+    const parts: Buffer[] = derChildren(parseDer(tbs)).map((t) => Buffer.from(derRaw(t)));
+    const at = parts.findIndex((p) => p[0] === 0x30 && p.length < 40 && (p[2] === 0x17 || p[2] === 0x18));
+    parts[at] = change.validity;
+    tbs = encodeTlv(0x30, Buffer.concat(parts));
+  }
+  const key = KeyObject.from(signer.pair.privateKey);
+  const ec = signer.kind === "p256" || signer.kind === "p384";
+  const signature = nodeSign(signer.kind === "ed25519" ? null : signer.kind === "p384" ? "sha384" : signer.kind === "rsa2048-sha1" ? "sha1" : "sha256", tbs, ec ? { key, dsaEncoding: "der" } : key);
+  const out = Buffer.concat([encodeTlv(0x30, Buffer.concat([tbs, Buffer.from(AsnConvert.serialize(asn.signatureAlgorithm)), encodeTlv(0x03, Buffer.concat([Buffer.from([0]), signature]))]))]);
+  return { ...cert, der: new Uint8Array(out), cert: new x509.X509Certificate(out) };
+}
+
+/** A DER UTCTime or GeneralizedTime element holding exactly `text`. */
+export function timeDer(text: string, generalized = false): Buffer {
+  return encodeTlv(generalized ? 0x18 : 0x17, Buffer.from(text, "latin1"));
 }

@@ -1,9 +1,10 @@
 import { describe, it, before } from "node:test";
 import assert from "node:assert/strict";
-import { ParsedCert } from "../../../../src/checks/certificate_validity/pki/cert.ts";
+import { ParsedCertificate as ParsedCert } from "../../../../src/plugin/x509/certificate.ts";
 import { checkNameConstraints, dnsNameMatches, dnsWithin, emailWithin, ipWithin, matchIdentity, normalizeDnsName, uriHost, uriWithin } from "../../../../src/checks/certificate_validity/pki/names.ts";
-import { ipToBytes, ipToText } from "../../../../src/checks/certificate_validity/pki/ip.ts";
+import { ipToBytes, ipToText } from "../../../../src/plugin/x509/ip.ts";
 import type { ExpectedIdentity } from "../../../../src/checks/certificate_validity/types.ts";
+import { dnsSyntaxProblem } from "../../../../src/checks/certificate_validity/pki/dns.ts";
 import { gn, issue, type Issued } from "./helpers.ts";
 
 describe("DNS identity (RFC 6125)", () => {
@@ -207,4 +208,56 @@ describe("checkNameConstraints", () => {
     assert.match(checkNameConstraints(new ParsedCert(ca2.der), with_)!, /registeredID.*cannot check/);
     assert.equal(checkNameConstraints(new ParsedCert(ca2.der), without), undefined);
   });
+});
+
+describe("IP identities and non-canonical forms", () => {
+  it("a reference ending in an all-numeric label is neither an IP address nor a host name", () => {
+    for (const ref of ["010.0.0.5", "10.1", "0x0a.0.0.5", "1.2.3.4.5", "127.1"]) assert.equal(normalizeDnsName(ref), undefined, ref);
+    assert.equal(normalizeDnsName("svc.example.com"), "svc.example.com");
+  });
+  it("an IP identity matches iPAddress SANs by value, never a DNS SAN that spells the address", async () => {
+    const dnsOnly = new ParsedCert((await issue({ subject: "", sans: [{ type: "dns", value: "10.0.0.5" }, { type: "dns", value: "2001:db8::1" }] })).der);
+    assert.match(matchIdentity(dnsOnly, { ip: "10.0.0.5" })!, /no IP subjectAltName/);
+    assert.match(matchIdentity(dnsOnly, { dns: "10.0.0.5" })!, /no IP subjectAltName/);
+    assert.match(matchIdentity(dnsOnly, { ip: "2001:DB8::1" })!, /no IP subjectAltName/);
+    const ipSan = new ParsedCert((await issue({ subject: "", sans: [{ type: "ip", value: "2001:db8::1" }] })).der);
+    for (const form of ["2001:db8::1", "2001:DB8::1", "2001:0db8:0000:0000:0000:0000:0000:0001", "[2001:db8::1]"]) assert.equal(matchIdentity(ipSan, { ip: form }), undefined, form);
+    assert.match(matchIdentity(ipSan, { dns: "010.0.0.5" })!, /not a valid host name/);
+  });
+});
+
+describe("wildcards and the Public Suffix List", () => {
+  const table: [string, string, boolean][] = [
+    ["*.co.uk", "example.co.uk", false],
+    ["*.example.co.uk", "www.example.co.uk", true],
+    ["*.com", "example.com", false],
+    ["*.example", "a.example", false],
+    ["*.svc.cluster.local", "api.svc.cluster.local", true],
+    ["*.github.io", "vigil.github.io", true], // the list's private section is not a public suffix for certificates (BR 3.2.2.6)
+  ];
+  for (const [p, r, want] of table) it(`${p} ${want ? "matches" : "never matches"} ${r}`, () => assert.equal(dnsNameMatches(p, r), want));
+});
+
+describe("DNS name syntax (strict profile)", () => {
+  const table: [string, boolean, { wildcard?: boolean; empty?: boolean }?][] = [
+    ["svc.example.com", true],
+    ["SVC.Example.com", true],
+    ["xn--bcher-kva.example", true],
+    ["a_b.example.com", false],
+    [".example.com", false],
+    ["example.com.", false],
+    ["a..example.com", false],
+    ["-a.example.com", false],
+    ["a-.example.com", false],
+    ["10.0.0.5", false],
+    ["*.example.com", true, { wildcard: true }],
+    ["*.example.com", false],
+    ["*.co.uk", false, { wildcard: true }],
+    ["a.*.example.com", false, { wildcard: true }],
+    ["w*.example.com", false, { wildcard: true }],
+    ["", false],
+    ["", true, { empty: true }],
+    [`${"a".repeat(64)}.example.com`, false],
+  ];
+  for (const [name, ok, o] of table) it(`${JSON.stringify(name)}${o ? ` ${JSON.stringify(o)}` : ""} is ${ok ? "" : "not "}a host name`, () => assert.equal(dnsSyntaxProblem(name, o ?? {}) === undefined, ok, dnsSyntaxProblem(name, o ?? {})));
 });

@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { splitPem } from "../../../../src/checks/certificate_validity/pki/cert.ts";
+import { readPemOrDer as splitPem } from "../../../../src/plugin/x509/pem.ts";
 import { TrustStore, validatePath } from "../../../../src/checks/certificate_validity/pki/path.ts";
 import type { CertReason, ExpectedIdentity, Purpose } from "../../../../src/checks/certificate_validity/types.ts";
 import { openssl } from "./helpers.ts";
@@ -204,6 +204,8 @@ describe("openssl-built PKI, cross-checked with openssl verify", () => {
         roots: new TrustStore(pem(c.root ?? "root")),
         at: new Date(now + (c.attime ?? 0) * 1000),
         purpose: c.purpose,
+        // Plain `openssl verify` validates as RFC 5280 does; strict.test.ts compares the strict profile with -x509_strict.
+        profile: "rfc5280",
         ...(c.identity ? { identity: c.identity } : {}),
       });
       assert.equal(r.valid ? "valid" : r.code, c.want, r.reason);
@@ -217,7 +219,7 @@ describe("openssl-built PKI, cross-checked with openssl verify", () => {
     const both = readFileSync(f("root.pem"), "utf8") + readFileSync(f("other-root.pem"), "utf8");
     const store = new TrustStore(splitPem(both));
     assert.equal(store.size, 2);
-    const r = validatePath({ leaf: splitPem(readFileSync(f("server.pem")))[0]!, intermediates: splitPem(readFileSync(f("inter.pem"))), roots: store, at: new Date(), purpose: "server" });
+    const r = validatePath({ leaf: splitPem(readFileSync(f("server.pem")))[0]!, intermediates: splitPem(readFileSync(f("inter.pem"))), roots: store, at: new Date(), purpose: "server", profile: "rfc5280" });
     assert.equal(r.valid, true, r.reason);
     assert.deepEqual(r.path!.map((p) => p.subject), ["CN=svc.example.com", "O=Vigil, CN=OpenSSL Intermediate", "O=Vigil, CN=OpenSSL Root"]);
   });

@@ -66,6 +66,8 @@ export class OcspFront {
   requests = 0;
   /** The last response body passed through from a responder. */
   lastResponse: Buffer | undefined;
+  /** The HTTP method of each request received. */
+  methods: ("GET" | "POST")[] = [];
   #l!: Listening;
 
   get port(): number {
@@ -89,13 +91,19 @@ export class OcspFront {
       res.writeHead(200, { "content-type": "application/ocsp-response" }).end(mode.body);
       return;
     }
-    const upstream = httpRequest({ host: "127.0.0.1", port: mode.port, method: "POST", path: "/", headers: { "content-type": "application/ocsp-request", "content-length": body.length } }, async (up) => {
-      const answer = await readBody(up);
-      this.lastResponse = answer;
-      res.writeHead(up.statusCode ?? 502, { "content-type": "application/ocsp-response" }).end(answer);
-    });
+    // RFC 5019 GET requests carry the request in the path; POSTs in the body. Both go on as they came.
+    const get = req.method === "GET";
+    this.methods.push(get ? "GET" : "POST");
+    const upstream = httpRequest(
+      { host: "127.0.0.1", port: mode.port, method: get ? "GET" : "POST", path: get ? (req.url ?? "/") : "/", headers: get ? {} : { "content-type": "application/ocsp-request", "content-length": body.length } },
+      async (up) => {
+        const answer = await readBody(up);
+        this.lastResponse = answer;
+        res.writeHead(up.statusCode ?? 502, { "content-type": "application/ocsp-response" }).end(answer);
+      },
+    );
     upstream.on("error", (err) => res.writeHead(502).end(String(err)));
-    upstream.end(body);
+    upstream.end(get ? undefined : body);
   }
 
   close(): Promise<void> {
@@ -251,6 +259,12 @@ crlDistributionPoints = URI:http://127.0.0.1:${crlPort}/crl.der
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = OCSPSigning
+noCheck = ignored
+[ responder_checked_ext ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = OCSPSigning
+crlDistributionPoints = URI:http://127.0.0.1:${crlPort}/crl.der
 [ responder_no_eku_ext ]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
@@ -308,6 +322,12 @@ export function buildPki(ocspPort: number, crlPort: number): Pki {
   const noAia = issue("noaia", "noaia.vigil.test", "no_aia_ext");
   const responder = issue("responder", "Vigil Test OCSP Responder", "responder_ext");
   issue("responder-noeku", "Vigil Test Not A Responder", "responder_no_eku_ext");
+  // Delegated responders without id-pkix-ocsp-nocheck: their own status comes from the CRL, where one is revoked.
+  issue("responder-checked", "Vigil Test Checked Responder", "responder_checked_ext");
+  issue("responder-revoked", "Vigil Test Revoked Responder", "responder_checked_ext");
+  // One whose validity ended before today.
+  run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "responder-expired.key", "-out", "responder-expired.csr", "-subj", "/CN=Vigil Test Expired Responder");
+  run("ca", "-batch", "-config", "ca.cnf", "-cert", "int.pem", "-keyfile", "int.key", "-in", "responder-expired.csr", "-out", "responder-expired.pem", "-extensions", "responder_ext", "-notext", "-startdate", "20200101000000Z", "-enddate", "20200201000000Z");
 
   // A responder certificate with id-kp-OCSPSigning and the intermediate's name as issuer, signed by the impostor key.
   writeFileSync(join(dir, "responder.ext"), "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=OCSPSigning\n");
@@ -315,6 +335,7 @@ export function buildPki(ocspPort: number, crlPort: number): Pki {
   run("x509", "-req", "-in", "forged-responder.csr", "-CA", "evil.pem", "-CAkey", "evil.key", "-set_serial", "77", "-days", "30", "-extfile", "responder.ext", "-out", "forged-responder.pem");
 
   run("ca", "-config", "ca.cnf", "-cert", "int.pem", "-keyfile", "int.key", "-revoke", "revoked.pem", "-crl_reason", "keyCompromise");
+  run("ca", "-config", "ca.cnf", "-cert", "int.pem", "-keyfile", "int.key", "-revoke", "responder-revoked.pem", "-crl_reason", "keyCompromise");
   run("ca", "-config", "ca.cnf", "-cert", "int.pem", "-keyfile", "int.key", "-gencrl", "-crlexts", "crl_ext", "-out", "crl.pem");
   run("crl", "-in", "crl.pem", "-outform", "DER", "-out", "crl.der");
   for (const section of ["crl_idp_mine", "crl_idp_other", "crl_idp_reasons"]) {

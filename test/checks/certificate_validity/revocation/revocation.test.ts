@@ -19,6 +19,9 @@ describe("revocation (real openssl PKI, responders and servers)", { skip: HAVE_O
   let delegated: Responder;
   let noEku: Responder;
   let forged: Responder;
+  let checked: Responder;
+  let revokedResponder: Responder;
+  let expiredResponder: Responder;
   const warnings: { obj: object; msg?: string }[] = [];
 
   before(async () => {
@@ -28,17 +31,20 @@ describe("revocation (real openssl PKI, responders and servers)", { skip: HAVE_O
     await crlServer.start();
     pki = buildPki(front.port, crlServer.port);
     crlServer.body = pki.crlDer;
-    [issuerSigned, delegated, noEku, forged] = await Promise.all([
+    [issuerSigned, delegated, noEku, forged, checked, revokedResponder, expiredResponder] = await Promise.all([
       startResponder(pki.dir, "int.pem", "int.key"),
       startResponder(pki.dir, "responder.pem", "responder.key"),
       startResponder(pki.dir, "responder-noeku.pem", "responder-noeku.key"),
       startResponder(pki.dir, "forged-responder.pem", "forged-responder.key"),
+      startResponder(pki.dir, "responder-checked.pem", "responder-checked.key"),
+      startResponder(pki.dir, "responder-revoked.pem", "responder-revoked.key"),
+      startResponder(pki.dir, "responder-expired.pem", "responder-expired.key"),
     ]);
     http = createHttpClient();
   });
 
   after(async () => {
-    await Promise.all([issuerSigned?.stop(), delegated?.stop(), noEku?.stop(), forged?.stop()]);
+    await Promise.all([issuerSigned?.stop(), delegated?.stop(), noEku?.stop(), forged?.stop(), checked?.stop(), revokedResponder?.stop(), expiredResponder?.stop()]);
     await http?.close();
     await front?.close();
     await crlServer?.close();
@@ -92,6 +98,44 @@ describe("revocation (real openssl PKI, responders and servers)", { skip: HAVE_O
       const revoked = await checker({ mode: "ocsp" }).check(pki.revoked, pki.int);
       assert.equal(revoked.status, "revoked", JSON.stringify(revoked));
       assert.equal(revoked.reason, "keyCompromise");
+    });
+
+    test("a delegated responder without id-pkix-ocsp-nocheck is believed once the issuer's CRL shows it is not revoked", async () => {
+      front.mode = { kind: "proxy", port: checked.port };
+      crlServer.body = pki.crlDer;
+      const before = crlServer.requests;
+      const r = await checker({ mode: "ocsp" }).check(pki.revoked, pki.int);
+      assert.equal(r.status, "revoked", JSON.stringify(r));
+      assert.ok(crlServer.requests > before, "the responder's own status came from the CRL");
+    });
+
+    test("a delegated responder without id-pkix-ocsp-nocheck that the CRL lists as revoked is not believed → unknown", async () => {
+      front.mode = { kind: "proxy", port: revokedResponder.port };
+      crlServer.body = pki.crlDer;
+      assertUnknown(await checker({ mode: "ocsp" }).check(pki.leaf, pki.int), /lacks id-pkix-ocsp-nocheck and its own status is not established \(revoked/);
+    });
+
+    test("a delegated responder without id-pkix-ocsp-nocheck whose status cannot be had is not believed → unknown", async () => {
+      front.mode = { kind: "proxy", port: checked.port };
+      crlServer.body = Buffer.from("not a CRL");
+      try {
+        assertUnknown(await checker({ mode: "ocsp" }).check(pki.leaf, pki.int), /lacks id-pkix-ocsp-nocheck.*malformed/);
+      } finally {
+        crlServer.body = pki.crlDer;
+      }
+    });
+
+    test("a delegated responder certificate outside its validity is not believed → unknown", async () => {
+      front.mode = { kind: "proxy", port: expiredResponder.port };
+      assertUnknown(await checker({ mode: "ocsp" }).check(pki.leaf, pki.int), /responder certificate has expired/);
+    });
+
+    test("small requests go as RFC 5019 GETs, and the responder answers them", async () => {
+      front.mode = { kind: "proxy", port: issuerSigned.port };
+      front.methods = [];
+      const r = await checker({ mode: "ocsp" }).check(pki.leaf, pki.int);
+      assert.equal(r.status, "good", JSON.stringify(r));
+      assert.deepEqual(front.methods, ["GET"]);
     });
 
     test("a responder certificate without id-kp-OCSPSigning is not authorized → unknown", async () => {

@@ -1,9 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ExpiringLru } from "../../../../src/checks/certificate_validity/revocation/cache.ts";
-import { DerError, parseDer, readOid, readTime, children } from "../../../../src/checks/certificate_validity/der.ts";
-import { parseCrl } from "../../../../src/checks/certificate_validity/revocation/crl.ts";
-import { evaluateOcspResponse } from "../../../../src/checks/certificate_validity/revocation/ocsp.ts";
+import { DerError, parseDer, readOid, readTime, children } from "../../../../src/plugin/x509/der.ts";
+import { ParsedCrl } from "../../../../src/plugin/x509/crl.ts";
+
+const parseCrl = (data: Uint8Array) => new ParsedCrl(data);
+import { evaluateOcspResponse, ocspGetUrl } from "../../../../src/checks/certificate_validity/revocation/ocsp.ts";
 
 test("ExpiringLru: entries expire, the least recently used goes first, and total weight is bounded", () => {
   const c = new ExpiringLru<string>(2, 100);
@@ -39,14 +41,23 @@ test("DER reader: strict lengths, OIDs, times", () => {
   assert.deepEqual(children(parseDer(Buffer.from("3006020101020102", "hex"))).map((t) => t.end - t.start), [3, 3]);
 });
 
-test("parsers reject garbage with DerError; the OCSP evaluator turns it into unknown", () => {
+test("parsers reject garbage with DerError; the OCSP evaluator turns it into unknown", async () => {
   assert.throws(() => parseCrl(Buffer.from("-----BEGIN X509 CRL-----\n!!!\n-----END X509 CRL-----")), DerError);
   assert.throws(() => parseCrl(Buffer.from([0x30, 0x03, 0x02, 0x01, 0x01])), DerError);
   const leafless = { issuerRaw: Buffer.alloc(0) } as never;
   // An OCSPResponse with status tryLater (3) and no body.
-  const r = evaluateOcspResponse(Buffer.from("30030a0103", "hex"), leafless, leafless, 0, "ocsp:test");
+  const r = await evaluateOcspResponse(Buffer.from("30030a0103", "hex"), leafless, leafless, 0, "ocsp:test");
   assert.deepEqual(r, { status: "unknown", source: "ocsp:test", reason: "OCSP responder answered tryLater" });
-  const g = evaluateOcspResponse(Buffer.from("nonsense"), leafless, leafless, 0, "ocsp:test");
+  const g = await evaluateOcspResponse(Buffer.from("nonsense"), leafless, leafless, 0, "ocsp:test");
   assert.equal(g.status, "unknown");
   assert.match(g.reason ?? "", /malformed/);
+});
+
+test("OCSP requests go as RFC 5019 GETs while their URL-encoded base64 is under 255 bytes", () => {
+  const small = Buffer.alloc(60, 0xfb); // base64 of 0xfb… is "+/…", which URL-encoding lengthens
+  const url = ocspGetUrl("http://ocsp.example.com", small)!;
+  assert.ok(url.startsWith("http://ocsp.example.com/"));
+  assert.equal(Buffer.from(decodeURIComponent(url.slice("http://ocsp.example.com/".length)), "base64").equals(small), true);
+  assert.equal(ocspGetUrl("http://ocsp.example.com/path/", Buffer.alloc(60))!.startsWith("http://ocsp.example.com/path/"), true);
+  assert.equal(ocspGetUrl("http://ocsp.example.com/", Buffer.alloc(200)), undefined, "a large request goes as a POST");
 });

@@ -3,10 +3,16 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { Certificate, SubjectAlternativeName, NameConstraints } from "@peculiar/asn1-x509";
-import { CertParseError, MAX_CERT_BYTES, ParsedCert, parseCertificate, splitPem, summarize } from "../../../../src/checks/certificate_validity/pki/cert.ts";
-import { validatePath } from "../../../../src/checks/certificate_validity/pki/path.ts";
-import { ipToBytes, ipToText } from "../../../../src/checks/certificate_validity/pki/ip.ts";
-import { basicPki, gn, issue, keys, rawExtension, toPem, x509, type Issued } from "./helpers.ts";
+import { CertParseError, MAX_CERT_BYTES, ParsedCertificate as ParsedCert, parseCached } from "../../../src/plugin/x509/certificate.ts";
+import { readPemOrDer } from "../../../src/plugin/x509/pem.ts";
+import { validatePath } from "../../../src/checks/certificate_validity/pki/path.ts";
+import { ipToBytes, ipToText } from "../../../src/plugin/x509/ip.ts";
+import { basicPki, gn, issue, keys, rawExtension, toPem, x509, type Issued } from "../../checks/certificate_validity/pki/helpers.ts";
+
+/** The one PEM/DER reader, as the old splitter was called. */
+const splitPem = (input: Uint8Array | string, options: { labels?: readonly string[] } = {}) => readPemOrDer(input, options);
+const parseCertificate = (input: Uint8Array | string) => new ParsedCert(readPemOrDer(input, { labels: ["CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"] })[0]!);
+const summarize = (der: Uint8Array) => parseCached(der).summary;
 
 function assertParseError(fn: () => unknown, re?: RegExp) {
   assert.throws(fn, (err: unknown) => {
@@ -22,7 +28,7 @@ before(async () => {
   pki = await basicPki();
 });
 
-describe("splitPem", () => {
+describe("readPemOrDer (the one PEM/DER reader)", () => {
   it("splits a PEM bundle with text around and between blocks, skipping keys", () => {
     const text = `subject=CN=x\n${toPem(pki.leaf.der)}junk line\n${toPem(new Uint8Array([0x30, 0]), "PRIVATE KEY")}${toPem(pki.inter.der)}\r\n`;
     const out = splitPem(text);
@@ -66,7 +72,7 @@ describe("splitPem", () => {
   });
 });
 
-describe("ParsedCert", () => {
+describe("ParsedCertificate", () => {
   it("reads fields in agreement with node and @peculiar/asn1-x509", async () => {
     const ca = await issue({
       subject: "CN=Constrained CA, O=Vigil, C=DE",
