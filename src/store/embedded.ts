@@ -6,7 +6,8 @@ import { VigilError } from "../errors.ts";
 import type { AccessLevel, CheckResult } from "../policy/model.ts";
 import { systemClock, type Clock } from "../util/clock.ts";
 import { AuditLog, type AuditHead } from "./audit.ts";
-import type { AuditEntry, AuditEvent, AuditQuery, StateStore, StoredState } from "./contract.ts";
+import type { AuditEntry, AuditEvent, AuditQuery, DecidedGeneration, DesiredEnforcement, EnforcementEvent, EnforcementKey, EnforcementRecord, StateStore, StoredState } from "./contract.ts";
+import { EnforcementTable } from "./embedded-enforcement.ts";
 import { BatchInsert, ensureSchema, storeError, transaction } from "../db/sqlite.ts";
 
 /** File name of the audit log inside the data directory. */
@@ -75,12 +76,14 @@ export class EmbeddedStore implements StateStore {
   readonly #statements = new Map<string, StatementSync>();
   #putStates: BatchInsert | undefined;
   #putResults: BatchInsert | undefined;
+  readonly #enforcement: EnforcementTable;
 
   constructor(db: DatabaseSync, dataDir: string, options: { clock?: Clock } = {}) {
     this.#db = db;
     this.#dataDir = dataDir;
     this.#audit = new AuditLog(join(dataDir, AUDIT_FILE), { clock: options.clock ?? systemClock });
     ensureSchema(db, "store", SCHEMA_VERSION, DDL);
+    this.#enforcement = new EnforcementTable(db);
   }
 
   /**
@@ -225,6 +228,22 @@ export class EmbeddedStore implements StateStore {
     this.#run("write meta", () =>
       this.#stmt("INSERT INTO meta (key, data) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET data = excluded.data").run(key, JSON.stringify(value)),
     );
+  }
+
+  async desireEnforcement(desired: readonly DesiredEnforcement[], decided: readonly DecidedGeneration[]): Promise<void> {
+    this.#enforcement.desire(desired, decided);
+  }
+
+  async getEnforcement(policy: string, subject: string): Promise<EnforcementRecord[]> {
+    return this.#enforcement.get(policy, subject);
+  }
+
+  async listEnforcement(filter: { readonly unreconciled: true; readonly policy?: string } | { readonly ids: readonly string[] }): Promise<EnforcementRecord[]> {
+    return this.#enforcement.list(filter);
+  }
+
+  async updateEnforcement(key: EnforcementKey, event: EnforcementEvent): Promise<void> {
+    this.#enforcement.update(key, event);
   }
 
   async appendAudit(events: readonly AuditEvent[]): Promise<AuditEntry[]> {
