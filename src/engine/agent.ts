@@ -142,6 +142,7 @@ export class Agent {
       subjects: () => this.#subjectCounts,
       paused: () => enforcer.paused(),
       circuits: () => this.#runtime?.circuits() ?? {},
+      unreconciled: () => enforcer.unreconciled(),
     });
 
     const token = cfg.agent.api.token ?? generatedApiToken(dataDir, this.#logger);
@@ -163,6 +164,7 @@ export class Agent {
     this.#startup = enforcer
       .flush()
       .then(() => enforcer.reconcile())
+      .then(() => enforcer.redrive())
       .catch((err: unknown) => this.#logger.error({ err }, `start-up enforcement failed: ${errorMessage(err)}`))
       .finally(() => {
         this.#caughtUp = true;
@@ -183,6 +185,7 @@ export class Agent {
       this.#ready = false;
       if (this.#flushTimer) clearInterval(this.#flushTimer);
       this.#scheduler?.stop();
+      await this.#enforcer?.stop();
       // The API's in-flight requests and the queue's in-flight jobs drain side by side, so the
       // whole stop stays within the larger of the two bounds (5 s, shutdown_timeout).
       await Promise.all([this.#api?.stop().catch((err: unknown) => this.#logger.warn({ err }, "API stop failed")), this.#queue?.stop()]);
@@ -267,6 +270,8 @@ export class Agent {
   async #housekeeping(): Promise<void> {
     try {
       await this.#enforcer?.flush();
+      // Level-triggered: work the queue gave up on is driven again once its backoff has passed.
+      await this.#enforcer?.redrive();
       await this.#refreshGauges();
       if (this.#db?.isOpen) checkpoint(this.#db);
     } catch (err) {

@@ -64,6 +64,11 @@ export interface MetricObservers {
   paused?: () => Record<string, boolean>;
   /** provider → circuit open? Feeds `vigil_provider_circuit_open{provider}` as 0/1. */
   circuits?: () => Record<string, boolean>;
+  /**
+   * Unreconciled enforcement: policy → action → count, and the age in seconds of the oldest. Feeds
+   * `vigil_enforcement_unreconciled{policy,action}` and `vigil_enforcement_unreconciled_oldest_seconds`.
+   */
+  unreconciled?: () => { readonly counts: Record<string, Record<string, number>>; readonly oldest_seconds: number };
 }
 
 /** What the rest of vigil records. Every method is cheap and never throws. */
@@ -299,6 +304,12 @@ function createVigilMetrics(meter: Meter, version: string, logger: Logger): Vigi
   observeGauge(N.PROVIDER_CIRCUIT_OPEN, (emit) => {
     for (const [provider, open] of Object.entries(observers.circuits?.() ?? {})) emit(open ? 1 : 0, { [N.ATTR.PROVIDER]: provider });
   });
+  observeGauge(N.ENFORCEMENT_UNRECONCILED, (emit) => {
+    for (const [policy, byAction] of Object.entries(observers.unreconciled?.().counts ?? {})) {
+      for (const [action, n] of Object.entries(byAction)) emit(n, { [N.ATTR.POLICY]: policy, [N.ATTR.ACTION]: action });
+    }
+  });
+  observeGauge(N.ENFORCEMENT_UNRECONCILED_OLDEST, (emit) => emit(observers.unreconciled?.().oldest_seconds ?? 0, {}));
   const buildAttrs: Attributes = { [N.ATTR.VERSION]: version, [N.ATTR.NODE]: process.version };
   meter.createObservableGauge(N.BUILD_INFO.name, { unit: N.BUILD_INFO.unit, description: N.BUILD_INFO.description }).addCallback((r: ObservableResult) => r.observe(1, buildAttrs));
 
@@ -323,6 +334,7 @@ function createVigilMetrics(meter: Meter, version: string, logger: Logger): Vigi
       if (o.subjects) observers.subjects = o.subjects;
       if (o.paused) observers.paused = o.paused;
       if (o.circuits) observers.circuits = o.circuits;
+      if (o.unreconciled) observers.unreconciled = o.unreconciled;
     },
     configReload: (outcome) => configReloads.add(1, { [N.ATTR.OUTCOME]: outcome }),
   };

@@ -37,6 +37,7 @@ function recordEverything(m: VigilMetrics): void {
     subjects: () => ({ baseline: { full_access: 10, read_only: 2, deny: 1 } }),
     paused: () => ({ baseline: true, strict: false }),
     circuits: () => ({ okta: true, aws: false }),
+    unreconciled: () => ({ counts: { baseline: { notify: 2, suspend: 0 } }, oldest_seconds: 90 }),
   });
 }
 
@@ -94,6 +95,9 @@ describe("Telemetry with a Prometheus endpoint", async () => {
       'vigil_enforcement_paused{policy="strict"} 0',
       'vigil_provider_circuit_open{provider="okta"} 1',
       'vigil_provider_circuit_open{provider="aws"} 0',
+      'vigil_enforcement_unreconciled{policy="baseline",action="notify"} 2',
+      'vigil_enforcement_unreconciled{policy="baseline",action="suspend"} 0',
+      "vigil_enforcement_unreconciled_oldest_seconds 90",
       `vigil_build_info{version="${PACKAGE_VERSION}",node="${process.version}"} 1`,
     ];
     const lines = new Set(body.split("\n"));
