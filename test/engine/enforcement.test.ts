@@ -59,7 +59,8 @@ const ofSubject = (subject: string) => calls().filter((c) => c[1] === subject);
 
 test("an action whose attempts ran out is re-driven, without operator action, once the target recovers", async () => {
   reset();
-  const agent = await setup("  redrive: {delay: 1s, max_delay: 2s}\n").start();
+  // Long enough that the asserts on the first failure run before the first re-drive.
+  const agent = await setup("  redrive: {delay: 2s, max_delay: 2s}\n").start();
   try {
     failActions("transient");
     await agent.service.acceptSignal({ subject: "ann", check: "mfa", status: "fail" });
@@ -145,7 +146,7 @@ test("failed work is counted in the gauges, and an operator retry re-drives it a
 
 test("a later decision supersedes failed work: it is no longer listed or re-driven, and the restore is sent", async () => {
   reset();
-  const agent = await setup("  redrive: {delay: 1s, max_delay: 1s}\n").start();
+  const agent = await setup("  redrive: {delay: 1h, max_delay: 1h}\n").start();
   try {
     failActions("transient");
     await agent.service.acceptSignal({ subject: "ann", check: "mfa", status: "fail" });
