@@ -405,8 +405,9 @@ export class Enforcer {
     }
     // What vigil recorded of the target before its own change: for a revert, what to restore; for an
     // apply whose earlier change may still be in place, what to keep instead of reading it anew.
+    // The apply's effect is recorded when its attempt ends (success or failure), or before its change
+    // when it notes the prior: no extra write on the way to the target.
     const prior = rec?.in_effect ? rec.prior : undefined;
-    if (job.operation === "apply" && rec && !rec.in_effect) await this.#store.updateEnforcement(key, { kind: "apply_started" });
     const req = this.request(job, subject, decision, prior);
     try {
       const outcome =
@@ -436,9 +437,20 @@ export class Enforcer {
       // AbortError), the job is not done and must run again on the new runtime or after the restart.
       const err = signal.aborted && !isTransient(caught) ? new VigilError("VIGIL_ERR_SHUTDOWN", `${errorMessage(caught)} (the configuration was replaced or the agent is stopping)`, { cause: caught }) : caught;
       const final = !isTransient(err) || record.attempt >= record.max_attempts;
+      // Recorded before the job's lock is released, so a revert waiting for it knows the calls may have gone out.
+      if (job.operation === "apply") await this.#attempted(job);
       this.#metrics.action(job.type, final ? "failed" : "retried");
       this.#logger.warn({ err, ...base, attempt: record.attempt, max_attempts: record.max_attempts }, `action ${job.action} ${job.operation} failed${final ? "; it stays unreconciled and will be re-driven" : "; will retry"}: ${errorMessage(err)}`);
       throw err;
+    }
+  }
+
+  /** A failed apply attempt may still have reached the target: its record says so. Never throws. */
+  async #attempted(job: ActionJob): Promise<void> {
+    try {
+      await this.#store.updateEnforcement({ policy: job.policy, subject: job.subject, action: job.action }, { kind: "attempted" });
+    } catch (err) {
+      this.#logger.error({ err, policy: job.policy, subject: job.subject, action: job.action }, `could not record an attempt of action ${job.action}: ${errorMessage(err)}`);
     }
   }
 

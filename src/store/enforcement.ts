@@ -57,8 +57,9 @@ export interface EnforcementRecord extends DesiredEnforcement {
   /** When the next re-drive is due (epoch ms); only while `failed`. */
   readonly next_retry_at?: number;
   /**
-   * vigil's apply may be in effect at the target: an apply attempt has started and no revert has been
-   * achieved since. A revert is sent only while this holds.
+   * vigil's apply may be in effect at the target: an apply succeeded, failed after its calls went
+   * out, or noted its prior before changing the target, and no revert has been achieved since. A
+   * revert is sent only while this holds.
    */
   readonly in_effect: boolean;
   /**
@@ -78,9 +79,9 @@ export interface DecidedGeneration {
 
 /** What happened to a record's action; see `applyEnforcementEvent`. */
 export type EnforcementEvent =
-  /** An apply attempt is about to call the target. */
-  | { readonly kind: "apply_started" }
-  /** The apply noted what the target looked like before it changes it. */
+  /** An apply attempt failed: its calls may have reached the target all the same. */
+  | { readonly kind: "attempted" }
+  /** The apply noted what the target looked like, and is about to change it. */
   | { readonly kind: "prior"; readonly prior: Readonly<Record<string, unknown>> }
   /** The job of (generation, operation) succeeded. */
   | { readonly kind: "achieved"; readonly generation: number; readonly operation: "apply" | "revert"; readonly prior?: Readonly<Record<string, unknown>> }
@@ -146,11 +147,11 @@ export function supersede(r: EnforcementRecord, generation: number): Enforcement
 export function applyEnforcementEvent(r: EnforcementRecord, e: EnforcementEvent): EnforcementRecord | undefined {
   const current = (x: { generation: number; operation: string }) => r.generation === x.generation && r.operation === x.operation;
   switch (e.kind) {
-    case "apply_started":
-      // Tracked from here on: an empty prior says "recorded, nothing noted yet", unlike an unknown history.
+    case "attempted":
+      // Tracked from here on: an empty prior says "recorded, nothing noted", unlike an unknown history.
       return r.in_effect ? undefined : { ...r, in_effect: true, prior: {} };
     case "prior":
-      return r.in_effect ? { ...r, prior: { ...(r.prior ?? {}), ...e.prior } } : undefined;
+      return { ...r, in_effect: true, prior: { ...(r.in_effect ? (r.prior ?? {}) : {}), ...e.prior } };
     case "achieved": {
       const effect: Partial<EnforcementRecord> =
         e.operation === "apply" ? { in_effect: true, prior: e.prior ?? r.prior ?? {} } : { in_effect: false };

@@ -123,7 +123,7 @@ export class EnforcementRecordFake {
 
   forApply(req: ActionRequest): ActionRequest {
     const prior = this.#record.in_effect ? this.#record.prior : undefined;
-    this.#event({ kind: "apply_started" });
+    this.#event({ kind: "attempted" });
     return {
       ...req,
       operation: "apply",

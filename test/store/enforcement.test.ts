@@ -65,7 +65,7 @@ for (const [name, make] of [
       assert.equal(pending!.in_effect, false);
       assert.deepEqual(await store.listEnforcement({ unreconciled: true }), [], "pending work the queue still holds is not failed work");
 
-      await store.updateEnforcement(key("notify"), { kind: "apply_started" });
+      await store.updateEnforcement(key("notify"), { kind: "attempted" });
       const failure = { kind: "failed", generation: 2, operation: "apply", at: 5_000, error: "503", attempts: 3, next_retry_at: 65_000 } as const;
       await store.updateEnforcement(key("notify"), failure);
       await store.updateEnforcement(key("notify"), { ...failure, at: 6_000 });
@@ -101,10 +101,10 @@ for (const [name, make] of [
     test("a later decision supersedes what an older one wanted and did not achieve; what vigil achieved is kept", async (t) => {
       const store = make(t);
       await store.desireEnforcement([desired("ro", { access: "read_only" }), desired("dn")], []);
-      await store.updateEnforcement(key("dn"), { kind: "apply_started" });
+      await store.updateEnforcement(key("dn"), { kind: "attempted" });
       await store.updateEnforcement(key("dn"), { kind: "prior", prior: { status: "ACTIVE" } });
       await store.updateEnforcement(key("dn"), { kind: "achieved", generation: 2, operation: "apply" });
-      await store.updateEnforcement(key("ro"), { kind: "apply_started" });
+      await store.updateEnforcement(key("ro"), { kind: "attempted" });
       await store.updateEnforcement(key("ro"), { kind: "failed", generation: 2, operation: "apply", at: 1, error: "x", attempts: 1, next_retry_at: 2 });
       // Generation 3 reverts dn; ro is not part of it.
       await store.desireEnforcement([desired("dn", { operation: "revert", access: "full_access", previous_access: "deny", generation: 3 })], [{ policy: "perimeter", subject: "alice", generation: 3 }]);
@@ -129,7 +129,7 @@ for (const [name, make] of [
       const [r] = await store.getEnforcement("perimeter", "alice");
       assert.equal(r!.in_effect, true);
       assert.equal(r!.prior, undefined);
-      await store.updateEnforcement(key("nobody"), { kind: "apply_started" });
+      await store.updateEnforcement(key("nobody"), { kind: "attempted" });
       assert.equal((await store.getEnforcement("perimeter", "alice")).length, 1, "an event for a missing record creates none");
     });
 
@@ -150,7 +150,7 @@ for (const [name, make] of [
 test("enforcement records survive a restart of the embedded store", async (t) => {
   const { store, reopen } = embedded(t);
   await store.desireEnforcement([desired("notify")], []);
-  await store.updateEnforcement(key("notify"), { kind: "apply_started" });
+  await store.updateEnforcement(key("notify"), { kind: "attempted" });
   await store.updateEnforcement(key("notify"), { kind: "prior", prior: { accountEnabled: true } });
   await store.updateEnforcement(key("notify"), { kind: "failed", generation: 2, operation: "apply", at: 10, error: "503", attempts: 8, next_retry_at: 60_010 });
   await store.stop();
