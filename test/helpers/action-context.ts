@@ -123,6 +123,8 @@ export class EnforcementRecordFake {
 
   forApply(req: ActionRequest): ActionRequest {
     const prior = this.#record.in_effect ? this.#record.prior : undefined;
+    // The engine records a failed attempt when it ends; marked here up front, since `attempt()` does
+    // not say how an attempt ended. Either way the next attempt and the revert see it.
     this.#event({ kind: "attempted" });
     return {
       ...req,
