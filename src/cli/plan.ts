@@ -47,7 +47,7 @@ export const plan: Command = async (argv) => {
         dry_run: policy.dry_run,
         actions: transition(runtime, policy, from, to, from === to).map(({ bound, operation }) => {
           const key = idempotencyKey(policy.name, subject.id, generation, bound.spec.name, operation);
-          const req = { decision, subject, previous_access: from, operation, idempotency_key: key, ...(policy.edge ? { edge: policy.edge } : {}) };
+          const req = { decision, subject, previous_access: from, operation, idempotency_key: key, action: { name: bound.spec.name, type: bound.spec.type }, ...(policy.edge ? { edge: policy.edge } : {}) };
           return { action: bound.spec.name, type: bound.spec.type, operation, dry_run: bound.spec.dry_run ?? policy.dry_run, calls: redact(bound.action.plan(req)) };
         }),
       };

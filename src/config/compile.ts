@@ -94,6 +94,8 @@ export interface PolicySpec {
   readonly actions: Readonly<Record<AccessLevel, readonly CompiledAction[]>>;
   readonly limits: GuardLimits;
   readonly retry: { readonly attempts: number; readonly delay: number; readonly max_delay: number };
+  /** Re-drives of an action the queue gave up on (`enforcement.redrive`), in ms. */
+  readonly redrive: { readonly delay: number; readonly max_delay: number };
 }
 
 export interface CompiledConfig {
@@ -297,6 +299,7 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
     risk_based_access: policyRba,
   });
   const retry = { attempts: cfg.enforcement.retry.attempts, delay: cfg.enforcement.retry.delay, max_delay: cfg.enforcement.retry.max_delay };
+  const redrive = { delay: cfg.enforcement.redrive.delay, max_delay: cfg.enforcement.redrive.max_delay };
 
   cfg.communication_policies.forEach((p, i) => {
     const path = ["communication_policies", i];
@@ -317,6 +320,7 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
         actions: actionsFor(p.enforcement, p.enforcement ? [...path, "enforcement"] : ["enforcement"]),
         limits: p.enforcement?.limits ?? cfg.enforcement.limits,
         retry,
+        redrive,
       },
       (s) => s.id === p.source || s.identity === p.source,
       p.exempt as SelectorSpec[],
@@ -339,6 +343,7 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
         actions: actionsFor(perimeter.enforcement, perimeter.enforcement ? [...path, "enforcement"] : ["enforcement"]),
         limits: perimeter.enforcement?.limits ?? cfg.enforcement.limits,
         retry,
+        redrive,
       },
       compileSelector(perimeter.applies_to as SelectorSpec),
       perimeter.exempt as SelectorSpec[],

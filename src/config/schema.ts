@@ -8,7 +8,7 @@
  */
 import { z } from "zod";
 import { ACCESS_LEVELS } from "../policy/model.ts";
-import { duration, subjectKind, timerDuration } from "../plugin/schema.ts";
+import { boundedDuration, duration, subjectKind, timerDuration } from "../plugin/schema.ts";
 
 const listen = z
   .string()
@@ -121,6 +121,23 @@ const retrySchema = z
   })
   .strict();
 
+const DAY_MS = 86_400_000;
+
+/**
+ * Re-driving an action whose queue attempts ran out (or that failed permanently): it stays
+ * unreconciled and is sent again, as a fresh set of `retry` attempts, for as long as the decision
+ * stands.
+ */
+const redriveSchema = z
+  .object({
+    /** Wait before the first re-drive, 1s to 24h; doubles with each further one (with jitter). Default 1m. */
+    delay: boundedDuration({ min: 1_000, max: DAY_MS, fallback: "1m", message: 'expected a duration from 1s to 24h, like "1m"' }),
+    /** Longest wait between two re-drives, 1s to 24h. Default 1h. */
+    max_delay: boundedDuration({ min: 1_000, max: DAY_MS, fallback: "1h", message: 'expected a duration from 1s to 24h, like "1h"' }),
+  })
+  .strict()
+  .refine((r) => r.max_delay >= r.delay, { error: "max_delay must not be shorter than delay", path: ["max_delay"] });
+
 export const enforcementSchema = z
   .object({
     ...enforcementLevels,
@@ -132,6 +149,7 @@ export const enforcementSchema = z
      * of the levels it was at). Either way an audit entry records it and its state and results are pruned.
      */
     removed_subjects: z.enum(["keep", "restore"]).default("keep"),
+    redrive: redriveSchema.prefault({}),
   })
   .strict();
 

@@ -192,6 +192,7 @@ export class Agent {
       paused: () => enforcer.paused(),
       circuits: () => this.#runtime?.circuits() ?? {},
       inventories: () => Object.fromEntries((this.#index?.status() ?? []).map((s) => [s.label, !s.loaded || s.failing])),
+      unreconciled: () => enforcer.unreconciled(),
     });
 
     const token = cfg.agent.api.token ?? generatedApiToken(dataDir, this.#logger);
@@ -215,6 +216,7 @@ export class Agent {
     this.#startup = enforcer
       .flush()
       .then(() => enforcer.reconcile())
+      .then(() => enforcer.redrive())
       .catch((err: unknown) => this.#logger.error({ err }, `start-up enforcement failed: ${errorMessage(err)}`))
       .finally(() => {
         this.#caughtUp = true;
@@ -251,6 +253,7 @@ export class Agent {
       this.#ready = false;
       if (this.#flushTimer) clearInterval(this.#flushTimer);
       this.#scheduler?.stop();
+      await this.#enforcer?.stop();
       // The API's in-flight requests and the queue's in-flight jobs drain side by side, so the
       // whole stop stays within the larger of the two bounds (5 s, shutdown_timeout).
       await Promise.all([this.#api?.stop().catch((err: unknown) => this.#logger.warn({ err }, "API stop failed")), this.#queue?.stop()]);
@@ -360,6 +363,8 @@ export class Agent {
         }
       }
       await this.#pruneResults();
+      // Level-triggered: work the queue gave up on is driven again once its backoff has passed.
+      await this.#enforcer?.redrive();
       await this.#refreshGauges();
       if (this.#db?.isOpen) await this.#checkpointer?.checkpoint();
     } catch (err) {
@@ -407,6 +412,8 @@ export class Agent {
     const grace = Math.max(cfg.raw.agent.store.keep_expired, cfg.raw.decision.hold_grace, ...Object.values(cfg.checks).map((c) => c.hold_grace ?? 0), ...cfg.policies.map((p) => p.hold_grace));
     const n = await store.pruneResults(this.#clock.now() - grace);
     this.#telemetry?.metrics.resultsPruned(n);
+    // Records of subjects that left every inventory, once their last enforcement is done.
+    await store.pruneEnforcement();
   }
 
   /** Appends to the audit log from a hook that cannot wait; a failure is logged. */

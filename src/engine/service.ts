@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import type { AccessLevel, CheckResult, Decision } from "../policy/model.ts";
 import { accessRank } from "../policy/model.ts";
 import { defaultDecision } from "../policy/decide.ts";
-import type { AgentApi, AgentStatus, EnforcementStatus, SignalInput, SubjectDetail, SubjectSummary } from "../http/agent-api.ts";
+import type { AgentApi, AgentStatus, EnforcementStatus, FailedEnforcement, RetryEnforcementResult, SignalInput, SubjectDetail, SubjectSummary } from "../http/agent-api.ts";
 import type { PublicDocument } from "../plugin/provider.ts";
 import type { AuditEntry, AuditQuery, StateStore } from "../store/contract.ts";
 import type { QueueDepth, WorkQueue } from "../queue/contract.ts";
@@ -206,6 +206,15 @@ export class AgentService implements AgentApi {
 
   async resumeEnforcement(policy?: string): Promise<{ resumed: readonly string[] }> {
     return { resumed: await this.#running().enforcer.resume(policy) };
+  }
+
+  failedEnforcement(query: { policy?: string; limit: number; offset: number }): Promise<{ items: FailedEnforcement[]; total: number }> {
+    return this.#running().enforcer.failed(query);
+  }
+
+  retryEnforcement(request: { ids: readonly string[] } | { all: true; policy?: string }): Promise<RetryEnforcementResult> {
+    const { enforcer } = this.#running();
+    return "ids" in request ? enforcer.retry({ ids: request.ids }) : enforcer.retry(request.policy === undefined ? {} : { policy: request.policy });
   }
 
   #running(): EngineParts {

@@ -56,6 +56,46 @@ export interface EnforcementStatus {
   readonly window_ms: number;
 }
 
+/** An item of GET /v1/enforcement/failed: an action the queue gave up on that the decision still wants. */
+export interface FailedEnforcement {
+  /** Stable id of the (policy, subject, action): name it to `POST /v1/enforcement/failed/retry`. */
+  readonly id: string;
+  readonly policy: string;
+  readonly subject: string;
+  /** The action's configured name. */
+  readonly action: string;
+  readonly action_type: string;
+  readonly operation: "apply" | "revert";
+  /** The access the decision set. */
+  readonly access: AccessLevel;
+  /** The decision's generation. */
+  readonly generation: number;
+  /** `failed`: waiting for its next re-drive (`next_retry_at`); `retrying`: a re-drive is in the queue. */
+  readonly status: "failed" | "retrying";
+  /** Queue attempts that failed, across re-drives. */
+  readonly attempts: number;
+  /** Re-drives so far. */
+  readonly redrives: number;
+  /** The last error, secrets scrubbed. */
+  readonly last_error: string | null;
+  /** ISO 8601 UTC: when its attempts first ran out. */
+  readonly first_failed_at: string;
+  /** ISO 8601 UTC: when its last attempt failed for good. */
+  readonly last_attempt_at: string | null;
+  /** ISO 8601 UTC: when the next re-drive is due; null while one is in the queue. */
+  readonly next_retry_at: string | null;
+}
+
+/** Answer of POST /v1/enforcement/failed/retry. */
+export interface RetryEnforcementResult {
+  /** Ids re-driven now. */
+  readonly retried: readonly string[];
+  /** Ids already being re-driven (left to finish). */
+  readonly in_progress: readonly string[];
+  /** Named ids with nothing unreconciled: achieved, superseded or unknown. */
+  readonly not_failed: readonly string[];
+}
+
 /** GET /v1/status: where the agent is and whether it has work in hand. */
 export interface AgentStatus {
   /** As `/readyz`: start-up finished and no stop has begun. */
@@ -93,6 +133,10 @@ export interface AgentApi {
   enforcement(): EnforcementStatus[];
   /** Operator resume of a paused blast-radius guard; all policies when none given. Throws VIGIL_ERR_BAD_REQUEST for an unknown policy. */
   resumeEnforcement(policy?: string): Promise<{ resumed: readonly string[] }>;
+  /** Enforcement the queue gave up on and vigil keeps re-driving, oldest failure first. */
+  failedEnforcement(query: { policy?: string; limit: number; offset: number }): Promise<{ items: FailedEnforcement[]; total: number }>;
+  /** Re-drives failed enforcement now: the named ids, or every one (of `policy`, when given). Throws VIGIL_ERR_BAD_REQUEST for an unknown policy. */
+  retryEnforcement(request: { ids: readonly string[] } | { all: true; policy?: string }): Promise<RetryEnforcementResult>;
   /** A document a provider publishes without authentication (`/.well-known/jwks.json`, `/.well-known/ssf-configuration`). */
   publicDocument?(path: string): PublicDocument | undefined;
 }

@@ -118,6 +118,26 @@ const resumeSchema = z.strictObject(
   { error: (iss) => (iss.code === "invalid_type" ? "expected an object" : undefined) },
 );
 
+/** Most ids one retry request may name. */
+const MAX_RETRY_IDS = 1000;
+
+/** `{"ids": [...]}` or `{"all": true}` (optionally with `"policy"`): naming both, or neither, is refused. */
+const retrySchema = z
+  .strictObject(
+    {
+      ids: z
+        .array(nonEmptyString(64), { error: required("an array of ids") })
+        .min(1, { error: "expected at least 1 id" })
+        .max(MAX_RETRY_IDS, { error: `expected at most ${MAX_RETRY_IDS} ids` })
+        .optional(),
+      all: z.literal(true, { error: "expected true" }).optional(),
+      policy: nonEmptyString(256).optional(),
+    },
+    { error: (iss) => (iss.code === "invalid_type" ? "expected an object" : undefined) },
+  )
+  .refine((b) => (b.ids === undefined) !== (b.all === undefined), { error: 'name the items to retry with "ids", or retry every one with "all": true' })
+  .refine((b) => b.policy === undefined || b.all === true, { error: '"policy" narrows "all": true; with "ids" it is not used', path: ["policy"] });
+
 
 /** One message naming every problem by its field path, e.g. `status: expected one of pass|warn|fail|unknown`. */
 export function formatZodError(error: z.ZodError): string {
@@ -618,6 +638,29 @@ export class ApiServer {
         const { policy } = raw === undefined ? {} : parseWith(resumeSchema, raw);
         const { resumed } = await api.resumeEnforcement(policy);
         return { status: 200, body: { resumed } };
+      },
+    });
+
+    exact("/v1/enforcement/failed", true, {
+      GET: async ({ query }) => {
+        const q = dropUndefined({
+          policy: query.string("policy"),
+          limit: query.int("limit", 1, MAX_LIMIT) ?? DEFAULT_LIMIT,
+          offset: query.int("offset", 0, Number.MAX_SAFE_INTEGER) ?? 0,
+        });
+        query.done();
+        const { items, total } = await api.failedEnforcement(q);
+        return { status: 200, body: { items, total } };
+      },
+    });
+    exact("/v1/enforcement/failed/retry", true, {
+      POST: async ({ query, body }) => {
+        query.done();
+        const raw = await body();
+        if (raw === undefined) throw new HttpError("VIGIL_ERR_BAD_REQUEST", 'a JSON body is required: {"ids": [...]} or {"all": true}');
+        const b = parseWith(retrySchema, raw);
+        const result = await api.retryEnforcement(b.ids ? { ids: b.ids } : { all: true, ...(b.policy === undefined ? {} : { policy: b.policy }) });
+        return { status: 200, body: result };
       },
     });
 

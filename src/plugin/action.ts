@@ -17,6 +17,25 @@ export interface ActionRequest {
   readonly idempotency_key: string;
   /** The communication policy edge, when the decision belongs to one. */
   readonly edge?: { readonly source: string; readonly destination: string; readonly port?: number; readonly protocol?: string };
+  /** The configured entry carrying this request out: its `name` (unique in the policy) and `type`. Set by the engine. */
+  readonly action?: { readonly name: string; readonly type: string };
+  /**
+   * What the target looked like before vigil's apply changed it, as the apply recorded it
+   * (`ActionOutcome.prior`, `recordPrior`). On `revert`: restore only what it shows vigil changed; a
+   * key the apply never recorded means its change was never reached (or, where the action says so,
+   * is unknown). Undefined on `revert` when vigil holds no record (an apply from before records were
+   * kept): revert as before. On `apply`: what an earlier attempt recorded while vigil's change may
+   * already be in place (a retry, or an apply that was never reverted): keep it rather than reading the
+   * target's present state, which may be vigil's own change, as the prior.
+   */
+  readonly prior?: Readonly<Record<string, unknown>>;
+  /**
+   * `apply` only, when the engine runs it: durably records what the target looked like, before the
+   * apply changes it. Keys merge into what is recorded. Call it once the state is read and before the
+   * change, so an attempt that changes the target and then fails is not taken for an administrator's
+   * change by its retry.
+   */
+  readonly recordPrior?: (prior: Readonly<Record<string, unknown>>) => Promise<void>;
   readonly signal?: AbortSignal;
 }
 
@@ -24,6 +43,12 @@ export interface ActionOutcome {
   /** True when the effect was read back from the target and found in place. */
   readonly verified?: boolean;
   readonly detail?: Readonly<Record<string, unknown>>;
+  /**
+   * From `apply`: what the target looked like before this apply, for the parts the action changes
+   * (`{status: "ACTIVE"}`, `{accountEnabled: true}`). Kept with the enforcement record and given to
+   * `revert` as `ActionRequest.prior`, so a revert undoes only vigil's own change. Plain JSON, no secrets.
+   */
+  readonly prior?: Readonly<Record<string, unknown>>;
 }
 
 /** A configured action. `apply` and `revert` must be safe to run twice. */

@@ -1,5 +1,8 @@
 import type { AccessLevel, CheckResult, Decision, DecisionState } from "../policy/model.ts";
 import type { Lifecycle } from "../util/lifecycle.ts";
+import type { DecidedGeneration, DesiredEnforcement, EnforcementEvent, EnforcementKey, EnforcementRecord } from "./enforcement.ts";
+
+export type { DecidedGeneration, DesiredEnforcement, EnforcementEvent, EnforcementKey, EnforcementRecord, EnforcementRecordStatus } from "./enforcement.ts";
 
 /** What the state store keeps about a (policy, subject) pair. */
 export interface StoredState extends DecisionState {
@@ -52,6 +55,12 @@ export interface StateStore extends Lifecycle {
   getResults(subjects: readonly string[], checks: readonly string[]): Promise<CheckResult[]>;
   /** Removes up to `limit` results that expired before `before`; returns how many. */
   pruneResults(before: number, limit?: number): Promise<number>;
+  /**
+   * Removes up to `limit` enforcement records that are settled (neither pending nor failed) and whose
+   * (policy, subject) has no state any more (the subject left every inventory and was forgotten);
+   * returns how many. Pending and failed records stay, so a restore's reverts keep what they need.
+   */
+  pruneEnforcement(limit?: number): Promise<number>;
   /** Subjects that have a stored state under any policy. */
   stateSubjects(): Promise<string[]>;
   /** Removes every state and result of these subjects (they left every inventory). */
@@ -59,6 +68,18 @@ export interface StateStore extends Lifecycle {
   /** Small JSON documents the engine keeps across restarts (the blast-radius guard's state). */
   getMeta(key: string): Promise<unknown>;
   putMeta(key: string, value: unknown): Promise<void>;
+  /**
+   * Records what new decisions want of their actions, in one atomic step: first every record of each
+   * `decided` (policy, subject) that belongs to an older generation and is not achieved is superseded
+   * (`supersede` in enforcement.ts), then each desired state replaces its record's (`desire`).
+   */
+  desireEnforcement(desired: readonly DesiredEnforcement[], decided: readonly DecidedGeneration[]): Promise<void>;
+  /** The enforcement records of one (policy, subject), one per action ever handed to the queue for real. */
+  getEnforcement(policy: string, subject: string): Promise<EnforcementRecord[]>;
+  /** The unreconciled records (`isUnreconciled`), optionally of one policy, oldest failure first; or the records with these ids. */
+  listEnforcement(filter: { readonly unreconciled: true; readonly policy?: string } | { readonly ids: readonly string[] }): Promise<EnforcementRecord[]>;
+  /** Applies one event to a record atomically (`applyEnforcementEvent`); a missing record stays missing. */
+  updateEnforcement(key: EnforcementKey, event: EnforcementEvent): Promise<void>;
   /** Appends events to the hash-chained audit log; returns the chained entries. */
   appendAudit(events: readonly AuditEvent[]): Promise<AuditEntry[]>;
   readAudit(query?: AuditQuery): Promise<AuditEntry[]>;

@@ -6,7 +6,8 @@ import { VigilError } from "../errors.ts";
 import type { AccessLevel, CheckResult } from "../policy/model.ts";
 import { systemClock, type Clock } from "../util/clock.ts";
 import { AuditLog, lineRefs, offsetAfter, verifyTail, type AuditHead, type AuditKey, type AuditLineRef } from "./audit.ts";
-import type { AuditEntry, AuditEvent, AuditQuery, StateStore, StoredState } from "./contract.ts";
+import type { AuditEntry, AuditEvent, AuditQuery, DecidedGeneration, DesiredEnforcement, EnforcementEvent, EnforcementKey, EnforcementRecord, StateStore, StoredState } from "./contract.ts";
+import { EnforcementTable } from "./embedded-enforcement.ts";
 import { BatchInsert, ensureSchema, storeError, transaction } from "../db/sqlite.ts";
 
 const GENESIS = "0".repeat(64);
@@ -100,6 +101,7 @@ export class EmbeddedStore implements StateStore {
   #unindexed: AuditLineRef[] = [];
   /** Where the pruning sweep of the results table goes on from (a rowid). */
   #pruneCursor = 0;
+  readonly #enforcement: EnforcementTable;
 
   readonly #maxStreams: number | undefined;
   readonly #onStreamsDropped: ((check: string, n: number) => void) | undefined;
@@ -121,6 +123,7 @@ export class EmbeddedStore implements StateStore {
     this.#audit = new AuditLog(join(dataDir, AUDIT_FILE), { clock: options.clock ?? systemClock, ...(options.key ? { key: options.key } : {}) });
     ensureSchema(db, "store", SCHEMA_VERSION, DDL);
     ensureSchema(db, "audit_index", 1, AUDIT_INDEX_DDL);
+    this.#enforcement = new EnforcementTable(db);
   }
 
   /**
@@ -281,6 +284,10 @@ export class EmbeddedStore implements StateStore {
     });
   }
 
+  async pruneEnforcement(limit = 2_000): Promise<number> {
+    return this.#enforcement.pruneOrphans(limit);
+  }
+
   async stateSubjects(): Promise<string[]> {
     const rows = this.#run("list subjects with a state", () => this.#stmt("SELECT DISTINCT subject FROM states INDEXED BY states_by_subject").all()) as { subject: string }[];
     return rows.map((r) => r.subject);
@@ -332,6 +339,22 @@ export class EmbeddedStore implements StateStore {
     this.#run("write meta", () =>
       this.#stmt("INSERT INTO meta (key, data) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET data = excluded.data").run(key, JSON.stringify(value)),
     );
+  }
+
+  async desireEnforcement(desired: readonly DesiredEnforcement[], decided: readonly DecidedGeneration[]): Promise<void> {
+    this.#enforcement.desire(desired, decided);
+  }
+
+  async getEnforcement(policy: string, subject: string): Promise<EnforcementRecord[]> {
+    return this.#enforcement.get(policy, subject);
+  }
+
+  async listEnforcement(filter: { readonly unreconciled: true; readonly policy?: string } | { readonly ids: readonly string[] }): Promise<EnforcementRecord[]> {
+    return this.#enforcement.list(filter);
+  }
+
+  async updateEnforcement(key: EnforcementKey, event: EnforcementEvent): Promise<void> {
+    this.#enforcement.update(key, event);
   }
 
   async appendAudit(events: readonly AuditEvent[]): Promise<AuditEntry[]> {

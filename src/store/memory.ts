@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { redact } from "../util/redact.ts";
 import { resultSlot, type AccessLevel, type CheckResult } from "../policy/model.ts";
-import type { AuditEntry, AuditEvent, AuditQuery, StateStore, StoredState } from "./contract.ts";
+import type { AuditEntry, AuditEvent, AuditQuery, DecidedGeneration, DesiredEnforcement, EnforcementEvent, EnforcementKey, EnforcementRecord, StateStore, StoredState } from "./contract.ts";
+import { applyEnforcementEvent, byFirstFailure, desire, isUnreconciled, supersede } from "./enforcement.ts";
 
 /**
  * A StateStore in memory: for one-shot CLI evaluations (`check`, `explain`) that must not write to
@@ -114,6 +115,46 @@ export class MemoryStore implements StateStore {
     this.#meta.set(key, JSON.stringify(value));
   }
 
+  /** Enforcement records by (policy, subject, action). */
+  readonly #enforcement = new Map<string, EnforcementRecord>();
+
+  async pruneEnforcement(limit = Infinity): Promise<number> {
+    let n = 0;
+    for (const [key, r] of this.#enforcement) {
+      if (n >= limit) break;
+      if (r.status === "pending" || r.status === "failed" || this.#states.has(`${r.policy}\u0000${r.subject}`)) continue;
+      this.#enforcement.delete(key);
+      n++;
+    }
+    return n;
+  }
+
+  async desireEnforcement(desired: readonly DesiredEnforcement[], decided: readonly DecidedGeneration[]): Promise<void> {
+    for (const d of decided) {
+      for (const r of await this.getEnforcement(d.policy, d.subject)) {
+        const next = supersede(r, d.generation);
+        if (next) this.#enforcement.set(enforcementKey(next), next);
+      }
+    }
+    for (const d of desired) this.#enforcement.set(enforcementKey(d), desire(this.#enforcement.get(enforcementKey(d)), d));
+  }
+
+  async getEnforcement(policy: string, subject: string): Promise<EnforcementRecord[]> {
+    return [...this.#enforcement.values()].filter((r) => r.policy === policy && r.subject === subject).sort((a, b) => a.action.localeCompare(b.action));
+  }
+
+  async listEnforcement(filter: { readonly unreconciled: true; readonly policy?: string } | { readonly ids: readonly string[] }): Promise<EnforcementRecord[]> {
+    const all = [...this.#enforcement.values()];
+    if ("ids" in filter) return all.filter((r) => filter.ids.includes(r.id));
+    return all.filter((r) => isUnreconciled(r) && (filter.policy === undefined || r.policy === filter.policy)).sort(byFirstFailure);
+  }
+
+  async updateEnforcement(key: EnforcementKey, event: EnforcementEvent): Promise<void> {
+    const r = this.#enforcement.get(enforcementKey(key));
+    const next = r && applyEnforcementEvent(r, event);
+    if (next) this.#enforcement.set(enforcementKey(key), next);
+  }
+
   async appendAudit(events: readonly AuditEvent[]): Promise<AuditEntry[]> {
     const out: AuditEntry[] = [];
     for (const e of events) {
@@ -135,4 +176,8 @@ export class MemoryStore implements StateStore {
     const limit = q.limit ?? 100;
     return q.after === undefined ? matched.slice(-limit) : matched.slice(0, limit);
   }
+}
+
+function enforcementKey(k: EnforcementKey): string {
+  return `${k.policy}\u0000${k.subject}\u0000${k.action}`;
 }

@@ -67,6 +67,11 @@ export interface MetricObservers {
   circuits?: () => Record<string, boolean>;
   /** inventory (`<index>:<type>`) → stale? Feeds `vigil_inventory_stale{inventory}` as 0/1. */
   inventories?: () => Record<string, boolean>;
+  /**
+   * Unreconciled enforcement: policy → action → count, and the age in seconds of the oldest. Feeds
+   * `vigil_enforcement_unreconciled{policy,action}` and `vigil_enforcement_unreconciled_oldest_seconds`.
+   */
+  unreconciled?: () => { readonly counts: Record<string, Record<string, number>>; readonly oldest_seconds: number };
 }
 
 /** What the rest of vigil records. Every method is cheap and never throws. */
@@ -322,6 +327,12 @@ function createVigilMetrics(meter: Meter, version: string, logger: Logger): Vigi
   observeGauge(N.INVENTORY_STALE, (emit) => {
     for (const [inventory, stale] of Object.entries(observers.inventories?.() ?? {})) emit(stale ? 1 : 0, { [N.ATTR.INVENTORY]: inventory });
   });
+  observeGauge(N.ENFORCEMENT_UNRECONCILED, (emit) => {
+    for (const [policy, byAction] of Object.entries(observers.unreconciled?.().counts ?? {})) {
+      for (const [action, n] of Object.entries(byAction)) emit(n, { [N.ATTR.POLICY]: policy, [N.ATTR.ACTION]: action });
+    }
+  });
+  observeGauge(N.ENFORCEMENT_UNRECONCILED_OLDEST, (emit) => emit(observers.unreconciled?.().oldest_seconds ?? 0, {}));
   const buildAttrs: Attributes = { [N.ATTR.VERSION]: version, [N.ATTR.NODE]: process.version };
   meter.createObservableGauge(N.BUILD_INFO.name, { unit: N.BUILD_INFO.unit, description: N.BUILD_INFO.description }).addCallback((r: ObservableResult) => r.observe(1, buildAttrs));
 
@@ -347,6 +358,7 @@ function createVigilMetrics(meter: Meter, version: string, logger: Logger): Vigi
       if (o.paused) observers.paused = o.paused;
       if (o.circuits) observers.circuits = o.circuits;
       if (o.inventories) observers.inventories = o.inventories;
+      if (o.unreconciled) observers.unreconciled = o.unreconciled;
     },
     configReload: (outcome) => configReloads.add(1, { [N.ATTR.OUTCOME]: outcome }),
     streamsDropped(check, n) {

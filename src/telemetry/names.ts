@@ -56,6 +56,8 @@ export const ATTR = {
   PROVIDER: "provider",
   /** An `inventories[]` entry: its index and type, e.g. `0:file`. */
   INVENTORY: "inventory",
+  /** Action name from the configuration (an `enforcement.<level>[]` entry's `name`). */
+  ACTION: "action",
 } as const;
 
 /** Values of `outcome` on `vigil_audit_checkpoints_total`. */
@@ -184,6 +186,23 @@ export const PROVIDER_CIRCUIT_OPEN: MetricDefinition = {
   description: "1 while the provider's circuit breaker is open (its API failed repeatedly and is left alone), 0 otherwise.",
 };
 
+/**
+ * Observable gauge: enforcement the queue gave up on (attempts used up, or a permanent error) that is
+ * still wanted and not achieved; vigil keeps re-driving it. Attributes: `policy`, `action`.
+ */
+export const ENFORCEMENT_UNRECONCILED: MetricDefinition = {
+  name: "vigil_enforcement_unreconciled",
+  unit: "{action}",
+  description: "Decided enforcement actions whose attempts ran out and that are not in effect yet (vigil keeps re-driving them), by policy and action.",
+};
+
+/** Observable gauge: how long the oldest unreconciled enforcement has been failing, in seconds (0 when none). No attributes. */
+export const ENFORCEMENT_UNRECONCILED_OLDEST: MetricDefinition = {
+  name: "vigil_enforcement_unreconciled_oldest_seconds",
+  unit: "s",
+  description: "Seconds since the oldest unreconciled enforcement action first ran out of attempts; 0 when none is unreconciled.",
+};
+
 /** Counter: configuration reloads. Attributes: `outcome` (one of `RELOAD_OUTCOMES`). */
 export const CONFIG_RELOADS: MetricDefinition = {
   name: "vigil_config_reloads_total",
@@ -276,6 +295,8 @@ export const ALL_METRICS: readonly MetricDefinition[] = [
   SUBJECTS,
   ENFORCEMENT_PAUSED,
   PROVIDER_CIRCUIT_OPEN,
+  ENFORCEMENT_UNRECONCILED,
+  ENFORCEMENT_UNRECONCILED_OLDEST,
   CONFIG_RELOADS,
   BUILD_INFO,
   RESULT_STREAMS_DROPPED,

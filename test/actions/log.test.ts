@@ -73,3 +73,23 @@ test("log config rejects unknown keys and levels", () => {
   assert.equal(logAction.configSchema.safeParse({ level: "debug" }).success, false);
   assert.equal(logAction.configSchema.safeParse({ colour: "red" }).success, false);
 });
+
+test("a revert writes that access was restored, never as an error", async () => {
+  const { ctx, lines } = capture();
+  const severe = logAction.create(logAction.configSchema.parse({ level: "error", message: "access denied" }), ctx);
+  await severe.revert!({ ...req, operation: "revert", decision: { ...req.decision, access: "full_access" }, previous_access: "deny" });
+  const quiet = logAction.create(logAction.configSchema.parse({ level: "info", message: "access denied", restore_message: "welcome back" }), ctx);
+  await quiet.revert!({ ...req, operation: "revert" });
+  await ctx.http.close();
+  assert.deepEqual(
+    lines.map((l) => [l.level, l.msg, l.operation]),
+    [
+      ["warn", "access restored", "revert"],
+      ["info", "welcome back", "revert"],
+    ],
+  );
+  assert.equal(lines[0]!.access, "full_access");
+  // The plan shows the same line.
+  const planned = severe.plan({ ...req, operation: "revert" })[0]!.body as Record<string, unknown>;
+  assert.deepEqual([planned.level, planned.msg], ["warn", "access restored"]);
+});

@@ -133,6 +133,19 @@ describe("webhook action against a real receiver", () => {
     assert.ok(verifySignature(got.raw, got.headers["x-vigil-signature"] as string, SECRET));
   });
 
+  test("the body names the action, so two reverts of one decision are told apart; the signature covers it", async () => {
+    const action = webhookAction.create(config(), ctx);
+    const restore = { operation: "revert" as const, previous_access: "deny" as const };
+    await action.revert!(request({ ...restore, idempotency_key: "k-ro", action: { name: "read_only[0]:webhook", type: "webhook" } }));
+    await action.revert!(request({ ...restore, idempotency_key: "k-dn", action: { name: "deny[0]:webhook", type: "webhook" } }));
+    const bodies = received.map((r) => JSON.parse(r.raw.toString("utf8")) as Record<string, unknown>);
+    assert.deepEqual(bodies.map((b) => b.action), [
+      { name: "read_only[0]:webhook", type: "webhook" },
+      { name: "deny[0]:webhook", type: "webhook" },
+    ]);
+    for (const r of received) assert.ok(verifySignature(r.raw, r.headers["x-vigil-signature"] as string, SECRET));
+  });
+
   test("the plan's body equals what the receiver got, and masks the signature and secret-named headers", async () => {
     const action = webhookAction.create(config(), ctx);
     const req = request();

@@ -5,7 +5,8 @@
  */
 import { tmpdir } from "node:os";
 import { metrics, trace } from "@opentelemetry/api";
-import type { ActionContext, ActionRequest } from "../../src/plugin/action.ts";
+import type { ActionContext, ActionOutcome, ActionRequest } from "../../src/plugin/action.ts";
+import { applyEnforcementEvent, desire, type EnforcementEvent, type EnforcementRecord } from "../../src/store/enforcement.ts";
 import type { ProviderContext } from "../../src/plugin/provider.ts";
 import type { PluginContext } from "../../src/plugin/context.ts";
 import { createHttpClient } from "../../src/net/http.ts";
@@ -89,4 +90,60 @@ export async function attempt<T>(fn: () => Promise<T>, max = 5): Promise<Attempt
     }
   }
   return { error, attempts: max, retryAfter };
+}
+
+/**
+ * Stands in for the engine's enforcement record of one action, with the store's own transitions
+ * (src/store/enforcement.ts): `forApply` builds an apply attempt's request as the engine does (what an
+ * earlier attempt recorded as `prior`, and a `recordPrior` that keeps what the action notes);
+ * `applied` records the successful apply's outcome; `forRevert` gives the revert what is recorded.
+ */
+export class EnforcementRecordFake {
+  #record: EnforcementRecord;
+
+  constructor(req: ActionRequest) {
+    const d = req.decision;
+    this.#record = desire(undefined, {
+      policy: d.policy,
+      subject: req.subject.id,
+      action: "under-test",
+      action_type: "under-test",
+      operation: "apply",
+      access: d.access,
+      previous_access: req.previous_access,
+      generation: d.generation,
+      decided_at: d.decided_at,
+      idempotency_key: req.idempotency_key,
+    });
+  }
+
+  get record(): EnforcementRecord {
+    return this.#record;
+  }
+
+  forApply(req: ActionRequest): ActionRequest {
+    const prior = this.#record.in_effect ? this.#record.prior : undefined;
+    // The engine records a failed attempt when it ends; marked here up front, since `attempt()` does
+    // not say how an attempt ended. Either way the next attempt and the revert see it.
+    this.#event({ kind: "attempted" });
+    return {
+      ...req,
+      operation: "apply",
+      ...(prior === undefined ? {} : { prior }),
+      recordPrior: async (p) => this.#event({ kind: "prior", prior: p }),
+    };
+  }
+
+  applied(outcome: ActionOutcome): void {
+    this.#event({ kind: "achieved", generation: this.#record.generation, operation: "apply", ...(outcome.prior ? { prior: outcome.prior } : {}) });
+  }
+
+  forRevert(req: ActionRequest): ActionRequest {
+    const prior = this.#record.prior;
+    return { ...req, operation: "revert", ...(prior === undefined ? {} : { prior }) };
+  }
+
+  #event(e: EnforcementEvent): void {
+    this.#record = applyEnforcementEvent(this.#record, e) ?? this.#record;
+  }
 }

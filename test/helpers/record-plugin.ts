@@ -2,6 +2,8 @@
  * A plugin module written to disk and loaded through `plugins:` like a user's own: a `record`
  * action that logs its calls into globalThis.__vigilCalls (held back while `holdActions()` holds
  * them), and a `flaky` check whose verdict globalThis.__vigilFlaky controls ("pass", "fail" or "throw").
+ * The `record` action also logs each request it got (`requests()`), fails while `failActions()` says
+ * so, and returns the prior `priorFor()` gives it from apply.
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,6 +19,31 @@ export function setFlaky(mode: "pass" | "fail" | "throw"): void {
   (globalThis as { __vigilFlaky?: string }).__vigilFlaky = mode;
 }
 
+/** What one `record` call was given. */
+export interface RecordedRequest {
+  readonly op: string;
+  readonly subject: string;
+  readonly access: string;
+  readonly action: { name: string; type: string } | undefined;
+  readonly prior: Record<string, unknown> | undefined;
+}
+
+/** Every request a `record` action got, failed attempts included, in order. */
+export function requests(): RecordedRequest[] {
+  const g = globalThis as { __vigilRequests?: RecordedRequest[] };
+  return (g.__vigilRequests ??= []);
+}
+
+/** While set, every `record` call fails: `transient` (an upstream 503, retried) or `permanent` (a plain error). */
+export function failActions(mode: "transient" | "permanent" | undefined): void {
+  (globalThis as { __vigilFail?: string }).__vigilFail = mode;
+}
+
+/** What a `record` apply returns as its prior (`ActionOutcome.prior`); undefined returns none. */
+export function priorFor(fn: ((subject: string) => Record<string, unknown>) | undefined): void {
+  (globalThis as { __vigilPrior?: unknown }).__vigilPrior = fn;
+}
+
 /** Holds every `record` call until the returned function is called. */
 export function holdActions(): () => void {
   let release!: () => void;
@@ -30,18 +57,32 @@ export function holdActions(): () => void {
 
 export function writeRecordPlugin(dir: string): string {
   const zod = import.meta.resolve("zod");
+  const errors = import.meta.resolve("../../src/errors.ts");
   const file = join(dir, "record-plugin.mjs");
   writeFileSync(
     file,
     `import { z } from ${JSON.stringify(zod)};
+import { UpstreamError } from ${JSON.stringify(errors)};
 globalThis.__vigilCalls ??= [];
+globalThis.__vigilRequests ??= [];
+const seen = (op, req) => {
+  globalThis.__vigilRequests.push({ op, subject: req.subject.id, access: req.decision.access, action: req.action, prior: req.prior });
+  if (globalThis.__vigilFail === "transient") throw new UpstreamError(true, "record target unavailable (503)", { status: 503 });
+  if (globalThis.__vigilFail === "permanent") throw new Error("record target refuses");
+};
 export const actions = [{
   type: "record", description: "records calls", requiredPermissions: [], example: {}, revertible: true,
   configSchema: z.object({}).strict(),
   create: () => ({
     plan: (req) => [{ method: "RECORD", url: "record:", headers: {}, body: { subject: req.subject.id, op: req.operation } }],
-    apply: async (req) => { await globalThis.__vigilHold; globalThis.__vigilCalls.push(["apply", req.subject.id, req.decision.access]); return { verified: true }; },
-    revert: async (req) => { await globalThis.__vigilHold; globalThis.__vigilCalls.push(["revert", req.subject.id, req.decision.access]); return {}; },
+    apply: async (req) => {
+      await globalThis.__vigilHold;
+      seen("apply", req);
+      globalThis.__vigilCalls.push(["apply", req.subject.id, req.decision.access]);
+      const prior = globalThis.__vigilPrior?.(req.subject.id);
+      return prior ? { verified: true, prior } : { verified: true };
+    },
+    revert: async (req) => { await globalThis.__vigilHold; seen("revert", req); globalThis.__vigilCalls.push(["revert", req.subject.id, req.decision.access]); return {}; },
   }),
 }];
 export const checks = [{

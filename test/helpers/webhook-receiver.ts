@@ -9,6 +9,8 @@ export interface Delivery {
   signatureValid: boolean;
   idempotencyKey: string | undefined;
   at: number;
+  /** What the receiver answered. */
+  reply: number | "hang";
 }
 
 export class WebhookReceiver {
@@ -19,6 +21,7 @@ export class WebhookReceiver {
   readonly #server = createServer((req, res) => void this.#handle(req, res));
   readonly #hanging: ServerResponse[] = [];
   #count = 0;
+  #port = 0;
   #waiters: { n: number; resolve: () => void }[] = [];
 
   constructor(secret: string) {
@@ -26,8 +29,20 @@ export class WebhookReceiver {
   }
 
   async start(): Promise<string> {
-    await new Promise<void>((r) => this.#server.listen(0, "127.0.0.1", r));
-    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/hook`;
+    await new Promise<void>((r) => this.#server.listen(this.#port, "127.0.0.1", r));
+    this.#port = (this.#server.address() as AddressInfo).port;
+    return `http://127.0.0.1:${this.#port}/hook`;
+  }
+
+  /** Stops listening: connections to the port are refused until `up()`. */
+  async down(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((r) => this.#server.close(() => r()));
+  }
+
+  /** Listens again, on the same port. */
+  async up(): Promise<void> {
+    await this.start();
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -39,7 +54,7 @@ export class WebhookReceiver {
     const signatureValid = got.length === expected.length && timingSafeEqual(Buffer.from(got), Buffer.from(expected));
     const n = ++this.#count;
     const reply = this.respond(n);
-    this.deliveries.push({ body: JSON.parse(raw) as Record<string, unknown>, raw, signatureValid, idempotencyKey: req.headers["x-vigil-idempotency-key"] as string | undefined, at: Date.now() });
+    this.deliveries.push({ body: JSON.parse(raw) as Record<string, unknown>, raw, signatureValid, idempotencyKey: req.headers["x-vigil-idempotency-key"] as string | undefined, at: Date.now(), reply });
     this.#waiters = this.#waiters.filter((w) => (this.deliveries.length >= w.n ? (w.resolve(), false) : true));
     if (reply === "hang") {
       this.#hanging.push(res);

@@ -44,6 +44,9 @@ async function start(options: { maxConnections?: number; idleTimeoutMs?: number;
 async function silent(port: number): Promise<{ socket: Socket; closedAt: Promise<number> }> {
   const socket = connect(port, "127.0.0.1");
   socket.on("error", () => undefined);
+  // Reads whatever the server sends (a 408 when Node's own headers timeout closes it first), so the
+  // end of the stream is seen and the socket closes; a client that never reads would stay half-open.
+  socket.resume();
   const closedAt = once(socket, "close").then(() => performance.now());
   await once(socket, "connect");
   return { socket, closedAt };

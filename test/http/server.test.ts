@@ -2,7 +2,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
 import { ApiServer } from "../../src/http/server.ts";
-import type { AgentApi, AgentStatus, EnforcementStatus, SignalInput, SubjectDetail, SubjectSummary } from "../../src/http/agent-api.ts";
+import type { AgentApi, AgentStatus, EnforcementStatus, FailedEnforcement, SignalInput, SubjectDetail, SubjectSummary } from "../../src/http/agent-api.ts";
 import type { AuditEntry, AuditQuery } from "../../src/store/contract.ts";
 import type { Decision } from "../../src/policy/model.ts";
 import { VigilError } from "../../src/errors.ts";
@@ -80,6 +80,32 @@ class FakeApi implements AgentApi {
     this.record("resumeEnforcement", policy);
     if (policy !== undefined && policy !== "p1") throw new VigilError("VIGIL_ERR_BAD_REQUEST", `unknown policy: ${policy}`);
     return { resumed: ["p1"] };
+  }
+  readonly failedItem: FailedEnforcement = {
+    id: "a1b2c3d4e5f6a1b2c3d4e5f6",
+    policy: "p1",
+    subject: "alice",
+    action: "notify",
+    action_type: "webhook",
+    operation: "apply",
+    access: "deny",
+    generation: 2,
+    status: "failed",
+    attempts: 3,
+    redrives: 0,
+    last_error: "POST http://hooks.example/ → 503",
+    first_failed_at: "2024-01-01T00:00:00.000Z",
+    last_attempt_at: "2024-01-01T00:00:00.000Z",
+    next_retry_at: "2024-01-01T00:01:00.000Z",
+  };
+  async failedEnforcement(query: { policy?: string; limit: number; offset: number }) {
+    this.record("failedEnforcement", query);
+    return { items: [this.failedItem], total: 1 };
+  }
+  async retryEnforcement(request: { ids: readonly string[] } | { all: true; policy?: string }) {
+    this.record("retryEnforcement", request);
+    if ("policy" in request && request.policy !== undefined && request.policy !== "p1") throw new VigilError("VIGIL_ERR_BAD_REQUEST", `unknown policy "${request.policy}"`);
+    return { retried: [this.failedItem.id], in_progress: [], not_failed: "ids" in request ? request.ids.filter((id) => id !== this.failedItem.id) : [] };
   }
 }
 
@@ -181,6 +207,8 @@ describe("ApiServer", () => {
       ["GET", "/v1/audit"],
       ["GET", "/v1/enforcement"],
       ["POST", "/v1/enforcement/resume"],
+      ["GET", "/v1/enforcement/failed"],
+      ["POST", "/v1/enforcement/failed/retry"],
       ["GET", "/v1/status"],
       ["GET", "/v1/no-such-route"],
     ];
@@ -416,6 +444,48 @@ describe("ApiServer", () => {
     const extra = await post("/v1/enforcement/resume", { policy: "p1", force: true });
     assert.equal(extra.status, 400);
     assert.match(extra.body.error.message, /^force: unknown key$/);
+  });
+
+  test("failed enforcement: listed with paging and a policy filter, retried by ids or all, malformed bodies refused", async () => {
+    const list = await call("GET", "/v1/enforcement/failed?policy=p1&limit=10&offset=0");
+    assert.equal(list.status, 200);
+    assert.deepEqual(list.body, { items: [api.failedItem], total: 1 });
+    assert.deepEqual(api.last("failedEnforcement"), [{ policy: "p1", limit: 10, offset: 0 }]);
+    await call("GET", "/v1/enforcement/failed");
+    assert.deepEqual(api.last("failedEnforcement"), [{ limit: 100, offset: 0 }]);
+    assert.equal((await call("GET", "/v1/enforcement/failed?limit=0")).status, 400);
+    assert.match((await call("GET", "/v1/enforcement/failed?state=x")).body.error.message, /^state: unknown query parameter$/);
+
+    const byId = await post("/v1/enforcement/failed/retry", { ids: [api.failedItem.id, "nope"] });
+    assert.equal(byId.status, 200);
+    assert.deepEqual(byId.body, { retried: [api.failedItem.id], in_progress: [], not_failed: ["nope"] });
+    assert.deepEqual(api.last("retryEnforcement"), [{ ids: [api.failedItem.id, "nope"] }]);
+    assert.equal((await post("/v1/enforcement/failed/retry", { all: true })).status, 200);
+    assert.deepEqual(api.last("retryEnforcement"), [{ all: true }]);
+    assert.equal((await post("/v1/enforcement/failed/retry", { all: true, policy: "p1" })).status, 200);
+    assert.deepEqual(api.last("retryEnforcement"), [{ all: true, policy: "p1" }]);
+    const unknown = await post("/v1/enforcement/failed/retry", { all: true, policy: "p9" });
+    assert.deepEqual([unknown.status, unknown.body.error.code], [400, "VIGIL_ERR_BAD_REQUEST"]);
+
+    const calls = api.calls.length;
+    for (const [body, message] of [
+      [{}, /name the items to retry with "ids", or retry every one with "all": true/],
+      [{ ids: ["a"], all: true }, /name the items to retry/],
+      [{ ids: [] }, /^ids: expected at least 1 id$/],
+      [{ ids: [""] }, /^ids\[0\]: must not be empty$/],
+      [{ all: false }, /^all: expected true$/],
+      [{ ids: ["a"], policy: "p1" }, /^policy: "policy" narrows "all": true/],
+      [{ all: true, force: 1 }, /force: unknown key/],
+      [[], /expected an object/],
+    ] as const) {
+      const res = await post("/v1/enforcement/failed/retry", body);
+      assert.equal(res.status, 400, JSON.stringify(body));
+      assert.match(res.body.error.message, message, JSON.stringify(body));
+    }
+    const empty = await call("POST", "/v1/enforcement/failed/retry");
+    assert.equal(empty.status, 400);
+    assert.equal(api.calls.length, calls, "refused bodies never reach the agent");
+    assert.equal((await call("GET", "/v1/enforcement/failed/retry")).status, 405);
   });
 
   test("GET /v1/status answers the agent's status; 503 while the agent is not running", async () => {

@@ -269,6 +269,7 @@ identity_perimeter: {}
     assert.equal(call.url, "https://hooks.example.org/vigil");
     assert.equal(call.headers["X-Vigil-Signature"] ?? call.headers["x-vigil-signature"], "[REDACTED]");
     assert.equal(call.body.access, "deny");
+    assert.deepEqual(call.body.action, { name: "notify", type: "webhook" }, "the body names the action, as the agent sends it");
     assert.ok(!r.stdout.includes(SECRET));
   });
 

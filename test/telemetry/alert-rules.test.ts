@@ -25,6 +25,7 @@ const EXPECTED_ALERTS = [
   "VigilDown",
   "VigilEnforcementPaused",
   "VigilActionFailures",
+  "VigilEnforcementUnreconciled",
   "VigilQueueBacklog",
   "VigilConfigReloadFailed",
   "VigilSignalLatencyHigh",

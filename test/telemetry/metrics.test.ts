@@ -43,6 +43,7 @@ function recordEverything(m: VigilMetrics): void {
     paused: () => ({ baseline: true, strict: false }),
     circuits: () => ({ okta: true, aws: false }),
     inventories: () => ({ "0:file": true, "1:static": false }),
+    unreconciled: () => ({ counts: { baseline: { notify: 2, suspend: 0 } }, oldest_seconds: 90 }),
   });
 }
 
@@ -100,6 +101,9 @@ describe("Telemetry with a Prometheus endpoint", async () => {
       'vigil_enforcement_paused{policy="strict"} 0',
       'vigil_provider_circuit_open{provider="okta"} 1',
       'vigil_provider_circuit_open{provider="aws"} 0',
+      'vigil_enforcement_unreconciled{policy="baseline",action="notify"} 2',
+      'vigil_enforcement_unreconciled{policy="baseline",action="suspend"} 0',
+      "vigil_enforcement_unreconciled_oldest_seconds 90",
       `vigil_build_info{version="${PACKAGE_VERSION}",node="${process.version}"} 1`,
       'vigil_result_streams_dropped_total{check="edr_status"} 3',
       "vigil_results_pruned_total 5",

@@ -5,9 +5,15 @@
  *
  * Adding first, then removing, means a failure between the two leaves the user in both groups (never
  * in neither), and the queue's retry completes the move.
+ *
+ * Graph's answers tell whether each membership was there (400 "already exist" on the add, 404 on the
+ * remove), so apply records them as it goes (`prior: {read_only_member, full_member}`, direct
+ * membership). Revert undoes only vigil's own change: back into the full group only if vigil took the
+ * user out, out of the read-only group only if vigil put them in. A key the apply never recorded (its
+ * answer was lost) is unknown, and that step is reverted as before.
  */
 import { z } from "zod";
-import type { Action, ActionFactory, ActionRequest } from "../../plugin/action.ts";
+import type { Action, ActionFactory, ActionOutcome, ActionRequest } from "../../plugin/action.ts";
 import type { ApiCall } from "../../net/api-call.ts";
 import type { HttpResponse } from "../../net/http.ts";
 import { jsonCall } from "../../plugin/api-client.ts";
@@ -85,14 +91,25 @@ export const groupDowngradeAction: ActionFactory<GroupDowngradeConfig> = {
   provider: ENTRA,
   create(config, ctx): Action {
     const client = entraClient(ctx, TYPE);
-    const run = async (req: ActionRequest, operation: ActionRequest["operation"]) => {
-      const c = buildCalls(client, config, req, operation);
-      const joined = added(c.add, await client.send(c.add, req.signal));
-      const left = removed(c.remove, await client.send(c.remove, req.signal));
+    const verify = async (c: Calls, req: ActionRequest) => {
       const value = jsonOrUndefined<{ value?: unknown }>(await client.send(c.check, req.signal))?.value;
       const member = Array.isArray(value) ? value.filter((v): v is string => typeof v === "string").map((v) => v.toLowerCase()) : undefined;
-      const inJoin = member?.includes(c.join.toLowerCase());
-      const inLeave = member?.includes(c.leave.toLowerCase());
+      return { member, inJoin: member?.includes(c.join.toLowerCase()), inLeave: member?.includes(c.leave.toLowerCase()) };
+    };
+    const apply = async (req: ActionRequest): Promise<ActionOutcome> => {
+      const c = buildCalls(client, config, req, "apply");
+      // Keys recorded by an earlier attempt win: its answers came before vigil's own change.
+      const prior: Record<string, unknown> = { ...(req.prior ?? {}) };
+      const note = async (key: "read_only_member" | "full_member", value: boolean) => {
+        if (typeof prior[key] === "boolean") return;
+        prior[key] = value;
+        await req.recordPrior?.({ [key]: value });
+      };
+      const joined = added(c.add, await client.send(c.add, req.signal));
+      await note("read_only_member", !joined);
+      const left = removed(c.remove, await client.send(c.remove, req.signal));
+      await note("full_member", left);
+      const { member, inJoin, inLeave } = await verify(c, req);
       return {
         verified: inJoin === true && inLeave === false,
         detail: {
@@ -104,15 +121,43 @@ export const groupDowngradeAction: ActionFactory<GroupDowngradeConfig> = {
           removed: left,
           ...(member ? { member_of_joined: inJoin, member_of_left: inLeave } : {}),
         },
+        prior,
+      };
+    };
+    const revert = async (req: ActionRequest): Promise<ActionOutcome> => {
+      const c = buildCalls(client, config, req, "revert");
+      const steps = revertSteps(req);
+      const joined = steps.join ? added(c.add, await client.send(c.add, req.signal)) : false;
+      const left = steps.leave ? removed(c.remove, await client.send(c.remove, req.signal)) : false;
+      const { member, inJoin, inLeave } = await verify(c, req);
+      const untouched = [...(steps.join ? [] : [`not added back to ${c.join}: vigil did not remove the user from it`]), ...(steps.leave ? [] : [`left in ${c.leave}: the user was a member before vigil's apply`])];
+      return {
+        // What vigil changed is undone; a membership it never touched is not its to check.
+        verified: (!steps.join || inJoin === true) && (!steps.leave || inLeave === false),
+        detail: {
+          user: c.user,
+          joined: c.join,
+          left: c.leave,
+          added: joined,
+          removed: left,
+          ...(member ? { member_of_joined: inJoin, member_of_left: inLeave } : {}),
+          ...(untouched.length > 0 ? { left_as_it_was: untouched } : {}),
+        },
       };
     };
     return {
       plan(req) {
         const c = buildCalls(client, config, req, req.operation);
-        return [client.describe(c.add), client.describe(c.remove), client.describe(c.check)];
+        const steps = req.operation === "apply" ? { join: true, leave: true } : revertSteps(req);
+        return [...(steps.join ? [c.add] : []), ...(steps.leave ? [c.remove] : []), c.check].map((x) => client.describe(x));
       },
-      apply: (req) => run(req, "apply"),
-      revert: (req) => run(req, "revert"),
+      apply,
+      revert,
     };
   },
 };
+
+/** Revert: join the full group unless the record shows vigil never took the user out; leave the read-only group unless they were in it before. */
+function revertSteps(req: ActionRequest): { join: boolean; leave: boolean } {
+  return { join: req.prior?.full_member !== false, leave: req.prior?.read_only_member !== true };
+}

@@ -1,6 +1,8 @@
 /**
  * `log`: writes one structured line per enforcement step. Useful as a first action while a policy is
  * tuned, or beside real actions so the decision is in the log pipeline as well as the audit log.
+ * A revert is a restore, and reads like one: "access restored" (or `restore_message`), at most at
+ * `warn` however severe the apply's line is.
  */
 import { z } from "zod";
 import type { Action, ActionFactory, ActionRequest } from "../../plugin/action.ts";
@@ -10,10 +12,14 @@ export const logConfigSchema = z
   .object({
     /** Level of the line. Default `warn`. */
     level: z.enum(["info", "warn", "error"]).default("warn"),
-    /** Log message. Default `enforcement`. */
+    /** Log message of an apply. Default `enforcement`. */
     message: z.string().min(1).default("enforcement"),
+    /** Log message of a revert (access given back). Default `access restored`. */
+    restore_message: z.string().min(1).optional(),
   })
   .strict();
+
+const RESTORE_MESSAGE = "access restored";
 
 export type LogConfig = z.output<typeof logConfigSchema>;
 
@@ -43,11 +49,17 @@ export const logAction: ActionFactory<LogConfig> = {
   configSchema: logConfigSchema,
   revertible: true,
   create(config, ctx): Action {
+    // A restore is good news: never an error line, whatever level the apply's line has.
+    const line = (req: ActionRequest) =>
+      req.operation === "revert"
+        ? { level: config.level === "error" ? ("warn" as const) : config.level, msg: config.restore_message ?? RESTORE_MESSAGE }
+        : { level: config.level, msg: config.message };
     const plan = (req: ActionRequest): PlannedCall[] => [
-      { method: "LOG", url: "log:", headers: {}, body: { level: config.level, msg: config.message, ...logRecord(req) }, summary: `log ${req.operation} of ${req.decision.access} for ${req.subject.id}` },
+      { method: "LOG", url: "log:", headers: {}, body: { ...line(req), ...logRecord(req) }, summary: `log ${req.operation} of ${req.decision.access} for ${req.subject.id}` },
     ];
     const write = async (req: ActionRequest) => {
-      ctx.logger[config.level](logRecord(req), config.message);
+      const { level, msg } = line(req);
+      ctx.logger[level](logRecord(req), msg);
       return {};
     };
     return { plan, apply: write, revert: write };

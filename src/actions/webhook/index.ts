@@ -39,7 +39,11 @@ export const webhookConfigSchema = z
 /** The webhook action's validated config; `timeout` is in milliseconds. */
 export type WebhookConfig = z.output<typeof webhookConfigSchema>;
 
-/** The exact JSON text sent for a request: the same bytes in `plan`, `apply`, every retry and the signature. */
+/**
+ * The exact JSON text sent for a request: the same bytes in `plan`, `apply`, every retry and the
+ * signature. `action` names the configured entry (`name`, unique in the policy, and `type`), so a
+ * receiver can tell apart two webhooks that carry the same decision (two levels reverted at once).
+ */
 export function webhookBody(req: ActionRequest): string {
   const d = req.decision;
   return JSON.stringify({
@@ -53,6 +57,7 @@ export function webhookBody(req: ActionRequest): string {
     decided_at: new Date(d.decided_at).toISOString(),
     idempotency_key: req.idempotency_key,
     operation: req.operation,
+    ...(req.action ? { action: { name: req.action.name, type: req.action.type } } : {}),
   });
 }
 

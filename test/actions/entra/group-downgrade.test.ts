@@ -2,7 +2,7 @@ import { afterEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { groupDowngradeAction } from "../../../src/actions/entra/group-downgrade.ts";
 import { UpstreamError, VigilError } from "../../../src/errors.ts";
-import { attempt } from "../../helpers/action-context.ts";
+import { attempt, EnforcementRecordFake } from "../../helpers/action-context.ts";
 import { ALL_PERMISSIONS, CLIENT_SECRET, graphError } from "../../helpers/fakes/entra.ts";
 import { ALICE, aliceRequest, assertNoSecrets, assertPlanSent, currentToken, FULL_GROUP, READ_ONLY_GROUP, tenant, type Tenant } from "./setup.ts";
 
@@ -73,6 +73,53 @@ describe("entra:group_downgrade", () => {
     assert.equal(r.value?.verified, true);
     assert.equal(r.value?.detail?.added, false);
     assert.equal(t.fake.isMember(FULL_GROUP, ALICE.id), false);
+  });
+
+  test("revert leaves the read-only group the user was already in, and restores the full group vigil took", async () => {
+    t = await start();
+    t.fake.groups.get(READ_ONLY_GROUP)!.add(ALICE.id);
+    const action = create();
+    const record = new EnforcementRecordFake(aliceRequest("apply", "read_only"));
+    const applied = await action.apply(record.forApply(aliceRequest("apply", "read_only")));
+    record.applied(applied);
+    assert.deepEqual(applied.prior, { read_only_member: true, full_member: true });
+    const from = t.fake.graphRequests().length;
+    const req = record.forRevert(aliceRequest("revert", "full_access"));
+    const plan = action.plan(req);
+    const outcome = await action.revert!(req);
+    assert.equal(t.fake.isMember(READ_ONLY_GROUP, ALICE.id), true, "vigil did not add them there, so it does not take them out");
+    assert.equal(t.fake.isMember(FULL_GROUP, ALICE.id), true);
+    assert.equal(outcome.verified, true);
+    assert.deepEqual(t.fake.graphLines().slice(from), [`POST /v1.0/groups/${FULL_GROUP}/members/$ref`, `POST /v1.0/users/${ALICE.id}/checkMemberGroups`]);
+    assertPlanSent(t.fake, plan, from);
+  });
+
+  test("revert adds nobody to the full group vigil never took them out of", async () => {
+    t = await tenant();
+    t.fake.addGroup(FULL_GROUP);
+    t.fake.addGroup(READ_ONLY_GROUP);
+    const action = create();
+    const record = new EnforcementRecordFake(aliceRequest("apply", "read_only"));
+    record.applied(await action.apply(record.forApply(aliceRequest("apply", "read_only"))));
+    assert.deepEqual(record.record.prior, { read_only_member: false, full_member: false });
+    await action.revert!(record.forRevert(aliceRequest("revert", "full_access")));
+    assert.equal(t.fake.isMember(FULL_GROUP, ALICE.id), false);
+    assert.equal(t.fake.isMember(READ_ONLY_GROUP, ALICE.id), false);
+  });
+
+  test("a retry after a failure between the two steps keeps the first answer, so the revert undoes the add", async () => {
+    t = await start();
+    t.fake.unavailable({ method: "DELETE" }, 1, 1);
+    const action = create();
+    const record = new EnforcementRecordFake(aliceRequest("apply", "read_only"));
+    const r = await attempt(() => action.apply(record.forApply(aliceRequest("apply", "read_only"))));
+    assert.equal(r.attempts, 2);
+    assert.equal(r.value?.detail?.added, false, "the retry's add found vigil's own membership");
+    assert.deepEqual(r.value?.prior, { read_only_member: false, full_member: true });
+    record.applied(r.value!);
+    await action.revert!(record.forRevert(aliceRequest("revert", "full_access")));
+    assert.equal(t.fake.isMember(READ_ONLY_GROUP, ALICE.id), false);
+    assert.equal(t.fake.isMember(FULL_GROUP, ALICE.id), true);
   });
 
   test("another 400 on the add is not taken for 'already a member'", async () => {

@@ -2,7 +2,7 @@ import { after, afterEach, before, beforeEach, describe, test } from "node:test"
 import assert from "node:assert/strict";
 import { groupDowngradeAction } from "../../../src/actions/okta/group-downgrade.ts";
 import { UpstreamError } from "../../../src/errors.ts";
-import { attempt, request } from "../../helpers/action-context.ts";
+import { attempt, EnforcementRecordFake, request } from "../../helpers/action-context.ts";
 import { assertNoSecrets, assertPlanMatchesSent, assertResetHint, startOrg, type Org } from "./setup.ts";
 
 const USER = "00u1alice0000000x7";
@@ -34,12 +34,13 @@ describe("okta:group_downgrade", () => {
 
   const action = () => groupDowngradeAction.create(groupDowngradeAction.configSchema.parse({ full_group: FULL, read_only_group: RO }), org.ctx);
 
-  test("apply adds the read-only group, then removes the full group, and verifies", async () => {
+  test("apply reads the memberships, adds the read-only group, then removes the full group, and verifies", async () => {
     const outcome = await action().apply(alice());
     assert.deepEqual(org.fake.groupsOf(USER), [OTHER, RO].sort());
     assert.equal(outcome.verified, true);
     assert.deepEqual(outcome.detail, { user: USER, member_of: RO, removed_from: FULL });
-    assert.deepEqual(org.fake.apiLines(), [`PUT /api/v1/groups/${RO}/users/${USER}`, `DELETE /api/v1/groups/${FULL}/users/${USER}`, `GET /api/v1/users/${USER}/groups`]);
+    assert.deepEqual(outcome.prior, { full_member: true, read_only_member: false });
+    assert.deepEqual(org.fake.apiLines(), [`GET /api/v1/users/${USER}/groups`, `PUT /api/v1/groups/${RO}/users/${USER}`, `DELETE /api/v1/groups/${FULL}/users/${USER}`, `GET /api/v1/users/${USER}/groups`]);
   });
 
   test("revert restores the full group and leaves the read-only group", async () => {
@@ -71,7 +72,8 @@ describe("okta:group_downgrade", () => {
     const outcome = await action().apply(alice());
     assert.equal(outcome.verified, true);
     const lines = org.fake.apiLines();
-    assert.equal(lines.filter((l) => l.startsWith(`GET /api/v1/users/${USER}/groups`)).length, 2);
+    // Two pages read before the change, two to verify it.
+    assert.equal(lines.filter((l) => l.startsWith(`GET /api/v1/users/${USER}/groups`)).length, 4);
   });
 
   test("verification is false when the user is still in the full group afterwards", async () => {
@@ -92,13 +94,13 @@ describe("okta:group_downgrade", () => {
     assert.deepEqual(org.fake.groupsOf(USER), [OTHER, RO].sort());
   });
 
-  test("403 is permanent: one attempt, one request", async () => {
+  test("403 is permanent: one attempt, one request after the membership read", async () => {
     org.fake.deny({ method: "PUT" });
     const result = await attempt(() => action().apply(alice()));
     assert.equal(result.attempts, 1);
     assert.ok(result.error instanceof UpstreamError && result.error.status === 403 && !result.error.transient);
     assert.equal(org.fake.api.requests.filter((r) => r.method === "PUT").length, 1);
-    assert.equal(org.fake.api.requests.length, 1);
+    assert.equal(org.fake.api.requests.length, 2);
     assert.deepEqual(org.fake.groupsOf(USER), [FULL, OTHER].sort());
   });
 
@@ -115,6 +117,38 @@ describe("okta:group_downgrade", () => {
     const result = await attempt(() => action().apply(alice()));
     assert.equal(result.attempts, 1);
     assert.ok(result.error instanceof UpstreamError && result.error.status === 400);
+  });
+
+  test("revert undoes only vigil's change: a membership the user already had, or never had, is left as it was", async () => {
+    // An administrator had already moved the user: in the read-only group, not in the full one.
+    org.fake.groups.get(FULL)!.members.delete(USER);
+    org.fake.addMember(RO, USER);
+    const a = action();
+    const record = new EnforcementRecordFake(alice());
+    const applied = await a.apply(record.forApply(alice()));
+    record.applied(applied);
+    assert.deepEqual(applied.prior, { full_member: false, read_only_member: true });
+    org.fake.api.clear();
+    const req = record.forRevert(alice("revert"));
+    const plan = a.plan(req);
+    const outcome = await a.revert!(req);
+    assert.deepEqual(org.fake.groupsOf(USER), [OTHER, RO].sort(), "not added to the full group, not taken out of the read-only one");
+    assert.equal(outcome.verified, true);
+    assert.equal(outcome.detail?.changed, false);
+    assert.deepEqual(org.fake.apiLines(), [`GET /api/v1/users/${USER}/groups`]);
+    assertPlanMatchesSent(plan, org.fake);
+  });
+
+  test("revert puts the user back into the full group vigil took them out of, and leaves the read-only group they already had", async () => {
+    org.fake.addMember(RO, USER);
+    const a = action();
+    const record = new EnforcementRecordFake(alice());
+    record.applied(await a.apply(record.forApply(alice())));
+    org.fake.api.clear();
+    const outcome = await a.revert!(record.forRevert(alice("revert")));
+    assert.deepEqual(org.fake.groupsOf(USER), [FULL, OTHER, RO].sort());
+    assert.equal(outcome.verified, true);
+    assert.deepEqual(org.fake.apiLines(), [`PUT /api/v1/groups/${FULL}/users/${USER}`, `GET /api/v1/users/${USER}/groups`]);
   });
 
   test("the plan sends nothing and equals what apply and revert send", async () => {

@@ -2,7 +2,7 @@ import { after, afterEach, before, beforeEach, describe, test } from "node:test"
 import assert from "node:assert/strict";
 import { suspendAction } from "../../../src/actions/okta/suspend.ts";
 import { UpstreamError, VigilError } from "../../../src/errors.ts";
-import { attempt, request } from "../../helpers/action-context.ts";
+import { attempt, EnforcementRecordFake, request } from "../../helpers/action-context.ts";
 import { API_TOKEN, assertNoSecrets, assertPlanMatchesSent, assertResetHint, startOrg, type Org } from "./setup.ts";
 
 const USER = "00u1alice0000000x7";
@@ -49,7 +49,8 @@ describe("okta:suspend", () => {
     org.fake.api.clear();
     const outcome = await a.apply(alice());
     assert.equal(org.fake.status(USER), "SUSPENDED");
-    assert.deepEqual(outcome, { verified: true, detail: { user: USER, status: "SUSPENDED", changed: false } });
+    // Without a record of the first apply (no engine here), the second one takes SUSPENDED for the prior state.
+    assert.deepEqual(outcome, { verified: true, detail: { user: USER, status: "SUSPENDED", changed: false }, prior: { status: "SUSPENDED" } });
     assert.deepEqual(org.fake.apiLines(), [`GET /api/v1/users/${USER}`]);
   });
 
@@ -138,6 +139,61 @@ describe("okta:suspend", () => {
     org.fake.api.clear();
     await a.revert!(alice("revert"));
     assertPlanMatchesSent(revertPlan, org.fake);
+  });
+
+  test("a user an administrator had suspended stays suspended through vigil's apply and revert", async () => {
+    org.fake.addUser(USER, "SUSPENDED");
+    const a = action();
+    const record = new EnforcementRecordFake(alice());
+    const applied = await a.apply(record.forApply(alice()));
+    record.applied(applied);
+    assert.deepEqual(applied.prior, { status: "SUSPENDED" });
+    org.fake.api.clear();
+    const req = record.forRevert(alice("revert"));
+    const plan = a.plan(req);
+    const outcome = await a.revert!(req);
+    assert.equal(org.fake.status(USER), "SUSPENDED", "vigil undoes only its own change");
+    assert.equal(outcome.verified, true);
+    assert.equal(outcome.detail?.changed, false);
+    assert.match(String(outcome.detail?.reason), /already SUSPENDED before vigil's apply; left as it is/);
+    assert.deepEqual(org.fake.apiLines(), [`GET /api/v1/users/${USER}`]);
+    assertPlanMatchesSent(plan, org.fake);
+  });
+
+  test("a user vigil suspended is unsuspended by the revert", async () => {
+    const a = action();
+    const record = new EnforcementRecordFake(alice());
+    record.applied(await a.apply(record.forApply(alice())));
+    assert.deepEqual(record.record.prior, { status: "ACTIVE" });
+    await a.revert!(record.forRevert(alice("revert")));
+    assert.equal(org.fake.status(USER), "ACTIVE");
+  });
+
+  test("a retry after vigil's own suspend keeps the status read before it, so the revert still unsuspends", async () => {
+    const a = action();
+    const record = new EnforcementRecordFake(alice());
+    // The first read answers the truth; the read-back after the suspend fails, so the attempt fails.
+    org.fake.api.fail({ method: "GET", path: /^\/api\/v1\/users\/[^/]+$/ }, { status: 200, body: { id: USER, status: "ACTIVE" } });
+    org.fake.serverError({ method: "GET" }, 503);
+    const result = await attempt(() => a.apply(record.forApply(alice())));
+    assert.equal(result.attempts, 2);
+    assert.equal(org.fake.status(USER), "SUSPENDED");
+    assert.deepEqual(result.value?.prior, { status: "ACTIVE" }, "the retry found SUSPENDED, vigil's own doing, not the prior state");
+    record.applied(result.value!);
+    await a.revert!(record.forRevert(alice("revert")));
+    assert.equal(org.fake.status(USER), "ACTIVE");
+  });
+
+  test("a revert whose apply never reached its suspend leaves the user alone", async () => {
+    const a = action();
+    const record = new EnforcementRecordFake(alice());
+    org.fake.deny({ method: "GET" });
+    assert.equal((await attempt(() => a.apply(record.forApply(alice())))).attempts, 1);
+    org.fake.allowAll();
+    org.fake.addUser(USER, "SUSPENDED"); // an administrator's own suspension, meanwhile
+    const outcome = await a.revert!(record.forRevert(alice("revert")));
+    assert.equal(org.fake.status(USER), "SUSPENDED");
+    assert.match(String(outcome.detail?.reason), /never sent/);
   });
 
   test("the custom user template is rendered", async () => {
