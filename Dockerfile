@@ -1,22 +1,25 @@
 # vigil container image.
 #
-#   docker build -t vigil .
-#   docker run --init -v vigil-data:/var/lib/vigil -v "$PWD/vigil.yaml:/app/config/vigil.yaml:ro" \
-#     -e VIGIL_API_TOKEN=... -p 7070:7070 -p 9464:9464 vigil
+#   docker build --build-arg REVISION="$(git rev-parse HEAD)" \
+#     --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" -t vigil .
+#   docker run --init -v vigil-data:/var/lib/vigil \
+#     -e VIGIL_API_TOKEN="$(openssl rand -hex 32)" -e VIGIL_AUDIT_KEY="$(cat audit.key)" \
+#     -p 7070:7070 -p 9464:9464 vigil
 #
-# State goes to the /var/lib/vigil volume: set `agent.data_dir: /var/lib/vigil`, or keep the
-# default ./var, which /app/var points at. Listen on 0.0.0.0 (agent.api.listen,
-# agent.metrics.listen) for published ports to be reachable; the HEALTHCHECK itself uses
-# 127.0.0.1 and works with the loopback default. Secrets come in through
-# ${env:…} or ${file:…} references in the configuration (e.g. a mounted Docker/Kubernetes secret),
-# never baked into the image.
+# With nothing mounted, the image runs deploy/docker/vigil.yaml (copied to /etc/vigil/vigil.yaml):
+# API and metrics on 0.0.0.0 inside the container so published ports reach them, state in the
+# /var/lib/vigil volume, token and audit key from the environment, and no policies yet. Mount your
+# own configuration over /etc/vigil/vigil.yaml (`-v "$PWD/vigil.yaml:/etc/vigil/vigil.yaml:ro"`).
+# The HEALTHCHECK uses 127.0.0.1, which any listen address covers. Secrets come in through ${env:…}
+# or ${file:…} references (e.g. a mounted Docker/Kubernetes secret), never baked into the image.
 #
-# Base images are pinned by tag only: the digest cannot be resolved offline where this file was
-# written. In CI, pin both FROM lines to a digest (node:24-bookworm-slim@sha256:…) and let a bot
-# such as Renovate/Dependabot bump it.
+# Both stages use one base image, pinned by the digest of its multi-platform index. To update it
+# (docs/operations.md, "The image"): `docker buildx imagetools inspect node:24-bookworm-slim`,
+# put the new index digest into both FROM lines and the base.digest label, build, run the tests.
+# Renovate's or Dependabot's docker updater can propose the same change.
 
 # ---- build: install everything, compile TypeScript, then drop dev dependencies ----------------
-FROM node:24-bookworm-slim AS build
+FROM node:24-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d AS build
 WORKDIR /app
 ENV NODE_ENV=development \
     npm_config_audit=false \
@@ -34,7 +37,6 @@ RUN npm prune --omit=dev \
  && test ! -e node_modules/.bin/node \
  && test ! -e node_modules/typescript
 COPY bin ./bin
-COPY config ./config
 
 # ---- runtime ----------------------------------------------------------------------------------
 # node:24-bookworm-slim rather than gcr.io/distroless/nodejs24-debian12: the same base as the build
@@ -44,7 +46,18 @@ COPY config ./config
 # process runs as an unprivileged uid, and Kubernetes can add a read-only root filesystem
 # (deploy/kubernetes/sidecar.yaml). Moving to distroless means changing FROM, ENTRYPOINT and
 # HEALTHCHECK to /nodejs/bin/node and creating /var/lib/vigil in the build stage.
-FROM node:24-bookworm-slim AS runtime
+FROM node:24-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d AS runtime
+ARG VERSION=0.1.0
+ARG REVISION=""
+ARG CREATED=""
+LABEL org.opencontainers.image.title="vigil" \
+      org.opencontainers.image.description="Continuous verification agent for zero-trust infrastructure" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="docker.io/library/node:24-bookworm-slim" \
+      org.opencontainers.image.base.digest="sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d"
 RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
            /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
            /usr/local/bin/yarn /usr/local/bin/yarnpkg /opt/yarn-* \
@@ -65,7 +78,8 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
-COPY --from=build /app/config ./config
+# The default configuration: root-owned and read-only to the agent, like the code.
+COPY deploy/docker/vigil.yaml /etc/vigil/vigil.yaml
 
 # State, queue and audit log. Declared as a volume so it outlives the container.
 VOLUME ["/var/lib/vigil"]
@@ -80,4 +94,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 # As PID 1, Node neither reaps orphaned child processes nor gets default signal handling; vigil
 # handles SIGTERM/SIGHUP itself, and `docker run --init` (tini) covers the reaping.
 ENTRYPOINT ["node", "/app/dist/cli/main.js"]
-CMD ["run", "-c", "/app/config/vigil.yaml"]
+CMD ["run", "-c", "/etc/vigil/vigil.yaml"]

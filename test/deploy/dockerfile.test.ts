@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { parse } from "yaml";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const DOCKERFILE = `${ROOT}Dockerfile`;
@@ -112,19 +113,65 @@ test("the runtime stage runs as a non-root user", () => {
 
 test("runtime layout, entrypoint, ports, volume and environment", () => {
   const copies = of(final, "COPY").map((i) => i.args);
-  for (const path of ["dist", "node_modules", "package.json", "bin", "config"]) {
+  for (const path of ["dist", "node_modules", "package.json", "bin"]) {
     assert.ok(copies.some((c) => c.includes("--from=build") && c.includes(`/app/${path}`)), `copies ${path} from the build stage`);
   }
   assert.equal(of(final, "WORKDIR").at(-1)?.args, "/app");
   assert.equal(of(final, "ENTRYPOINT").at(-1)?.args, '["node", "/app/dist/cli/main.js"]');
-  assert.equal(of(final, "CMD").at(-1)?.args, '["run", "-c", "/app/config/vigil.yaml"]');
   const exposed = of(final, "EXPOSE").flatMap((i) => i.args.split(/\s+/));
   assert.ok(exposed.includes("7070") && exposed.includes("9464"), `EXPOSE ${exposed.join(" ")}`);
   assert.ok(of(final, "VOLUME").some((i) => i.args.includes("/var/lib/vigil")), "VOLUME /var/lib/vigil");
-  // config/vigil.yaml keeps data_dir ./var; from WORKDIR /app that must land in the volume.
+  // A mounted configuration that keeps vigil's default data_dir ./var must land in the volume too.
   assert.ok(of(final, "RUN").some((i) => /ln -s \/var\/lib\/vigil \/app\/var\b/.test(i.args)), "/app/var -> /var/lib/vigil");
   assert.ok(of(final, "ENV").some((i) => /\bNODE_ENV=production\b/.test(i.args)), "NODE_ENV=production");
   assert.doesNotMatch(TEXT, /VIGIL_DATA_DIR/, "the data dir comes from the config, not an env var");
+});
+
+test("the default command runs the image's own configuration, not the demo that needs its demo PKI", () => {
+  assert.equal(of(final, "CMD").at(-1)?.args, '["run", "-c", "/etc/vigil/vigil.yaml"]');
+  assert.ok(of(final, "COPY").some((i) => i.args === "deploy/docker/vigil.yaml /etc/vigil/vigil.yaml"), "COPY deploy/docker/vigil.yaml /etc/vigil/vigil.yaml");
+  assert.ok(!all.some((i) => i.keyword === "COPY" && /(^|\s)(\/app\/)?config\b/.test(i.args)), "config/ (the demo and its examples) stays out of the image");
+  // What the image's configuration says (test/deploy/configs.test.ts runs it): reachable through
+  // published ports, state in the volume, secrets from the environment.
+  const config = parse(readFileSync(`${ROOT}deploy/docker/vigil.yaml`, "utf8")) as { agent: { data_dir: string; api: { listen: string; token: string }; metrics: { listen: string }; audit: { key: string } } };
+  assert.deepEqual(
+    [config.agent.api.listen, config.agent.metrics.listen, config.agent.data_dir, config.agent.api.token, config.agent.audit.key],
+    ["0.0.0.0:7070", "0.0.0.0:9464", "/var/lib/vigil", "${env:VIGIL_API_TOKEN}", "${env:VIGIL_AUDIT_KEY}"],
+  );
+  // vigil's own default stays loopback: only the image opens up.
+  const defaults = parse(readFileSync(`${ROOT}config/vigil.yaml`, "utf8")) as { agent: { api: { listen: string } } };
+  assert.equal(defaults.agent.api.listen, "127.0.0.1:7070");
+});
+
+test("base image pinned by the digest of its index, the same in both stages and in the base.digest label", () => {
+  const external = stages.filter((s) => !stageNames.has(s.from));
+  const digests = new Set(external.map((s) => /@(sha256:[0-9a-f]{64})$/.exec(s.from)?.[1]));
+  assert.equal(digests.size, 1, `FROM lines: ${external.map((s) => s.from).join(", ")}`);
+  const [digest] = [...digests];
+  assert.ok(digest, "every FROM carries @sha256:<64 hex digits>");
+  assert.match(labels()["org.opencontainers.image.base.digest"] ?? "", new RegExp(`^${digest}$`));
+  assert.match(TEXT, /docs\/operations\.md/, "the Dockerfile points at the documented update path");
+  assert.match(readFileSync(`${ROOT}docs/operations.md`, "utf8"), /imagetools inspect node:24-bookworm-slim/, "docs/operations.md says how to update the digest");
+});
+
+/** LABEL key="value" pairs of the final stage, with ARG defaults substituted. */
+function labels(): Record<string, string> {
+  const args = new Map(of(final, "ARG").map((i) => { const [k, v = ""] = i.args.split("="); return [k!, v.replace(/^"|"$/g, "")]; }));
+  const out: Record<string, string> = {};
+  for (const ins of of(final, "LABEL")) {
+    for (const [, k, v] of ins.args.matchAll(/([\w.-]+)="([^"]*)"/g)) out[k!] = v!.replace(/\$\{(\w+)\}/g, (_m, name: string) => args.get(name) ?? "");
+  }
+  return out;
+}
+
+test("OCI image labels, the version being package.json's", () => {
+  const l = labels();
+  const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { version: string; license: string };
+  assert.equal(l["org.opencontainers.image.title"], "vigil");
+  assert.equal(l["org.opencontainers.image.version"], pkg.version);
+  assert.equal(l["org.opencontainers.image.licenses"], pkg.license);
+  for (const key of ["description", "revision", "created", "base.name"]) assert.ok(`org.opencontainers.image.${key}` in l, key);
+  assert.match(TEXT, /--build-arg REVISION=/, "the build command shows how to fill revision and created");
 });
 
 test("HEALTHCHECK probes /healthz with node", () => {
@@ -143,7 +190,7 @@ test(".dockerignore keeps the host's node_modules, dist and secrets out of the c
     .map((l) => l.trim())
     .filter((l) => l !== "" && !l.startsWith("#"));
   assert.equal(lines[0], "*", "allow-list: ignore everything first");
-  for (const needed of ["package.json", "package-lock.json", "tsconfig.json", "src/", "bin/", "config/"]) {
+  for (const needed of ["package.json", "package-lock.json", "tsconfig.json", "src/", "bin/", "deploy/docker/vigil.yaml"]) {
     assert.ok(lines.includes(`!${needed}`), `!${needed}`);
   }
   assert.ok(!lines.some((l) => /^!(node_modules|dist|\.git|var)\b/.test(l)));

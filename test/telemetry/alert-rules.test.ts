@@ -4,12 +4,19 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { parse } from "yaml";
 import * as N from "../../src/telemetry/names.ts";
 
 const DIR = fileURLToPath(new URL("../../deploy/prometheus/", import.meta.url));
 const RULES = `${DIR}vigil-alerts.yml`;
 const RULE_TESTS = `${DIR}vigil-alerts.test.yml`;
 const CONFIG = `${DIR}prometheus.yml`;
+
+/** Every rule's `expr`, in file order. */
+function ruleExpressions(): string[] {
+  const doc = parse(readFileSync(RULES, "utf8")) as { groups: { rules: { expr: string }[] }[] };
+  return doc.groups.flatMap((g) => g.rules.map((r) => r.expr));
+}
 
 const hasPromtool = spawnSync("promtool", ["--version"], { stdio: "ignore" }).status === 0;
 const skip = hasPromtool
@@ -26,11 +33,17 @@ const EXPECTED_ALERTS = [
   "VigilEnforcementPaused",
   "VigilActionFailures",
   "VigilEnforcementUnreconciled",
+  "VigilEnforcementFailed",
   "VigilQueueBacklog",
   "VigilConfigReloadFailed",
   "VigilSignalLatencyHigh",
   "VigilCertificateExpiringSoon",
   "VigilCertificateRevoked",
+  "VigilCertificateRevocationUnknown",
+  "VigilCertificateCheckErrors",
+  "VigilCheckErrors",
+  "VigilNotEvaluating",
+  "VigilEnforcementPausedTooLong",
   "VigilInventoryStale",
 ];
 
@@ -64,8 +77,9 @@ test("the rules define exactly the expected alerts, each tested firing and not f
 });
 
 test("the rules only use metrics vigil exports", () => {
-  const rules = readFileSync(RULES, "utf8");
-  const exprs = [...rules.matchAll(/^\s*expr: (.+)$/gm)].map((m) => m[1] ?? "");
+  // Parsed, not matched line by line: an expression may span lines (`expr: |-`).
+  const exprs = ruleExpressions();
+  assert.equal(exprs.length, EXPECTED_ALERTS.length);
   const known = new Set([...N.ALL_METRICS, ...N.CERTIFICATE_METRICS].map((d) => d.name));
   for (const expr of exprs) {
     for (const [name] of expr.matchAll(/\bvigil_[a-z0-9_]+/g)) {
