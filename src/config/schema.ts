@@ -281,6 +281,8 @@ export const agentSchema = z
         max_body_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(65536),
         /** Open connections at most; more are closed as soon as they are accepted. Default 256. */
         max_connections: z.number().int().min(1).max(65535).default(256),
+        /** Open `GET /v1/audit/stream` event streams at most; more are refused with 429. Default 16. */
+        max_streams: z.number().int().min(1).max(1024).default(16),
       })
       .strict()
       .prefault({}),
