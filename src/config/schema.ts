@@ -272,6 +272,8 @@ export const agentSchema = z
     data_dir: z.string().min(1).default("./var"),
     dry_run: z.boolean().default(false),
     log_level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+    /** `json` (one object per line), `text` (readable lines) or `auto`: text when the log goes to a terminal, else JSON. Default auto. Takes effect at start. */
+    log_format: z.enum(["json", "text", "auto"]).default("auto"),
     api: z
       .object({
         listen: listen.default("127.0.0.1:7070"),
