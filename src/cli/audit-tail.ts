@@ -85,12 +85,12 @@ const str = (v: unknown): string | undefined => (typeof v === "string" ? v : typ
 export function auditDetail(e: AuditEntry): string {
   const f = e as Record<string, unknown>;
   const reasons = Array.isArray(f["reasons"]) ? (f["reasons"] as { code?: unknown; message?: unknown }[]) : [];
-  const firstReason = reasons[0] ? `${str(reasons[0].code) ?? ""}: ${str(reasons[0].message) ?? ""}` : undefined;
+  const reasonCodes = reasons.map((r) => str(r.code)).filter((c): c is string => c !== undefined);
   switch (e.type) {
     case "decision":
       return [
         `${str(f["policy"])}: ${str(f["previous_access"]) ?? "-"} → ${str(f["access"])} (risk ${str(f["risk"])}${str(f["trigger"]) ? `, ${str(f["trigger"])}` : ""})`,
-        firstReason,
+        reasonCodes.length > 0 ? reasonCodes.join(", ") : undefined,
         f["exempt"] === true ? "exempt" : undefined,
       ]
         .filter(Boolean)

@@ -64,7 +64,7 @@ export function relative(value: number | string | null | undefined, now: number)
   const ms = typeof value === "number" ? value : Date.parse(value);
   if (!Number.isFinite(ms)) return String(value);
   const d = now - ms;
-  if (Math.abs(d) < 1_000) return "now";
+  if (Math.abs(d) < 1_000) return "just now";
   return d > 0 ? `${duration(d)} ago` : `in ${duration(-d)}`;
 }
 

@@ -99,7 +99,7 @@ export async function resolveConnection(values: RemoteValues, env: NodeJS.Proces
   else base = baseUrl((await fromConfig()).raw.agent.api.listen, `agent.api.listen in ${resolve(configFile)}`);
 
   let token: string;
-  if (values["token-file"] !== undefined) token = readToken(resolve(values["token-file"]), "--token-file");
+  if (values["token-file"] !== undefined) token = readToken(resolve(values["token-file"]), "the --token-file", false);
   else if (env["VIGIL_TOKEN"]) token = env["VIGIL_TOKEN"].trim();
   else {
     const cfg = await fromConfig();
@@ -107,7 +107,7 @@ export async function resolveConnection(values: RemoteValues, env: NodeJS.Proces
     if (configured !== undefined) token = configured;
     else {
       const file = join(resolve(cfg.raw.agent.data_dir), API_TOKEN_FILE);
-      token = readToken(file, `agent.api.token is not set in ${cfg.file}, so the generated token`);
+      token = readToken(file, `no API token: agent.api.token is not set in ${cfg.file} and the token the agent generates`, true);
     }
   }
   if (token === "") throw new UsageError("the API token is empty");
@@ -115,19 +115,19 @@ export async function resolveConnection(values: RemoteValues, env: NodeJS.Proces
   return { base, token };
 }
 
-function readToken(file: string, what: string): string {
+function readToken(file: string, what: string, generated: boolean): string {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const hint =
-      code === "ENOENT"
-        ? " (it is written when the agent first starts)"
-        : code === "EACCES"
+      code === "ENOENT" && generated
+        ? " (the agent writes it when it first starts: is it running with this config?)"
+        : code === "EACCES" && generated
           ? " (it is readable by the agent's user only: run as that user, or pass the token with --token-file or VIGIL_TOKEN)"
           : "";
-    throw new UsageError(`${what}: cannot read ${file}: ${code ?? errorMessage(err)}${hint}`);
+    throw new UsageError(`${what} cannot be read from ${file}: ${code ?? errorMessage(err)}${hint}`);
   }
   return text.trim();
 }

@@ -1,6 +1,6 @@
 import { out, EXIT_OK, UsageError, type Command } from "./args.ts";
 import { REMOTE_HELP, parseRemote } from "./remote.ts";
-import { compact, fields, isoTime, list, relative, serialize, table } from "./format.ts";
+import { compact, fields, isoTime, isoTimes, list, relative, serialize, table } from "./format.ts";
 import { auditRows } from "./audit-tail.ts";
 import type { SubjectDetail } from "../http/agent-api.ts";
 import type { AuditEntry } from "../store/contract.ts";
@@ -51,7 +51,7 @@ export function renderSubject(d: SubjectDetail, audit: readonly AuditEntry[], no
             .map((dec) => {
               const lines = [`  ${dec.policy}: ${dec.access} (risk ${dec.risk}, generation ${dec.generation}, decided ${isoTime(dec.decided_at)}, ${relative(dec.decided_at, now)})${dec.exempt ? " exempt: not enforced" : ""}`];
               for (const r of dec.reasons) lines.push(`    ${r.code}: ${r.message}`);
-              if (Object.keys(dec.evidence ?? {}).length > 0) lines.push(`    evidence: ${compact(dec.evidence, 300)}`);
+              if (Object.keys(dec.evidence ?? {}).length > 0) lines.push(`    evidence: ${compact(isoTimes(dec.evidence), 300)}`);
               return lines.join("\n");
             })
             .join("\n"),
