@@ -11,13 +11,14 @@
  */
 import { readFileSync } from "node:fs";
 import type { ParseArgsConfig } from "node:util";
+import { request, type Dispatcher } from "undici";
 import { join, resolve } from "node:path";
 import { API_TOKEN_FILE } from "../engine/api-token.ts";
 import { ERROR_CODES, VigilError, errorMessage, type ErrorCode } from "../errors.ts";
 import { registerSecret } from "../util/redact.ts";
 import { VIGIL_VERSION } from "../util/version.ts";
 import { UsageError, parse } from "./args.ts";
-import { DEFAULT_CONFIG, loadOrExplain } from "./common.ts";
+import type { LoadedConfig } from "../config/load.ts";
 import { outputFormat, type OutputFormat } from "./format.ts";
 
 /** parseArgs options every command that talks to the agent takes. */
@@ -89,14 +90,17 @@ export function baseUrl(addr: string, source: string): string {
 
 /** Where the agent is and how to authenticate, resolved from options, environment and config. */
 export async function resolveConnection(values: RemoteValues, env: NodeJS.ProcessEnv = process.env): Promise<{ base: string; token: string }> {
-  let config: Awaited<ReturnType<typeof loadOrExplain>> | undefined;
-  const configFile = values.config ?? env["VIGIL_CONFIG"] ?? DEFAULT_CONFIG;
-  const fromConfig = async () => (config ??= await loadOrExplain(configFile));
+  let config: LoadedConfig | undefined;
+  // Loaded only when needed: with the address and token given, a call starts without the config
+  // and plugin registries.
+  const common = () => import("./common.ts");
+  const configFile = async () => values.config ?? env["VIGIL_CONFIG"] ?? (await common()).DEFAULT_CONFIG;
+  const fromConfig = async () => (config ??= await (await common()).loadOrExplain(await configFile()));
 
   let base: string;
   if (values.addr !== undefined) base = baseUrl(values.addr, "--addr");
   else if (env["VIGIL_ADDR"]) base = baseUrl(env["VIGIL_ADDR"], "VIGIL_ADDR");
-  else base = baseUrl((await fromConfig()).raw.agent.api.listen, `agent.api.listen in ${resolve(configFile)}`);
+  else base = baseUrl((await fromConfig()).raw.agent.api.listen, `agent.api.listen in ${resolve(await configFile())}`);
 
   let token: string;
   if (values["token-file"] !== undefined) token = readToken(resolve(values["token-file"]), "the --token-file", false);
@@ -184,74 +188,92 @@ export class AgentClient {
   }
 
   async #send(method: string, path: string, body: unknown, signal: AbortSignal): Promise<Answer> {
-    let res: Response;
-    try {
-      res = await fetch(this.base + path, {
-        method,
-        headers: { authorization: `Bearer ${this.#token}`, "user-agent": `vigil-cli/${VIGIL_VERSION}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal,
-        redirect: "error",
-      });
-    } catch (err) {
-      throw this.unreachable(err);
-    }
-    const text = await readCapped(res);
+    const res = await this.#request(method, path, body, {}, signal, CALL_TIMEOUT_MS);
+    const text = await readCapped(res.body, res.headers["content-length"]);
     let parsed: unknown;
     try {
       parsed = text === "" ? undefined : JSON.parse(text);
     } catch {
       parsed = undefined;
     }
-    if (!res.ok) throw apiError(res.status, parsed);
-    if (parsed === undefined) throw new VigilError("VIGIL_ERR_INTERNAL", `${method} ${path}: the agent answered ${res.status} without a JSON body`);
-    return { status: res.status, body: parsed };
+    if (res.statusCode >= 300) throw apiError(res.statusCode, parsed);
+    if (parsed === undefined) throw new VigilError("VIGIL_ERR_INTERNAL", `${method} ${path}: the agent answered ${res.statusCode} without a JSON body`);
+    return { status: res.statusCode, body: parsed };
   }
 
   /** Opens `GET path` as an event stream; resolves once the agent has accepted it. */
   async stream(path: string, lastEventId: string | undefined, signal: AbortSignal): Promise<EventStream> {
-    let res: Response;
-    try {
-      res = await fetch(this.base + path, {
-        headers: { authorization: `Bearer ${this.#token}`, accept: "text/event-stream", "user-agent": `vigil-cli/${VIGIL_VERSION}`, ...(lastEventId === undefined ? {} : { "last-event-id": lastEventId }) },
-        signal,
-        redirect: "error",
-      });
-    } catch (err) {
-      throw this.unreachable(err);
-    }
-    if (!res.ok) {
-      const text = await readCapped(res);
+    // No body timeout: a stream is quiet between heartbeats, and ends when `signal` aborts.
+    const res = await this.#request("GET", path, undefined, { accept: "text/event-stream", ...(lastEventId === undefined ? {} : { "last-event-id": lastEventId }) }, signal, 0);
+    if (res.statusCode >= 300) {
+      const text = await readCapped(res.body, res.headers["content-length"]);
       let parsed: unknown;
       try {
         parsed = JSON.parse(text);
       } catch {
         parsed = undefined;
       }
-      throw apiError(res.status, parsed);
+      throw apiError(res.statusCode, parsed);
     }
-    if (!res.body) throw new VigilError("VIGIL_ERR_INTERNAL", "the agent answered the stream without a body");
     return new EventStream(res.body);
+  }
+
+  /**
+   * One request with undici's `request` rather than fetch: fetch refuses ports browsers block
+   * (6000, 6665–6669, 10080, …), and an agent may listen on any port.
+   */
+  async #request(method: string, path: string, body: unknown, headers: Record<string, string>, signal: AbortSignal, bodyTimeout: number): Promise<Dispatcher.ResponseData> {
+    try {
+      return await request(this.base + path, {
+        method: method as Dispatcher.HttpMethod,
+        headers: {
+          authorization: `Bearer ${this.#token}`,
+          "user-agent": `vigil-cli/${VIGIL_VERSION}`,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+          ...headers,
+        },
+        body: body === undefined ? null : JSON.stringify(body),
+        signal,
+        headersTimeout: CALL_TIMEOUT_MS,
+        bodyTimeout,
+      });
+    } catch (err) {
+      throw this.unreachable(err);
+    }
   }
 
   /** An error for a connection that failed before any answer, naming the address and where it came from. */
   unreachable(err: unknown): AgentUnreachable {
-    if (err instanceof DOMException && err.name === "TimeoutError") return new AgentUnreachable(`the agent at ${this.base} did not answer within ${CALL_TIMEOUT_MS / 1000}s`);
-    if (err instanceof DOMException && err.name === "AbortError") return new AgentUnreachable("cancelled");
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const why = cause?.code ?? cause?.message ?? errorMessage(err);
+    const e = err as { name?: string; code?: string; cause?: { code?: string } };
+    if (e.name === "TimeoutError" || e.code === "UND_ERR_HEADERS_TIMEOUT" || e.code === "UND_ERR_CONNECT_TIMEOUT") {
+      return new AgentUnreachable(`the agent at ${this.base} did not answer within ${CALL_TIMEOUT_MS / 1000}s`);
+    }
+    if (e.name === "AbortError") return new AgentUnreachable("cancelled");
+    const why = e.code ?? e.cause?.code ?? errorMessage(err);
     return new AgentUnreachable(
       `cannot reach the agent at ${this.base}: ${why === "ECONNREFUSED" ? 'connection refused (is "vigil run" running there?)' : why}. The address comes from --addr, VIGIL_ADDR or agent.api.listen`,
     );
   }
 }
 
-async function readCapped(res: Response): Promise<string> {
-  const declared = Number(res.headers.get("content-length") ?? NaN);
-  if (declared > MAX_BODY_BYTES) throw new VigilError("VIGIL_ERR_INTERNAL", `the agent's answer is larger than ${MAX_BODY_BYTES} bytes`);
-  const text = await res.text();
-  if (text.length > MAX_BODY_BYTES) throw new VigilError("VIGIL_ERR_INTERNAL", `the agent's answer is larger than ${MAX_BODY_BYTES} bytes`);
-  return text;
+/** A body as text, refused past `MAX_BODY_BYTES`. */
+async function readCapped(body: AsyncIterable<Buffer | Uint8Array> & { destroy?: () => void }, declared: string | string[] | undefined): Promise<string> {
+  const tooLarge = () => new VigilError("VIGIL_ERR_INTERNAL", `the agent's answer is larger than ${MAX_BODY_BYTES} bytes`);
+  if (Number(declared) > MAX_BODY_BYTES) {
+    body.destroy?.();
+    throw tooLarge();
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) {
+      body.destroy?.();
+      throw tooLarge();
+    }
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 /** The agent's `{error: {code, message}}` as a VigilError with that code (a 401 says how to fix it). */
@@ -274,11 +296,11 @@ export interface StreamEvent {
 
 /** Reads server-sent events (the WHATWG event-stream format) from a response body. */
 export class EventStream {
-  readonly #body: ReadableStream<Uint8Array>;
+  readonly #body: AsyncIterable<Uint8Array>;
   /** The `retry:` the server asked for, in ms. */
   retryMs: number | undefined;
 
-  constructor(body: ReadableStream<Uint8Array>) {
+  constructor(body: AsyncIterable<Uint8Array>) {
     this.#body = body;
   }
 
