@@ -3,12 +3,7 @@
  * runs. main.ts dispatches on it; `vigil completion` generates the shell completions from it (the
  * options come from each command's help), so a new command is completed once it is listed here.
  */
-import type { Command } from "./args.ts";
-
-export interface CommandEntry {
-  readonly summary: string;
-  load(): Promise<{ command: Command; help: string }>;
-}
+import type { CommandEntry } from "./args.ts";
 
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   run: { summary: "run the agent", load: async () => { const m = await import("./run.ts"); return { command: m.run, help: m.help }; } },
@@ -26,5 +21,6 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   cert: { summary: "inspect and verify certificates", load: async () => { const m = await import("./cert.ts"); return { command: m.cert, help: m.help }; } },
   anomaly: { summary: "score a metric CSV with a built-in anomaly detector", load: async () => { const m = await import("./anomaly.ts"); return { command: m.anomaly, help: m.help }; } },
   version: { summary: "print vigil's version", load: async () => { const m = await import("./version.ts"); return { command: m.version, help: m.help }; } },
-  completion: { summary: "print a shell completion script: bash, zsh or fish", load: async () => { const m = await import("./completion.ts"); return { command: m.completion, help: m.help }; } },
+  // Handed the table rather than importing it: completion.ts stays free of an import cycle.
+  completion: { summary: "print a shell completion script: bash, zsh or fish", load: async () => { const m = await import("./completion.ts"); return { command: (argv) => m.completion(argv, COMMANDS), help: m.help }; } },
 };

@@ -1,11 +1,10 @@
 /**
- * `vigil completion bash|zsh|fish`: shell completion generated from the command table. Each
+ * `vigil completion bash|zsh|fish`: shell completion generated from the command table (commands.ts). Each
  * command's subcommands and options are read from its help, the text users see, so a command's
  * completion lists what its help lists; an option's value is completed from its placeholder there
  * (`FILE` → files, `DIR` → directories, `a|b|c` → those words, anything else → nothing).
  */
-import { parse, out, EXIT_OK, UsageError, type Command } from "./args.ts";
-import { COMMANDS } from "./commands.ts";
+import { parse, out, EXIT_OK, UsageError, type CommandEntry } from "./args.ts";
 import { ACCESS_LEVELS, SUBJECT_KINDS } from "../policy/model.ts";
 
 export const help = `Usage: vigil completion bash|zsh|fish
@@ -41,22 +40,22 @@ export interface CommandSpec {
   readonly options: readonly OptionSpec[];
 }
 
-export const completion: Command = async (argv) => {
+export async function completion(argv: string[], commands: Readonly<Record<string, CommandEntry>>): Promise<number> {
   const { positionals } = parse(argv, {}, true);
   const shell = positionals[0];
   if (positionals.length !== 1 || !(SHELLS as readonly (string | undefined)[]).includes(shell)) throw new UsageError(`completion takes one shell: ${SHELLS.join(", ")}`);
-  out(script(shell as Shell, await commandSpecs()));
+  out(script(shell as Shell, await commandSpecs(commands)));
   return EXIT_OK;
-};
+}
 
 export function script(shell: Shell, specs: readonly CommandSpec[]): string {
   return shell === "bash" ? bashScript(specs) : shell === "zsh" ? zshScript(specs) : fishScript(specs);
 }
 
 /** Every command of the table with the subcommands and options its help lists. */
-export async function commandSpecs(): Promise<CommandSpec[]> {
+export async function commandSpecs(commands: Readonly<Record<string, CommandEntry>>): Promise<CommandSpec[]> {
   const specs: CommandSpec[] = [];
-  for (const [name, entry] of Object.entries(COMMANDS)) {
+  for (const [name, entry] of Object.entries(commands)) {
     const { help: text } = await entry.load();
     specs.push({ name, summary: entry.summary, ...parseHelp(name, text) });
   }
