@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   VIGIL_ERR_METHOD_NOT_ALLOWED: "The API route exists but does not take the request's method.",
   VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE: "An API request body is not application/json (UTF-8).",
   VIGIL_ERR_PAYLOAD_TOO_LARGE: "An API request body is larger than agent.api.max_body_bytes.",
+  VIGIL_ERR_TOO_MANY_STREAMS: "An event stream was refused because agent.api.max_streams streams are already open.",
   VIGIL_ERR_INTERNAL: "The API hit an unexpected failure; the response says nothing more, the agent's log has the cause.",
 } as const;
 
@@ -55,6 +56,7 @@ export const HTTP_STATUS = {
   VIGIL_ERR_METHOD_NOT_ALLOWED: 405,
   VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   VIGIL_ERR_PAYLOAD_TOO_LARGE: 413,
+  VIGIL_ERR_TOO_MANY_STREAMS: 429,
   VIGIL_ERR_INTERNAL: 500,
 } as const satisfies Record<ErrorCode, number | null>;
 

@@ -14,6 +14,12 @@ export const EXIT_USAGE = 2;
 /** A command's outcome: the process exit code. Only main.ts calls process.exit. */
 export type Command = (argv: string[]) => Promise<number>;
 
+/** A line of the command table (commands.ts): what `vigil --help` says, and the module, loaded when the command runs. */
+export interface CommandEntry {
+  readonly summary: string;
+  load(): Promise<{ command: Command; help: string }>;
+}
+
 export class UsageError extends VigilError {
   constructor(message: string) {
     super("VIGIL_ERR_USAGE", message);

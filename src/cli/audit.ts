@@ -9,9 +9,11 @@ import { DataDirLock } from "../db/lock.ts";
 import { AUDIT_FILE, EmbeddedStore, auditHead } from "../store/embedded.ts";
 import { auditKey } from "../store/audit.ts";
 import { VigilError } from "../errors.ts";
+import { tail, tailHelp, tailOptionsHelp } from "./audit-tail.ts";
 
 export const help = `Usage: vigil audit verify   [-c FILE | --data-dir DIR] [--key-file FILE] [--checkpoints FILE] [--json]
        vigil audit truncate [-c FILE | --data-dir DIR] [--key-file FILE]
+${tailHelp}
 
 verify: checks the audit log (<data_dir>/audit.jsonl) line by line: well-formed
 canonical JSON (no duplicate keys), seq and prev links, each line's HMAC under the
@@ -24,16 +26,20 @@ Exit 0 when intact, 1 when not, 2 on usage errors.
 truncate: when the agent refuses to start because lines were appended past the
 recorded head, moves those lines to <data_dir>/audit.jsonl.quarantine-<time> and
 records that it did so (count, bytes, sha256) in the log. The agent must be
-stopped. Exit 0 when done or nothing was past the head.`;
+stopped. Exit 0 when done or nothing was past the head.
+
+${tailOptionsHelp}`;
 
 export const audit: Command = async (argv) => {
+  // tail asks the running agent; verify and truncate read the files themselves.
+  if (argv[0] === "tail") return tail(argv.slice(1));
   const { values, positionals } = parse(
     argv,
     { config: { type: "string", short: "c" }, "data-dir": { type: "string" }, "key-file": { type: "string" }, checkpoints: { type: "string" }, json: { type: "boolean" } },
     true,
   );
   const sub = positionals[0];
-  if ((sub !== "verify" && sub !== "truncate") || positionals.length > 1) throw new UsageError('audit takes one subcommand: "verify" or "truncate"');
+  if ((sub !== "verify" && sub !== "truncate") || positionals.length > 1) throw new UsageError('audit takes one subcommand: "verify", "truncate" or "tail"');
   const config = values["data-dir"] ? undefined : await loadOrExplain(values.config);
   const dataDir = values["data-dir"] ? resolve(values["data-dir"]) : resolve(config!.raw.agent.data_dir);
   const file = join(dataDir, AUDIT_FILE);

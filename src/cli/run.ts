@@ -1,7 +1,7 @@
 import { loadOrExplain, parse, EXIT_OK, EXIT_FAIL, EXIT_USAGE, type Command } from "./common.ts";
 import { loadConfig } from "../config/load.ts";
 import { Agent } from "../engine/agent.ts";
-import { createLogger, type Logger } from "../telemetry/log.ts";
+import { createLogger, type LogFormat, type Logger } from "../telemetry/log.ts";
 import { errorMessage, formatIssue, ConfigError, VigilError, type ErrorCode } from "../errors.ts";
 import { scrub } from "../util/redact.ts";
 import type { LoadedConfig } from "../config/load.ts";
@@ -24,7 +24,7 @@ const STOP_LIMIT_MS = 10_000;
 export const run: Command = async (argv) => {
   const { values } = parse(argv, { config: { type: "string", short: "c" } });
   const config = await loadOrExplain(values.config);
-  const logger = createLogger({ level: config.raw.agent.log_level });
+  const logger = createLogger({ level: config.raw.agent.log_level, ...logFormat(config.raw.agent.log_format) });
   logWarnings(logger, config);
   const agent = new Agent(config, { logger });
 
@@ -83,6 +83,17 @@ export const run: Command = async (argv) => {
   );
   return Promise.race([clean, hard]);
 };
+
+/**
+ * `auto` is text when the log goes to a terminal. The log is written to stdout, so that is the
+ * stream asked: a terminal session whose stdout is redirected to a file still gets JSON there.
+ * Colours only on a terminal, and never with NO_COLOR set.
+ */
+function logFormat(setting: "json" | "text" | "auto"): { format: LogFormat; color: boolean } {
+  const tty = process.stdout.isTTY === true;
+  const format = setting === "auto" ? (tty ? "text" : "json") : setting;
+  return { format, color: format === "text" && tty && !process.env["NO_COLOR"] };
+}
 
 function logWarnings(logger: Logger, config: LoadedConfig): void {
   for (const w of config.warnings) logger.warn({ path: w.path, line: w.line }, `config ${config.file}: ${formatIssue(w).trim()}`);

@@ -272,6 +272,8 @@ export const agentSchema = z
     data_dir: z.string().min(1).default("./var"),
     dry_run: z.boolean().default(false),
     log_level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+    /** `json` (one object per line), `text` (readable lines) or `auto`: text when the log goes to a terminal, else JSON. Default auto. Takes effect at start. */
+    log_format: z.enum(["json", "text", "auto"]).default("auto"),
     api: z
       .object({
         listen: listen.default("127.0.0.1:7070"),
@@ -281,6 +283,8 @@ export const agentSchema = z
         max_body_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(65536),
         /** Open connections at most; more are closed as soon as they are accepted. Default 256. */
         max_connections: z.number().int().min(1).max(65535).default(256),
+        /** Open `GET /v1/audit/stream` event streams at most; more are refused with 429. Default 16. */
+        max_streams: z.number().int().min(1).max(1024).default(16),
       })
       .strict()
       .prefault({}),

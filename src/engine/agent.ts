@@ -202,6 +202,7 @@ export class Agent {
       token,
       maxBodyBytes: cfg.agent.api.max_body_bytes,
       maxConnections: cfg.agent.api.max_connections,
+      streams: { maxStreams: cfg.agent.api.max_streams },
       api: this.service,
       logger: this.#logger,
       metrics,

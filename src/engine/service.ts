@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import type { AccessLevel, CheckResult, Decision } from "../policy/model.ts";
 import { accessRank } from "../policy/model.ts";
 import { defaultDecision } from "../policy/decide.ts";
-import type { AgentApi, AgentStatus, EnforcementStatus, FailedEnforcement, RetryEnforcementResult, SignalInput, SubjectDetail, SubjectSummary } from "../http/agent-api.ts";
+import type { AccessCounts, AgentApi, AgentStatus, EnforcementStatus, FailedEnforcement, RetryEnforcementResult, SignalInput, SubjectDetail, SubjectSummary } from "../http/agent-api.ts";
 import type { PublicDocument } from "../plugin/provider.ts";
 import type { AuditEntry, AuditQuery, StateStore } from "../store/contract.ts";
 import type { QueueDepth, WorkQueue } from "../queue/contract.ts";
@@ -192,8 +192,54 @@ export class AgentService implements AgentApi {
       total.failed += d.failed;
     }
     const s = this.#deps.lifecycle();
-    // The same rule as WorkQueue.idle(): `waiting` counts only jobs whose run time is due.
-    return { ready: s.ready, version: VIGIL_VERSION, mode: this.#deps.mode, queue: total, idle: s.caughtUp && total.waiting === 0 && total.active === 0 };
+    const { ready, reasons } = this.ready();
+    const { runtime, enforcer } = this.#running();
+    const { policies, subjects } = await this.#subjectCounts(runtime.policies.map((p) => p.name));
+    const paused = enforcer.paused();
+    const unreconciled = enforcer.unreconciled();
+    const unreconciledTotal = Object.values(unreconciled.counts).reduce((n, byAction) => n + Object.values(byAction).reduce((a, b) => a + b, 0), 0);
+    return {
+      ready,
+      reasons,
+      version: VIGIL_VERSION,
+      mode: this.#deps.mode,
+      dry_run: runtime.config.raw.agent.dry_run,
+      policies: policies.map((p) => ({ ...p, paused: paused[p.name] ?? false })),
+      subjects,
+      paused: Object.keys(paused).filter((name) => paused[name]),
+      unreconciled: {
+        total: unreconciledTotal,
+        oldest_failed_at: unreconciledTotal === 0 ? null : new Date(this.#deps.clock.now() - unreconciled.oldest_seconds * 1000).toISOString(),
+      },
+      queue: total,
+      // The same rule as WorkQueue.idle(): `waiting` counts only jobs whose run time is due.
+      idle: s.caughtUp && total.waiting === 0 && total.active === 0,
+    };
+  }
+
+  /** Subjects by access, overall and per policy, from the same summaries `GET /v1/subjects` lists. */
+  async #subjectCounts(names: readonly string[]): Promise<{ policies: { name: string; subjects: AccessCounts }[]; subjects: AccessCounts }> {
+    const zero = () => ({ total: 0, full_access: 0, read_only: 0, deny: 0, pending: 0 });
+    const overall = zero();
+    const byPolicy = new Map(names.map((n) => [n, zero()]));
+    const { subjects } = await this.listSubjects({ limit: Number.MAX_SAFE_INTEGER, offset: 0 });
+    for (const s of subjects) {
+      overall.total++;
+      overall[s.status === "pending" ? "pending" : s.access]++;
+      for (const d of s.policies) {
+        const c = byPolicy.get(d.policy);
+        if (!c) continue;
+        c.total++;
+        c[d.access]++;
+      }
+      for (const name of s.pending) {
+        const c = byPolicy.get(name);
+        if (!c) continue;
+        c.total++;
+        c.pending++;
+      }
+    }
+    return { policies: names.map((name) => ({ name, subjects: byPolicy.get(name)! })), subjects: overall };
   }
 
   enforcement(): EnforcementStatus[] {

@@ -96,14 +96,44 @@ export interface RetryEnforcementResult {
   readonly not_failed: readonly string[];
 }
 
+/** Subjects by access: each counted once, under `pending` while a covering policy has not decided it yet. */
+export interface AccessCounts {
+  readonly total: number;
+  readonly full_access: number;
+  readonly read_only: number;
+  readonly deny: number;
+  readonly pending: number;
+}
+
+/** A policy in GET /v1/status. */
+export interface PolicyStatus {
+  readonly name: string;
+  /** The subjects it covers, by the access it decided for each (`pending`: not decided yet). */
+  readonly subjects: AccessCounts;
+  /** Its enforcement is paused by the blast-radius guard (`POST /v1/enforcement/resume` lifts it). */
+  readonly paused: boolean;
+}
+
 /** GET /v1/status: where the agent is and whether it has work in hand. */
 export interface AgentStatus {
   /** As `/readyz`: start-up finished and no stop has begun. */
   readonly ready: boolean;
+  /** As `/readyz`: why the agent is not ready; empty when it is. */
+  readonly reasons: readonly string[];
   /** vigil's version (package.json). */
   readonly version: string;
   /** `agent.mode` the agent started with (a changed mode takes effect at the next restart). */
   readonly mode: "embedded" | "cluster";
+  /** `agent.dry_run`: actions are planned and recorded, never sent. */
+  readonly dry_run: boolean;
+  /** Every policy in force, in config order. */
+  readonly policies: readonly PolicyStatus[];
+  /** Every known subject by its most restrictive access across the policies covering it (as `GET /v1/subjects`). */
+  readonly subjects: AccessCounts;
+  /** Names of the policies whose enforcement is paused. */
+  readonly paused: readonly string[];
+  /** Enforcement that ran out of attempts and is not in effect yet (`GET /v1/enforcement/failed`). */
+  readonly unreconciled: { readonly total: number; /** ISO 8601 UTC: when the oldest of them first failed; null when there is none. */ readonly oldest_failed_at: string | null };
   /** Jobs of every kind: `waiting` are due now, `delayed` wait for a later run time, `failed` are kept as dead letters. */
   readonly queue: QueueDepth;
   /**

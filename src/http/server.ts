@@ -11,6 +11,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import { alertmanagerPayloadSchema, alertsToSignals, type AlertmanagerMapping } from "./alertmanager.ts";
+import { AuditStreams, DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_STREAMS, DEFAULT_POLL_MS } from "./audit-stream.ts";
 import type { AgentApi, SignalInput } from "./agent-api.ts";
 import type { AuditQuery } from "../store/contract.ts";
 import { ACCESS_LEVELS, CHECK_STATUSES, RISK_LEVELS, SUBJECT_KINDS, type AccessLevel } from "../policy/model.ts";
@@ -37,6 +38,8 @@ export interface ApiServerOptions {
   maxConnections?: number;
   /** How long a connection may stay open before sending a request. Default 5000 (the headers timeout). */
   idleTimeoutMs?: number;
+  /** `GET /v1/audit/stream`: open streams at most (`agent.api.max_streams`, default 16), and how often an idle one sends a heartbeat (default 15 s) and looks for new entries (default 250 ms). */
+  streams?: { maxStreams?: number; heartbeatMs?: number; pollMs?: number };
 }
 
 /** Default cap on open API connections. */
@@ -283,6 +286,7 @@ export class ApiServer {
   private drained: (() => void) | undefined;
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
+  private readonly streams: AuditStreams;
 
   constructor(opts: ApiServerOptions) {
     if (typeof opts.token !== "string" || opts.token.length === 0) throw new VigilError("VIGIL_ERR_USAGE", "the API server needs a non-empty bearer token");
@@ -321,6 +325,15 @@ export class ApiServer {
       socket.on("close", () => this.sockets.delete(socket));
     });
     this.server.on("request", (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
+    this.streams = new AuditStreams(
+      (q) => opts.api.readAudit(q),
+      {
+        maxStreams: opts.streams?.maxStreams ?? DEFAULT_MAX_STREAMS,
+        heartbeatMs: opts.streams?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+        pollMs: opts.streams?.pollMs ?? DEFAULT_POLL_MS,
+      },
+      opts.logger,
+    );
     this.defineRoutes();
   }
 
@@ -353,6 +366,8 @@ export class ApiServer {
   }
 
   private async shutdown(): Promise<void> {
+    // Event streams never finish on their own: end them first, or the drain below waits them out.
+    this.streams.closeAll();
     if (!this.server.listening) {
       // Never started, or start() failed: nothing to wait for. Wait for a pending start to settle first.
       await this.starting?.catch(() => undefined);
@@ -664,6 +679,10 @@ export class ApiServer {
       },
     });
 
+    exact("/v1/audit/stream", true, {
+      GET: (ctx) => this.auditStream(ctx),
+    });
+
     // Version, queue depth and whether any work is ready or running: an operator (or a test) can
     // wait for the agent to be done with what a signal set off instead of guessing how long it takes.
     exact("/v1/status", true, {
@@ -672,6 +691,31 @@ export class ApiServer {
         return { status: 200, body: await api.status() };
       },
     });
+  }
+
+  /**
+   * `GET /v1/audit/stream?after=&subject=&type=`: audit entries as server-sent events (`audit-stream.ts`).
+   * A `Last-Event-ID` header (a reconnecting client) takes precedence over `after`.
+   */
+  private async auditStream({ req, res, query }: Ctx): Promise<Reply> {
+    const after = query.int("after", 0, Number.MAX_SAFE_INTEGER);
+    const subject = query.string("subject");
+    const type = query.string("type");
+    query.done();
+    const header = String(req.headers["last-event-id"] ?? "").trim();
+    let resume: number | undefined;
+    if (header !== "") {
+      resume = /^\d{1,16}$/.test(header) ? Number(header) : NaN;
+      if (!Number.isSafeInteger(resume)) throw new HttpError("VIGIL_ERR_BAD_REQUEST", "Last-Event-ID: expected the seq of an audit entry");
+    }
+    try {
+      await this.streams.serve(res, dropUndefined({ after: resume ?? after, subject, type }), req.method === "HEAD");
+    } catch (err) {
+      if (err instanceof VigilError && err.code === "VIGIL_ERR_TOO_MANY_STREAMS") throw new HttpError("VIGIL_ERR_TOO_MANY_STREAMS", err.message, { "retry-after": "5" });
+      throw err;
+    }
+    // The response is complete (or the client went away); nothing is left to send.
+    return { status: 200, body: undefined };
   }
 
   /**

@@ -38,15 +38,40 @@ export function parseDuration(text: string): number | undefined {
   return Number.isSafeInteger(total) ? total : undefined;
 }
 
-/** Formats milliseconds back into the shortest duration string. */
-export function formatDuration(ms: number): string {
-  if (ms === 0) return "0s";
-  let rest = ms;
+/** How `formatDuration` writes a duration. */
+export interface FormatDurationOptions {
+  /**
+   * Most units written, counted from the largest one present; the rest is cut off (never rounded
+   * up, so an age is never overstated): `{units: 2}` writes 10h15m13s637ms as `10h15m`. Milliseconds
+   * are written only when the whole duration is under a second. Default: every unit, exactly, in
+   * the form `parseDuration` reads back.
+   */
+  readonly units?: number;
+}
+
+/**
+ * Formats milliseconds as a duration string: by default exactly (the shortest string `parseDuration`
+ * reads back); with `units`, for people (`10h15m`, `3d4h`, `45s`). A negative duration is written
+ * with a leading `-`.
+ */
+export function formatDuration(ms: number, options: FormatDurationOptions = {}): string {
+  if (ms < 0) return `-${formatDuration(-ms, options)}`;
+  const units = Math.max(1, options.units ?? 1);
+  const exact = options.units === undefined;
+  const whole = exact ? ms : ms < 1_000 ? Math.floor(ms) : Math.floor(ms / 1_000) * 1_000;
+  if (whole === 0) return "0s";
+  let rest = whole;
   let out = "";
+  let written = 0;
+  let started = false;
   for (const unit of ["d", "h", "m", "s", "ms"] as const) {
     const size = UNIT_MS[unit]!;
-    if (rest >= size) {
-      out += `${Math.floor(rest / size)}${unit}`;
+    if (started || rest >= size) {
+      // With a unit budget, the units count from the largest present, zeros included: 1d0h5m is `1d`.
+      if (!exact && written >= units) break;
+      started = true;
+      written++;
+      if (rest >= size) out += `${Math.floor(rest / size)}${unit}`;
       rest %= size;
     }
   }

@@ -45,6 +45,10 @@ test("mass breakage: the blast-radius guard pauses after max_actions, records it
     assert.equal(paused.length, 1, "the pause is recorded once");
     const listed = await agent.service.listSubjects({ access: "deny", limit: 100, offset: 0 });
     assert.equal(listed.total, 30, "decisions are made even while enforcement waits");
+    const overview = await agent.service.status();
+    assert.deepEqual(overview.paused, ["identity-perimeter"], "status names the paused policy");
+    assert.deepEqual(overview.policies, [{ name: "identity-perimeter", subjects: { total: 30, full_access: 0, read_only: 0, deny: 30, pending: 0 }, paused: true }]);
+    assert.deepEqual(overview.subjects, { total: 30, full_access: 0, read_only: 0, deny: 30, pending: 0 });
     const { resumed } = await agent.service.resumeEnforcement("identity-perimeter");
     assert.deepEqual(resumed, ["identity-perimeter"]);
     await until(() => calls.length >= 30);
@@ -126,7 +130,19 @@ test("status: busy while the work a signal set off runs, idle once it is done; i
   const release = holdActions();
   try {
     await agent.idle();
-    assert.deepEqual(await agent.service.status(), { ready: true, version: VIGIL_VERSION, mode: "embedded", queue: { waiting: 0, delayed: 0, active: 0, failed: 0 }, idle: true });
+    assert.deepEqual(await agent.service.status(), {
+      ready: true,
+      reasons: [],
+      version: VIGIL_VERSION,
+      mode: "embedded",
+      dry_run: false,
+      policies: [{ name: "identity-perimeter", subjects: { total: 1, full_access: 1, read_only: 0, deny: 0, pending: 0 }, paused: false }],
+      subjects: { total: 1, full_access: 1, read_only: 0, deny: 0, pending: 0 },
+      paused: [],
+      unreconciled: { total: 0, oldest_failed_at: null },
+      queue: { waiting: 0, delayed: 0, active: 0, failed: 0 },
+      idle: true,
+    });
     await agent.service.acceptSignal({ subject: "gil", check: "mfa", status: "fail" });
     await until(async () => (await agent.service.status()).queue.active === 1 && calls.length === 0);
     const busy = await agent.service.status();

@@ -20,7 +20,19 @@ function fakeApi(statusDelayMs = 0): AgentApi {
     ready: () => ({ ready: true, reasons: [] }),
     status: async (): Promise<AgentStatus> => {
       await new Promise((r) => setTimeout(r, statusDelayMs));
-      return { ready: true, version: "1", mode: "embedded", queue: { waiting: 0, delayed: 0, active: 0, failed: 0 }, idle: true };
+      return {
+        ready: true,
+        reasons: [],
+        version: "1",
+        mode: "embedded",
+        dry_run: false,
+        policies: [],
+        subjects: { total: 0, full_access: 0, read_only: 0, deny: 0, pending: 0 },
+        paused: [],
+        unreconciled: { total: 0, oldest_failed_at: null },
+        queue: { waiting: 0, delayed: 0, active: 0, failed: 0 },
+        idle: true,
+      };
     },
   };
   return api as AgentApi;

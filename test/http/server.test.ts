@@ -15,6 +15,16 @@ function decision(subject: string): Decision {
   return { policy: "p1", subject, access: "full_access", risk: "low", reasons: [], generation: 1, decided_at: 1, evidence: {}, exempt: false };
 }
 
+/** The parts of a status the server passes through untouched. */
+const STATUS_EXTRA = {
+  reasons: [],
+  dry_run: false,
+  policies: [{ name: "p1", subjects: { total: 2, full_access: 1, read_only: 0, deny: 1, pending: 0 }, paused: true }],
+  subjects: { total: 2, full_access: 1, read_only: 0, deny: 1, pending: 0 },
+  paused: ["p1"],
+  unreconciled: { total: 1, oldest_failed_at: "2024-01-01T00:00:00.000Z" },
+} satisfies Partial<AgentStatus>;
+
 /** In-memory AgentApi that records every call. */
 class FakeApi implements AgentApi {
   readonly calls: { method: string; args: unknown[] }[] = [];
@@ -70,7 +80,7 @@ class FakeApi implements AgentApi {
   async status(): Promise<AgentStatus> {
     this.record("status");
     if (this.notRunning) throw new VigilError("VIGIL_ERR_SHUTDOWN", "agent is not running");
-    return { ready: true, version: "1.2.3", mode: "embedded", queue: { waiting: 1, delayed: 2, active: 0, failed: 3 }, idle: false };
+    return { ...STATUS_EXTRA, ready: true, version: "1.2.3", mode: "embedded", queue: { waiting: 1, delayed: 2, active: 0, failed: 3 }, idle: false };
   }
   enforcement(): EnforcementStatus[] {
     this.record("enforcement");
@@ -491,7 +501,7 @@ describe("ApiServer", () => {
   test("GET /v1/status answers the agent's status; 503 while the agent is not running", async () => {
     const res = await call("GET", "/v1/status");
     assert.equal(res.status, 200);
-    assert.deepEqual(res.body, { ready: true, version: "1.2.3", mode: "embedded", queue: { waiting: 1, delayed: 2, active: 0, failed: 3 }, idle: false });
+    assert.deepEqual(res.body, { ...STATUS_EXTRA, ready: true, version: "1.2.3", mode: "embedded", queue: { waiting: 1, delayed: 2, active: 0, failed: 3 }, idle: false });
     const extra = await call("GET", "/v1/status?verbose=1");
     assert.equal(extra.status, 400);
     assert.match(extra.body.error.message, /^verbose: unknown query parameter$/);

@@ -28,3 +28,24 @@ describe("parseDuration: each unit at most once, largest first", () => {
     assert.equal(formatDuration(MAX_TIMER_MS), "24d20h31m23s647ms");
   });
 });
+
+describe("formatDuration for people: {units}", () => {
+  const cases: [number, number, string][] = [
+    [10 * 3_600_000 + 15 * 60_000 + 13_637, 2, "10h15m"],
+    [10 * 3_600_000 + 15 * 60_000 + 13_637, 1, "10h"],
+    [10 * 3_600_000 + 15 * 60_000 + 13_637, 3, "10h15m13s"],
+    [86_400_000 + 5 * 60_000, 2, "1d"],
+    [3 * 86_400_000 + 4 * 3_600_000 + 59 * 60_000, 2, "3d4h"],
+    [45_999, 2, "45s"],
+    [150_500, 2, "2m30s"],
+    [250, 2, "250ms"],
+    [0, 2, "0s"],
+    [0.4, 2, "0s"],
+    [-90_000, 2, "-1m30s"],
+  ];
+  for (const [ms, units, text] of cases) it(`${ms} ms in ${units} unit(s) → ${text}`, () => assert.equal(formatDuration(ms, { units }), text));
+
+  it("without options it stays exact", () => {
+    assert.equal(formatDuration(10 * 3_600_000 + 15 * 60_000 + 13_637), "10h15m13s637ms");
+  });
+});

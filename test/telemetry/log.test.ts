@@ -1,0 +1,101 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { join } from "node:path";
+import { createLogger, formatLogLine } from "../../src/telemetry/log.ts";
+import { registerSecret } from "../../src/util/redact.ts";
+import { BIN, TOKEN, tempConfig } from "../helpers/agent-process.ts";
+import { until } from "../helpers/wait.ts";
+
+function capture(format: "json" | "text", color = false): { logger: ReturnType<typeof createLogger>; lines: string[] } {
+  const lines: string[] = [];
+  const logger = createLogger({ level: "debug", format, color, stream: { write: (l: string) => void lines.push(l) } });
+  return { logger, lines };
+}
+
+describe("text log format", () => {
+  it("one line per entry: time, level, message, then the fields as key=value", () => {
+    const line = formatLogLine('{"level":"info","time":"2026-11-24T10:02:11.204Z","service":"vigil","api":{"host":"127.0.0.1","port":7070},"policies":2,"dry_run":false,"data_dir":"/var/lib/vigil","msg":"vigil started"}');
+    assert.equal(line, '2026-11-24T10:02:11.204Z INFO  vigil started api={"host":"127.0.0.1","port":7070} policies=2 dry_run=false data_dir=/var/lib/vigil\n');
+  });
+
+  it("quotes values that are not plain words, and colours the level only when asked", () => {
+    const json = '{"level":"warn","time":"2026-11-24T10:02:11.204Z","msg":"slow","reason":"took 5 s","empty":""}';
+    assert.equal(formatLogLine(json), '2026-11-24T10:02:11.204Z WARN  slow reason="took 5 s" empty=""\n');
+    assert.equal(formatLogLine(json, true), '2026-11-24T10:02:11.204Z \x1b[33mWARN \x1b[0m slow reason="took 5 s" empty=""\n');
+  });
+
+  it("escapes control characters a subject id or reason could carry into the terminal", () => {
+    const line = formatLogLine(JSON.stringify({ level: "info", time: "t", msg: "subject \x1b[2Jevil\u009b", subject: "a\x1bb" }));
+    assert.ok(!/[\x00-\x09\x0b-\x1f\x7f-\x9f]/.test(line), JSON.stringify(line));
+    assert.match(line, /subject \\u001b\[2Jevil\\u009b subject="a\\u001bb"/);
+  });
+
+  it("a line that is not JSON passes through unchanged", () => {
+    assert.equal(formatLogLine("not json\n"), "not json\n");
+  });
+
+  it("secrets stay scrubbed in text: registered values and secret-named keys", () => {
+    const secret = "text-format-secret-0123456789";
+    registerSecret(secret);
+    const { logger, lines } = capture("text");
+    logger.info({ header: `Bearer ${secret}`, token: "plain-token-value-xyz", nested: { password: "hunter2-hunter2" } }, `calling with ${secret}`);
+    assert.equal(lines.length, 1);
+    assert.ok(!lines[0]!.includes(secret), lines[0]);
+    assert.ok(!lines[0]!.includes("plain-token-value-xyz"), lines[0]);
+    assert.ok(!lines[0]!.includes("hunter2"), lines[0]);
+    assert.match(lines[0]!, /^\S+Z INFO  calling with \S+ header=/);
+  });
+
+  it("json stays the default", () => {
+    const { logger, lines } = capture("json");
+    logger.info({ a: 1 }, "hello");
+    assert.deepEqual(Object.keys(JSON.parse(lines[0]!)).sort(), ["a", "level", "msg", "service", "time"]);
+  });
+});
+
+describe("agent.log_format on a real vigil run", () => {
+  const config = (format: string) => (dir: string) => `
+agent:
+  data_dir: ${join(dir, "var")}
+  api: {listen: "127.0.0.1:0", token: "${TOKEN}"}
+  metrics: {listen: false}
+  log_format: ${format}
+inventories: [{type: static, subjects: [{id: carol, kind: user, attributes: {mfa: true, device_managed: true}}]}]
+identity_perimeter: {require_location_check: false}
+`;
+
+  async function firstLines(args: string[], env: NodeJS.ProcessEnv, done: (out: string) => boolean): Promise<string> {
+    const child = spawn(args[0]!, args.slice(1), { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
+    try {
+      await until(() => done(out), 15_000);
+    } finally {
+      const exited = once(child, "exit");
+      child.kill("SIGTERM");
+      await exited;
+    }
+    return out;
+  }
+
+  it("text: readable lines, no JSON", async () => {
+    const { file } = tempConfig(config("text"));
+    const out = await firstLines([process.execPath, BIN, "run", "-c", file], {}, (o) => o.includes("vigil started"));
+    const started = out.split("\n").find((l) => l.includes("vigil started"))!;
+    assert.match(started, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO  vigil started api=\{"host":"127\.0\.0\.1","port":\d+\} /);
+    assert.ok(!out.split("\n").some((l) => l.startsWith("{")), "no JSON lines");
+    assert.ok(!out.includes(TOKEN), "the token never appears");
+  });
+
+  it("auto: JSON when stdout is not a terminal, text on a terminal", async () => {
+    const { file } = tempConfig(config("auto"));
+    const piped = await firstLines([process.execPath, BIN, "run", "-c", file], {}, (o) => o.includes("vigil started"));
+    assert.equal(JSON.parse(piped.split("\n").find((l) => l.includes("vigil started"))!).msg, "vigil started");
+    // script(1) gives the agent a pseudo-terminal as its stdout.
+    const tty = await firstLines(["script", "-qfec", `${process.execPath} ${BIN} run -c ${file}`, "/dev/null"], { NO_COLOR: "1" }, (o) => o.includes("vigil started"));
+    const started = tty.split(/\r?\n/).find((l) => l.includes("vigil started"))!;
+    assert.match(started, /^\d{4}-\d\d-\d\dT[\d:.]+Z INFO  vigil started api=/, JSON.stringify(started));
+  });
+});
