@@ -18,6 +18,8 @@ export interface KeyValueStore {
   getValues(space: string, keys: readonly string[]): Promise<Map<string, Uint8Array>>;
   /** Writes (or deletes) the entries in one atomic step, stamped with `updatedAt` (epoch ms). */
   putValues(space: string, entries: readonly KeyValueEntry[], updatedAt: number): Promise<void>;
+  /** Keys of `space` that start with any of the prefixes, at most `limit` (default 10,000) per prefix. */
+  listKeys(space: string, prefixes: readonly string[], limit?: number): Promise<string[]>;
   /** Removes up to `limit` values of `space` last written before `before`; returns how many. */
   pruneValues(space: string, before: number, limit?: number): Promise<number>;
 }

@@ -375,6 +375,16 @@ export class EmbeddedStore implements StateStore {
     );
   }
 
+  async listKeys(space: string, prefixes: readonly string[], limit = 10_000): Promise<string[]> {
+    const out: string[] = [];
+    this.#run("list plugin values", () => {
+      // A range on the primary key: every key from the prefix up to the prefix followed by the highest code point.
+      const stmt = this.#stmt("SELECT key FROM plugin_values WHERE space = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?");
+      for (const prefix of new Set(prefixes)) for (const row of stmt.all(space, prefix, `${prefix}\u{10FFFF}`, limit) as { key: string }[]) out.push(row.key);
+    });
+    return out;
+  }
+
   async pruneValues(space: string, before: number, limit = 2_000): Promise<number> {
     return this.#run("prune plugin values", () =>
       Number(

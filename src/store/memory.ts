@@ -125,6 +125,16 @@ export class MemoryStore implements StateStore {
     }
   }
 
+  async listKeys(space: string, prefixes: readonly string[], limit = 10_000): Promise<string[]> {
+    const out: string[] = [];
+    for (const prefix of new Set(prefixes)) {
+      const full = `${space}\u0000${prefix}`;
+      const keys = [...this.#values.keys()].filter((k) => k.startsWith(full)).sort();
+      for (const k of keys.slice(0, limit)) out.push(k.slice(space.length + 1));
+    }
+    return out;
+  }
+
   async pruneValues(space: string, before: number, limit = Infinity): Promise<number> {
     let n = 0;
     for (const [key, v] of this.#values) {

@@ -128,6 +128,19 @@ scrape_configs:
     }
   }
 
+  /**
+   * Waits until the exporter has been scraped: Prometheus applies new scrape targets only every
+   * five seconds, so the first scrape comes some seconds after it is ready.
+   */
+  async scraped(exporter: Exporter, times = 2, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const from = exporter.scrapes;
+    while (exporter.scrapes < from + times) {
+      if (Date.now() > deadline) throw new Error(`prometheus did not scrape the exporter within ${timeoutMs} ms: ${this.#log.join("").slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   /** Stops Prometheus (SIGSTOP) without closing its port: queries then hang, as on an overloaded server. */
   pause(): void {
     this.#child.kill("SIGSTOP");

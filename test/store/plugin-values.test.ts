@@ -27,6 +27,11 @@ async function contract(store: StateStore): Promise<void> {
   assert.deepEqual([...got.get("two")!], [0, 255, 0]);
   assert.deepEqual([...(await store.getValues("space-b", ["one"])).get("one")!], [42], "spaces are separate");
 
+  await store.putValues("space-a", [{ key: "ab/1", value: bytes(1) }, { key: "ab/2", value: bytes(2) }, { key: "ac/1", value: bytes(3) }], 1_000);
+  assert.deepEqual(await store.listKeys("space-a", ["ab/", "zz/"]), ["ab/1", "ab/2"]);
+  assert.deepEqual(await store.listKeys("space-a", ["ab/", "ac/"], 1), ["ab/1", "ac/1"], "at most `limit` per prefix");
+  await store.putValues("space-a", [{ key: "ab/1", value: null }, { key: "ab/2", value: null }, { key: "ac/1", value: null }], 1_000);
+
   // Overwrite and delete in one step.
   await store.putValues("space-a", [{ key: "one", value: bytes(7), subject: "web" }, { key: "three", value: null }], 2_000);
   const after = await store.getValues("space-a", ["one", "three"]);

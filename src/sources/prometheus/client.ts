@@ -18,7 +18,7 @@ import { TokenFile } from "../../net/token-file.ts";
 import { ApiClient } from "../../plugin/api-client.ts";
 import type { PluginContext } from "../../plugin/context.ts";
 import { MASK, registerSecret, scrub } from "../../util/redact.ts";
-import { MalformedResponse, Reader } from "../common/read.ts";
+import { Reader } from "../common/read.ts";
 import type { PrometheusConnection } from "./schema.ts";
 
 /** Label set of a series, as Prometheus returns it. */
@@ -221,4 +221,3 @@ function point(r: Reader, raw: unknown, path: string): [number, number] {
   return [Math.round(t * 1000), n];
 }
 
-export { MalformedResponse };

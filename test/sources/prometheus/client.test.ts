@@ -35,6 +35,7 @@ describe("against a real Prometheus", { skip: PROMETHEUS_MISSING }, () => {
     for (let t = NOW - 660; t < NOW - 60; t++) history.push(`app_error_ratio{app="web",instance="${target}",job="test"} ${0.01 + (t % 7) / 1000} ${t}`);
     prom = await PrometheusServer.start({ targets: [target], history });
     await prom.ready();
+    await prom.scraped(exporter);
   });
   after(async () => {
     await prom?.stop();
