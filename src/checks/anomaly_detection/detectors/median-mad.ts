@@ -93,6 +93,66 @@ function medianOf(values: readonly number[], scratch: Float64Array, extra?: numb
   return n % 2 === 1 ? scratch[(n - 1) >> 1]! : (scratch[n / 2 - 1]! + scratch[n / 2]!) / 2;
 }
 
+/**
+ * `bins` rings of at most `memory` values each, in one typed array: a JS array per bin costs
+ * several times the memory, which matters at thousands of series.
+ */
+class BinRings {
+  readonly #memory: number;
+  readonly #values: Float64Array;
+  readonly #start: Uint32Array;
+  readonly #count: Uint32Array;
+
+  constructor(bins: number, memory: number, state?: readonly (readonly number[])[]) {
+    this.#memory = memory;
+    this.#values = new Float64Array(bins * memory);
+    this.#start = new Uint32Array(bins);
+    this.#count = new Uint32Array(bins);
+    for (let b = 0; b < bins; b++) for (const x of state?.[b] ?? []) this.push(b, x);
+  }
+
+  count(b: number): number {
+    return this.#count[b]!;
+  }
+
+  /** Adds x to bin b, dropping its oldest value when full. */
+  push(b: number, x: number): void {
+    const m = this.#memory;
+    const n = this.#count[b]!;
+    const start = this.#start[b]!;
+    if (n < m) {
+      this.#values[b * m + ((start + n) % m)] = x;
+      this.#count[b] = n + 1;
+    } else {
+      this.#values[b * m + start] = x;
+      this.#start[b] = (start + 1) % m;
+    }
+  }
+
+  /** Median of bin b (non-empty), sorted by insertion into `scratch`, oldest first as an array would be. */
+  median(b: number, scratch: Float64Array): number {
+    const m = this.#memory;
+    const n = this.#count[b]!;
+    const start = this.#start[b]!;
+    for (let k = 0; k < n; k++) {
+      const x = this.#values[b * m + ((start + k) % m)]!;
+      let i = k;
+      while (i > 0 && scratch[i - 1]! > x) {
+        scratch[i] = scratch[i - 1]!;
+        i--;
+      }
+      scratch[i] = x;
+    }
+    return n % 2 === 1 ? scratch[(n - 1) >> 1]! : (scratch[n / 2 - 1]! + scratch[n / 2]!) / 2;
+  }
+
+  /** Each bin's values, oldest first. */
+  toJSON(): number[][] {
+    const m = this.#memory;
+    return Array.from(this.#count, (n, b) => Array.from({ length: n }, (_, k) => this.#values[b * m + ((this.#start[b]! + k) % m)]!));
+  }
+}
+
 function robustTail(w: SortedWindow, m: number, x: number, laplace = false, floor = 0): number {
   let sigma = Math.max(1.4826 * w.mad(m), floor);
   if (!(sigma > 0)) sigma = 1.2533 * w.meanAbsDeviation(m);
@@ -120,7 +180,7 @@ class Baseline {
   readonly #raw: SortedWindow;
   #last: number | null = null;
   #run = 0;
-  readonly #bins: number[][];
+  readonly #bins: BinRings | undefined;
   readonly #scratch: Float64Array;
 
   constructor(params: MedianMadParams, state?: BaselineState) {
@@ -130,7 +190,7 @@ class Baseline {
     this.#runMax = new SlidingMax(params.window, state?.runMax);
     this.#raw = new SortedWindow(params.window);
     this.#scratch = new Float64Array(Math.max(params.shortWindow, params.seasonMemory) + 1);
-    this.#bins = params.seasonality === "none" ? [] : Array.from({ length: params.bins }, (_, i) => [...(state?.bins[i] ?? [])]);
+    this.#bins = params.seasonality === "none" ? undefined : new BinRings(params.bins, params.seasonMemory, state?.bins);
     if (state) {
       for (const v of state.window) this.#window.push(v);
       for (const v of state.levels) this.#levels.push(v);
@@ -172,11 +232,11 @@ class Baseline {
     if (this.params.seasonality === "none") return x;
     const period = PERIOD_MS[this.params.seasonality];
     const phase = ((t % period) + period) % period;
-    const bin = this.#bins[Math.min(this.params.bins - 1, Math.floor((phase / period) * this.params.bins))]!;
+    const bins = this.#bins!;
+    const bin = Math.min(this.params.bins - 1, Math.floor((phase / period) * this.params.bins));
     let expected = NaN;
-    if (bin.length > 0) expected = medianOf(bin, this.#scratch);
-    bin.push(x);
-    if (bin.length > this.params.seasonMemory) bin.shift();
+    if (bins.count(bin) > 0) expected = bins.median(bin, this.#scratch);
+    bins.push(bin, x);
     return x - expected;
   }
 
@@ -222,9 +282,9 @@ class Baseline {
     if (this.params.seasonality !== "none") {
       const period = PERIOD_MS[this.params.seasonality];
       const phase = ((t % period) + period) % period;
-      const bin = this.#bins[Math.min(this.params.bins - 1, Math.floor((phase / period) * this.params.bins))]!;
-      if (bin.length === 0) return undefined;
-      seasonal = medianOf(bin, this.#scratch);
+      const bin = Math.min(this.params.bins - 1, Math.floor((phase / period) * this.params.bins));
+      if (this.#bins!.count(bin) === 0) return undefined;
+      seasonal = this.#bins!.median(bin, this.#scratch);
     }
     return { center: seasonal + m, spread };
   }
@@ -243,7 +303,7 @@ class Baseline {
       raw: this.#raw.values(),
       last: this.#last,
       run: this.#run,
-      bins: this.#bins.map((b) => [...b]),
+      bins: this.#bins?.toJSON() ?? [],
       sums: { window: this.#window.sums(), levels: this.#levels.sums() },
     };
   }
