@@ -24,6 +24,11 @@ import { compileSeries, SeriesWatcher, type Gathered } from "./watcher.ts";
 const TYPE = "anomaly_detection";
 /** How often old state is pruned from the store. */
 const PRUNE_EVERY_MS = 3_600_000;
+/**
+ * How often a save round looks for series that are due (it walks them all); a `fail` point is
+ * written at the next run whatever this says.
+ */
+const SAVE_ROUND_EVERY_MS = 10_000;
 
 export interface AnomalyCheck extends Check {
   takesSeries(series: string): boolean;
@@ -50,6 +55,7 @@ export function createAnomalyCheck(config: AnomalyConfig, ctx: PluginContext): A
   /** The status last reported per subject, so observations report only changes. */
   const reported = new Map<string, CheckStatus>();
   let prunedAt = 0;
+  let roundAt = -Infinity;
   let saving: Promise<void> | undefined;
   const lastLogged = new Map<SeriesWatcher, string>();
 
@@ -60,6 +66,9 @@ export function createAnomalyCheck(config: AnomalyConfig, ctx: PluginContext): A
   /** Writes what is due in the background; one round at a time. */
   function saveSoon(): void {
     if (saving || !ctx.state) return;
+    const at = ctx.clock.now();
+    if (at - roundAt < SAVE_ROUND_EVERY_MS && !watchers.some((w) => w.bank.urgent)) return;
+    roundAt = at;
     saving = (async () => {
       for (const w of watchers) await w.bank.save();
       const now = ctx.clock.now();
@@ -111,7 +120,9 @@ export function createAnomalyCheck(config: AnomalyConfig, ctx: PluginContext): A
       const now = run.clock.now();
       const at = Math.floor(now / config.step) * config.step;
       for (const w of watchers) w.bank.holdMs = run.ttlMs;
-      const gathered = await Promise.all(watchers.map((w) => w.gather(subjects, at, run.signal, now)));
+      // History is read for half the run's time at most; the rest of it waits for the next step.
+      const deadline = Date.now() + run.timeoutMs / 2;
+      const gathered = await Promise.all(watchers.map((w) => w.gather(subjects, at, run.signal, now, deadline)));
       watchers.forEach((w, i) => {
         const failed = [...gathered[i]!.values()].find((g) => g.error !== undefined)?.error;
         if (failed === undefined) {
@@ -189,7 +200,10 @@ export function createAnomalyCheck(config: AnomalyConfig, ctx: PluginContext): A
       m.stop();
       await saving;
       for (const w of watchers) {
-        await w.bank.save(true).catch((err: unknown) => ctx.logger.warn({ check: name, series: w.def.name }, `anomaly_detection: cannot write learned state at stop: ${errorMessage(err)}`));
+        // Pushed points are written all; a query series only when due (or holding a fresh anomaly):
+        // what it learned since is read again from Prometheus's history at the next start, so a
+        // stop with a hundred thousand series does not have to write them all.
+        await w.bank.save(w.def.kind === "push").catch((err: unknown) => ctx.logger.warn({ check: name, series: w.def.name }, `anomaly_detection: cannot write learned state at stop: ${errorMessage(err)}`));
       }
       flushStats();
       for (const l of leases) l.release();

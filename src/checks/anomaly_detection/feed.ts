@@ -61,12 +61,17 @@ export class QueryFeed {
     return JSON.stringify(values);
   }
 
-  /** Brings the series up to grid instant T. Resolves with the error of a failed query (never rejects); undefined when all went well. */
-  sync(at: number, signal: AbortSignal, now: number): Promise<unknown> {
+  /**
+   * Brings the series up to grid instant T. Resolves with the error of a failed query (never
+   * rejects); undefined when all went well. History is read until `deadline` (epoch ms) at most:
+   * series whose history is not complete by then stay where they are (warming up) and go on at the
+   * next step, so a first sight of thousands of series never makes a run time out.
+   */
+  sync(at: number, signal: AbortSignal, now: number, deadline = Infinity): Promise<unknown> {
     this.usedAt = now;
     if (this.#done === at) return Promise.resolve(undefined);
     if (this.#pending?.at === at) return this.#pending.promise;
-    const promise = this.#sync(at, signal).then(
+    const promise = this.#sync(at, signal, deadline).then(
       () => {
         this.#done = at;
         return undefined;
@@ -81,7 +86,7 @@ export class QueryFeed {
     return promise;
   }
 
-  async #sync(at: number, signal: AbortSignal): Promise<void> {
+  async #sync(at: number, signal: AbortSignal, deadline: number): Promise<void> {
     const s = this.#s;
     const instant = await s.client.query(this.expr, at, signal);
     const wanted: { owner: string; key: string; label: string }[] = [];
@@ -102,9 +107,10 @@ export class QueryFeed {
       const from = w.last === undefined ? start : Math.max(start, w.last.t + s.step);
       if (from < at) needing.push({ w, from });
     }
+    let complete = true;
     if (needing.length > 0) {
       if (!s.match || needing.length > NARROW_SHARE * byId.size) {
-        await this.#history(this.expr, needing.reduce((m, n) => Math.min(m, n.from), Infinity), at, byId.size, byId, signal);
+        complete = await this.#history(this.expr, needing.reduce((m, n) => Math.min(m, n.from), Infinity), at, byId.size, byId, signal, deadline);
       } else {
         const owners = new Map<string, number>();
         for (const n of needing) owners.set(n.w.owner, Math.min(owners.get(n.w.owner) ?? Infinity, n.from));
@@ -113,12 +119,15 @@ export class QueryFeed {
           const group = list.slice(i, i + OWNERS_PER_NARROWED_QUERY);
           const expr = narrowTo(this.expr, s.match, group.map(([o]) => JSON.parse(o) as string[]));
           const count = [...byId.values()].filter((w) => owners.has(w.owner)).length;
-          await this.#history(expr, group.reduce((m, [, from]) => Math.min(m, from), Infinity), at, count, byId, signal);
+          if (!complete) break;
+          complete = await this.#history(expr, group.reduce((m, [, from]) => Math.min(m, from), Infinity), at, count, byId, signal, deadline);
         }
       }
     }
+    // A series still short of its history gets no point now: it would skip the rest of its past.
+    const short = complete ? new Set<Watched>() : new Set(needing.filter((n) => n.w.last === undefined || n.w.last.t < at - s.step).map((n) => n.w));
     series.forEach((w, i) => {
-      if (w) this.#feed(w, answers[i]!.t, answers[i]!.v);
+      if (w && !short.has(w)) this.#feed(w, answers[i]!.t, answers[i]!.v);
     });
     // Series that had last step's point and have none now: missing points.
     const seen = new Set(byId.values());
@@ -126,11 +135,15 @@ export class QueryFeed {
     for (const o of owners) for (const w of s.bank.seriesOf(o)) if (!seen.has(w) && w.last?.t === at - s.step) s.bank.stats.missing++;
   }
 
-  /** Range queries from `from` to `at`, oldest first, each answer small enough; feeds the series in `byId`. */
-  async #history(expr: string, from: number, at: number, seriesCount: number, byId: ReadonlyMap<string, Watched>, signal: AbortSignal): Promise<void> {
+  /**
+   * Range queries from `from` to `at`, oldest first, each answer small enough; feeds the series in
+   * `byId`. False when the deadline came first.
+   */
+  async #history(expr: string, from: number, at: number, seriesCount: number, byId: ReadonlyMap<string, Watched>, signal: AbortSignal, deadline: number): Promise<boolean> {
     const s = this.#s;
     let steps = Math.max(1, Math.min(MAX_POINTS_PER_SERIES - 1, Math.floor(s.maxPointsPerQuery / Math.max(1, seriesCount))));
     for (let begin = from; begin <= at; ) {
+      if (Date.now() >= deadline) return false;
       const end = Math.min(at, begin + (steps - 1) * s.step);
       let answer: PromSeries[];
       try {
@@ -151,6 +164,7 @@ export class QueryFeed {
       }
       begin = end + s.step;
     }
+    return true;
   }
 
   #feed(w: Watched, t: readonly number[], v: readonly number[]): void {

@@ -127,6 +127,8 @@ export class SeriesBank {
   readonly spec: SeriesSpec;
   readonly #o: BankOptions;
   readonly stats: SeriesStats = emptyStats();
+  /** Series holding a `fail` point not written yet. */
+  #urgent = 0;
   /** How long an anomaly stands (the check's ttl, as of its last run): a series holding one is never dropped from memory. */
   holdMs = 0;
   readonly #owners = new Map<string, Map<string, Watched>>();
@@ -140,6 +142,11 @@ export class SeriesBank {
   constructor(spec: SeriesSpec, options: BankOptions) {
     this.spec = spec;
     this.#o = options;
+  }
+
+  /** Whether a series holds a `fail` point not written yet (it is written at the next round, whenever that is due). */
+  get urgent(): boolean {
+    return this.#urgent > 0;
   }
 
   /** Series held in memory. */
@@ -318,6 +325,7 @@ export class SeriesBank {
       w.warn = point;
       if (score >= failAt) {
         w.fail = point;
+        if (!w.urgent) this.#urgent++;
         w.urgent = true;
       }
     }
@@ -387,6 +395,7 @@ export class SeriesBank {
     await this.#o.store.putValues(STATE_SPACE, entries, now);
     for (const e of entries) this.stats.bytesWritten += e.value!.length;
     for (const w of series) {
+      if (w.urgent) this.#urgent--;
       w.dirty = false;
       w.urgent = false;
       w.savedAt = now;

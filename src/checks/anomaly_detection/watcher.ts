@@ -133,7 +133,7 @@ export class SeriesWatcher {
    * Brings the series of these subjects up to grid instant `at` (query series; pushed ones arrive
    * on their own) and says, per subject, which owner to read and whether its source failed.
    */
-  async gather(subjects: readonly Subject[], at: number, signal: AbortSignal, now: number): Promise<Map<Subject, Gathered>> {
+  async gather(subjects: readonly Subject[], at: number, signal: AbortSignal, now: number, deadline = Infinity): Promise<Map<Subject, Gathered>> {
     const out = new Map<Subject, Gathered>();
     const bySubject = new Map<Subject, Ownership>();
     for (const s of subjects) if (this.def.applies(s)) bySubject.set(s, this.ownerOf(s));
@@ -151,7 +151,7 @@ export class SeriesWatcher {
       }
       const feed = this.#feed(this.def.kind === "shared" ? (this.def.config.query ?? "") : o.owner);
       feedOf.set(s, feed);
-      if (!syncs.has(feed)) syncs.set(feed, feed.sync(at, signal, now));
+      if (!syncs.has(feed)) syncs.set(feed, feed.sync(at, signal, now, deadline));
     }
     const errors = new Map<QueryFeed, unknown>();
     await Promise.all([...syncs].map(async ([feed, p]) => errors.set(feed, await p)));

@@ -8,6 +8,8 @@
  */
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import { createServer } from "node:http";
 import { Exporter, PROMETHEUS_MISSING, PrometheusServer } from "../../helpers/prometheus.ts";
 import { checkPluginContext, runContext, type TestContext } from "../../helpers/check-context.ts";
 import { anomalyDetectionCheck, ANOMALY_REASONS } from "../../../src/checks/anomaly_detection/index.ts";
@@ -276,6 +278,62 @@ describe("pushed observations", () => {
       }
     } finally {
       await second.stop();
+    }
+  });
+});
+
+describe("history read under the run's deadline", () => {
+  test("a first sight with more history than a run has time for warms up over several runs, never timing out", async () => {
+    let ranges = 0;
+    const server = createServer(async (req, res) => {
+      let body = "";
+      for await (const c of req) body += c;
+      const form = new URLSearchParams(body);
+      const metric = (i: number) => `{"app":"web","pod":"p${i}"}`;
+      const v = (t: number) => `"${10 + (Math.floor(t) % 3)}"`;
+      res.setHeader("content-type", "application/json");
+      if (req.url === "/api/v1/query") {
+        const t = Number(form.get("time"));
+        res.end(`{"status":"success","data":{"resultType":"vector","result":[${Array.from({ length: 10 }, (_, i) => `{"metric":${metric(i)},"value":[${t},${v(t)}]}`).join(",")}]}}`);
+        return;
+      }
+      ranges++;
+      await new Promise((r) => setTimeout(r, 150));
+      const [start, end, step] = ["start", "end", "step"].map((k) => Number(form.get(k)));
+      const values = (): string => {
+        const out: string[] = [];
+        for (let t = start!; t <= end!; t += step!) out.push(`[${t},${v(t)}]`);
+        return out.join(",");
+      };
+      res.end(`{"status":"success","data":{"resultType":"matrix","result":[${Array.from({ length: 10 }, (_, i) => `{"metric":${metric(i)},"values":[${values()}]}`).join(",")}]}}`);
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const ctx = checkPluginContext();
+    const config = anomalyConfigSchema.parse({
+      prometheus: { url: `http://127.0.0.1:${(server.address() as { port: number }).port}` },
+      step: "1s",
+      lookback: "10m",
+      warmup: 30,
+      params: { window: 120, seasonality: "none" },
+      max_points_per_query: 1000,
+      series: [{ name: "conns", query: "conns", match: { app: "{{labels.app}}" } }],
+    });
+    const check = anomalyDetectionCheck.create(config, ctx);
+    try {
+      // 600 steps of 10 series, 100 steps per query at 150 ms each: more than half of a 1 s run.
+      const [short] = await check.run([web], runContext(ctx, { ttlMs: 60_000, timeoutMs: 1_000 }));
+      assert.equal(short!.status, "pass");
+      const cut = evidence(short!).series;
+      assert.ok(ranges >= 2 && ranges < 6, `${ranges} history queries before the deadline`);
+      assert.ok(cut.every((s) => Date.now() - Date.parse(s.at!) > 60_000), "no series jumped ahead of its history");
+      await new Promise((r) => setTimeout(r, 1_000));
+      const [full] = await check.run([web], runContext(ctx, { ttlMs: 60_000, timeoutMs: 20_000 }));
+      assert.equal(full!.status, "pass");
+      assert.ok(evidence(full!).series.every((s) => Date.now() - Date.parse(s.at!) < 3_000 && s.warming_up === undefined), "caught up at the next step");
+    } finally {
+      await check.stop?.();
+      server.close();
     }
   });
 });
