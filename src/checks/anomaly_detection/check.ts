@@ -70,6 +70,8 @@ export function createAnomalyCheck(config: AnomalyConfig, ctx: PluginContext): A
     if (at - roundAt < SAVE_ROUND_EVERY_MS && !watchers.some((w) => w.bank.urgent)) return;
     roundAt = at;
     saving = (async () => {
+      // A task of its own, after the run that asked for it has answered.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       for (const w of watchers) await w.bank.save();
       const now = ctx.clock.now();
       if (now - prunedAt >= PRUNE_EVERY_MS) {

@@ -102,8 +102,8 @@ export const anomalyConfigSchema = z
      * (a week with weekly seasonality) while seasonality is on.
      */
     lookback: anyDuration().optional(),
-    /** Points of history asked for in one range query (series × steps); longer ranges are split. Default 250,000. */
-    max_points_per_query: z.number().int().min(1_000).max(10_000_000).default(250_000),
+    /** Points of history asked for in one range query (series × steps); longer ranges are split. Default 100,000 (about 2 MiB of answer). */
+    max_points_per_query: z.number().int().min(1_000).max(10_000_000).default(100_000),
     /** What a subject none of whose series has a recent point is: `pass` (no data is no anomaly) or `unknown`. Default `pass`. */
     no_data: z.enum(["pass", "unknown"]).default("pass"),
     /** Series one subject may have (a query answering one series per pod, say); more are dropped and counted. Default 20. */

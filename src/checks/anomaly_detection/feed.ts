@@ -20,6 +20,10 @@ import { seriesLabel, type SeriesBank, type Watched } from "./series.ts";
 const OWNERS_PER_NARROWED_QUERY = 50;
 /** Up to this share of an expression's series may need history before it is asked for all of them at once. */
 const NARROW_SHARE = 0.5;
+/** Points fed between two yields to the event loop: a few milliseconds of work, so signals are not kept waiting. */
+const POINTS_PER_SLICE = 5_000;
+
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export interface FeedSettings {
   readonly client: PrometheusClient;
@@ -91,11 +95,14 @@ export class QueryFeed {
     const instant = await s.client.query(this.expr, at, signal);
     const wanted: { owner: string; key: string; label: string }[] = [];
     const answers: PromSeries[] = [];
-    for (const series of instant) {
+    for (let i = 0; i < instant.length; i++) {
+      const series = instant[i]!;
       const owner = this.ownerOf(series.labels);
-      if (owner === undefined) continue;
-      wanted.push({ owner, ...seriesLabel(s.bank.spec.name, series.labels, this.#omit) });
-      answers.push(series);
+      if (owner !== undefined) {
+        wanted.push({ owner, ...seriesLabel(s.bank.spec.name, series.labels, this.#omit) });
+        answers.push(series);
+      }
+      if (i % POINTS_PER_SLICE === POINTS_PER_SLICE - 1) await yieldToLoop();
     }
     const { series } = await s.bank.resolve(wanted);
     const byId = new Map<string, Watched>();
@@ -126,9 +133,11 @@ export class QueryFeed {
     }
     // A series still short of its history gets no point now: it would skip the rest of its past.
     const short = complete ? new Set<Watched>() : new Set(needing.filter((n) => n.w.last === undefined || n.w.last.t < at - s.step).map((n) => n.w));
-    series.forEach((w, i) => {
+    for (let i = 0; i < series.length; i++) {
+      const w = series[i];
       if (w && !short.has(w)) this.#feed(w, answers[i]!.t, answers[i]!.v);
-    });
+      if (i % POINTS_PER_SLICE === POINTS_PER_SLICE - 1) await yieldToLoop();
+    }
     // Series that had last step's point and have none now: missing points.
     const seen = new Set(byId.values());
     const owners = s.match ? [...s.bank.owners()].map(([o]) => o) : [this.expr];
@@ -156,11 +165,17 @@ export class QueryFeed {
         }
         throw err;
       }
+      let fed = 0;
       for (const series of answer) {
         const owner = this.ownerOf(series.labels);
         if (owner === undefined) continue;
         const w = byId.get(`${owner}\u0000${seriesLabel(s.bank.spec.name, series.labels, this.#omit).key}`);
         if (w) this.#feed(w, series.t, series.v);
+        fed += series.t.length;
+        if (fed >= POINTS_PER_SLICE) {
+          fed = 0;
+          await yieldToLoop();
+        }
       }
       begin = end + s.step;
     }

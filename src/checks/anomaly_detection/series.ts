@@ -26,8 +26,14 @@ import type { ScoredPoint } from "./evaluate.ts";
 export const STATE_SPACE = "anomaly_detection";
 /** Longest series key kept as is; longer ones are cut and suffixed with a hash. */
 const MAX_KEY = 256;
-/** Series written in one store transaction at most; the rest wait for the next round. */
+/** Series written in one round at most; the rest wait for the next round. */
 const SAVES_PER_ROUND = 500;
+/** Series encoded and written between two yields to the event loop (about 20 ms of work). */
+const SAVES_PER_SLICE = 32;
+/** Detectors made, or owners' stored series listed, between two yields to the event loop. */
+const CREATE_PER_SLICE = 250;
+
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** deflate level of stored state: level 6 saved under 10 % more than 1 on detector state, at several times the CPU. */
 const DEFLATE_LEVEL = 1;
 
@@ -172,28 +178,36 @@ export class SeriesBank {
     const out: (Watched | undefined)[] = new Array(wanted.length);
     const created: Watched[] = [];
     let dropped = 0;
-    wanted.forEach((w, i) => {
+    // New series are readable by others at once but marked not ready until their stored state is in.
+    let loaded!: () => void;
+    const loading = this.#o.store ? new Promise<void>((resolve) => (loaded = resolve)) : undefined;
+    for (let i = 0; i < wanted.length; i++) {
+      const w = wanted[i]!;
       let series = this.#owners.get(w.owner);
       const held = series?.get(w.key);
       if (held) {
         out[i] = held;
-        return;
+        continue;
       }
       if (!this.#makeRoom(series, now)) {
         dropped++;
-        return;
+        continue;
       }
       if (!series) this.#owners.set(w.owner, (series = new Map()));
       const fresh = new Watched(w.owner, w.key, w.label, createDetector(this.spec.options), now, now - this.#phase(w.owner, w.key));
+      fresh.ready = loading;
       series.set(w.key, fresh);
       this.#size++;
       this.#o.budget.count++;
       created.push(fresh);
       out[i] = fresh;
-    });
-    if (created.length > 0 && this.#o.store) {
-      const loading = this.#load(created);
-      for (const w of created) w.ready = loading;
+      // Thousands of new detectors (a first sight) are made a slice at a time: signals keep flowing.
+      if (created.length % CREATE_PER_SLICE === 0) await yieldToLoop();
+    }
+    if (loading) {
+      if (created.length > 0) await this.#load(created);
+      for (const w of created) w.ready = undefined;
+      loaded();
     }
     const waits = new Set<Promise<void>>();
     for (const w of out) if (w?.ready) waits.add(w.ready);
@@ -213,11 +227,17 @@ export class SeriesBank {
     if (this.#loadedOwners.size > 1_000_000) this.#loadedOwners.clear();
     for (const o of todo) this.#loadedOwners.add(o);
     try {
-      const keys = await store.listKeys(STATE_SPACE, todo.map((o) => `${this.#ownerHash(o)}/`), this.#o.maxPerOwner);
+      const keys: string[] = [];
+      for (let i = 0; i < todo.length; i += CREATE_PER_SLICE) {
+        keys.push(...(await store.listKeys(STATE_SPACE, todo.slice(i, i + CREATE_PER_SLICE).map((o) => `${this.#ownerHash(o)}/`), this.#o.maxPerOwner)));
+        if (todo.length > CREATE_PER_SLICE) await yieldToLoop();
+      }
       const ownerOf = new Map(todo.map((o) => [this.#ownerHash(o), o]));
       const values = await store.getValues(STATE_SPACE, keys);
       const now = this.#o.clock.now();
+      let decoded = 0;
       for (const [storeKey, bytes] of values) {
+        if (++decoded % CREATE_PER_SLICE === 0) await yieldToLoop();
         const owner = ownerOf.get(storeKey.slice(0, storeKey.indexOf("/")));
         if (owner === undefined) continue;
         const stored = this.#decode(bytes);
@@ -292,11 +312,14 @@ export class SeriesBank {
     try {
       const keys = created.map((w) => this.storeKey(w.owner, w.key));
       const values = await this.#o.store!.getValues(STATE_SPACE, keys);
-      created.forEach((w, i) => {
+      let decoded = 0;
+      for (let i = 0; i < created.length; i++) {
         const bytes = values.get(keys[i]!);
-        const stored = bytes ? this.#decode(bytes) : undefined;
-        if (stored) this.#apply(w, stored);
-      });
+        if (!bytes) continue;
+        const stored = this.#decode(bytes);
+        if (stored) this.#apply(created[i]!, stored);
+        if (++decoded % CREATE_PER_SLICE === 0) await yieldToLoop();
+      }
     } catch (err) {
       if (!this.#loadFailureLogged) this.#o.logger.warn({ series: this.spec.name }, `anomaly_detection: cannot read learned state from the state store (${errorMessage(err)}); ${this.spec.name} series start afresh`);
       this.#loadFailureLogged = true;
@@ -381,7 +404,10 @@ export class SeriesBank {
     }
     const take = all ? due : due.slice(0, SAVES_PER_ROUND);
     let written = 0;
-    for (let i = 0; i < take.length; i += SAVES_PER_ROUND) written += await this.#write(take.slice(i, i + SAVES_PER_ROUND), now);
+    for (let i = 0; i < take.length; i += SAVES_PER_SLICE) {
+      written += await this.#write(take.slice(i, i + SAVES_PER_SLICE), now);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     for (const w of idle) if (!w.dirty && !this.#standing(w, now)) this.#evict(w);
     return written;
   }
