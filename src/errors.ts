@@ -23,7 +23,7 @@ export const ERROR_CODES = {
   VIGIL_ERR_NOT_FOUND: "No API route or published document answers at the requested path.",
   VIGIL_ERR_METHOD_NOT_ALLOWED: "The API route exists but does not take the request's method.",
   VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE: "An API request body is not application/json (UTF-8).",
-  VIGIL_ERR_PAYLOAD_TOO_LARGE: "An API request body is larger than agent.api.max_body_bytes.",
+  VIGIL_ERR_PAYLOAD_TOO_LARGE: "An API request body is larger than agent.api.max_body_bytes, or holds more observations than one request takes.",
   VIGIL_ERR_TOO_MANY_STREAMS: "An event stream was refused because agent.api.max_streams streams are already open.",
   VIGIL_ERR_INTERNAL: "The API hit an unexpected failure; the response says nothing more, the agent's log has the cause.",
 } as const;

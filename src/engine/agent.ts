@@ -157,6 +157,7 @@ export class Agent {
       configDir: this.#config.dir,
       // One per agent, kept across reloads, so a source unchanged by a reload keeps its cached data.
       shared: new SharedResources(),
+      state: store,
     };
     const runtime = new Runtime(this.#config, this.#ctx);
     this.#runtime = runtime;

@@ -16,7 +16,7 @@ export const EVALUATE_JOB = "evaluate";
 export interface EvaluateJob {
   readonly policy: string;
   readonly subjects: readonly string[];
-  readonly trigger: "schedule" | "start" | "signal" | "recheck" | "reload";
+  readonly trigger: "schedule" | "start" | "signal" | "recheck" | "reload" | "observation";
   /** Re-run every pull check (`always`) or only stale ones (`stale`). */
   readonly pull: "always" | "stale";
   readonly signal_at?: number;

@@ -8,7 +8,8 @@ import { randomUUID } from "node:crypto";
 import type { AccessLevel, CheckResult, Decision } from "../policy/model.ts";
 import { accessRank } from "../policy/model.ts";
 import { defaultDecision } from "../policy/decide.ts";
-import type { AccessCounts, AgentApi, AgentStatus, EnforcementStatus, FailedEnforcement, RetryEnforcementResult, SignalInput, SubjectDetail, SubjectSummary } from "../http/agent-api.ts";
+import type { AccessCounts, AgentApi, AgentStatus, EnforcementStatus, FailedEnforcement, ObservationInput, ObservationsReceipt, RetryEnforcementResult, SignalInput, SubjectDetail, SubjectSummary } from "../http/agent-api.ts";
+import type { Observation } from "../plugin/check.ts";
 import type { PublicDocument } from "../plugin/provider.ts";
 import type { AuditEntry, AuditQuery, StateStore } from "../store/contract.ts";
 import type { QueueDepth, WorkQueue } from "../queue/contract.ts";
@@ -176,6 +177,74 @@ export class AgentService implements AgentApi {
       policies.map((p) => ({ payload: { policy: p.name, subjects: [subject.id], trigger: "signal", pull: "stale", signal_at: now }, options: { id: `signal:${id}:${p.name}`, ...EVALUATE_RETRY } })),
     );
     return { id, policies: policies.map((p) => p.name) };
+  }
+
+  /**
+   * Pushed points → the checks that watch their series (`Check.observe`). A subject whose result
+   * they change has the fresh result stored and is evaluated at once, like a signal; the points
+   * themselves are learned in memory and written with the detectors' state.
+   */
+  async acceptObservations(batch: readonly ObservationInput[]): Promise<ObservationsReceipt> {
+    const { index, runtime, store, queue } = this.#running();
+    const rejected: { index: number; code: string; message: string }[] = [];
+    const perCheck = new Map<string, { observations: Observation[]; at: number[] }>();
+    const sinks = [...runtime.checks].filter(([, c]) => c.observe !== undefined && c.takesSeries !== undefined);
+    batch.forEach((o, i) => {
+      const subject = index.get(o.subject);
+      if (!subject) return rejected.push({ index: i, code: "VIGIL_ERR_UNKNOWN_SUBJECT", message: `no inventory knows subject "${o.subject}"` });
+      const takers = sinks.filter(([name, c]) => (o.check === undefined || o.check === name) && c.takesSeries!(o.series));
+      if (takers.length === 0) return rejected.push({ index: i, code: "VIGIL_ERR_BAD_REQUEST", message: `no check${o.check ? ` named "${o.check}"` : ""} watches pushed series "${o.series}"` });
+      const covering = runtime.policiesFor(subject);
+      const verified = takers.filter(([name]) => covering.some((p) => p.checks.includes(name)));
+      if (verified.length === 0) return rejected.push({ index: i, code: "VIGIL_ERR_BAD_REQUEST", message: `no policy covering subject "${o.subject}" verifies ${takers.map(([n]) => n).join(", ")}` });
+      for (const [name] of verified) {
+        let entry = perCheck.get(name);
+        if (!entry) perCheck.set(name, (entry = { observations: [], at: [] }));
+        entry.observations.push({ subject, series: o.series, timestamp: o.timestamp, value: o.value });
+        entry.at.push(i);
+      }
+    });
+    const outcome = new Map<number, string>();
+    const results: CheckResult[] = [];
+    for (const [name, entry] of perCheck) {
+      const check = runtime.checks.get(name)!;
+      const r = await check.observe!(entry.observations, { check: name, ttlMs: runtime.ttl(name) });
+      // A point two checks watch counts once, by the better of what they made of it.
+      r.outcomes.forEach((o, k) => {
+        const i = entry.at[k]!;
+        if (outcome.get(i) !== "accepted") outcome.set(i, o);
+      });
+      results.push(...r.results);
+    }
+    const evaluating = [...new Set(results.map((r) => r.subject))];
+    if (results.length > 0) {
+      await store.putResults(results);
+      const jobs = new Map<string, Set<string>>();
+      for (const r of results) {
+        const subject = index.get(r.subject);
+        if (!subject) continue;
+        for (const p of runtime.policiesFor(subject)) if (p.checks.includes(r.check)) jobs.set(p.name, (jobs.get(p.name) ?? new Set()).add(r.subject));
+      }
+      const id = randomUUID();
+      await queue.enqueueMany<EvaluateJob>(
+        EVALUATE_JOB,
+        [...jobs].flatMap(([policy, subjects]) => {
+          const ids = [...subjects];
+          const out = [];
+          for (let k = 0; k < ids.length; k += 100) {
+            out.push({ payload: { policy, subjects: ids.slice(k, k + 100), trigger: "observation" as const, pull: "stale" as const }, options: { id: `observation:${id}:${policy}:${k}`, ...EVALUATE_RETRY } });
+          }
+          return out;
+        }),
+      );
+    }
+    const skipped = { non_finite: 0, out_of_order: 0, dropped: 0, not_watched: 0 };
+    let accepted = 0;
+    for (const o of outcome.values()) {
+      if (o === "accepted") accepted++;
+      else if (o in skipped) skipped[o as keyof typeof skipped]++;
+    }
+    return { accepted, skipped, rejected, evaluating };
   }
 
   readAudit(query: AuditQuery): Promise<AuditEntry[]> {

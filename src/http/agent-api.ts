@@ -18,6 +18,31 @@ export interface SignalInput {
   readonly stream?: string;
 }
 
+/** One point pushed to POST /v1/observations. */
+export interface ObservationInput {
+  readonly subject: string;
+  /** A series a check watches from pushed observations: `name`, or `name{…}` for one of several. */
+  readonly series: string;
+  /** Epoch ms. */
+  readonly timestamp: number;
+  /** NaN and ±Infinity are accepted and skipped (counted), never fatal. */
+  readonly value: number;
+  /** Only this check (by its configured name); default every check that watches the series. */
+  readonly check?: string;
+}
+
+/** What became of a batch of observations. */
+export interface ObservationsReceipt {
+  /** Points the detectors learned. */
+  readonly accepted: number;
+  /** Points taken but not learned: NaN or infinite values, re-sent or out-of-order points, series beyond a cap, subjects a series does not watch. */
+  readonly skipped: { readonly non_finite: number; readonly out_of_order: number; readonly dropped: number; readonly not_watched: number };
+  /** Points refused, by their index in the batch. */
+  readonly rejected: readonly { readonly index: number; readonly code: string; readonly message: string }[];
+  /** Subjects whose result changed and are being evaluated now. */
+  readonly evaluating: readonly string[];
+}
+
 export interface SubjectSummary {
   readonly id: string;
   readonly kind: Subject["kind"];
@@ -157,6 +182,8 @@ export interface AgentApi {
   evaluate(id: string): Promise<Decision[] | undefined>;
   /** Durably records the result and schedules an immediate evaluation; throws VIGIL_ERR_UNKNOWN_SUBJECT or VIGIL_ERR_BAD_REQUEST. */
   acceptSignal(signal: SignalInput): Promise<{ id: string; policies: readonly string[] }>;
+  /** Feeds pushed points to the checks that watch their series; a subject whose result they change is evaluated at once. */
+  acceptObservations?(batch: readonly ObservationInput[]): Promise<ObservationsReceipt>;
   readAudit(query: AuditQuery): Promise<AuditEntry[]>;
   /** Version, mode, queue depth and whether any work is ready or running; throws VIGIL_ERR_SHUTDOWN before start. */
   status(): Promise<AgentStatus>;

@@ -12,7 +12,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import { alertmanagerPayloadSchema, alertsToSignals, type AlertmanagerMapping } from "./alertmanager.ts";
 import { AuditStreams, DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_STREAMS, DEFAULT_POLL_MS } from "./audit-stream.ts";
-import type { AgentApi, SignalInput } from "./agent-api.ts";
+import type { AgentApi, ObservationInput, SignalInput } from "./agent-api.ts";
 import type { AuditQuery } from "../store/contract.ts";
 import { ACCESS_LEVELS, CHECK_STATUSES, RISK_LEVELS, SUBJECT_KINDS, type AccessLevel } from "../policy/model.ts";
 import { HTTP_STATUS, VigilError, type ApiErrorCode, type ErrorCode } from "../errors.ts";
@@ -141,6 +141,39 @@ const retrySchema = z
   .refine((b) => (b.ids === undefined) !== (b.all === undefined), { error: 'name the items to retry with "ids", or retry every one with "all": true' })
   .refine((b) => b.policy === undefined || b.all === true, { error: '"policy" narrows "all": true; with "ids" it is not used', path: ["policy"] });
 
+
+// POST /v1/observations ----------------------------------------------------------------------
+
+/** Observations one request may carry; more is refused with 413 (split the batch). */
+export const MAX_OBSERVATIONS_PER_REQUEST = 1000;
+/** An observation this far in the future is refused: it would make a series skip every point until then. */
+const MAX_FUTURE_MS = 5 * 60_000;
+
+const observationSchema = z.strictObject(
+  {
+    subject: nonEmptyString(2048),
+    series: z
+      .string({ error: required("a string") })
+      .regex(/^[A-Za-z_][A-Za-z0-9_:.-]{0,63}(\{[^\u0000-\u001f]{0,256}\})?$/, { error: "expected a series name, optionally with {labels} (name: letters, digits, _ : . -)" }),
+    /** Unix seconds (fractions allowed) or an RFC 3339 date and time. */
+    timestamp: z.union([z.number({ error: required("Unix seconds or an RFC 3339 string") }), z.string()]).transform((t, ctx) => {
+      const ms = typeof t === "number" ? Math.round(t * 1000) : /^\d{4}-\d{2}-\d{2}T/.test(t) ? Date.parse(t) : NaN;
+      if (!Number.isFinite(ms) || ms < 0) {
+        ctx.issues.push({ code: "custom", message: "expected Unix seconds or an RFC 3339 date and time", input: t });
+        return z.NEVER;
+      }
+      return ms;
+    }),
+    /** A number; `null`, "NaN", "+Inf" and "-Inf" (Prometheus's spellings) are taken and skipped. */
+    value: z.union([z.number(), z.null(), z.enum(["NaN", "+Inf", "-Inf", "Inf"])], { error: required('a number, null, "NaN", "+Inf" or "-Inf"') }).transform((v) =>
+      v === null || v === "NaN" ? NaN : v === "-Inf" ? -Infinity : typeof v === "string" ? Infinity : v,
+    ),
+    check: nonEmptyString(256).optional(),
+  },
+  { error: (iss) => (iss.code === "invalid_type" ? "expected an object" : undefined) },
+);
+
+const observationBatchSchema = z.array(observationSchema).min(1, { error: "expected at least 1 observation" });
 
 /** One message naming every problem by its field path, e.g. `status: expected one of pass|warn|fail|unknown`. */
 export function formatZodError(error: z.ZodError): string {
@@ -627,6 +660,9 @@ export class ApiServer {
     exact("/v1/signals", true, {
       POST: (ctx) => this.signals(ctx),
     });
+    exact("/v1/observations", true, {
+      POST: (ctx) => this.observations(ctx),
+    });
     exact("/v1/audit", true, {
       GET: async ({ query }) => {
         const q: AuditQuery = dropUndefined({
@@ -746,6 +782,35 @@ export class ApiServer {
     }
     if (skipped.length + rejected.length > 0) this.opts.logger.warn({ skipped, rejected }, "alertmanager: some alerts were not turned into signals");
     return { status: 200, body: { accepted, rejected, skipped } };
+  }
+
+  /**
+   * Pushed points for anomaly_detection's series. 202 with what became of each: accepted, skipped
+   * (a NaN, a re-sent point, …) or rejected (an unknown subject or series) — one bad point does not
+   * refuse the batch. A batch over `MAX_OBSERVATIONS_PER_REQUEST` is refused whole with 413.
+   */
+  private async observations({ query, body }: Ctx): Promise<Reply> {
+    query.done();
+    const accept = this.opts.api.acceptObservations?.bind(this.opts.api);
+    if (!accept) throw new HttpError("VIGIL_ERR_NOT_FOUND", "this agent takes no observations");
+    const raw = await body();
+    if (raw === undefined) throw new HttpError("VIGIL_ERR_BAD_REQUEST", "a JSON body is required");
+    if (!Array.isArray(raw)) throw new HttpError("VIGIL_ERR_BAD_REQUEST", "expected a JSON array of observations");
+    if (raw.length > MAX_OBSERVATIONS_PER_REQUEST) {
+      throw new HttpError("VIGIL_ERR_PAYLOAD_TOO_LARGE", `${raw.length} observations in one request; at most ${MAX_OBSERVATIONS_PER_REQUEST} (split the batch)`);
+    }
+    const batch: ObservationInput[] = parseWith(observationBatchSchema, raw).map((o) => ({
+      subject: o.subject,
+      series: o.series,
+      timestamp: o.timestamp,
+      value: o.value,
+      ...(o.check !== undefined ? { check: o.check } : {}),
+    }));
+    const latest = Date.now() + MAX_FUTURE_MS;
+    const future = batch.findIndex((o) => o.timestamp > latest);
+    if (future >= 0) throw new HttpError("VIGIL_ERR_BAD_REQUEST", `[${future}].timestamp: more than 5 minutes in the future (check the sender's clock, and that it sends seconds, not milliseconds)`);
+    const receipt = await accept(batch);
+    return { status: 202, body: receipt };
   }
 
   private async signals({ query, body }: Ctx): Promise<Reply> {

@@ -8,6 +8,44 @@ import type { Configured } from "./configured.ts";
 export interface Check {
   run(subjects: readonly Subject[], ctx: CheckRunContext): Promise<CheckResult[]>;
   stop?(): Promise<void>;
+  /** Whether pushed observations of this series (`POST /v1/observations`) are for this check. */
+  takesSeries?(series: string): boolean;
+  /**
+   * Takes pushed observations (anomaly_detection learns from them). Returns one outcome per
+   * observation, in order, and a fresh result for each subject whose status they changed: the
+   * engine stores those and evaluates the subject at once.
+   */
+  observe?(batch: readonly Observation[], ctx: ObserveContext): Promise<ObserveResult>;
+}
+
+/** One pushed point of a series about a subject. */
+export interface Observation {
+  readonly subject: Subject;
+  readonly series: string;
+  /** Epoch ms. */
+  readonly timestamp: number;
+  /** NaN and ±Infinity are taken and counted as skipped, never fatal. */
+  readonly value: number;
+}
+
+/** What `observe` is told besides the points. */
+export interface ObserveContext {
+  /** The name the check is configured under; results carry it. */
+  readonly check: string;
+  /** How long a result stands (`checks.<name>.ttl`). */
+  readonly ttlMs: number;
+}
+
+/**
+ * `accepted`: learned; the others were not: a `non_finite` value, `out_of_order` (not after the
+ * series' last point: a re-send), `dropped` by a series cap, `not_watched` (the series is not
+ * watched for this subject).
+ */
+export type ObservationOutcome = "accepted" | "non_finite" | "out_of_order" | "dropped" | "not_watched";
+
+export interface ObserveResult {
+  readonly outcomes: readonly ObservationOutcome[];
+  readonly results: readonly CheckResult[];
 }
 
 /** Documentation of a stable reason code. */

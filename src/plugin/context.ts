@@ -4,6 +4,7 @@ import type { Clock } from "../util/clock.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { HttpClient } from "../net/http.ts";
 import type { SharedResources } from "./shared.ts";
+import type { KeyValueStore } from "./state.ts";
 
 /** What every plugin (check, action, inventory) is given when it is created. */
 export interface PluginContext {
@@ -23,6 +24,12 @@ export interface PluginContext {
    * one by one (tests, embedding): each then keeps its own.
    */
   readonly shared?: SharedResources;
+  /**
+   * The agent's durable plugin state (the state store), for plugins that learn and must not forget
+   * at a restart (anomaly detectors). Absent in one-shot commands and where plugins are made one by
+   * one: such a plugin then keeps its state in memory only.
+   */
+  readonly state?: KeyValueStore;
 }
 
 /** Given to each run of a check. */

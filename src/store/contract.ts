@@ -3,6 +3,7 @@ import type { Lifecycle } from "../util/lifecycle.ts";
 import type { DecidedGeneration, DesiredEnforcement, EnforcementEvent, EnforcementKey, EnforcementRecord } from "./enforcement.ts";
 
 export type { DecidedGeneration, DesiredEnforcement, EnforcementEvent, EnforcementKey, EnforcementRecord, EnforcementRecordStatus } from "./enforcement.ts";
+import type { KeyValueStore } from "../plugin/state.ts";
 
 /** What the state store keeps about a (policy, subject) pair. */
 export interface StoredState extends DecisionState {
@@ -37,8 +38,11 @@ export interface AuditQuery {
   readonly limit?: number;
 }
 
-/** Current decisions, latest check results and the audit log. */
-export interface StateStore extends Lifecycle {
+/**
+ * Current decisions, latest check results and the audit log; and, as a `KeyValueStore`, what plugins
+ * learn and must keep across restarts (anomaly detector state), removed with its subject.
+ */
+export interface StateStore extends Lifecycle, KeyValueStore {
   getState(policy: string, subject: string): Promise<StoredState | undefined>;
   getStates(policy: string, subjects: readonly string[]): Promise<Map<string, StoredState>>;
   listStates(filter?: { policy?: string; subject?: string }): Promise<StoredState[]>;
@@ -63,7 +67,7 @@ export interface StateStore extends Lifecycle {
   pruneEnforcement(limit?: number): Promise<number>;
   /** Subjects that have a stored state under any policy. */
   stateSubjects(): Promise<string[]>;
-  /** Removes every state and result of these subjects (they left every inventory). */
+  /** Removes every state, result and plugin value of these subjects (they left every inventory). */
   forgetSubjects(subjects: readonly string[]): Promise<void>;
   /** Small JSON documents the engine keeps across restarts (the blast-radius guard's state). */
   getMeta(key: string): Promise<unknown>;

@@ -8,6 +8,7 @@ import { systemClock, type Clock } from "../util/clock.ts";
 import { AuditLog, lineRefs, offsetAfter, verifyTail, type AuditHead, type AuditKey, type AuditLineRef } from "./audit.ts";
 import type { AuditEntry, AuditEvent, AuditQuery, DecidedGeneration, DesiredEnforcement, EnforcementEvent, EnforcementKey, EnforcementRecord, StateStore, StoredState } from "./contract.ts";
 import { EnforcementTable } from "./embedded-enforcement.ts";
+import type { KeyValueEntry } from "../plugin/state.ts";
 import { BatchInsert, ensureSchema, storeError, transaction } from "../db/sqlite.ts";
 
 const GENESIS = "0".repeat(64);
@@ -71,6 +72,24 @@ CREATE INDEX IF NOT EXISTS audit_index_by_subject ON audit_index (subject, seq) 
 CREATE INDEX IF NOT EXISTS audit_index_by_type ON audit_index (type, seq);
 `;
 
+/**
+ * What plugins keep across restarts (`KeyValueStore`): a component of its own, like the audit index,
+ * so it is added to an existing database without touching the store's schema version. `subject`
+ * lets `forgetSubjects` remove a subject's values; `updated_at` lets old values be pruned.
+ */
+const PLUGIN_VALUES_DDL = `
+CREATE TABLE IF NOT EXISTS plugin_values (
+  space TEXT NOT NULL,
+  key TEXT NOT NULL,
+  subject TEXT,
+  updated_at INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (space, key)
+);
+CREATE INDEX IF NOT EXISTS plugin_values_by_subject ON plugin_values (subject) WHERE subject IS NOT NULL;
+CREATE INDEX IF NOT EXISTS plugin_values_by_age ON plugin_values (space, updated_at);
+`;
+
 /** Largest IN list in one statement. */
 const IN_CHUNK = 500;
 /** Prepared statements kept per store. */
@@ -124,6 +143,7 @@ export class EmbeddedStore implements StateStore {
     ensureSchema(db, "store", SCHEMA_VERSION, DDL);
     ensureSchema(db, "audit_index", 1, AUDIT_INDEX_DDL);
     this.#enforcement = new EnforcementTable(db);
+    ensureSchema(db, "plugin_values", 1, PLUGIN_VALUES_DDL);
   }
 
   /**
@@ -302,6 +322,7 @@ export class EmbeddedStore implements StateStore {
           const chunk = subjects.slice(i, i + IN_CHUNK);
           this.#stmt(`DELETE FROM states WHERE subject IN (${marks(chunk.length)})`).run(...chunk);
           this.#stmt(`DELETE FROM results WHERE subject IN (${marks(chunk.length)})`).run(...chunk);
+          this.#stmt(`DELETE FROM plugin_values WHERE subject IN (${marks(chunk.length)})`).run(...chunk);
         }
       }),
     );
@@ -327,6 +348,56 @@ export class EmbeddedStore implements StateStore {
       }
     });
     return out;
+  }
+
+  // --- KeyValueStore: what plugins keep across restarts -------------------------------------
+
+  async getValues(space: string, keys: readonly string[]): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    const unique = [...new Set(keys)];
+    this.#run("read plugin values", () => {
+      for (let i = 0; i < unique.length; i += IN_CHUNK) {
+        const chunk = unique.slice(i, i + IN_CHUNK);
+        const rows = this.#stmt(`SELECT key, data FROM plugin_values WHERE space = ? AND key IN (${marks(chunk.length)})`).all(space, ...chunk) as { key: string; data: Uint8Array }[];
+        for (const row of rows) out.set(row.key, row.data);
+      }
+    });
+    return out;
+  }
+
+  async putValues(space: string, entries: readonly KeyValueEntry[], updatedAt: number): Promise<void> {
+    if (entries.length === 0) return;
+    this.#run("write plugin values", () =>
+      transaction(this.#db, () => {
+        const upsert = this.#stmt(
+          `INSERT INTO plugin_values (space, key, subject, updated_at, data) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (space, key) DO UPDATE SET subject = excluded.subject, updated_at = excluded.updated_at, data = excluded.data`,
+        );
+        const remove = this.#stmt("DELETE FROM plugin_values WHERE space = ? AND key = ?");
+        for (const e of entries) {
+          if (e.value === null) remove.run(space, e.key);
+          else upsert.run(space, e.key, e.subject ?? null, updatedAt, e.value);
+        }
+      }),
+    );
+  }
+
+  async listKeys(space: string, prefixes: readonly string[], limit = 10_000): Promise<string[]> {
+    const out: string[] = [];
+    this.#run("list plugin values", () => {
+      // A range on the primary key: every key from the prefix up to the prefix followed by the highest code point.
+      const stmt = this.#stmt("SELECT key FROM plugin_values WHERE space = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?");
+      for (const prefix of new Set(prefixes)) for (const row of stmt.all(space, prefix, `${prefix}\u{10FFFF}`, limit) as { key: string }[]) out.push(row.key);
+    });
+    return out;
+  }
+
+  async pruneValues(space: string, before: number, limit = 2_000): Promise<number> {
+    return this.#run("prune plugin values", () =>
+      Number(
+        this.#stmt("DELETE FROM plugin_values WHERE rowid IN (SELECT rowid FROM plugin_values WHERE space = ? AND updated_at < ? LIMIT ?)").run(space, before, limit).changes,
+      ),
+    );
   }
 
   /** Appends to the audit log, then records the new head in the database (`audit verify` compares the two). */

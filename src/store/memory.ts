@@ -3,6 +3,7 @@ import { redact } from "../util/redact.ts";
 import { resultSlot, type AccessLevel, type CheckResult } from "../policy/model.ts";
 import type { AuditEntry, AuditEvent, AuditQuery, DecidedGeneration, DesiredEnforcement, EnforcementEvent, EnforcementKey, EnforcementRecord, StateStore, StoredState } from "./contract.ts";
 import { applyEnforcementEvent, byFirstFailure, desire, isUnreconciled, supersede } from "./enforcement.ts";
+import type { KeyValueEntry } from "../plugin/state.ts";
 
 /**
  * A StateStore in memory: for one-shot CLI evaluations (`check`, `explain`) that must not write to
@@ -102,6 +103,49 @@ export class MemoryStore implements StateStore {
     const gone = new Set(subjects);
     for (const [key, s] of this.#states) if (gone.has(s.decision.subject)) this.#states.delete(key);
     for (const key of this.#results.keys()) if (gone.has(key.slice(0, key.indexOf("\u0000")))) this.#results.delete(key);
+    for (const [key, v] of this.#values) if (v.subject !== undefined && gone.has(v.subject)) this.#values.delete(key);
+  }
+
+  /** space NUL key → value; copies in and out, as a database would. */
+  readonly #values = new Map<string, { data: Uint8Array; subject: string | undefined; updatedAt: number }>();
+
+  async getValues(space: string, keys: readonly string[]): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    for (const k of keys) {
+      const v = this.#values.get(`${space}\u0000${k}`);
+      if (v) out.set(k, v.data.slice());
+    }
+    return out;
+  }
+
+  async putValues(space: string, entries: readonly KeyValueEntry[], updatedAt: number): Promise<void> {
+    for (const e of entries) {
+      const key = `${space}\u0000${e.key}`;
+      if (e.value === null) this.#values.delete(key);
+      else this.#values.set(key, { data: e.value.slice(), subject: e.subject, updatedAt });
+    }
+  }
+
+  async listKeys(space: string, prefixes: readonly string[], limit = 10_000): Promise<string[]> {
+    const out: string[] = [];
+    for (const prefix of new Set(prefixes)) {
+      const full = `${space}\u0000${prefix}`;
+      const keys = [...this.#values.keys()].filter((k) => k.startsWith(full)).sort();
+      for (const k of keys.slice(0, limit)) out.push(k.slice(space.length + 1));
+    }
+    return out;
+  }
+
+  async pruneValues(space: string, before: number, limit = Infinity): Promise<number> {
+    let n = 0;
+    for (const [key, v] of this.#values) {
+      if (n >= limit) break;
+      if (key.startsWith(`${space}\u0000`) && v.updatedAt < before) {
+        this.#values.delete(key);
+        n++;
+      }
+    }
+    return n;
   }
 
   readonly #meta = new Map<string, string>();

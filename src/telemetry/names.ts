@@ -58,6 +58,8 @@ export const ATTR = {
   INVENTORY: "inventory",
   /** Action name from the configuration (an `enforcement.<level>[]` entry's `name`). */
   ACTION: "action",
+  /** Where anomaly_detection points came from: `prometheus` or `push`. */
+  SOURCE: "source",
 } as const;
 
 /** Values of `outcome` on `vigil_audit_checkpoints_total`. */
@@ -305,6 +307,41 @@ export const ALL_METRICS: readonly MetricDefinition[] = [
   INVENTORY_STALE,
   AUDIT_CHECKPOINTS,
 ];
+
+/** Values of `reason` on `vigil_anomaly_points_skipped_total`. */
+export const ANOMALY_SKIP_REASONS = ["non_finite", "out_of_order", "missing", "series_cap"] as const;
+
+/** Counter: points fed to the anomaly detectors. Attributes: `check`, `source` (`prometheus`, `push`). */
+export const ANOMALY_POINTS: MetricDefinition = {
+  name: "vigil_anomaly_points_total",
+  unit: "{point}",
+  description: "Points scored by the anomaly_detection detectors, by check and source (prometheus, push).",
+};
+
+/** Counter: points not scored. Attributes: `check`, `reason` (one of `ANOMALY_SKIP_REASONS`). */
+export const ANOMALY_POINTS_SKIPPED: MetricDefinition = {
+  name: "vigil_anomaly_points_skipped_total",
+  unit: "{point}",
+  description:
+    "Points anomaly_detection skipped, by check and reason (non_finite: NaN or infinite; out_of_order: not after the series' last point, e.g. re-sent; missing: a series without its point at a step; series_cap: a series beyond max_series_per_subject or max_series).",
+};
+
+/** Observable gauge: series whose detectors are in memory. Attributes: `check`. */
+export const ANOMALY_SERIES: MetricDefinition = {
+  name: "vigil_anomaly_series",
+  unit: "{series}",
+  description: "Series anomaly_detection holds a detector for in memory, by check.",
+};
+
+/** Counter: bytes of detector state written to the state store. Attributes: `check`. */
+export const ANOMALY_STATE_WRITTEN: MetricDefinition = {
+  name: "vigil_anomaly_state_written_bytes_total",
+  unit: "By",
+  description: "Bytes of learned detector state anomaly_detection wrote to the state store, by check.",
+};
+
+/** Metrics the anomaly_detection check registers when it watches series. */
+export const ANOMALY_METRICS: readonly MetricDefinition[] = [ANOMALY_POINTS, ANOMALY_POINTS_SKIPPED, ANOMALY_SERIES, ANOMALY_STATE_WRITTEN];
 
 /** Metrics the certificate_validity check registers when it is configured. */
 export const CERTIFICATE_METRICS: readonly MetricDefinition[] = [CERT_NOT_AFTER, CERT_EXPIRY, CERT_REVOKED, CERT_CHECK_ERRORS];

@@ -168,6 +168,10 @@ describe("compile: checks", () => {
 
   it("push-only checks (no plugin) compile with pull:false and keep their common keys", async () => {
     const cfg = await load(`checks:
+  user_risk_score:
+    on_unknown: ignore
+    ttl: 1h
+    hold_grace: 2m
   anomaly_detection:
     on_unknown: ignore
     ttl: 1h
@@ -178,11 +182,11 @@ communication_policies:
     destination: b
     port: 1
     continuous_verification:
-      checks: [anomaly_detection, declared_signal]
+      checks: [user_risk_score, anomaly_detection, declared_signal]
 `);
-    assert.deepEqual(cfg.checks.anomaly_detection, {
-      name: "anomaly_detection",
-      type: "anomaly_detection",
+    assert.deepEqual(cfg.checks.user_risk_score, {
+      name: "user_risk_score",
+      type: "user_risk_score",
       pull: false,
       config: undefined,
       on_unknown: "ignore",
@@ -190,6 +194,10 @@ communication_policies:
       ttl: 3_600_000,
       timeout: 30_000,
     });
+    // anomaly_detection has a plugin now; without series it gathers nothing and stays push-only.
+    const { config: anomalyConfig, ...anomaly } = cfg.checks.anomaly_detection!;
+    assert.deepEqual(anomaly, { name: "anomaly_detection", type: "anomaly_detection", pull: false, on_unknown: "ignore", hold_grace: 120_000, ttl: 3_600_000, timeout: 30_000 });
+    assert.equal((anomalyConfig as { series?: unknown }).series, undefined);
     assert.deepEqual(cfg.checks.declared_signal, {
       name: "declared_signal",
       type: "push",
@@ -200,7 +208,7 @@ communication_policies:
       ttl: undefined,
       timeout: 30_000,
     });
-    assert.deepEqual(cfg.policies[0]!.checks, ["anomaly_detection", "declared_signal"]);
+    assert.deepEqual(cfg.policies[0]!.checks, ["user_risk_score", "anomaly_detection", "declared_signal"]);
   });
 
   it("a check with an explicit built-in type is a pull check", async () => {
@@ -233,7 +241,7 @@ communication_policies:
 
   it("unknown check type message lists the known types", async () => {
     const [issue] = await issuesOf("checks:\n  foo:\n    type: nope\n");
-    assert.equal(issue!.message, 'unknown check type "nope"; known: mfa, managed_device, location, session_age, certificate_validity, device_compliance');
+    assert.equal(issue!.message, 'unknown check type "nope"; known: mfa, managed_device, location, session_age, certificate_validity, device_compliance, anomaly_detection');
   });
 });
 

@@ -178,3 +178,39 @@ test("the sorted window's median, MAD and tail counts agree with brute force", (
   }
   assert.deepEqual(w.values(), all.slice(-50));
 });
+
+test("a restored median_mad scores identically long after its windows have wrapped (their running sums are kept)", () => {
+  // Values rounded to hundredths, on and off a cycle: the level test's standard-error floor (a
+  // running standard deviation) then decides scores, down to its last bits.
+  let seed = 12345;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const t: number[] = [];
+  const v: number[] = [];
+  for (let k = 0; k < 12_000; k++) {
+    t.push(START + k * 60_000);
+    v.push(k % 3000 > 2900 ? 5 : Math.round((100 + Math.sin(k / 200) * 10 + next() * 3 + (k % 5000 === 0 ? 50 : 0)) * (k % 7 === 0 ? 1 : 100)) / 100);
+  }
+  for (const options of [{ detector: "median_mad", warmup: 50, params: { window: 200, seasonality: "none" } }, { detector: "median_mad", warmup: 50, params: { window: 100, seasonality: "daily" } }] as DetectorOptions[]) {
+    const reference = scores(options, t, v);
+    const d = createDetector(options);
+    const cut = 10_001;
+    for (let i = 0; i < cut; i++) d.update(t[i]!, v[i]!);
+    const restored = restoreDetector(JSON.parse(JSON.stringify(d)));
+    const rest = t.slice(cut).map((ts, i) => restored.update(ts, v[cut + i]!) ?? 0);
+    assert.deepEqual(rest, reference.slice(cut), JSON.stringify(options));
+  }
+});
+
+test("median_mad says what it expects: near the level and the noise of the series; CAD OSE keeps no such baseline", () => {
+  const s = makeSeries("spike", { seed: 4, length: 1200, onset: 1100 });
+  const d = createDetector({ detector: "median_mad", warmup: 100, params: { seasonality: "none" } });
+  assert.equal(d.expected(s.t[0]!), undefined, "no baseline before any point");
+  for (let i = 0; i < 1000; i++) d.update(s.t[i]!, s.v[i]!);
+  const band = d.expected(s.t[1000]!)!;
+  // makeSeries: level 100, noise σ = 2.
+  assert.ok(Math.abs(band.center - 100) < 0.5, `center ${band.center}`);
+  assert.ok(band.spread > 1.5 && band.spread < 2.5, `spread ${band.spread}`);
+  const cad = createDetector({ detector: "cad_ose", warmup: 100 });
+  for (let i = 0; i < 300; i++) cad.update(s.t[i]!, s.v[i]!);
+  assert.equal(cad.expected(s.t[300]!), undefined);
+});

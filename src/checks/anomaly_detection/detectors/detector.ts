@@ -12,7 +12,9 @@
  */
 import { VigilError } from "../../../errors.ts";
 import { CadOse, CAD_OSE_DEFAULTS, type CadOseParams, type CadOseState } from "./cad-ose.ts";
-import { MedianMad, MEDIAN_MAD_DEFAULTS, defaultBins, type MedianMadParams, type MedianMadState, type Seasonality } from "./median-mad.ts";
+import { MedianMad, MEDIAN_MAD_DEFAULTS, defaultBins, type Band, type MedianMadParams, type MedianMadState, type Seasonality } from "./median-mad.ts";
+
+export type { Band } from "./median-mad.ts";
 import { AnomalyLikelihood, LIKELIHOOD_DEFAULTS, logLikelihood, type LikelihoodState } from "./likelihood.ts";
 import { scoreFromTail } from "./numeric.ts";
 
@@ -63,12 +65,19 @@ export interface Detector {
   readonly counts: Readonly<DetectorCounts>;
   /** The value range the model works over, once known (range-based models only). */
   readonly range: { min: number; max: number } | undefined;
+  /**
+   * What the model expects at time t as it stands now (after the points fed so far), for reasons
+   * such as "expected 12 ± 3". Undefined for models that keep no such baseline (CAD OSE) and
+   * before there is one.
+   */
+  expected(t: number): Band | undefined;
   toJSON(): DetectorState;
 }
 
 /** A model inside the pipeline: raw score per point, JSON state. */
 interface Model {
   step(t: number, v: number): number;
+  expected?(t: number): Band | undefined;
   toJSON(): unknown;
 }
 
@@ -120,7 +129,7 @@ const medianMadKind: ModelKind = {
   },
   create(params, _range, state) {
     const model = new MedianMad(params as unknown as MedianMadParams, state as MedianMadState | undefined);
-    return { step: (t, v) => scoreFromTail(model.tail(t, v)), toJSON: () => model.toJSON() };
+    return { step: (t, v) => scoreFromTail(model.tail(t, v)), expected: (t) => model.expected(t), toJSON: () => model.toJSON() };
   },
 };
 
@@ -220,6 +229,10 @@ class PipelineDetector implements Detector {
 
   get range(): { min: number; max: number } | undefined {
     return this.#range;
+  }
+
+  expected(t: number): Band | undefined {
+    return this.#model?.expected?.(t);
   }
 
   update(timestamp: number, value: number): number | null {

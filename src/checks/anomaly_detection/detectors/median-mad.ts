@@ -17,11 +17,10 @@
  *   time of day or week (`bins` phase bins, the last `seasonMemory` values each).
  *
  * Memory: two windows of `window` doubles (each a ring and a sorted copy), the short window, a
- * sliding maximum of at most `window` entries, a ring of `window` raw values with a count per
- * distinct value and, with seasonality,
+ * sliding maximum of at most `window` entries, a sorted ring of `window` raw values and, with seasonality,
  * `bins × seasonMemory` doubles — bounded whatever the series length.
  */
-import { SortedWindow } from "./sorted-window.ts";
+import { SortedWindow, type WindowSums } from "./sorted-window.ts";
 import { SlidingMax, type SlidingMaxState } from "./sliding-max.ts";
 import { erfc } from "./numeric.ts";
 
@@ -70,6 +69,8 @@ interface BaselineState {
   last: number | null;
   run: number;
   bins: number[][];
+  /** Running sums of `window` and `levels` (absent in state written before they were kept: recomputed). */
+  sums?: { window: WindowSums; levels: WindowSums };
 }
 
 /**
@@ -92,6 +93,66 @@ function medianOf(values: readonly number[], scratch: Float64Array, extra?: numb
   return n % 2 === 1 ? scratch[(n - 1) >> 1]! : (scratch[n / 2 - 1]! + scratch[n / 2]!) / 2;
 }
 
+/**
+ * `bins` rings of at most `memory` values each, in one typed array: a JS array per bin costs
+ * several times the memory, which matters at thousands of series.
+ */
+class BinRings {
+  readonly #memory: number;
+  readonly #values: Float64Array;
+  readonly #start: Uint32Array;
+  readonly #count: Uint32Array;
+
+  constructor(bins: number, memory: number, state?: readonly (readonly number[])[]) {
+    this.#memory = memory;
+    this.#values = new Float64Array(bins * memory);
+    this.#start = new Uint32Array(bins);
+    this.#count = new Uint32Array(bins);
+    for (let b = 0; b < bins; b++) for (const x of state?.[b] ?? []) this.push(b, x);
+  }
+
+  count(b: number): number {
+    return this.#count[b]!;
+  }
+
+  /** Adds x to bin b, dropping its oldest value when full. */
+  push(b: number, x: number): void {
+    const m = this.#memory;
+    const n = this.#count[b]!;
+    const start = this.#start[b]!;
+    if (n < m) {
+      this.#values[b * m + ((start + n) % m)] = x;
+      this.#count[b] = n + 1;
+    } else {
+      this.#values[b * m + start] = x;
+      this.#start[b] = (start + 1) % m;
+    }
+  }
+
+  /** Median of bin b (non-empty), sorted by insertion into `scratch`, oldest first as an array would be. */
+  median(b: number, scratch: Float64Array): number {
+    const m = this.#memory;
+    const n = this.#count[b]!;
+    const start = this.#start[b]!;
+    for (let k = 0; k < n; k++) {
+      const x = this.#values[b * m + ((start + k) % m)]!;
+      let i = k;
+      while (i > 0 && scratch[i - 1]! > x) {
+        scratch[i] = scratch[i - 1]!;
+        i--;
+      }
+      scratch[i] = x;
+    }
+    return n % 2 === 1 ? scratch[(n - 1) >> 1]! : (scratch[n / 2 - 1]! + scratch[n / 2]!) / 2;
+  }
+
+  /** Each bin's values, oldest first. */
+  toJSON(): number[][] {
+    const m = this.#memory;
+    return Array.from(this.#count, (n, b) => Array.from({ length: n }, (_, k) => this.#values[b * m + ((this.#start[b]! + k) % m)]!));
+  }
+}
+
 function robustTail(w: SortedWindow, m: number, x: number, laplace = false, floor = 0): number {
   let sigma = Math.max(1.4826 * w.mad(m), floor);
   if (!(sigma > 0)) sigma = 1.2533 * w.meanAbsDeviation(m);
@@ -111,14 +172,15 @@ class Baseline {
   /** Past differences between the short and the window median. */
   readonly #levels: SortedWindow;
   readonly #runMax: SlidingMax;
-  /** The last `window` raw values and how often each occurs among them. */
-  readonly #raw: Float64Array;
-  #rawAt = 0;
-  #rawFilled = 0;
-  readonly #rawCounts = new Map<number, number>();
+  /**
+   * The last `window` raw values, sorted as well, so how often a value occurs among them is two
+   * binary searches: a Map of counts costs several times the memory, which matters at thousands of
+   * series.
+   */
+  readonly #raw: SortedWindow;
   #last: number | null = null;
   #run = 0;
-  readonly #bins: number[][];
+  readonly #bins: BinRings | undefined;
   readonly #scratch: Float64Array;
 
   constructor(params: MedianMadParams, state?: BaselineState) {
@@ -126,31 +188,21 @@ class Baseline {
     this.#window = new SortedWindow(params.window);
     this.#levels = new SortedWindow(params.window);
     this.#runMax = new SlidingMax(params.window, state?.runMax);
-    this.#raw = new Float64Array(params.window);
+    this.#raw = new SortedWindow(params.window);
     this.#scratch = new Float64Array(Math.max(params.shortWindow, params.seasonMemory) + 1);
-    this.#bins = params.seasonality === "none" ? [] : Array.from({ length: params.bins }, (_, i) => [...(state?.bins[i] ?? [])]);
+    this.#bins = params.seasonality === "none" ? undefined : new BinRings(params.bins, params.seasonMemory, state?.bins);
     if (state) {
       for (const v of state.window) this.#window.push(v);
       for (const v of state.levels) this.#levels.push(v);
       this.#short = [...state.short];
-      for (const v of state.raw) this.#pushRaw(v);
+      for (const v of state.raw) this.#raw.push(v);
+      if (state.sums) {
+        this.#window.restoreSums(state.sums.window);
+        this.#levels.restoreSums(state.sums.levels);
+      }
       this.#last = state.last;
       this.#run = state.run;
-
     }
-  }
-
-  #pushRaw(x: number): void {
-    const counts = this.#rawCounts;
-    if (this.#rawFilled === this.#raw.length) {
-      const old = this.#raw[this.#rawAt]!;
-      const c = counts.get(old)! - 1;
-      if (c === 0) counts.delete(old);
-      else counts.set(old, c);
-    } else this.#rawFilled++;
-    this.#raw[this.#rawAt] = x;
-    counts.set(x, (counts.get(x) ?? 0) + 1);
-    this.#rawAt = (this.#rawAt + 1) % this.#raw.length;
   }
 
   /** The tail probability of the point (the smallest of the tests), then learns it. */
@@ -163,13 +215,14 @@ class Baseline {
     const prev = this.#last;
     this.#run = x === prev ? this.#run + 1 : 0;
     let p = 1;
-    if (this.#run > 0 && this.#rawFilled >= MIN_POINTS && this.#run > this.#runMax.max()) {
+    const raw = this.#raw;
+    if (this.#run > 0 && raw.size >= MIN_POINTS && this.#run > this.#runMax.max()) {
       // Under independence a repeat of x has the chance of x itself: its share of the window.
-      const q = ((this.#rawCounts.get(x) ?? 0) + 1) / (this.#rawFilled + 2);
+      const q = (raw.countEqual(x) + 1) / (raw.size + 2);
       p = q ** this.#run;
     }
     this.#runMax.push(this.#run);
-    this.#pushRaw(x);
+    raw.push(x);
     this.#last = x;
     return p;
   }
@@ -179,11 +232,11 @@ class Baseline {
     if (this.params.seasonality === "none") return x;
     const period = PERIOD_MS[this.params.seasonality];
     const phase = ((t % period) + period) % period;
-    const bin = this.#bins[Math.min(this.params.bins - 1, Math.floor((phase / period) * this.params.bins))]!;
+    const bins = this.#bins!;
+    const bin = Math.min(this.params.bins - 1, Math.floor((phase / period) * this.params.bins));
     let expected = NaN;
-    if (bin.length > 0) expected = medianOf(bin, this.#scratch);
-    bin.push(x);
-    if (bin.length > this.params.seasonMemory) bin.shift();
+    if (bins.count(bin) > 0) expected = bins.median(bin, this.#scratch);
+    bins.push(bin, x);
     return x - expected;
   }
 
@@ -214,28 +267,52 @@ class Baseline {
     return p;
   }
 
+  /**
+   * What the baseline expects at time t, as it stands now: the seasonal median of t's phase bin
+   * (with seasonality) plus the median of the residual window, and 1.4826·MAD of that window (the
+   * robust σ the point test measures distances in). Undefined before there is a baseline.
+   */
+  expected(t: number): Band | undefined {
+    const w = this.#window;
+    if (w.size < MIN_POINTS) return undefined;
+    const m = w.median();
+    let spread = 1.4826 * w.mad(m);
+    if (!(spread > 0)) spread = 1.2533 * w.meanAbsDeviation(m);
+    let seasonal = 0;
+    if (this.params.seasonality !== "none") {
+      const period = PERIOD_MS[this.params.seasonality];
+      const phase = ((t % period) + period) % period;
+      const bin = Math.min(this.params.bins - 1, Math.floor((phase / period) * this.params.bins));
+      if (this.#bins!.count(bin) === 0) return undefined;
+      seasonal = this.#bins!.median(bin, this.#scratch);
+    }
+    return { center: seasonal + m, spread };
+  }
+
   /** Residuals scored so far, up to the window size. */
   get residuals(): number {
     return this.#window.size;
   }
 
   toJSON(): BaselineState {
-    const raw: number[] = [];
-    const n = this.#raw.length;
-    const start = this.#rawFilled === n ? this.#rawAt : 0;
-    for (let k = 0; k < this.#rawFilled; k++) raw.push(this.#raw[(start + k) % n]!);
     return {
       window: this.#window.values(),
       short: [...this.#short],
       levels: this.#levels.values(),
       runMax: this.#runMax.toJSON(),
-      raw,
+      raw: this.#raw.values(),
       last: this.#last,
       run: this.#run,
-      bins: this.#bins.map((b) => [...b]),
-
+      bins: this.#bins?.toJSON() ?? [],
+      sums: { window: this.#window.sums(), levels: this.#levels.sums() },
     };
   }
+}
+
+/** A value a model expects and the typical distance from it (both in the series' units). */
+export interface Band {
+  readonly center: number;
+  readonly spread: number;
 }
 
 export interface MedianMadState {
@@ -276,6 +353,11 @@ export class MedianMad {
       return seasonal;
     }
     return plain;
+  }
+
+  /** What the baseline that scores now expects at time t (see Baseline.expected). */
+  expected(t: number): Band | undefined {
+    return (this.#plain ?? this.#seasonal)?.expected(t);
   }
 
   toJSON(): MedianMadState {

@@ -156,6 +156,25 @@ export class SortedWindow {
     return this.#upperBound(m - d) + (this.#size - this.#lowerBound(m + d));
   }
 
+  /** How many values equal x. */
+  countEqual(x: number): number {
+    return this.#upperBound(x) - this.#lowerBound(x);
+  }
+
+  /**
+   * The running sums as they stand: restoring a window by pushing its values again gives sums
+   * that differ in the last bits from ones that have been adding and subtracting for a long
+   * time, and the standard deviation must come out the same after a restart.
+   */
+  sums(): WindowSums {
+    return [this.#sum, this.#sumSq, this.#sinceExact];
+  }
+
+  /** Puts back sums taken with `sums()` after the values have been pushed again. */
+  restoreSums(sums: WindowSums): void {
+    [this.#sum, this.#sumSq, this.#sinceExact] = sums;
+  }
+
   /** Values in arrival order, oldest first (for serialisation). */
   values(): number[] {
     const out: number[] = [];
@@ -163,3 +182,6 @@ export class SortedWindow {
     return out;
   }
 }
+
+/** A window's running sum, sum of squares and pushes since they were last recomputed exactly. */
+export type WindowSums = [sum: number, sumSq: number, sinceExact: number];
