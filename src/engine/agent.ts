@@ -29,6 +29,8 @@ import { Scheduler, EVALUATE_JOB, type EvaluateJob } from "./scheduler.ts";
 import { evaluationHandler, failedJobRecorder } from "./jobs.ts";
 import { AgentService, type EngineParts } from "./service.ts";
 import { generatedApiToken } from "./api-token.ts";
+import { SsfReceiver } from "../signals/ssf/receiver.ts";
+import { ssfHost } from "./ssf.ts";
 
 const FLUSH_INTERVAL_MS = 5_000;
 
@@ -57,6 +59,7 @@ export class Agent {
   #http: HttpClient | undefined;
   #api: ApiServer | undefined;
   #scheduler: Scheduler | undefined;
+  #ssf: SsfReceiver | undefined;
   #ctx: PluginContext | undefined;
   #flushTimer: NodeJS.Timeout | undefined;
   /** Start-up enforcement, which runs beside the queue; settles (never rejects) when done. */
@@ -144,6 +147,18 @@ export class Agent {
       circuits: () => this.#runtime?.circuits() ?? {},
     });
 
+    // Shared Signals receiver: built before the API (its push route), started once the API listens
+    // (a transmitter may push the verification event as soon as the stream exists).
+    this.#ssf = new SsfReceiver({
+      config: cfg.signals.ssf,
+      db: this.#db,
+      http: this.#http,
+      clock: this.#clock,
+      logger: this.#logger,
+      meter: this.#telemetry.meter,
+      host: ssfHost({ service: this.service, index, store, metrics }),
+    });
+
     const token = cfg.agent.api.token ?? generatedApiToken(dataDir, this.#logger);
     const am = cfg.signals.alertmanager;
     this.#api = new ApiServer({
@@ -155,8 +170,10 @@ export class Agent {
       logger: this.#logger,
       metrics,
       alertmanager: { subject_label: am.subject_label, check_label: am.check_label, default_check: am.default_check, severity_label: am.severity_label, severities: am.severities, ttl_ms: am.ttl },
+      ssf: this.#ssf,
     });
     await this.#api.start();
+    this.#ssf.start();
 
     await enforcer.loadGuards();
     this.#scheduler.schedule(runtime);
@@ -184,6 +201,8 @@ export class Agent {
       this.#ready = false;
       if (this.#flushTimer) clearInterval(this.#flushTimer);
       this.#scheduler?.stop();
+      // Stream upkeep and polls end first (the last acknowledgements need the store); pushes are answered until the API closes.
+      await this.#ssf?.stop().catch((err: unknown) => this.#logger.warn({ err }, "SSF receiver stop failed"));
       // The API's in-flight requests and the queue's in-flight jobs drain side by side, so the
       // whole stop stays within the larger of the two bounds (5 s, shutdown_timeout).
       await Promise.all([this.#api?.stop().catch((err: unknown) => this.#logger.warn({ err }, "API stop failed")), this.#queue?.stop()]);
@@ -221,6 +240,7 @@ export class Agent {
     await enforcer.loadGuards();
     index.replace(runtime.inventories, JSON.stringify(old.config.raw.inventories) === JSON.stringify(next.raw.inventories));
     await index.refresh();
+    await this.#ssf?.reload(next.raw.signals.ssf);
     this.#scheduler.schedule(runtime);
     await old.stop();
     await store.appendAudit([{ type: "config_reloaded", file: next.file, policies: runtime.policies.map((p) => p.name) }]);

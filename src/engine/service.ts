@@ -150,7 +150,7 @@ export class AgentService implements AgentApi {
       status: signal.status,
       ...(signal.risk ? { risk: signal.risk } : {}),
       reasons: [{ code: ENGINE_REASONS.SIGNAL, message: signal.reason ?? `signal from ${signal.source ?? "api"}` }],
-      evidence: { signal_id: id, source: signal.source ?? "api" },
+      evidence: { ...signal.evidence, signal_id: id, source: signal.source ?? "api" },
       observed_at: now,
       expires_at: now + (signal.ttl_ms ?? runtime.ttl(signal.check)),
       source: "push",
@@ -158,7 +158,7 @@ export class AgentService implements AgentApi {
     };
     // Durable before we answer 202: the result, the audit line and the evaluation jobs.
     await store.putResults([result]);
-    await store.appendAudit([{ type: "signal", id, subject: subject.id, check: signal.check, status: signal.status, risk: signal.risk ?? null, ttl_ms: result.expires_at - now, source: signal.source ?? "api", stream: signal.stream ?? null, reason: signal.reason ?? null }]);
+    await store.appendAudit([{ type: "signal", id, subject: subject.id, check: signal.check, status: signal.status, risk: signal.risk ?? null, ttl_ms: result.expires_at - now, source: signal.source ?? "api", stream: signal.stream ?? null, reason: signal.reason ?? null, ...(signal.evidence ? { evidence: signal.evidence } : {}) }]);
     await queue.enqueueMany<EvaluateJob>(
       EVALUATE_JOB,
       policies.map((p) => ({ payload: { policy: p.name, subjects: [subject.id], trigger: "signal", pull: "stale", signal_at: now }, options: { id: `signal:${id}:${p.name}`, ...EVALUATE_RETRY } })),

@@ -14,6 +14,7 @@ export class SubjectIndex {
   readonly #logger: Logger;
   #refreshing: Promise<void> | undefined;
   #generation = 0;
+  #version = 0;
 
   constructor(inventories: readonly Inventory[], logger: Logger) {
     this.#inventories = inventories;
@@ -70,6 +71,12 @@ export class SubjectIndex {
       }
     }
     this.#byId = next;
+    this.#version++;
+  }
+
+  /** Changes whenever the set of subjects is replaced, so lookups built over it know to rebuild. */
+  get version(): number {
+    return this.#version;
   }
 
   get(id: string): Subject | undefined {
