@@ -92,6 +92,11 @@ export class Agent {
     return this.#telemetry?.address;
   }
 
+  /** The Shared Signals receiver, once started (its streams' health, for tests and embedding). */
+  get ssf(): SsfReceiver | undefined {
+    return this.#ssf;
+  }
+
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;

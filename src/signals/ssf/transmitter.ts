@@ -505,7 +505,7 @@ export class Transmitter {
             stream = updated;
             change = "adopted";
           }
-        }
+        } else stream = created;
       }
     } catch (err) {
       if (!(err instanceof IssuerMismatch)) this.#problems.set("stream", `no stream: ${failure(err)}`);
@@ -591,7 +591,7 @@ export class Transmitter {
   #keepaliveMs(): number {
     const timeout = this.#stream?.inactivity_timeout;
     // Well inside the inactivity timeout, so one failed call does not lose the stream.
-    return timeout === undefined ? 3_600_000 : Math.min(3_600_000, Math.max(5_000, Math.floor((timeout * 1000) / 3)));
+    return timeout === undefined ? 3_600_000 : Math.min(3_600_000, Math.max(1_000, Math.floor((timeout * 1000) / 3)));
   }
 
   #verifyMs(): number {
