@@ -35,6 +35,8 @@ export interface WorldOptions {
   /** Replaces the whole `signals.ssf` block. */
   readonly ssf?: (tx: SsfTransmitter, port: number) => string;
   readonly metrics?: boolean;
+  /** Inventory subjects (YAML flow mappings, one per line) instead of alice, bob and laptop-7. */
+  readonly subjects?: readonly string[];
   /** Runs once the transmitter listens, before the agent starts (a stream that already exists, a twist for the first verification). */
   readonly beforeAgent?: (tx: SsfTransmitter) => void | Promise<void>;
 }
@@ -55,7 +57,7 @@ const SUBJECTS = `
       - {id: bob, kind: user, attributes: {email: bob@example.org}}
       - {id: laptop-7, kind: device, attributes: {serial: C02XYZ, owner: alice}}`;
 
-export function config(dir: string, port: number, ssf: string, metrics = false): string {
+export function config(dir: string, port: number, ssf: string, metrics = false, subjects?: readonly string[]): string {
   return `
 agent:
   data_dir: ${join(dir, "var")}
@@ -63,11 +65,11 @@ agent:
   metrics: {listen: ${metrics ? '"127.0.0.1:0"' : "false"}}
 inventories:
   - type: static
-    subjects:${SUBJECTS}
+    subjects:${subjects ? subjects.map((x) => `\n      - ${x}`).join("") : SUBJECTS}
 checks:
 ${EVENT_CHECKS.map((c) => `  ${c}: {${["device_compliance", "user_risk_score"].includes(c) ? "" : "type: push, "}on_unknown: ignore}`).join("\n")}
 identity_perimeter:
-  applies_to: {kind: [user, device]}
+  applies_to: {kind: [user, device, session]}
   require_location_check: false
   require_managed_device: false
   require_mfa: false
@@ -95,7 +97,7 @@ export async function startWorld(o: WorldOptions = {}): Promise<World> {
   const dir = mkdtempSync(join(tmpdir(), "vigil-ssf-"));
   const file = join(dir, "vigil.yaml");
   const ssf = o.ssf?.(tx, port) ?? `signals:\n  ssf:\n    public_url: http://127.0.0.1:${port}\n    transmitters:\n${transmitterEntry(tx, o.delivery ?? "push", o.entry ?? "")}`;
-  writeFileSync(file, config(dir, port, ssf, o.metrics));
+  writeFileSync(file, config(dir, port, ssf, o.metrics, o.subjects));
   let agent: Agent;
   try {
     agent = new Agent(await loadConfig(file), { logger: process.env.SSF_LOG ? createLogger({ level: "debug" }) : silentLogger() });
@@ -112,7 +114,7 @@ export async function startWorld(o: WorldOptions = {}): Promise<World> {
     dir,
     file,
     async reload(block: string) {
-      writeFileSync(file, config(dir, port, block, o.metrics));
+      writeFileSync(file, config(dir, port, block, o.metrics, o.subjects));
       await agent.reload(await loadConfig(file));
     },
     async stop() {
