@@ -124,6 +124,10 @@ export class SsfReceiver {
       this.#metrics.set(t === undefined ? "unknown" : t.name, "authentication_failed");
       return { status: 400, err: "authentication_failed", description: "the Authorization header is missing or not the one this stream requires" };
     }
+    if (t.refused) {
+      this.#metrics.set(t.name, "access_denied");
+      return { status: 400, err: "access_denied", description: "vigil refused this stream (its iss is not the transmitter's issuer); nothing is accepted on it until the configuration is reloaded" };
+    }
     const type = req.contentType?.split(";")[0]?.trim().toLowerCase();
     if (type !== SET_MEDIA_TYPE) {
       this.#metrics.set(t.name, "invalid_request");

@@ -210,6 +210,11 @@ export class Transmitter {
   // -------------------------------------------------------------------------------------------
   // Push
 
+  /** vigil refused this transmitter's stream (a foreign `iss`): pushes on it are not accepted until a reload. */
+  get refused(): boolean {
+    return this.#halted;
+  }
+
   /** Is `header` the Authorization the transmitter must send with pushes? Compared in constant time. */
   authorizes(header: string | undefined): boolean {
     if (this.#pushDigest === undefined || header === undefined) return false;

@@ -172,6 +172,17 @@ for (const delivery of ["push", "poll"] as const) {
           assert.equal(w.tx.requests.filter((r) => r.method === "POST" && r.path === "/streams").length, 1, "not created again until a reload");
           assert.equal(w.tx.verificationRequests.length, 0);
           assert.ok(!w.tx.requests.some((r) => r.path.startsWith("/poll") || r.path === "/status"));
+          if (delivery === "push") {
+            // The transmitter still holds the stream's credential: it is recognised, and refused.
+            const created = JSON.parse(w.tx.requests.find((r) => r.method === "POST" && r.path === "/streams")!.body) as { delivery: { authorization_header: string } };
+            const res = await fetch(`http://127.0.0.1:${w.port}/v1/signals/ssf/idp`, {
+              method: "POST",
+              headers: { authorization: created.delivery.authorization_header, "content-type": "application/secevent+jwt" },
+              body: w.tx.set("session-revoked", ALICE, { initiating_entity: "admin", reason_admin: "x" }).jws,
+            });
+            assert.equal(res.status, 400);
+            assert.equal(((await res.json()) as { err: string }).err, "access_denied");
+          }
         }),
       ));
 
