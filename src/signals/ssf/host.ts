@@ -19,13 +19,15 @@ export interface SsfSignal {
   readonly evidence?: Readonly<Record<string, unknown>>;
 }
 
+/** One signal recorded, or refused because no inventory knows the subject or no policy covering it verifies the check. */
+export type SsfSignalOutcome = { readonly accepted: true } | { readonly accepted: false; readonly reason: string };
+
 export interface SsfHost {
   /**
-   * Records the result and queues the subject's evaluation; resolves once all of it is durable.
-   * Rejects with `VIGIL_ERR_UNKNOWN_SUBJECT` or `VIGIL_ERR_BAD_REQUEST` (no policy covering the subject
-   * verifies the check); any other rejection is the agent's own failure.
+   * Records the results and queues the subjects' evaluation; resolves once all of it is durable,
+   * with one outcome per signal. Rejects only for the agent's own failure (the store).
    */
-  acceptSignal(signal: SsfSignal): Promise<unknown>;
+  acceptSignals(signals: readonly SsfSignal[]): Promise<readonly SsfSignalOutcome[]>;
   readonly subjects: SubjectSource;
   /** Appends audit lines. */
   audit(events: readonly { readonly type: string; readonly [key: string]: unknown }[]): Promise<void>;

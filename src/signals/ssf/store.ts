@@ -9,7 +9,7 @@
  * issued at or before it are refused as too old, because a repeat of them could no longer be told.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { ensureSchema, storeError } from "../../db/sqlite.ts";
+import { ensureSchema, storeError, transaction } from "../../db/sqlite.ts";
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS ssf_jti (
@@ -44,6 +44,7 @@ export class SsfStore {
   readonly #db: DatabaseSync;
   readonly #seen: StatementSync;
   readonly #remember: StatementSync;
+  #pending: { row: [string, string, number]; resolve(): void; reject(err: unknown): void }[] = [];
   #forgottenBefore: number | undefined;
 
   constructor(db: DatabaseSync) {
@@ -64,11 +65,29 @@ export class SsfStore {
     }
   }
 
-  remember(transmitter: string, jti: string, iat: number): void {
+  /**
+   * Records an accepted `jti`; resolves once it is committed. The `jti`s handed over within one turn
+   * of the event loop share a transaction: under load one commit (and one write of each B-tree page)
+   * serves many SETs.
+   */
+  remember(transmitter: string, jti: string, iat: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.push({ row: [transmitter, jti, iat], resolve, reject });
+      if (this.#pending.length === 1) setImmediate(() => this.#flush());
+    });
+  }
+
+  #flush(): void {
+    const batch = this.#pending;
+    this.#pending = [];
     try {
-      this.#remember.run(transmitter, jti, iat);
+      transaction(this.#db, () => {
+        for (const { row } of batch) this.#remember.run(...row);
+      });
+      for (const p of batch) p.resolve();
     } catch (err) {
-      throw storeError("cannot record an SSF jti", err);
+      const failure = storeError("cannot record an SSF jti", err);
+      for (const p of batch) p.reject(failure);
     }
   }
 

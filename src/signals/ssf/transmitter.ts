@@ -254,9 +254,9 @@ export class Transmitter {
     }
     if (this.#d.store.seen(this.name, set.jti)) return this.#count({ kind: "ok", result: "duplicate" });
     if (this.#inflight.size >= MAX_INFLIGHT) return this.#count({ kind: "unavailable", description: "too many SETs in progress; deliver again later" });
-    const work = this.#process(set).then((outcome) => {
+    const work = this.#process(set).then(async (outcome) => {
       // Remembered only once its signals are durable; a refusal is worked out again the same way.
-      if (outcome.kind === "ok") this.#d.store.remember(this.name, set.jti, set.iat);
+      if (outcome.kind === "ok") await this.#d.store.remember(this.name, set.jti, set.iat);
       return outcome;
     });
     this.#inflight.set(set.jti, work);
@@ -299,30 +299,22 @@ export class Transmitter {
     const { ids, truncated } = this.#lookup.resolve(set.subject);
     if (truncated) this.#logLimited("truncated", () => this.#d.logger.warn({ transmitter: this.name, event: label }, `ssf ${this.name}: an event named more vigil subjects than one event may change; the rest were left out`));
     const e = mapped.event;
-    let accepted = 0;
-    const uncovered: string[] = [];
-    for (const subject of ids) {
-      try {
-        await this.#d.host.acceptSignal({
-          subject,
-          check: e.check,
-          status: e.status,
-          risk: e.risk,
-          ttl_ms: e.ttl_ms,
-          reason: e.reason,
-          source: `ssf:${this.name}`,
-          stream: `ssf:${this.name}:${e.group}`,
-          evidence: { transmitter: this.name, event: label, jti: set.jti, ...(set.txn !== undefined ? { txn: set.txn } : {}), ...e.evidence },
-        });
-        accepted++;
-      } catch (err) {
-        if (err instanceof VigilError && (err.code === "VIGIL_ERR_UNKNOWN_SUBJECT" || err.code === "VIGIL_ERR_BAD_REQUEST")) {
-          uncovered.push(subject);
-          continue;
-        }
-        throw err;
-      }
-    }
+    const evidence = { transmitter: this.name, event: label, jti: set.jti, ...(set.txn !== undefined ? { txn: set.txn } : {}), ...e.evidence };
+    const outcomes = await this.#d.host.acceptSignals(
+      ids.map((subject) => ({
+        subject,
+        check: e.check,
+        status: e.status,
+        risk: e.risk,
+        ttl_ms: e.ttl_ms,
+        reason: e.reason,
+        source: `ssf:${this.name}`,
+        stream: `ssf:${this.name}:${e.group}`,
+        evidence,
+      })),
+    );
+    const accepted = outcomes.filter((o) => o.accepted).length;
+    const uncovered = ids.filter((_, i) => !outcomes[i]?.accepted);
     if (uncovered.length > 0) {
       this.#logLimited(`uncovered:${e.check}`, () =>
         this.#d.logger.warn(

@@ -206,17 +206,15 @@ test("JWKS: keys never fetched are 'not available' (a transient failure), not a 
   assert.match(cache.lastError!, /ECONNREFUSED/);
 });
 
-test("jti memory: remembered per transmitter, pruned by age, and bounded with a horizon that refuses what could be forgotten", () => {
+test("jti memory: remembered per transmitter, pruned by age, and bounded with a horizon that refuses what could be forgotten", async () => {
   const db = openDatabase(mkdtempSync(`${tmpdir()}/vigil-ssf-store-`));
   try {
     const store = new SsfStore(db);
-    store.remember("okta", "a", 1000);
-    store.remember("okta", "a", 1000);
-    store.remember("jamf", "a", 1000);
+    await Promise.all([store.remember("okta", "a", 1000), store.remember("okta", "a", 1000), store.remember("jamf", "a", 1000)]);
     assert.equal(store.seen("okta", "a"), true);
     assert.equal(store.seen("okta", "b"), false);
     assert.equal(store.count(), 2);
-    for (let i = 0; i < 20; i++) store.remember("okta", `j${i}`, 2000 + i);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => store.remember("okta", `j${i}`, 2000 + i)));
     // okta keeps 500 s, jamf (gone from the config) the fallback.
     store.prune(2500, new Map([["okta", 500]]), 100_000, 1_000_000);
     assert.equal(store.seen("okta", "a"), false, "older than okta's window");
