@@ -167,9 +167,9 @@ export class JwksCache {
     return this.#lastError;
   }
 
-  /** Fetches now (sharing a fetch already under way). Throws when it fails. */
-  refresh(): Promise<void> {
-    this.#pending ??= this.#fetch().finally(() => {
+  /** Fetches now (sharing a fetch already under way). Throws when it fails. `signal` (the bring-up's) ends it at stop. */
+  refresh(signal?: AbortSignal): Promise<void> {
+    this.#pending ??= this.#fetch(signal).finally(() => {
       this.#pending = undefined;
     });
     return this.#pending;
@@ -208,7 +208,7 @@ export class JwksCache {
     return usable.length === 1 ? usable[0] : undefined;
   }
 
-  async #fetch(): Promise<void> {
+  async #fetch(signal?: AbortSignal): Promise<void> {
     const url = this.#url;
     if (url === undefined) throw new VigilError("VIGIL_ERR_UPSTREAM_TRANSIENT", "the transmitter's jwks_uri is not known yet");
     this.#attemptedAt = this.#o.clock.now();
@@ -221,6 +221,7 @@ export class JwksCache {
         timeoutMs: this.#o.timeoutMs,
         maxResponseBytes: MAX_JWKS_BYTES,
         ...(this.#o.untrusted ? { untrusted: this.#o.untrusted } : {}),
+        ...(signal ? { signal } : {}),
       });
       const { keys, skipped } = parseJwks(res.json(), this.#o.algorithms);
       if (skipped.length > 0) this.#o.onSkipped?.(skipped);

@@ -437,7 +437,7 @@ export class Transmitter {
       this.#jwks.setUrl(jwks);
     }
     try {
-      await this.#jwks.refresh();
+      await this.#jwks.refresh(signal);
       this.#problems.delete("keys");
     } catch (err) {
       this.#problems.set("keys", `keys unavailable: ${failure(err)}`);
