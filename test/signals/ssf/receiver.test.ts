@@ -9,6 +9,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { until } from "../../helpers/wait.ts";
+import { createLogger } from "../../../src/telemetry/log.ts";
 import { uriOf, type Delivery } from "../../helpers/fakes/ssf-transmitter.ts";
 import { CLIENT_SECRET, results, startWorld, transmitterEntry, verified, type World } from "./world.ts";
 
@@ -52,36 +53,53 @@ for (const delivery of ["push", "poll"] as const) {
           assert.equal(w.tx.verificationRequests.length, 1);
           assert.ok(w.tx.verificationRequests[0]!.state && w.tx.verificationRequests[0]!.state.length >= 20, "a state that cannot be guessed");
 
+          // Every event type of the table, each to the check and status docs/signals.md gives it.
           const cases: [string, Record<string, unknown>, string, string][] = [
             ["session-revoked", { initiating_entity: "policy", reason_admin: { en: "Landspeed Policy Violation: C076E82F" }, event_timestamp: 1615304991 }, "session_state", "fail"],
+            ["session-established", { acr: "AAL2", amr: ["otp"] }, "session_state", "pass"],
+            ["session-presented", { ext_id: "12345" }, "session_state", "pass"],
             ["credential-change", { credential_type: "x509", change_type: "revoke", reason_admin: { en: "key compromise" } }, "credential_state", "fail"],
+            ["credential-change", { credential_type: "fido2-roaming", change_type: "create", initiating_entity: "user" }, "credential_state", "pass"],
+            ["credential-change", { credential_type: "password", change_type: "delete", initiating_entity: "admin" }, "credential_state", "warn"],
             ["token-claims-change", { claims: { role: "ro-admin" } }, "token_claims", "warn"],
             ["assurance-level-change", { namespace: "NIST-AAL", current_level: "nist-aal1", previous_level: "nist-aal2", change_direction: "decrease" }, "assurance_level", "warn"],
             ["device-compliance-change", { current_status: "not-compliant", previous_status: "compliant" }, "device_compliance", "fail"],
             ["risk-level-change", { current_level: "HIGH", principal: "USER", risk_reason: "PASSWORD_FOUND_IN_DATA_BREACH" }, "user_risk_score", "fail"],
             ["account-disabled", { reason: "hijacking" }, "account_state", "fail"],
+            ["account-enabled", {}, "account_state", "pass"],
+            ["account-purged", {}, "account_state", "fail"],
+            ["credential-compromise", { credential_type: "password" }, "user_risk_score", "fail"],
+            ["identifier-changed", { "new-value": "alice.new@example.org" }, "account_state", "warn"],
+            ["sessions-revoked", {}, "session_state", "fail"],
           ];
+          const jtis: string[] = [];
           for (const [event, payload] of cases) {
-            const d = await w.tx.emit(event, ALICE, payload, { txn: "8675309" });
+            const jti = `happy-${jtis.length}`;
+            jtis.push(jti);
+            const d = await w.tx.emit(event, ALICE, payload, { txn: "8675309", jti });
             assert.ok(accepted(d), `${event}: ${JSON.stringify(d)}`);
           }
           await w.agent.idle({ timeoutMs: 10_000 });
-          const r = await results(w, "alice");
-          for (const [event, , check, status] of cases) {
-            const got = r.get(check)?.find((x) => String(x.evidence?.event) === event);
-            assert.equal(got?.status, status, `${event} → ${check} ${status}`);
-            assert.equal(got?.evidence?.txn, "8675309");
-          }
-          const revoked = r.get("session_state")![0]!;
-          assert.equal(revoked.evidence!.initiating_entity, "policy");
-          assert.deepEqual(revoked.evidence!.reason_admin, { en: "Landspeed Policy Violation: C076E82F" });
-          assert.equal(revoked.evidence!.event_timestamp, "2021-03-09T15:49:51.000Z");
-          assert.match(revoked.reasons[0]!.message, /idp: session-revoked by policy: Landspeed Policy Violation: C076E82F/);
-          const alice = await w.agent.service.getSubject("alice");
-          assert.equal(alice!.access, "deny", "the events drove the decision");
           const signals = await w.agent.service.readAudit({ type: "signal", subject: "alice", limit: 100 });
           assert.equal(signals.length, cases.length, "one signal per event, each in the audit log");
-          assert.equal((signals[0]!.evidence as Record<string, unknown>).transmitter, "idp");
+          cases.forEach(([event, , check, status], i) => {
+            const line = signals.find((l) => (l.evidence as { jti?: string }).jti === jtis[i]);
+            assert.deepEqual([line?.check, line?.status], [check, status], `${event} ${JSON.stringify(cases[i]![1])} → ${check} ${status}`);
+            assert.equal((line!.evidence as Record<string, unknown>).txn, "8675309");
+            assert.equal((line!.evidence as Record<string, unknown>).transmitter, "idp");
+          });
+          const revoked = signals.find((l) => (l.evidence as { jti?: string }).jti === jtis[0])!;
+          const evidence = revoked.evidence as Record<string, unknown>;
+          assert.equal(evidence.initiating_entity, "policy");
+          assert.deepEqual(evidence.reason_admin, { en: "Landspeed Policy Violation: C076E82F" });
+          assert.equal(evidence.event_timestamp, "2021-03-09T15:49:51.000Z");
+          assert.equal(revoked.reason, "idp: session-revoked by policy: Landspeed Policy Violation: C076E82F");
+          // What stands now: the last result of each stream.
+          const r = await results(w, "alice");
+          assert.equal(r.get("session_state")?.[0]?.status, "fail", "sessions-revoked came last in the session stream");
+          assert.deepEqual(new Set(r.get("credential_state")?.map((x) => x.stream)), new Set(["ssf:idp:credential:x509", "ssf:idp:credential:fido2-roaming", "ssf:idp:credential:password"]));
+          const alice = await w.agent.service.getSubject("alice");
+          assert.equal(alice!.access, "deny", "the events drove the decision");
         }),
       ));
 
@@ -361,6 +379,44 @@ describe("SSF receiver, access tokens and streams that already exist", () => {
 });
 
 describe("SSF receiver, transmitters that fail", () => {
+  it("credentials never reach the log, whatever fails", async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: "trace", stream: { write: (line: string) => void lines.push(line) } });
+    const w = await startWorld({ delivery: "poll", logger, transmitter: { tokenLifetimeS: 1, pollHoldMs: 200 } });
+    await within(w, async () => {
+      await verified(w);
+      w.tx.revokeTokens();
+      assert.ok(accepted(await w.tx.emit("session-revoked", ALICE, { initiating_entity: "admin", reason_admin: "x" })));
+      w.tx.fail({ path: /^\/poll/ }, { status: 500, body: { error: "boom" } }, { status: 401, headers: { "www-authenticate": 'Bearer error="invalid_token"' }, body: { error: "invalid_token" } });
+      await until(() => lines.some((l) => /poll failed/.test(l)), 10_000);
+      assert.ok(accepted(await w.tx.emit("account-disabled", ALICE, {})));
+      assert.ok(w.tx.tokensIssued.length >= 2);
+    });
+    const text = lines.join("");
+    assert.ok(text.length > 0);
+    for (const { token } of w.tx.tokensIssued) assert.ok(!text.includes(token), "an access token was logged");
+    assert.ok(!text.includes(CLIENT_SECRET), "the client secret was logged");
+    assert.ok(!text.includes(Buffer.from(`vigil:${CLIENT_SECRET}`).toString("base64")), "the Basic credential was logged");
+  });
+
+  it("the push authorization vigil generated never reaches the log or an answer", async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: "trace", stream: { write: (line: string) => void lines.push(line) } });
+    const w = await startWorld({ delivery: "push", logger });
+    let auth = "";
+    await within(w, async () => {
+      await verified(w);
+      auth = w.tx.stream!.authorization!;
+      const res = await fetch(`http://127.0.0.1:${w.port}/v1/signals/ssf/idp`, { method: "POST", headers: { authorization: `${auth}x`, "content-type": "application/secevent+jwt" }, body: "x.y.z" });
+      assert.equal(res.status, 400);
+      assert.ok(!(await res.text()).includes(auth.slice(7)));
+      const ready = await (await fetch(`http://127.0.0.1:${w.port}/readyz`)).text();
+      assert.ok(!ready.includes(auth.slice(7)));
+    });
+    assert.ok(auth.length > 20);
+    assert.ok(!lines.join("").includes(auth.slice(7)), "the push credential was logged");
+  });
+
   it("a transmitter whose metadata cannot be reached leaves its stream degraded and the agent ready", async () => {
     const w = await startWorld({
       delivery: "push",

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../../src/config/load.ts";
 import { Agent } from "../../../src/engine/agent.ts";
-import { silentLogger, createLogger } from "../../../src/telemetry/log.ts";
+import { silentLogger, createLogger, type Logger } from "../../../src/telemetry/log.ts";
 import { SsfTransmitter, type TransmitterOptions } from "../../helpers/fakes/ssf-transmitter.ts";
 import { until } from "../../helpers/wait.ts";
 
@@ -37,6 +37,8 @@ export interface WorldOptions {
   readonly metrics?: boolean;
   /** Inventory subjects (YAML flow mappings, one per line) instead of alice, bob and laptop-7. */
   readonly subjects?: readonly string[];
+  /** The agent's logger (default silent, or debug on stdout with SSF_LOG=1). */
+  readonly logger?: Logger;
   /** Runs once the transmitter listens, before the agent starts (a stream that already exists, a twist for the first verification). */
   readonly beforeAgent?: (tx: SsfTransmitter) => void | Promise<void>;
 }
@@ -100,7 +102,7 @@ export async function startWorld(o: WorldOptions = {}): Promise<World> {
   writeFileSync(file, config(dir, port, ssf, o.metrics, o.subjects));
   let agent: Agent;
   try {
-    agent = new Agent(await loadConfig(file), { logger: process.env.SSF_LOG ? createLogger({ level: "debug" }) : silentLogger() });
+    agent = new Agent(await loadConfig(file), { logger: o.logger ?? (process.env.SSF_LOG ? createLogger({ level: "debug" }) : silentLogger()) });
     await agent.start();
   } catch (err) {
     await tx.stop();
