@@ -15,7 +15,7 @@
  * BENCH_SSF_WARMUP (2 s, sent first and not counted).
  */
 import { generateKeyPairSync, createPublicKey, randomBytes, sign } from "node:crypto";
-import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { Agent as Dispatcher, request } from "undici";
@@ -30,6 +30,12 @@ const ISSUER = "https://idp.bench.example";
 const AUDIENCE = "https://vigil.bench.example/receiver";
 const PUSH_AUTH = "Bearer bench-push-credential-0123456789abcdef";
 const EVENT = "https://schemas.openid.net/secevent/caep/event-type/device-compliance-change";
+
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat (clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
 
 const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
 const { kty, n, e } = createPublicKey(privateKey).export({ format: "jwk" });
@@ -178,6 +184,7 @@ try {
   const decisions: { subject: string; access: string; ts: number }[] = [];
   const tailer = setInterval(() => decisions.push(...tail.poll()), 10);
 
+  const cpu0 = cpuSeconds(agent.pid);
   const start = nowMs();
   const wallStart = Date.now();
   let k = 0;
@@ -204,6 +211,7 @@ try {
     }
   }
   const sendSeconds = (nowMs() - start) / 1000;
+  const cpuShare = (cpuSeconds(agent.pid) - cpu0) / sendSeconds;
   await Promise.all(pending);
   const drainStart = nowMs();
   while (decisions.length < total && nowMs() - drainStart < 60_000) await sleep(50);
@@ -246,6 +254,7 @@ try {
     { metric: "SET sent → decision recorded max (ms)", value: `${s.max}` },
     { metric: "SET sent → 202 p50 / p99 (ms)", value: `${r2(a.p50)} / ${r2(a.p99)}` },
     { metric: "lost (no 202 or no decision) / wrong decision", value: `${lost + (total - (statuses.get(202) ?? 0))} / ${wrong}`, goal: "0", met: lost === 0 && wrong === 0 && statuses.get(202) === total },
+    { metric: "agent CPU while sending (share of one core), per SET (ms)", value: `${Math.round(cpuShare * 100)} %, ${r2((cpuShare * 1000) / RATE)}` },
     { metric: "RSS idle before / max during / last (MiB)", value: `${r2(idle.rss)} / ${r2(Math.max(...rss))} / ${r2(rss[rss.length - 1] ?? NaN)}` },
     { metric: "agent: vigil_ssf_sets_total{result=accepted}", value: String(agentAccepted) },
     { metric: "signing the SETs beforehand (s)", value: `${r2(signSeconds)}` },
@@ -263,6 +272,7 @@ try {
     wrong,
     rss_mib: { idle: idle.rss, max: Math.max(...rss), last: rss[rss.length - 1] ?? null, samples: rss.length },
     agent_accepted: agentAccepted,
+    agent_cpu_share: cpuShare,
   });
 } finally {
   await dispatcher.close();

@@ -56,6 +56,8 @@ export interface SetRules {
 }
 
 const JWS_RE = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/;
+/** jose, loaded with the first SET: an agent without transmitters never pays for it. */
+let jose: Promise<typeof import("jose")> | undefined;
 const MAX_JTI = 256;
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
@@ -111,7 +113,7 @@ export async function validateSet(raw: string, rules: SetRules): Promise<Validat
     if (err instanceof KeyNotFound) throw new SetError("invalid_key", err.message);
     throw err;
   }
-  const { compactVerify } = await import("jose");
+  const { compactVerify } = await (jose ??= import("jose"));
   try {
     await compactVerify(jws, await cryptoKey(key, alg), { algorithms: [alg] });
   } catch {
