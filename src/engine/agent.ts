@@ -29,7 +29,8 @@ import { Scheduler, EVALUATE_JOB, type EvaluateJob } from "./scheduler.ts";
 import { evaluationHandler, failedJobRecorder } from "./jobs.ts";
 import { AgentService, type EngineParts } from "./service.ts";
 import { generatedApiToken } from "./api-token.ts";
-import { SsfReceiver } from "../signals/ssf/receiver.ts";
+import type { SsfReceiver } from "../signals/ssf/receiver.ts";
+import type { SsfConfig } from "../signals/ssf/config.ts";
 import { ssfHost } from "./ssf.ts";
 
 const FLUSH_INTERVAL_MS = 5_000;
@@ -60,6 +61,8 @@ export class Agent {
   #api: ApiServer | undefined;
   #scheduler: Scheduler | undefined;
   #ssf: SsfReceiver | undefined;
+  /** Builds the Shared Signals receiver (set once start has the store, queue and telemetry). */
+  #createSsf: ((config: SsfConfig) => Promise<SsfReceiver>) | undefined;
   #ctx: PluginContext | undefined;
   #flushTimer: NodeJS.Timeout | undefined;
   /** Start-up enforcement, which runs beside the queue; settles (never rejects) when done. */
@@ -152,17 +155,17 @@ export class Agent {
       circuits: () => this.#runtime?.circuits() ?? {},
     });
 
-    // Shared Signals receiver: built before the API (its push route), started once the API listens
-    // (a transmitter may push the verification event as soon as the stream exists).
-    this.#ssf = new SsfReceiver({
-      config: cfg.signals.ssf,
-      db: this.#db,
-      http: this.#http,
-      clock: this.#clock,
-      logger: this.#logger,
-      meter: this.#telemetry.meter,
-      host: ssfHost({ service: this.service, index, store, metrics }),
-    });
+    // Shared Signals receiver: loaded only when transmitters are configured (an agent without them
+    // never pays for its modules), built before the API serves its push route, started once the API
+    // listens (a transmitter may push the verification event as soon as the stream exists).
+    const db = this.#db;
+    const http = this.#http;
+    const meter = this.#telemetry.meter;
+    this.#createSsf = async (config) => {
+      const { SsfReceiver } = await import("../signals/ssf/receiver.ts");
+      return new SsfReceiver({ config, db, http, clock: this.#clock, logger: this.#logger, meter, host: ssfHost({ service: this.service, index, store, metrics }) });
+    };
+    if (cfg.signals.ssf.transmitters.length > 0) this.#ssf = await this.#createSsf(cfg.signals.ssf);
 
     const token = cfg.agent.api.token ?? generatedApiToken(dataDir, this.#logger);
     const am = cfg.signals.alertmanager;
@@ -175,10 +178,10 @@ export class Agent {
       logger: this.#logger,
       metrics,
       alertmanager: { subject_label: am.subject_label, check_label: am.check_label, default_check: am.default_check, severity_label: am.severity_label, severities: am.severities, ttl_ms: am.ttl },
-      ssf: this.#ssf,
+      ssf: () => this.#ssf,
     });
     await this.#api.start();
-    this.#ssf.start();
+    this.#ssf?.start();
 
     await enforcer.loadGuards();
     this.#scheduler.schedule(runtime);
@@ -245,7 +248,11 @@ export class Agent {
     await enforcer.loadGuards();
     index.replace(runtime.inventories, JSON.stringify(old.config.raw.inventories) === JSON.stringify(next.raw.inventories));
     await index.refresh();
-    await this.#ssf?.reload(next.raw.signals.ssf);
+    if (this.#ssf) await this.#ssf.reload(next.raw.signals.ssf);
+    else if (next.raw.signals.ssf.transmitters.length > 0 && this.#createSsf) {
+      this.#ssf = await this.#createSsf(next.raw.signals.ssf);
+      this.#ssf.start();
+    }
     this.#scheduler.schedule(runtime);
     await old.stop();
     await store.appendAudit([{ type: "config_reloaded", file: next.file, policies: runtime.policies.map((p) => p.name) }]);

@@ -34,8 +34,8 @@ export interface ApiServerOptions {
   metrics?: { signal(check: string, outcome: "accepted" | "rejected"): void };
   /** Label mapping for POST /v1/signals/alertmanager; the route answers 404 without it. */
   alertmanager?: AlertmanagerMapping;
-  /** The Shared Signals receiver behind POST /v1/signals/ssf/{transmitter}; the route answers 404 without it. */
-  ssf?: SsfEndpoint;
+  /** The Shared Signals receiver behind POST /v1/signals/ssf/{transmitter}, asked for on each request (a reload may start one); the route answers 404 while there is none. */
+  ssf?: () => SsfEndpoint | undefined;
   /** Open connections at most (`agent.api.max_connections`); more are closed when accepted. Default 256. */
   maxConnections?: number;
   /** How long a connection may stay open before sending a request. Default 5000 (the headers timeout). */
@@ -548,7 +548,7 @@ export class ApiServer {
         const r = api.ready();
         if (!r.ready) return { status: 503, body: { ready: false, reasons: r.reasons.map((s) => scrub(String(s))) } };
         // Degraded signal streams are detail for the operator, never a reason to take the agent out of service.
-        const degraded = this.opts.ssf?.degraded() ?? [];
+        const degraded = this.opts.ssf?.()?.degraded() ?? [];
         return { status: 200, body: degraded.length > 0 ? { ready: true, degraded: degraded.map((s) => scrub(String(s))) } : { ready: true } };
       },
     });
@@ -684,7 +684,7 @@ export class ApiServer {
    * with Retry-After when vigil cannot judge it yet. Query parameters are ignored.
    */
   private async ssfPush({ req, param, rawBody }: Ctx): Promise<Reply> {
-    const ssf = this.opts.ssf;
+    const ssf = this.opts.ssf?.();
     if (!ssf) throw new HttpError("VIGIL_ERR_NOT_FOUND", "the Shared Signals receiver is not configured");
     const answer = await ssf.push(param, { authorization: req.headers.authorization, contentType: req.headers["content-type"], readBody: rawBody });
     if (answer.status === 202) return { status: 202, body: undefined, raw: "" };

@@ -256,6 +256,19 @@ for (const delivery of ["push", "poll"] as const) {
 }
 
 describe("SSF receiver, access tokens and streams that already exist", () => {
+  it("an agent started without transmitters answers 404 on the push route, and starts receiving when a reload adds one", async () => {
+    const w = await startWorld({ delivery: "push", ssf: () => "" });
+    await within(w, async () => {
+      assert.equal(w.agent.ssf, undefined, "no receiver without transmitters");
+      const res = await fetch(`http://127.0.0.1:${w.port}/v1/signals/ssf/idp`, { method: "POST", headers: { "content-type": "application/secevent+jwt" }, body: "x.y.z" });
+      assert.equal(res.status, 404);
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, "VIGIL_ERR_NOT_FOUND");
+      await w.reload(`signals:\n  ssf:\n    public_url: http://127.0.0.1:${w.port}\n    transmitters:\n${transmitterEntry(w.tx, "push")}`);
+      await verified(w);
+      assert.ok(accepted(await w.tx.emit("session-revoked", ALICE, { initiating_entity: "admin", reason_admin: "x" })));
+    });
+  });
+
   it("access token expiry: a 401 invalid_token makes vigil fetch a new token and repeat the call", () =>
     startWorld({ delivery: "poll" }).then((w) =>
       within(w, async () => {
