@@ -68,6 +68,7 @@ export class Poller {
   async #run(): Promise<void> {
     const signal = this.#abort.signal;
     let failures = 0;
+    let retrying = 0;
     while (!signal.aborted) {
       const ack = this.#ack;
       const setErrs = this.#errs;
@@ -92,12 +93,23 @@ export class Poller {
       // The transmitter has these now; what the answer brings is owed in the next request.
       if (this.#ack === ack) this.#ack = [];
       if (this.#errs === setErrs) this.#errs = {};
+      let retried = 0;
       for (const [jti, jws] of Object.entries(answer.sets)) {
         const outcome = await this.#o.handle(jws);
         if (outcome.kind === "ack") this.#ack.push(jti);
         else if (outcome.kind === "error") this.#errs[jti] = { err: outcome.err, description: outcome.description };
+        else retried++;
       }
-      if (!answer.moreAvailable && Object.keys(answer.sets).length === 0 && this.#ack.length === 0) {
+      const received = Object.keys(answer.sets).length;
+      if (received > 0 && retried === received) {
+        // Nothing could be handled (no keys yet, the store failing): the transmitter will offer the
+        // same SETs again, so wait as after a failed poll instead of fetching them at once.
+        retrying++;
+        await this.#sleep(backoffDelay(retrying, BACKOFF));
+        continue;
+      }
+      retrying = 0;
+      if (!answer.moreAvailable && received === 0 && this.#ack.length === 0) {
         // An empty answer to a long poll: the transmitter did not hold it. Do not spin.
         await this.#sleep(1_000);
       }
