@@ -9,6 +9,7 @@
 import { z } from "zod";
 import { ACCESS_LEVELS } from "../policy/model.ts";
 import { boundedDuration, duration, subjectKind, timerDuration } from "../plugin/schema.ts";
+import { ssfSchema } from "../signals/ssf/config.ts";
 
 const listen = z
   .string()
@@ -328,6 +329,8 @@ const signalsSchema = z
       })
       .strict()
       .prefault({}),
+    /** OpenID Shared Signals receiver: CAEP and RISC events from SSF transmitters (docs/signals.md). */
+    ssf: ssfSchema,
   })
   .strict()
   .prefault({});

@@ -36,6 +36,9 @@ import { evaluationHandler, failedJobRecorder } from "./jobs.ts";
 import { AgentService, type EngineParts } from "./service.ts";
 import { CheckpointSink } from "./checkpoint-sink.ts";
 import { generatedApiToken } from "./api-token.ts";
+import type { SsfReceiver } from "../signals/ssf/receiver.ts";
+import type { SsfConfig } from "../signals/ssf/config.ts";
+import { ssfHost } from "./ssf.ts";
 
 const FLUSH_INTERVAL_MS = 5_000;
 
@@ -67,6 +70,9 @@ export class Agent {
   #http: HttpClient | undefined;
   #api: ApiServer | undefined;
   #scheduler: Scheduler | undefined;
+  #ssf: SsfReceiver | undefined;
+  /** Builds the Shared Signals receiver (set once start has the store, queue and telemetry). */
+  #createSsf: ((config: SsfConfig) => Promise<SsfReceiver>) | undefined;
   #ctx: PluginContext | undefined;
   #flushTimer: NodeJS.Timeout | undefined;
   /** Start-up enforcement, which runs beside the queue; settles (never rejects) when done. */
@@ -110,6 +116,11 @@ export class Agent {
 
   get metricsAddress(): { host: string; port: number } | undefined {
     return this.#telemetry?.address;
+  }
+
+  /** The Shared Signals receiver, once started (its streams' health, for tests and embedding). */
+  get ssf(): SsfReceiver | undefined {
+    return this.#ssf;
   }
 
   async start(): Promise<void> {
@@ -196,6 +207,18 @@ export class Agent {
       unreconciled: () => enforcer.unreconciled(),
     });
 
+    // Shared Signals receiver: loaded only when transmitters are configured (an agent without them
+    // never pays for its modules), built before the API serves its push route, started once the API
+    // listens (a transmitter may push the verification event as soon as the stream exists).
+    const db = this.#db;
+    const http = this.#http;
+    const meter = this.#telemetry.meter;
+    this.#createSsf = async (config) => {
+      const { SsfReceiver } = await import("../signals/ssf/receiver.ts");
+      return new SsfReceiver({ config, db, http, clock: this.#clock, logger: this.#logger, meter, host: ssfHost({ service: this.service, index, store, metrics }) });
+    };
+    if (cfg.signals.ssf.transmitters.length > 0) this.#ssf = await this.#createSsf(cfg.signals.ssf);
+
     const token = cfg.agent.api.token ?? generatedApiToken(dataDir, this.#logger);
     const am = cfg.signals.alertmanager;
     this.#api = new ApiServer({
@@ -208,8 +231,10 @@ export class Agent {
       logger: this.#logger,
       metrics,
       alertmanager: { subject_label: am.subject_label, check_label: am.check_label, default_check: am.default_check, severity_label: am.severity_label, severities: am.severities, ttl_ms: am.ttl },
+      ssf: () => this.#ssf,
     });
     await this.#api.start();
+    this.#ssf?.start();
 
     await enforcer.loadGuards();
     this.#scheduler.schedule(runtime);
@@ -255,6 +280,8 @@ export class Agent {
       this.#ready = false;
       if (this.#flushTimer) clearInterval(this.#flushTimer);
       this.#scheduler?.stop();
+      // Stream upkeep and polls end first (the last acknowledgements need the store); pushes are answered until the API closes.
+      await this.#ssf?.stop().catch((err: unknown) => this.#logger.warn({ err }, "SSF receiver stop failed"));
       await this.#enforcer?.stop();
       // The API's in-flight requests and the queue's in-flight jobs drain side by side, so the
       // whole stop stays within the larger of the two bounds (5 s, shutdown_timeout).
@@ -306,6 +333,11 @@ export class Agent {
     await enforcer.loadGuards();
     index.replace(runtime.inventories, JSON.stringify(old.config.raw.inventories) === JSON.stringify(next.raw.inventories), { labels, lists });
     await index.refresh();
+    if (this.#ssf) await this.#ssf.reload(next.raw.signals.ssf);
+    else if (next.raw.signals.ssf.transmitters.length > 0 && this.#createSsf) {
+      this.#ssf = await this.#createSsf(next.raw.signals.ssf);
+      this.#ssf.start();
+    }
     this.#scheduler.schedule(runtime);
     await old.stop();
     await store.appendAudit([{ type: "config_reloaded", file: next.file, policies: runtime.policies.map((p) => p.name) }]);

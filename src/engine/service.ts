@@ -11,7 +11,7 @@ import { defaultDecision } from "../policy/decide.ts";
 import type { AccessCounts, AgentApi, AgentStatus, EnforcementStatus, FailedEnforcement, ObservationInput, ObservationsReceipt, RetryEnforcementResult, SignalInput, SubjectDetail, SubjectSummary } from "../http/agent-api.ts";
 import type { Observation } from "../plugin/check.ts";
 import type { PublicDocument } from "../plugin/provider.ts";
-import type { AuditEntry, AuditQuery, StateStore } from "../store/contract.ts";
+import type { AuditEntry, AuditEvent, AuditQuery, StateStore } from "../store/contract.ts";
 import type { QueueDepth, WorkQueue } from "../queue/contract.ts";
 import type { Clock } from "../util/clock.ts";
 import { VIGIL_VERSION } from "../util/version.ts";
@@ -21,6 +21,9 @@ import type { SubjectIndex } from "./subjects.ts";
 import { ENGINE_REASONS, type Evaluator } from "./evaluator.ts";
 import type { Enforcer } from "./enforcer.ts";
 import { EVALUATE_JOB, EVALUATE_RETRY, type EvaluateJob } from "./scheduler.ts";
+
+/** What became of one signal of `acceptSignals`: recorded, or refused with the error `acceptSignal` would throw. */
+export type SignalOutcome = { readonly id: string; readonly policies: readonly string[] } | { readonly error: VigilError };
 
 /** The parts of a started agent the service works with. */
 export interface EngineParts {
@@ -143,40 +146,75 @@ export class AgentService implements AgentApi {
   }
 
   async acceptSignal(signal: SignalInput): Promise<{ id: string; policies: readonly string[] }> {
+    const [outcome] = await this.acceptSignals([signal]);
+    if (outcome === undefined || "error" in outcome) throw outcome?.error;
+    return outcome;
+  }
+
+  /**
+   * Records several signals together: each is checked like `acceptSignal` (a refused one gets its
+   * error and does not hold back the others), then the results, the audit lines and the evaluation
+   * jobs of all accepted ones are written in one step each, with one job per policy for all its
+   * subjects. Everything is durable when it resolves; a write failure rejects the whole call.
+   */
+  async acceptSignals(signals: readonly SignalInput[]): Promise<SignalOutcome[]> {
     const { index, runtime, store, queue } = this.#running();
-    const subject = index.get(signal.subject);
-    if (!subject) throw new VigilError("VIGIL_ERR_UNKNOWN_SUBJECT", `no inventory knows subject "${signal.subject}"`);
-    const covering = runtime.policiesFor(subject);
-    const policies = covering.filter((p) => p.checks.includes(signal.check));
-    if (policies.length === 0) {
-      const known = [...new Set(covering.flatMap((p) => p.checks))];
-      throw new VigilError(
-        "VIGIL_ERR_BAD_REQUEST",
-        `check "${signal.check}" is not verified by any policy covering subject "${signal.subject}"` + (known.length ? `; those policies check: ${known.join(", ")}` : "; no policy covers it"),
-      );
-    }
     const now = this.#deps.clock.now();
-    const id = randomUUID();
-    const result: CheckResult = {
-      check: signal.check,
-      subject: subject.id,
-      status: signal.status,
-      ...(signal.risk ? { risk: signal.risk } : {}),
-      reasons: [{ code: ENGINE_REASONS.SIGNAL, message: signal.reason ?? `signal from ${signal.source ?? "api"}` }],
-      evidence: { signal_id: id, source: signal.source ?? "api" },
-      observed_at: now,
-      expires_at: now + (signal.ttl_ms ?? runtime.ttl(signal.check)),
-      source: "push",
-      ...(signal.stream ? { stream: signal.stream } : {}),
-    };
-    // Durable before we answer 202: the result, the audit line and the evaluation jobs.
-    await store.putResults([result]);
-    await store.appendAudit([{ type: "signal", id, subject: subject.id, check: signal.check, status: signal.status, risk: signal.risk ?? null, ttl_ms: result.expires_at - now, source: signal.source ?? "api", stream: signal.stream ?? null, reason: signal.reason ?? null }]);
+    const outcomes: SignalOutcome[] = [];
+    const results: CheckResult[] = [];
+    const audit: AuditEvent[] = [];
+    const jobs = new Map<string, string[]>();
+    let first: string | undefined;
+    for (const signal of signals) {
+      const subject = index.get(signal.subject);
+      if (!subject) {
+        outcomes.push({ error: new VigilError("VIGIL_ERR_UNKNOWN_SUBJECT", `no inventory knows subject "${signal.subject}"`) });
+        continue;
+      }
+      const covering = runtime.policiesFor(subject);
+      const policies = covering.filter((p) => p.checks.includes(signal.check));
+      if (policies.length === 0) {
+        const known = [...new Set(covering.flatMap((p) => p.checks))];
+        outcomes.push({
+          error: new VigilError(
+            "VIGIL_ERR_BAD_REQUEST",
+            `check "${signal.check}" is not verified by any policy covering subject "${signal.subject}"` + (known.length ? `; those policies check: ${known.join(", ")}` : "; no policy covers it"),
+          ),
+        });
+        continue;
+      }
+      const id = randomUUID();
+      first ??= id;
+      const result: CheckResult = {
+        check: signal.check,
+        subject: subject.id,
+        status: signal.status,
+        ...(signal.risk ? { risk: signal.risk } : {}),
+        reasons: [{ code: ENGINE_REASONS.SIGNAL, message: signal.reason ?? `signal from ${signal.source ?? "api"}` }],
+        evidence: { ...signal.evidence, signal_id: id, source: signal.source ?? "api" },
+        observed_at: now,
+        expires_at: now + (signal.ttl_ms ?? runtime.ttl(signal.check)),
+        source: "push",
+        ...(signal.stream ? { stream: signal.stream } : {}),
+      };
+      results.push(result);
+      audit.push({ type: "signal", id, subject: subject.id, check: signal.check, status: signal.status, risk: signal.risk ?? null, ttl_ms: result.expires_at - now, source: signal.source ?? "api", stream: signal.stream ?? null, reason: signal.reason ?? null, ...(signal.evidence ? { evidence: signal.evidence } : {}) });
+      for (const p of policies) {
+        const subjects = jobs.get(p.name);
+        if (subjects === undefined) jobs.set(p.name, [subject.id]);
+        else if (!subjects.includes(subject.id)) subjects.push(subject.id);
+      }
+      outcomes.push({ id, policies: policies.map((p) => p.name) });
+    }
+    if (first === undefined) return outcomes;
+    // Durable before we answer 202: the results, the audit lines and the evaluation jobs.
+    await store.putResults(results);
+    await store.appendAudit(audit);
     await queue.enqueueMany<EvaluateJob>(
       EVALUATE_JOB,
-      policies.map((p) => ({ payload: { policy: p.name, subjects: [subject.id], trigger: "signal", pull: "stale", signal_at: now }, options: { id: `signal:${id}:${p.name}`, ...EVALUATE_RETRY } })),
+      [...jobs].map(([policy, subjects]) => ({ payload: { policy, subjects, trigger: "signal", pull: "stale", signal_at: now }, options: { id: `signal:${first}:${policy}`, ...EVALUATE_RETRY } })),
     );
-    return { id, policies: policies.map((p) => p.name) };
+    return outcomes;
   }
 
   /**

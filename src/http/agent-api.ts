@@ -16,6 +16,8 @@ export interface SignalInput {
   readonly source?: string;
   /** Signal stream (e.g. one alert): results of different streams for the same check stand side by side. */
   readonly stream?: string;
+  /** What the sender said about it (an SSF event's timestamp, initiator, reasons, `jti`), kept with the result and in the audit line. */
+  readonly evidence?: Readonly<Record<string, unknown>>;
 }
 
 /** One point pushed to POST /v1/observations. */

@@ -13,6 +13,7 @@ import { z } from "zod";
 import { alertmanagerPayloadSchema, alertsToSignals, type AlertmanagerMapping } from "./alertmanager.ts";
 import { AuditStreams, DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_STREAMS, DEFAULT_POLL_MS } from "./audit-stream.ts";
 import type { AgentApi, ObservationInput, SignalInput } from "./agent-api.ts";
+import type { PushAnswer, PushRequest } from "../signals/ssf/receiver.ts";
 import type { AuditQuery } from "../store/contract.ts";
 import { ACCESS_LEVELS, CHECK_STATUSES, RISK_LEVELS, SUBJECT_KINDS, type AccessLevel } from "../policy/model.ts";
 import { HTTP_STATUS, VigilError, type ApiErrorCode, type ErrorCode } from "../errors.ts";
@@ -34,12 +35,20 @@ export interface ApiServerOptions {
   metrics?: { signal(check: string, outcome: "accepted" | "rejected"): void };
   /** Label mapping for POST /v1/signals/alertmanager; the route answers 404 without it. */
   alertmanager?: AlertmanagerMapping;
+  /** The Shared Signals receiver behind POST /v1/signals/ssf/{transmitter}, asked for on each request (a reload may start one); the route answers 404 while there is none. */
+  ssf?: () => SsfEndpoint | undefined;
   /** Open connections at most (`agent.api.max_connections`); more are closed when accepted. Default 256. */
   maxConnections?: number;
   /** How long a connection may stay open before sending a request. Default 5000 (the headers timeout). */
   idleTimeoutMs?: number;
   /** `GET /v1/audit/stream`: open streams at most (`agent.api.max_streams`, default 16), and how often an idle one sends a heartbeat (default 15 s) and looks for new entries (default 250 ms). */
   streams?: { maxStreams?: number; heartbeatMs?: number; pollMs?: number };
+}
+
+/** What the API needs of the Shared Signals receiver: push answers and its degraded streams for `/readyz`. */
+export interface SsfEndpoint {
+  push(transmitter: string, req: PushRequest): Promise<PushAnswer>;
+  degraded(): readonly string[];
 }
 
 /** Default cap on open API connections. */
@@ -256,6 +265,8 @@ interface Ctx {
   readonly query: Query;
   /** Reads and parses the JSON body; undefined when the request has none. */
   body(): Promise<unknown>;
+  /** Reads the body as bytes, whatever its type, up to `maxBytes`; `too_large` (unread) past it. */
+  rawBody(maxBytes: number): Promise<Buffer | "too_large">;
 }
 
 interface Reply {
@@ -506,6 +517,11 @@ export class ApiServer {
           bodyPending = false;
           return value;
         },
+        rawBody: async (maxBytes) => {
+          const bytes = hasBody(req) ? await this.readBytes(req, maxBytes) : Buffer.alloc(0);
+          if (bytes !== "too_large") bodyPending = false;
+          return bytes;
+        },
       };
       send(await handler(ctx));
     };
@@ -537,17 +553,20 @@ export class ApiServer {
   }
 
   /** Reads a JSON body with a hard byte cap. Returns undefined when there is none. */
-  private readBody(req: IncomingMessage): Promise<unknown> {
+  private async readBody(req: IncomingMessage): Promise<unknown> {
     const max = this.opts.maxBodyBytes;
-    if (!hasBody(req)) return Promise.resolve(undefined);
-    if (!isJsonContentType(req.headers["content-type"])) {
-      return Promise.reject(new HttpError("VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE", "the body must be application/json"));
-    }
+    if (!hasBody(req)) return undefined;
+    if (!isJsonContentType(req.headers["content-type"])) throw new HttpError("VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE", "the body must be application/json");
+    const bytes = await this.readBytes(req, max);
+    if (bytes === "too_large") throw new HttpError("VIGIL_ERR_PAYLOAD_TOO_LARGE", `the body exceeds ${max} bytes`);
+    return parseJson(bytes);
+  }
+
+  /** Reads the body's bytes up to `max`; `too_large` as soon as it (or its declared length) holds more, leaving the rest unread. */
+  private readBytes(req: IncomingMessage, max: number): Promise<Buffer | "too_large"> {
     const declared = req.headers["content-length"];
-    if (declared !== undefined && Number(declared) > max) {
-      return Promise.reject(new HttpError("VIGIL_ERR_PAYLOAD_TOO_LARGE", `the body exceeds ${max} bytes`));
-    }
-    return new Promise<unknown>((resolve, reject) => {
+    if (declared !== undefined && Number(declared) > max) return Promise.resolve("too_large");
+    return new Promise<Buffer | "too_large">((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
       let settled = false;
@@ -564,20 +583,13 @@ export class ApiServer {
         if (size > max) {
           finish(() => {
             req.pause();
-            reject(new HttpError("VIGIL_ERR_PAYLOAD_TOO_LARGE", `the body exceeds ${max} bytes`));
+            resolve("too_large");
           });
           return;
         }
         chunks.push(chunk);
       };
-      const onEnd = () =>
-        finish(() => {
-          try {
-            resolve(parseJson(Buffer.concat(chunks, size)));
-          } catch (err) {
-            reject(err);
-          }
-        });
+      const onEnd = () => finish(() => resolve(Buffer.concat(chunks, size)));
       const onClose = () => finish(() => reject(new HttpError("VIGIL_ERR_BAD_REQUEST", "the request was aborted before its body was complete")));
       req.on("data", onData);
       req.on("end", onEnd);
@@ -602,7 +614,10 @@ export class ApiServer {
     exact("/readyz", false, {
       GET: () => {
         const r = api.ready();
-        return r.ready ? { status: 200, body: { ready: true } } : { status: 503, body: { ready: false, reasons: r.reasons.map((s) => scrub(String(s))) } };
+        if (!r.ready) return { status: 503, body: { ready: false, reasons: r.reasons.map((s) => scrub(String(s))) } };
+        // Degraded signal streams are detail for the operator, never a reason to take the agent out of service.
+        const degraded = this.opts.ssf?.()?.degraded() ?? [];
+        return { status: 200, body: degraded.length > 0 ? { ready: true, degraded: degraded.map((s) => scrub(String(s))) } : { ready: true } };
       },
     });
 
@@ -657,6 +672,8 @@ export class ApiServer {
     exact("/v1/signals/alertmanager", true, {
       POST: (ctx) => this.alertmanager(ctx),
     });
+    // RFC 8935 push: the transmitter authenticates with the stream's own Authorization header, not the API token.
+    this.prefixed.push({ prefix: "/v1/signals/ssf/", route: { template: "/v1/signals/ssf/{transmitter}", auth: false, methods: { POST: (ctx) => this.ssfPush(ctx) } } });
     exact("/v1/signals", true, {
       POST: (ctx) => this.signals(ctx),
     });
@@ -811,6 +828,20 @@ export class ApiServer {
     if (future >= 0) throw new HttpError("VIGIL_ERR_BAD_REQUEST", `[${future}].timestamp: more than 5 minutes in the future (check the sender's clock, and that it sends seconds, not milliseconds)`);
     const receipt = await accept(batch);
     return { status: 202, body: receipt };
+  }
+
+  /**
+   * A pushed Security Event Token (RFC 8935): 202 once its signals are durable (and for a repeat of
+   * one already accepted), 400 `{err, description}` with the RFC 8935 code when it is refused, 503
+   * with Retry-After when vigil cannot judge it yet. Query parameters are ignored.
+   */
+  private async ssfPush({ req, param, rawBody }: Ctx): Promise<Reply> {
+    const ssf = this.opts.ssf?.();
+    if (!ssf) throw new HttpError("VIGIL_ERR_NOT_FOUND", "the Shared Signals receiver is not configured");
+    const answer = await ssf.push(param, { authorization: req.headers.authorization, contentType: req.headers["content-type"], readBody: rawBody });
+    if (answer.status === 202) return { status: 202, body: undefined, raw: "" };
+    if (answer.status === 400) return { status: 400, body: { err: answer.err, description: scrub(answer.description) } };
+    return { status: 503, body: { description: scrub(answer.description) }, headers: { "retry-after": String(answer.retryAfterSeconds) } };
   }
 
   private async signals({ query, body }: Ctx): Promise<Reply> {

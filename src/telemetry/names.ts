@@ -60,6 +60,10 @@ export const ATTR = {
   ACTION: "action",
   /** Where anomaly_detection points came from: `prometheus` or `push`. */
   SOURCE: "source",
+  /** SSF transmitter name from the configuration (`signals.ssf.transmitters[].name`), or `unknown`. */
+  TRANSMITTER: "transmitter",
+  /** What became of a received SET; see `SSF_SET_RESULTS`. */
+  RESULT: "result",
 } as const;
 
 /** Values of `outcome` on `vigil_audit_checkpoints_total`. */
@@ -281,6 +285,60 @@ export const AUDIT_CHECKPOINTS: MetricDefinition = {
   unit: "{checkpoint}",
   description: "Signed audit head checkpoints sent to agent.audit.checkpoint, by outcome (success, failure).",
 };
+
+/**
+ * Values of `result` on `vigil_ssf_sets_total`: what was done with a valid SET, or the RFC 8935 error
+ * code it was refused with (`unavailable`: the transmitter's keys could not be fetched, answered 503).
+ */
+export const SSF_SET_RESULTS = [
+  "accepted",
+  "unmatched",
+  "ignored",
+  "discarded",
+  "duplicate",
+  "verification",
+  "stream_updated",
+  "unavailable",
+  "invalid_request",
+  "invalid_key",
+  "invalid_issuer",
+  "invalid_audience",
+  "authentication_failed",
+  "access_denied",
+  "invalid_state",
+] as const;
+export type SsfSetResult = (typeof SSF_SET_RESULTS)[number];
+
+/** Counter: Security Event Tokens received by push or poll. Attributes: `transmitter`, `result` (one of `SSF_SET_RESULTS`). */
+export const SSF_SETS: MetricDefinition = {
+  name: "vigil_ssf_sets_total",
+  unit: "{set}",
+  description: "Security Event Tokens received from SSF transmitters, by transmitter and result (accepted, unmatched, ignored, discarded, duplicate, verification, stream_updated, unavailable, or the RFC 8935 error code it was refused with).",
+};
+
+/** Observable gauge: 1 while a transmitter's stream is degraded (no metadata or keys, no stream, paused or disabled, verification overdue, polls failing). Attributes: `transmitter`. */
+export const SSF_STREAM_DEGRADED: MetricDefinition = {
+  name: "vigil_ssf_stream_degraded",
+  unit: "1",
+  description: "1 while the SSF stream from the transmitter is degraded (metadata or keys unavailable, no stream, paused or disabled, verification overdue, polls failing), 0 otherwise.",
+};
+
+/** Observable gauge: 1 while a requested verification event is overdue. Attributes: `transmitter`. */
+export const SSF_VERIFICATION_OVERDUE: MetricDefinition = {
+  name: "vigil_ssf_verification_overdue",
+  unit: "1",
+  description: "1 while a verification event vigil requested from the transmitter has not arrived within verification.timeout, 0 otherwise.",
+};
+
+/** Observable gauge: when the stream last delivered a verification event, as a Unix timestamp (0 never). Attributes: `transmitter`. */
+export const SSF_LAST_VERIFIED: MetricDefinition = {
+  name: "vigil_ssf_last_verified_timestamp_seconds",
+  unit: "s",
+  description: "When the SSF stream from the transmitter last delivered a verification event, as a Unix timestamp (0: never).",
+};
+
+/** Metrics the SSF receiver registers when `signals.ssf.transmitters` is configured. */
+export const SSF_METRICS: readonly MetricDefinition[] = [SSF_SETS, SSF_STREAM_DEGRADED, SSF_VERIFICATION_OVERDUE, SSF_LAST_VERIFIED];
 
 /** Every metric above, for documentation and tests. */
 export const ALL_METRICS: readonly MetricDefinition[] = [
