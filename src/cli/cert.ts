@@ -508,3 +508,6 @@ async function parallel(lines: AsyncIterable<string>, count: number, setup: { ba
     await Promise.all(pool.map((w) => new Promise<void>((resolve) => (w.worker.threadId === -1 ? resolve() : w.worker.once("exit", () => resolve())))));
   }
 }
+
+/** The options `cert` accepts, over inspect and verify (its help lists each). */
+export const options = { ...INSPECT_OPTIONS, ...OPTIONS } as const;

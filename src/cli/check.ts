@@ -4,6 +4,9 @@ import { defaultDecision } from "../policy/decide.ts";
 import type { Decision } from "../policy/model.ts";
 import { scrub } from "../util/redact.ts";
 
+/** The options `check` accepts (its help lists each). */
+export const options = { config: { type: "string", short: "c" }, json: { type: "boolean" }, "no-state": { type: "boolean" } } as const;
+
 export const help = `Usage: vigil check [-c FILE] [--json] [--no-state]
 
 Runs one evaluation pass over every subject and prints the decisions. Nothing is
@@ -19,7 +22,7 @@ config or usage. Usable as a CI gate.
       --no-state      ignore the agent's stored results and history`;
 
 export const check: Command = async (argv) => {
-  const { values } = parse(argv, { config: { type: "string", short: "c" }, json: { type: "boolean" }, "no-state": { type: "boolean" } });
+  const { values } = parse(argv, options);
   const config = await loadOrExplain(values.config);
   const run = await oneShot(config, { seed: !values["no-state"] });
   try {

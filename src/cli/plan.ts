@@ -5,25 +5,29 @@ import { idempotencyKey, transition } from "../engine/enforcer.ts";
 import { ACCESS_LEVELS, type AccessLevel, type Decision } from "../policy/model.ts";
 import { redact } from "../util/redact.ts";
 
+/** The options `plan` accepts (its help lists each). */
+export const options = {
+  config: { type: "string", short: "c" },
+  subject: { type: "string" },
+  access: { type: "string" },
+  from: { type: "string" },
+  json: { type: "boolean" },
+} as const;
+
 export const help = `Usage: vigil plan --subject ID --access LEVEL [--from LEVEL] [-c FILE] [--json]
 
 Prints the exact calls every configured action would make if SUBJECT's access
 moved to LEVEL (full_access, read_only or deny): method, URL, headers with secrets
 masked, and body. Nothing is sent.
 
-  --subject ID    subject id from the inventories
-  --access LEVEL  the access level to plan for
-  --from LEVEL    the level being left (default: full_access)
-  --json          machine-readable output`;
+  --subject ID        subject id from the inventories
+  --access LEVEL      the access level to plan for
+  --from LEVEL        the level being left (default: full_access)
+  -c, --config FILE   config file (default: config/vigil.yaml, or $VIGIL_CONFIG)
+  --json              machine-readable output`;
 
 export const plan: Command = async (argv) => {
-  const { values } = parse(argv, {
-    config: { type: "string", short: "c" },
-    subject: { type: "string" },
-    access: { type: "string" },
-    from: { type: "string" },
-    json: { type: "boolean" },
-  });
+  const { values } = parse(argv, options);
   if (!values.subject) throw new UsageError("plan needs --subject");
   const isLevel = (v: string | undefined): v is AccessLevel => (ACCESS_LEVELS as readonly string[]).includes(v ?? "");
   if (!isLevel(values.access)) throw new UsageError(`--access must be one of ${ACCESS_LEVELS.join(", ")}`);

@@ -1,9 +1,13 @@
 import { out, EXIT_OK, UsageError, type Command } from "./args.ts";
-import { REMOTE_HELP, parseRemote } from "./remote.ts";
+import { REMOTE_HELP, REMOTE_OPTIONS, parseRemote } from "./remote.ts";
 import { compact, fields, isoTime, isoTimes, list, relative, serialize, table } from "./format.ts";
 import { auditRows } from "./audit-tail.ts";
 import type { SubjectDetailView } from "../http/views.ts";
 import type { AuditEntry } from "../store/contract.ts";
+
+const OWN = { audit: { type: "string", short: "n" } } as const;
+/** The options `subject` accepts (its help lists each). */
+export const options = { ...REMOTE_OPTIONS, ...OWN } as const;
 
 export const help = `Usage: vigil subject ID [-n N] [-o table|json|yaml] [--addr HOST:PORT] [--token-file FILE] [-c FILE]
 
@@ -17,7 +21,7 @@ ${REMOTE_HELP}`;
 const DEFAULT_AUDIT = 10;
 
 export const subject: Command = async (argv) => {
-  const { values, positionals, format, connect } = parseRemote(argv, { audit: { type: "string", short: "n" } }, true);
+  const { values, positionals, format, connect } = parseRemote(argv, OWN, true);
   if (positionals.length !== 1) throw new UsageError("subject takes one subject id (vigil subjects lists them)");
   const id = positionals[0]!;
   const n = values.audit === undefined ? DEFAULT_AUDIT : Number(values.audit);

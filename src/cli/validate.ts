@@ -2,6 +2,9 @@ import { formatIssue } from "../errors.ts";
 import { scrub } from "../util/redact.ts";
 import { loadOrExplain, parse, out, EXIT_OK, type Command } from "./common.ts";
 
+/** The options `validate` accepts (its help lists each). */
+export const options = { config: { type: "string", short: "c" }, json: { type: "boolean" } } as const;
+
 export const help = `Usage: vigil validate [-c FILE] [--json]
 
 Validates a configuration without starting anything. Every problem is listed with
@@ -12,7 +15,7 @@ not stop the config from loading) go to stderr and do not change the exit code.
       --json          print a JSON summary`;
 
 export const validate: Command = async (argv) => {
-  const { values } = parse(argv, { config: { type: "string", short: "c" }, json: { type: "boolean" } });
+  const { values } = parse(argv, options);
   const config = await loadOrExplain(values.config);
   const pushOnly = Object.values(config.checks).filter((c) => !c.pull).map((c) => c.name);
   const summary = {
