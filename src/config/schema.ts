@@ -268,7 +268,7 @@ const storeSchema = z
 export const agentSchema = z
   .object({
     mode: z.enum(["embedded", "cluster"]).default("embedded"),
-    /** State, queue and audit log live here. Relative paths resolve against the working directory. Default ./var. */
+    /** State, queue and audit log live here. A relative path resolves against the config file's directory, like every path in the file. Default `./var` (next to the config file). */
     data_dir: z.string().min(1).default("./var"),
     dry_run: z.boolean().default(false),
     log_level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
