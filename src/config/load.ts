@@ -6,7 +6,7 @@ import { readFileCappedSync } from "../util/read-capped.ts";
 import { keyPath } from "../util/key-path.ts";
 import { configSchema, type ParsedConfig } from "./schema.ts";
 import { expandReferences } from "./expand.ts";
-import { isSecretKey, registerSecret } from "../util/redact.ts";
+import { isSecretField, isSecretKey, registerSecret } from "../util/redact.ts";
 import { loadRegistry, type Registry, type UsedTypes } from "./plugins.ts";
 import { compilePolicies, type CompiledConfig } from "./compile.ts";
 import { salvage } from "./salvage.ts";
@@ -357,15 +357,14 @@ function usedTypes(raw: ParsedConfig): UsedTypes {
 
 /**
  * Values under secret-named keys are secrets even when written inline. A communication policy's
- * `authorization` names a mechanism (`oauth2`, `none`), not a credential: registering it would
- * scrub that word from every log line and plan.
+ * `authorization` names a mechanism (`oauth2`, `none`), not a credential (`isSecretField`):
+ * registering it would scrub that word from every log line and plan.
  */
-function registerSecretKeys(value: unknown, depth = 0, parent = ""): void {
+function registerSecretKeys(value: unknown, depth = 0): void {
   if (value === null || typeof value !== "object" || depth > 32) return;
   for (const [k, v] of Object.entries(value)) {
-    if (typeof v === "string" && isSecretKey(k)) {
-      if (!(parent === "communication_policies" && k === "authorization")) registerSecret(v);
-    } else registerSecretKeys(v, depth + 1, Array.isArray(value) ? parent : k);
+    if (typeof v === "string" && isSecretField(k, v)) registerSecret(v);
+    else registerSecretKeys(v, depth + 1);
   }
 }
 

@@ -9,6 +9,7 @@
 import { z } from "zod";
 import { ACCESS_LEVELS } from "../policy/model.ts";
 import { boundedDuration, duration, subjectKind, timerDuration } from "../plugin/schema.ts";
+import { AUTHORIZATION_MECHANISMS } from "../util/redact.ts";
 
 const listen = z
   .string()
@@ -176,7 +177,7 @@ export const communicationPolicySchema = z
     protocol: z.enum(["https", "http", "grpc", "tcp", "tls"]).default("https"),
     port: z.number().int().min(1).max(65535),
     authentication: z.enum(["mutual_tls", "tls", "none"]).default("mutual_tls"),
-    authorization: z.enum(["oauth2", "jwt", "spiffe", "none"]).default("none"),
+    authorization: z.enum(AUTHORIZATION_MECHANISMS).default("none"),
     continuous_verification: verificationSchema.prefault({}),
     risk_based_access: riskBasedAccess.optional(),
     decision: decisionOverride.optional(),

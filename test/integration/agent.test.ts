@@ -279,6 +279,16 @@ exempt: [{id: root-breakglass}]
     assert.deepEqual(lines.map((l) => [l.subject, l.exempt]).sort(), [["erin", false], ["root-breakglass", true]]);
   });
 
+  it("plan, explain and the audit show a communication policy's authorization: oauth2 as it is, not as a secret", async () => {
+    const planned = await runCli(["plan", "--subject", "frontend", "--access", "deny", "--json", "-c", "config/vigil.yaml"]);
+    assert.equal(planned.code, 0, planned.stderr);
+    const body = JSON.parse(planned.stdout).policies[0].actions[0].calls[0].body as { edge: { authorization: string } };
+    assert.equal(body.edge.authorization, "oauth2");
+    const explained = await runCli(["explain", "frontend", "--json", "-c", "config/vigil.yaml"]);
+    assert.equal(JSON.parse(explained.stdout).policies[0].edge.authorization, "oauth2", explained.stderr);
+    assert.doesNotMatch(planned.stdout + explained.stdout, /\[REDACTED\]/);
+  });
+
   it("plan --json prints the exact webhook call with the secret masked", async () => {
     const { file } = tempConfig((d) => config(d, "https://hooks.example.org/vigil"));
     const r = await runCli(["plan", "--subject", "frontend", "--access", "deny", "--json", "-c", file]);
