@@ -216,7 +216,7 @@ describe("the CLI against a running agent", () => {
     const json = JSON.parse((await cli(["subject", "frontend", "-o", "json", "-n", "3"])).stdout);
     assert.equal(json.subject.id, "frontend");
     assert.equal(json.access, "deny");
-    assert.match(json.decisions[0].decided_at, ISO, "an epoch-ms time from the API is printed as ISO 8601");
+    assert.match(json.decisions[0].decided_at, ISO, "times are printed as ISO 8601, as the API sends them");
     assert.match(json.results[0].observed_at, ISO);
     assert.equal(json.audit.length, 3);
     assert.ok(json.audit.every((e: { subject: string }) => e.subject === "frontend"));
