@@ -1,6 +1,6 @@
 import { out, EXIT_OK, EXIT_FAIL, UsageError, type Command } from "./args.ts";
 import { REMOTE_HELP, REMOTE_OPTIONS, parseRemote } from "./remote.ts";
-import { duration, fields, isoTime, list, serialize, table } from "./format.ts";
+import { fields, isoTime, list, relative, serialize, table } from "./format.ts";
 import type { AccessCounts, AgentStatus } from "../http/agent-api.ts";
 
 const OWN = {} as const;
@@ -42,7 +42,7 @@ export function renderStatus(s: AgentStatus, base: string, now: number): string 
     ["Paused", s.paused.length === 0 ? "none" : `${list(s.paused)} (vigil enforcement resume)`],
     [
       "Unreconciled",
-      s.unreconciled.total === 0 ? "none" : `${s.unreconciled.total}, oldest failed ${isoTime(oldest)}${oldest ? ` (${duration(Math.max(0, now - Date.parse(oldest)))} ago)` : ""} (vigil enforcement failed)`,
+      s.unreconciled.total === 0 ? "none" : `${s.unreconciled.total}, oldest failed ${isoTime(oldest)}${oldest ? ` (${relative(oldest, now)})` : ""} (vigil enforcement failed)`,
     ],
     ["Queue", `${q.waiting} waiting, ${q.active} active, ${q.delayed} delayed, ${q.failed} failed — ${s.idle ? "idle" : "busy"}`],
   ]);
