@@ -63,10 +63,10 @@ RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack 
            /usr/local/bin/yarn /usr/local/bin/yarnpkg /opt/yarn-* \
  && groupadd --gid 65532 vigil \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin vigil \
- && mkdir -p /var/lib/vigil /app \
+ && mkdir -p /var/lib/vigil /app /etc/vigil \
  && chown 65532:65532 /var/lib/vigil \
  && chmod 0700 /var/lib/vigil \
- && ln -s /var/lib/vigil /app/var
+ && ln -s /var/lib/vigil /etc/vigil/var
 
 # A 2 MB young generation (default 16 MB) trims ~13 MB off idle RSS at the cost of more frequent,
 # equally short scavenges.

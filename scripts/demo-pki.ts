@@ -1,14 +1,17 @@
 // Generates the local PKI the default config's demo uses (npm start runs it): a root CA and one
-// certificate per demo workload, written to var/demo-pki/. frontend's certificate expires in 7
-// days (inside warn_before, so its access drops to read_only); billing's is revoked in the CRL
-// (so it is denied); api's is fine. Regenerated on every start so the dates stay meaningful.
+// certificate per demo workload, written to var/demo-pki/ (or the directory given as the first
+// argument). frontend's certificate expires in 7 days (inside warn_before, so its access drops to
+// read_only); billing's is revoked in the CRL (so it is denied); api's is fine. chains.jsonl is
+// input for `vigil cert verify --batch`. Regenerated on every start so the dates stay meaningful.
 import "reflect-metadata";
 import { webcrypto } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import * as x509 from "@peculiar/x509";
 
 x509.cryptoProvider.set(webcrypto);
-const dir = new URL("../var/demo-pki/", import.meta.url);
+const dir = process.argv[2] ? pathToFileURL(resolve(process.argv[2]) + "/") : new URL("../var/demo-pki/", import.meta.url);
 mkdirSync(dir, { recursive: true, mode: 0o700 });
 const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
 const DAY = 86_400_000;
@@ -35,6 +38,7 @@ const workloads = [
   { id: "api", spiffe: "spiffe://example.org/ns/api/sa/api", days: 90, serial: "1002" },
   { id: "billing", spiffe: "spiffe://example.org/ns/billing/sa/billing", days: 90, serial: "1003" },
 ];
+const pems = new Map<string, string>();
 for (const w of workloads) {
   const keys = await gen();
   const cert = await x509.X509CertificateGenerator.create({
@@ -55,7 +59,8 @@ for (const w of workloads) {
       await x509.AuthorityKeyIdentifierExtension.create(ca),
     ],
   });
-  writeFileSync(new URL(`${w.id}.pem`, dir), cert.toString("pem") + "\n");
+  pems.set(w.id, cert.toString("pem") + "\n");
+  writeFileSync(new URL(`${w.id}.pem`, dir), pems.get(w.id)!);
 }
 
 const crl = await x509.X509CrlGenerator.create({
@@ -68,5 +73,9 @@ const crl = await x509.X509CrlGenerator.create({
 });
 writeFileSync(new URL("root.pem", dir), ca.toString("pem") + "\n");
 // RFC 7468 label, which OpenSSL and most tools expect.
-writeFileSync(new URL("root.crl", dir), x509.PemConverter.encode(crl.rawData, "X509 CRL") + "\n");
+const crlPem = x509.PemConverter.encode(crl.rawData, "X509 CRL") + "\n";
+writeFileSync(new URL("root.crl", dir), crlPem);
+// One line per workload for `vigil cert verify --batch`: billing's comes out revoked.
+const lines = workloads.map((w) => JSON.stringify({ id: w.id, leaf: pems.get(w.id), roots: [ca.toString("pem")], spiffe: w.spiffe, purpose: "client", crls: [crlPem] }));
+writeFileSync(new URL("chains.jsonl", dir), lines.join("\n") + "\n");
 console.log(`demo PKI written to ${dir.pathname}`);

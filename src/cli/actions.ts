@@ -4,6 +4,9 @@ import { loadBuiltins } from "../actions/registry.ts";
 import type { AnyActionFactory } from "../plugin/action.ts";
 import type { AnyProviderFactory } from "../plugin/provider.ts";
 
+/** The options `actions` accepts (its help lists each). */
+export const options = { config: { type: "string", short: "c" }, type: { type: "string" }, json: { type: "boolean" } } as const;
+
 export const help = `Usage: vigil actions list [-c FILE] [--type TYPE] [--json]
 
 Prints every action type: what it does, whether it is reverted on restore (or
@@ -11,9 +14,9 @@ reconciles the target to each level), the provider it needs, the permissions its
 credentials need at the target, and a config example. Then every provider type
 with an example of its providers.<name> entry.
 
-  -c FILE      also list the action and provider types of FILE's plugin modules
-  --type TYPE  only this action type (or every action of provider TYPE)
-  --json       machine-readable output`;
+  -c, --config FILE  also list the action and provider types of FILE's plugin modules
+  --type TYPE        only this action type (or every action of provider TYPE)
+  --json             machine-readable output`;
 
 interface Listed {
   readonly type: string;
@@ -38,7 +41,7 @@ function describeAction(f: AnyActionFactory): Listed {
 const RESTORE_TEXT = { revert: "reverted when access is restored", reconcile: "reconciles the target to every level", none: "not reverted" } as const;
 
 export const actions: Command = async (argv) => {
-  const { values, positionals } = parse(argv, { config: { type: "string", short: "c" }, type: { type: "string" }, json: { type: "boolean" } }, true);
+  const { values, positionals } = parse(argv, options, true);
   if (positionals[0] !== "list" || positionals.length > 1) throw new UsageError('actions takes one subcommand: "list"');
   const builtins = await loadBuiltins();
   let actionFactories: readonly AnyActionFactory[] = builtins.actions;

@@ -11,6 +11,16 @@ import { parse, EXIT_OK, UsageError, type Command } from "./common.ts";
 import { createDetector, DEFAULT_DETECTOR, DETECTORS, DEFAULT_WARMUP } from "../checks/anomaly_detection/detectors/detector.ts";
 import { errorMessage } from "../errors.ts";
 
+/** The options `anomaly score` accepts (its help lists each). */
+export const options = {
+  detector: { type: "string" },
+  min: { type: "string" },
+  max: { type: "string" },
+  warmup: { type: "string" },
+  threshold: { type: "string" },
+  likelihood: { type: "boolean" },
+} as const;
+
 export const help = `Usage:
   vigil anomaly score FILE.csv [--detector NAME] [--min X --max Y] [--warmup N]
                                [--threshold T] [--likelihood]
@@ -147,18 +157,7 @@ function formatScore(s: number): string {
 }
 
 async function score(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(
-    argv,
-    {
-      detector: { type: "string" },
-      min: { type: "string" },
-      max: { type: "string" },
-      warmup: { type: "string" },
-      threshold: { type: "string" },
-      likelihood: { type: "boolean" },
-    },
-    true,
-  );
+  const { values, positionals } = parse(argv, options, true);
   if (positionals.length !== 1) throw new UsageError("score takes one CSV file");
   const file = positionals[0]!;
   const min = numberOption("min", values.min);

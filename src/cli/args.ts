@@ -17,7 +17,8 @@ export type Command = (argv: string[]) => Promise<number>;
 /** A line of the command table (commands.ts): what `vigil --help` says, and the module, loaded when the command runs. */
 export interface CommandEntry {
   readonly summary: string;
-  load(): Promise<{ command: Command; help: string }>;
+  /** The command, its help, and every option it accepts (over its subcommands; `--help` aside): the help lists each one. */
+  load(): Promise<{ command: Command; help: string; options: NonNullable<ParseArgsConfig["options"]> }>;
 }
 
 export class UsageError extends VigilError {

@@ -23,6 +23,9 @@ line; with -o yaml one document per entry.
   --type TYPE       only entries of this type (decision, signal, action, ...)
 ${REMOTE_HELP}`;
 
+/** The options of `audit tail` besides the ones every command talking to the agent takes. */
+export const TAIL_OPTIONS = { lines: { type: "string", short: "n" }, follow: { type: "boolean", short: "f" }, subject: { type: "string" }, type: { type: "string" } } as const;
+
 const DEFAULT_LINES = 10;
 /** Fixed column widths, so lines printed as they arrive line up with the ones before. */
 const W = { seq: 6, type: 20, subject: 20 };
@@ -30,7 +33,7 @@ const W = { seq: 6, type: 20, subject: 20 };
 export async function tail(argv: string[]): Promise<number> {
   const { values, positionals, format, connect } = parseRemote(
     argv,
-    { lines: { type: "string", short: "n" }, follow: { type: "boolean", short: "f" }, subject: { type: "string" }, type: { type: "string" } },
+    TAIL_OPTIONS,
     true,
   );
   if (positionals.length > 0) throw new UsageError("audit tail takes no arguments");

@@ -9,7 +9,12 @@ import { DataDirLock } from "../db/lock.ts";
 import { AUDIT_FILE, EmbeddedStore, auditHead } from "../store/embedded.ts";
 import { auditKey } from "../store/audit.ts";
 import { VigilError } from "../errors.ts";
-import { tail, tailHelp, tailOptionsHelp } from "./audit-tail.ts";
+import { TAIL_OPTIONS, tail, tailHelp, tailOptionsHelp } from "./audit-tail.ts";
+import { REMOTE_OPTIONS } from "./remote.ts";
+
+const FILE_OPTIONS = { config: { type: "string", short: "c" }, "data-dir": { type: "string" }, "key-file": { type: "string" }, checkpoints: { type: "string" }, json: { type: "boolean" } } as const;
+/** The options `audit` accepts, over its subcommands (its help lists each). */
+export const options = { ...FILE_OPTIONS, ...REMOTE_OPTIONS, ...TAIL_OPTIONS } as const;
 
 export const help = `Usage: vigil audit verify   [-c FILE | --data-dir DIR] [--key-file FILE] [--checkpoints FILE] [--json]
        vigil audit truncate [-c FILE | --data-dir DIR] [--key-file FILE]
@@ -35,7 +40,7 @@ export const audit: Command = async (argv) => {
   if (argv[0] === "tail") return tail(argv.slice(1));
   const { values, positionals } = parse(
     argv,
-    { config: { type: "string", short: "c" }, "data-dir": { type: "string" }, "key-file": { type: "string" }, checkpoints: { type: "string" }, json: { type: "boolean" } },
+    FILE_OPTIONS,
     true,
   );
   const sub = positionals[0];

@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto";
+import { createPrivateKey, createPublicKey } from "node:crypto";
 import { readFileSync, createReadStream, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { createInterface } from "node:readline";
@@ -6,7 +6,10 @@ import { isIP } from "node:net";
 import { Worker } from "node:worker_threads";
 import { parse, out, EXIT_OK, EXIT_FAIL, UsageError, type Command } from "./args.ts";
 import { createHttpClient, type HttpClient } from "../net/http.ts";
-import { readPemOrDer } from "../plugin/x509/pem.ts";
+import { CERTIFICATE_LABELS, readPemOrDer } from "../plugin/x509/pem.ts";
+import { ParsedCertificate } from "../plugin/x509/certificate.ts";
+import { ParsedCrl } from "../plugin/x509/crl.ts";
+import { EKU_NAME_BY_OID } from "../plugin/x509/oids.ts";
 import { verifyConfigSchema } from "../checks/certificate_validity/config.ts";
 import { PemFiles } from "../checks/certificate_validity/pem-files.ts";
 import type { ChainVerdict, VerifyConfig } from "../checks/certificate_validity/verify.ts";
@@ -14,7 +17,7 @@ import type { ExpectedIdentity } from "../checks/certificate_validity/types.ts";
 import { errorMessage } from "../errors.ts";
 
 export const help = `Usage:
-  vigil cert inspect <file | host:port> [--servername NAME] [--json]
+  vigil cert inspect [--servername NAME] [--json] FILE | HOST:PORT
   vigil cert verify --roots FILE [--intermediates FILE] [--at RFC3339]
                     [--host NAME | --ip ADDR | --email ADDR | --spiffe ID]
                     [--purpose server|client|any] [--profile strict|rfc5280] [--max-depth N]
@@ -22,18 +25,29 @@ export const help = `Usage:
                     [--initial-policy OID]... [--require-explicit-policy]
                     [--inhibit-policy-mapping] [--inhibit-any-policy]
                     [--revocation prefer_ocsp|ocsp|crl|none] [--crl FILE]... [--hard-fail]
-                    [--allow-private-urls] [--timeout DURATION] [--json] LEAF
+                    [--allow-private-urls] [--timeout DURATION] [--servername NAME] [--json]
+                    LEAF | HOST:PORT
   vigil cert verify --batch FILE|- [--jobs N] [any option above but LEAF, as the default of every line]
 
-inspect prints each certificate of a PEM/DER file, or the chain a TLS endpoint presents.
+inspect prints each certificate of a PEM/DER file, or the chain a TLS endpoint presents (SNI
+--servername, default the host). Names are RFC 4514 strings (most significant RDN last, as the
+check's evidence and the API write them), key usage and extended key usage by name, fingerprints
+SHA-256 of the DER in lower-case hex (what sha256sum prints for the DER file).
 
-verify judges LEAF exactly as the certificate_validity check does, with the same defaults: the
-options are the check's (purpose, profile, max_depth, key_usage, extended_key_usage, warn_before,
-initial_policies, require_explicit_policy, inhibit_policy_mapping, inhibit_any_policy,
-revocation.mode, revocation.crl_files, revocation.soft_fail, revocation.allow_private_urls,
-revocation.timeout); --hard-fail is soft_fail false. Revocation follows the mode (default
-prefer_ocsp: OCSP and CRLs the certificates name, local --crl files first), so it may go to the
-network; --revocation none stays offline. Exit 0 valid (pass or warn), 1 invalid, 2 usage error.
+verify judges LEAF (a PEM/DER file, or the chain HOST:PORT presents) exactly as the
+certificate_validity check does, with the same defaults: the options are the check's (purpose,
+profile, max_depth, key_usage, extended_key_usage, warn_before, initial_policies,
+require_explicit_policy, inhibit_policy_mapping, inhibit_any_policy, revocation.mode,
+revocation.crl_files, revocation.soft_fail, revocation.allow_private_urls, revocation.timeout);
+--hard-fail is soft_fail false. Revocation follows the mode (default prefer_ocsp: OCSP and CRLs
+the certificates name, local --crl files first), so it may go to the network; --revocation none
+stays offline.
+
+Exit codes, the same for both: 0 the certificates were read (inspect) or LEAF is valid, pass or
+warn (verify); 1 a certificate does not parse (CERT_MALFORMED) or LEAF is invalid (the reason
+code is printed); 2 usage: a bad option, a file that cannot be read ("cannot read"), an endpoint
+that cannot be reached ("cannot connect"), or a file that holds something else where certificates
+are expected (a CRL, a key or a CSR, named as such; a certificate given as --crl likewise).
 
 --batch reads JSON lines {"id","leaf","intermediates":[PEM],"roots":[PEM],"at"?,"host"?,"ip"?,
 "email"?,"spiffe"?,"purpose"?,"profile"?,"max_depth"?,"crls"?:[PEM],"key_usage"?,
@@ -50,46 +64,133 @@ export const cert: Command = async (argv) => {
   throw new UsageError('cert takes a subcommand: "inspect" or "verify"');
 };
 
+/** How inspect and verify show a certificate: the same names, order and forms as the check's evidence and the API. */
 function describe(der: Uint8Array) {
-  const c = new X509Certificate(der);
-  const key = c.publicKey.asymmetricKeyDetails ?? {};
+  const c = new ParsedCertificate(der);
+  const aia = c.authorityInfoAccess;
   return {
-    subject: c.subject.replace(/\n/g, ", "),
-    issuer: c.issuer.replace(/\n/g, ", "),
-    serial: c.serialNumber.toLowerCase(),
-    not_before: c.validFromDate.toISOString(),
-    not_after: c.validToDate.toISOString(),
-    sans: c.subjectAltName?.split(", ") ?? [],
-    ca: c.ca,
-    key: `${c.publicKey.asymmetricKeyType}${key.modulusLength ? ` ${key.modulusLength}` : ""}${key.namedCurve ? ` ${key.namedCurve}` : ""}`,
-    extended_key_usage: c.keyUsage ?? [],
-    info_access: c.infoAccess?.split("\n").filter(Boolean) ?? [],
-    fingerprint_sha256: c.fingerprint256,
+    // RFC 4514: most significant RDN last (`CN=svc, O=Example`), as the check's evidence and `cert verify`.
+    subject: c.subject.text,
+    issuer: c.issuer.text,
+    serial: c.serial,
+    not_before: isoOrEmpty(c.notBefore),
+    not_after: isoOrEmpty(c.notAfter),
+    sans: c.sanStrings,
+    ca: c.isCA,
+    key: [c.key.type, c.key.bits, c.key.curve].filter((p) => p !== undefined).join(" "),
+    key_usage: c.keyUsage ?? [],
+    extended_key_usage: (c.eku ?? []).map((oid) => EKU_NAME_BY_OID.get(oid) ?? oid),
+    info_access: [...(aia?.ocsp ?? []).map((u) => `OCSP - URI:${u}`), ...(aia?.caIssuers ?? []).map((u) => `CA Issuers - URI:${u}`)],
+    // Lower-case hex without separators: as the check's evidence, the API and `sha256sum` of the DER print it.
+    fingerprint_sha256: c.fingerprint,
   };
 }
 
+function isoOrEmpty(ms: number): string {
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : "";
+}
+
+/** A file name or `host:port` (`[v6]:port`). */
+const HOST_PORT = /^(\[[0-9a-f:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/i;
+
+/**
+ * The certificates of a file or of the chain a TLS endpoint presents, for inspect and verify alike:
+ * a file that is not there is "cannot read" (exit 2, as a missing --roots file), an endpoint that
+ * cannot be reached "cannot connect" (exit 2), and a file of another kind (a CRL, a key, a CSR) is
+ * named as such (exit 2). A file that holds certificates that do not parse is left to the caller.
+ */
+async function certificatesOf(target: string, servername: string | undefined): Promise<{ origin: string; ders: Uint8Array[]; stapledOcsp?: Uint8Array; malformed?: string }> {
+  let bytes: Buffer | undefined;
+  let readError: string | undefined;
+  try {
+    bytes = readFileSync(target);
+  } catch (err) {
+    readError = (err as NodeJS.ErrnoException).code ?? errorMessage(err);
+  }
+  const hostPort = HOST_PORT.exec(target);
+  if (bytes === undefined && hostPort && readError === "ENOENT") {
+    const { fromTls } = await import("../checks/certificate_validity/sources/tls.ts");
+    try {
+      const got = await fromTls({ host: hostPort[1]!.replace(/^\[|\]$/g, ""), port: Number(hostPort[2]), ...(servername ? { servername } : {}), timeoutMs: 10_000 }, AbortSignal.timeout(15_000));
+      return { origin: got.origin, ders: [...got.chain], ...(got.stapledOcsp ? { stapledOcsp: got.stapledOcsp } : {}) };
+    } catch (err) {
+      throw new UsageError(`cannot connect to ${target}: ${errorMessage(err)}`);
+    }
+  }
+  if (bytes === undefined) throw new UsageError(`cannot read ${target}: ${readError}`);
+  const kind = notACertificate(bytes);
+  if (kind) throw new UsageError(`${target} holds ${kind}, not a certificate`);
+  try {
+    return { origin: `file:${target}`, ders: readPemOrDer(bytes, { labels: CERTIFICATE_LABELS }) };
+  } catch (err) {
+    return { origin: `file:${target}`, ders: [], malformed: errorMessage(err) };
+  }
+}
+
+const PEM_KINDS: readonly (readonly [RegExp, string])[] = [
+  [/^X509 CRL$/, "a CRL"],
+  [/PRIVATE KEY$/, "a private key"],
+  [/PUBLIC KEY$/, "a public key"],
+  [/CERTIFICATE REQUEST$/, "a certificate signing request"],
+];
+
+/**
+ * What the bytes hold when it is something other than certificates (`a CRL`, `a private key`, …);
+ * undefined when they hold a certificate, or nothing recognisable (then the certificate reader says
+ * why it cannot read them).
+ */
+export function notACertificate(bytes: Uint8Array): string | undefined {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const text = buf.toString("latin1");
+  if (text.includes("-----BEGIN ")) {
+    const labels = [...text.matchAll(/-----BEGIN ([A-Z0-9 ]{1,64})-----/g)].map((m) => m[1]!);
+    if (labels.some((l) => CERTIFICATE_LABELS.includes(l))) return undefined;
+    for (const l of labels) for (const [re, kind] of PEM_KINDS) if (re.test(l)) return kind;
+    return labels.length > 0 ? `a PEM block "${labels[0]}"` : undefined;
+  }
+  if (buf[0] !== 0x30) return undefined;
+  try {
+    new ParsedCertificate(buf);
+    return undefined;
+  } catch {
+    // not a certificate: which DER structure is it?
+  }
+  try {
+    new ParsedCrl(buf);
+    return "a CRL";
+  } catch {
+    // not a CRL either
+  }
+  for (const type of ["pkcs8", "sec1", "pkcs1"] as const) {
+    try {
+      createPrivateKey({ key: buf, format: "der", type });
+      return "a private key";
+    } catch {
+      // try the next key encoding
+    }
+  }
+  try {
+    createPublicKey({ key: buf, format: "der", type: "spki" });
+    return "a public key";
+  } catch {
+    return undefined;
+  }
+}
+
 async function inspect(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { json: { type: "boolean" }, servername: { type: "string" } }, true);
+  const { values, positionals } = parse(argv, INSPECT_OPTIONS, true);
   const target = positionals[0];
   if (!target || positionals.length > 1) throw new UsageError("inspect takes one file or host:port");
-  let ders: Uint8Array[];
-  let origin = target;
-  const hostPort = /^(\[[0-9a-f:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/i.exec(target);
-  let exists = true;
+  const { origin, ders, malformed } = await certificatesOf(target, values.servername);
+  let certs: ReturnType<typeof describe>[];
   try {
-    readFileSync(target, { flag: "r" });
-  } catch {
-    exists = false;
+    if (malformed !== undefined) throw new Error(malformed);
+    certs = ders.map(describe);
+  } catch (err) {
+    // As verify reports a certificate that does not parse: CERT_MALFORMED, exit 1.
+    process.stderr.write(`vigil: ${target}: CERT_MALFORMED: ${errorMessage(err)}\n`);
+    return EXIT_FAIL;
   }
-  if (!exists && hostPort) {
-    const { fromTls } = await import("../checks/certificate_validity/sources/tls.ts");
-    const got = await fromTls({ host: hostPort[1]!.replace(/^\[|\]$/g, ""), port: Number(hostPort[2]), ...(values.servername ? { servername: values.servername } : {}), timeoutMs: 10_000 }, AbortSignal.timeout(15_000));
-    ders = [...got.chain];
-    origin = got.origin;
-  } else {
-    ders = readPemOrDer(readFileSync(target));
-  }
-  const certs = ders.map(describe);
   if (values.json) out(JSON.stringify({ origin, certificates: certs }, null, 2));
   else {
     certs.forEach((c, i) => {
@@ -99,6 +200,7 @@ async function inspect(argv: string[]): Promise<number> {
       out(`  valid       ${c.not_before} → ${c.not_after}`);
       if (c.sans.length) out(`  SANs        ${c.sans.join(", ")}`);
       out(`  key         ${c.key}${c.ca ? "   (CA)" : ""}`);
+      if (c.key_usage.length) out(`  key usage   ${c.key_usage.join(", ")}`);
       if (c.extended_key_usage.length) out(`  EKU         ${c.extended_key_usage.join(", ")}`);
       for (const a of c.info_access) out(`  AIA         ${a}`);
       out(`  SHA-256     ${c.fingerprint_sha256}`);
@@ -106,6 +208,8 @@ async function inspect(argv: string[]): Promise<number> {
   }
   return EXIT_OK;
 }
+
+const INSPECT_OPTIONS = { json: { type: "boolean" }, servername: { type: "string" } } as const;
 
 function identityOf(o: { host?: string | undefined; ip?: string | undefined; email?: string | undefined; spiffe?: string | undefined }): ExpectedIdentity | undefined {
   const given = [o.host, o.ip, o.email, o.spiffe].filter((v) => v !== undefined);
@@ -187,8 +291,47 @@ const OPTIONS = {
   timeout: { type: "string" },
   batch: { type: "string" },
   jobs: { type: "string" },
+  servername: { type: "string" },
   json: { type: "boolean" },
 } as const;
+
+/**
+ * Names a file given where certificates (or CRLs) are expected that holds something else: a CRL as
+ * --roots, a key as --intermediates, a certificate as --crl. Globs are left to the reader. A file
+ * that cannot be read is "cannot read", as for the leaf.
+ */
+function checkKinds(patterns: readonly string[], flag: string, want: "certificate" | "crl"): void {
+  for (const file of patterns) {
+    if (/[*?[\]{}]/.test(file)) continue;
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(file);
+    } catch (err) {
+      throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
+    }
+    if (want === "certificate") {
+      const kind = notACertificate(bytes);
+      if (kind) throw new UsageError(`${flag} ${file} holds ${kind}, not a certificate`);
+    } else if (notACertificate(bytes) === undefined && isCertificate(bytes)) {
+      throw new UsageError(`${flag} ${file} holds a certificate, not a CRL`);
+    }
+  }
+}
+
+function isCertificate(bytes: Buffer): boolean {
+  try {
+    return readPemOrDer(bytes, { labels: CERTIFICATE_LABELS }).some((der) => {
+      try {
+        new ParsedCertificate(der);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
+}
 
 /** PEM/DER files read as the check reads trust_bundle, intermediates and crl_files. */
 async function loadFiles(patterns: readonly string[], maxBytes?: number): Promise<Uint8Array[]> {
@@ -218,24 +361,27 @@ async function verify(argv: string[]): Promise<number> {
       return await batch(values.batch, raw, config, await loadFiles(config.revocation.crl_files, config.revocation.max_crl_bytes), http, jobs);
     }
     const leafFile = positionals[0];
-    if (!leafFile || positionals.length > 1) throw new UsageError("verify takes one leaf certificate file (or --batch)");
+    if (!leafFile || positionals.length > 1) throw new UsageError("verify takes one leaf certificate file or host:port (or --batch)");
     if (!values.roots) throw new UsageError("verify needs --roots");
     const at = parseAt(values.at, "--at");
     const identity = identityOf(values);
+    checkKinds(values.roots, "--roots", "certificate");
+    checkKinds(values.intermediates ?? [], "--intermediates", "certificate");
+    checkKinds(config.revocation.crl_files, "--crl", "crl");
     const [roots, intermediates, crls] = await Promise.all([loadFiles(values.roots), loadFiles(values.intermediates ?? []), loadFiles(config.revocation.crl_files, config.revocation.max_crl_bytes)]);
-    let leafBytes: Buffer;
-    try {
-      leafBytes = readFileSync(leafFile);
-    } catch (err) {
-      throw new UsageError(`cannot read ${leafFile}: ${(err as NodeJS.ErrnoException).code ?? err}`);
-    }
+    const leafInput = await certificatesOf(leafFile, values.servername);
     // Loaded here, not at start: with --batch over workers this process only reads and writes.
     const [{ createRevocationChecker, verifyChain }, { TrustStore }] = await Promise.all([import("../checks/certificate_validity/verify.ts"), import("../checks/certificate_validity/pki/path.ts")]);
     let result: ChainVerdict | { error: string };
     try {
-      const [leaf, ...presented] = readPemOrDer(leafBytes);
+      if (leafInput.malformed !== undefined) throw new Error(leafInput.malformed);
+      const [leaf, ...presented] = leafInput.ders;
       const revocation = createRevocationChecker(config, crls, { http, clock: { now: () => at } });
-      result = await verifyChain({ leaf: leaf!, intermediates: [...presented, ...intermediates], store: new TrustStore(roots), at, ...(identity ? { identity } : {}), origin: `file:${leafFile}` }, config, revocation);
+      result = await verifyChain(
+        { leaf: leaf!, intermediates: [...presented, ...intermediates], store: new TrustStore(roots), at, ...(identity ? { identity } : {}), ...(leafInput.stapledOcsp ? { stapledOcsp: leafInput.stapledOcsp } : {}), origin: leafInput.origin },
+        config,
+        revocation,
+      );
     } catch (err) {
       result = { error: errorMessage(err) };
     }
@@ -362,3 +508,6 @@ async function parallel(lines: AsyncIterable<string>, count: number, setup: { ba
     await Promise.all(pool.map((w) => new Promise<void>((resolve) => (w.worker.threadId === -1 ? resolve() : w.worker.once("exit", () => resolve())))));
   }
 }
+
+/** The options `cert` accepts, over inspect and verify (its help lists each). */
+export const options = { ...INSPECT_OPTIONS, ...OPTIONS } as const;

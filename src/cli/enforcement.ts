@@ -1,7 +1,11 @@
 import { out, EXIT_OK, UsageError, type Command } from "./args.ts";
-import { REMOTE_HELP, parseRemote } from "./remote.ts";
+import { REMOTE_HELP, REMOTE_OPTIONS, parseRemote } from "./remote.ts";
 import { compact, duration, isoTime, list, relative, serialize, table } from "./format.ts";
 import type { EnforcementStatus, FailedEnforcement, RetryEnforcementResult } from "../http/agent-api.ts";
+
+const OWN = { policy: { type: "string" }, all: { type: "boolean" } } as const;
+/** The options `enforcement` accepts (its help lists each). */
+export const options = { ...REMOTE_OPTIONS, ...OWN } as const;
 
 export const help = `Usage: vigil enforcement status  [--policy NAME]
        vigil enforcement resume  [--policy NAME]
@@ -30,7 +34,7 @@ ${REMOTE_HELP}`;
 const SUBCOMMANDS = ["status", "resume", "failed", "retry"] as const;
 
 export const enforcement: Command = async (argv) => {
-  const { values, positionals, format, connect } = parseRemote(argv, { policy: { type: "string" }, all: { type: "boolean" } }, true);
+  const { values, positionals, format, connect } = parseRemote(argv, OWN, true);
   const [sub, ...ids] = positionals;
   if (!(SUBCOMMANDS as readonly (string | undefined)[]).includes(sub)) throw new UsageError(`enforcement takes a subcommand: ${SUBCOMMANDS.join(", ")}`);
   if (sub !== "retry" && ids.length > 0) throw new UsageError(`enforcement ${sub} takes no arguments`);

@@ -3,15 +3,21 @@ import { oneShot } from "./oneshot.ts";
 import { defaultDecision } from "../policy/decide.ts";
 import { transition } from "../engine/enforcer.ts";
 
+/** The options `explain` accepts (its help lists each). */
+export const options = { config: { type: "string", short: "c" }, json: { type: "boolean" } } as const;
+
 export const help = `Usage: vigil explain <subject-id> [-c FILE] [--json]
 
 Explains a subject's access: which policies cover it, each check's result and
 risk, how they combine, the decision in force, and the actions a change would run.
 Evaluates afresh (nothing is enforced or written), using the agent's stored
-signals and history from agent.data_dir when present.`;
+signals and history from agent.data_dir when present.
+
+  -c, --config FILE   config file (default: config/vigil.yaml, or $VIGIL_CONFIG)
+      --json          machine-readable output`;
 
 export const explain: Command = async (argv) => {
-  const { values, positionals } = parse(argv, { config: { type: "string", short: "c" }, json: { type: "boolean" } }, true);
+  const { values, positionals } = parse(argv, options, true);
   const id = positionals[0];
   if (!id || positionals.length > 1) throw new UsageError("explain takes exactly one subject id");
   const config = await loadOrExplain(values.config);

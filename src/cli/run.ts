@@ -6,6 +6,9 @@ import { errorMessage, formatIssue, ConfigError, VigilError, type ErrorCode } fr
 import { scrub } from "../util/redact.ts";
 import type { LoadedConfig } from "../config/load.ts";
 
+/** The options `run` accepts (its help lists each). */
+export const options = { config: { type: "string", short: "c" } } as const;
+
 export const help = `Usage: vigil run [-c FILE]
 
 Runs the agent: evaluates every policy on its interval and on signals, and
@@ -22,7 +25,7 @@ const START_CONFIG_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["VIGIL_ER
 const STOP_LIMIT_MS = 10_000;
 
 export const run: Command = async (argv) => {
-  const { values } = parse(argv, { config: { type: "string", short: "c" } });
+  const { values } = parse(argv, options);
   const config = await loadOrExplain(values.config);
   const logger = createLogger({ level: config.raw.agent.log_level, ...logFormat(config.raw.agent.log_format) });
   logWarnings(logger, config);

@@ -1,9 +1,14 @@
 import { out, EXIT_OK, UsageError, type Command } from "./args.ts";
-import { REMOTE_HELP, parseRemote, type AgentClient } from "./remote.ts";
+import { REMOTE_HELP, REMOTE_OPTIONS, parseRemote, type AgentClient } from "./remote.ts";
 import { fields, list, serialize } from "./format.ts";
-import type { AgentStatus, SubjectDetail } from "../http/agent-api.ts";
+import type { AgentStatus } from "../http/agent-api.ts";
+import type { SubjectDetailView } from "../http/views.ts";
 import { CHECK_STATUSES, RISK_LEVELS } from "../policy/model.ts";
 import { parseDuration } from "../util/duration.ts";
+
+const OWN = { check: { type: "string" }, status: { type: "string" }, risk: { type: "string" }, ttl: { type: "string" }, reason: { type: "string" }, wait: { type: "boolean" } } as const;
+/** The options `signal` accepts (its help lists each). */
+export const options = { ...REMOTE_OPTIONS, ...OWN } as const;
 
 export const help = `Usage: vigil signal SUBJECT --check CHECK --status ${CHECK_STATUSES.join("|")}
                     [--risk ${RISK_LEVELS.join("|")}] [--ttl DURATION] [--reason TEXT] [--wait]
@@ -29,7 +34,7 @@ const WAIT_MS = 60_000;
 export const signal: Command = async (argv) => {
   const { values, positionals, format, connect } = parseRemote(
     argv,
-    { check: { type: "string" }, status: { type: "string" }, risk: { type: "string" }, ttl: { type: "string" }, reason: { type: "string" }, wait: { type: "boolean" } },
+    OWN,
     true,
   );
   if (positionals.length !== 1) throw new UsageError("signal takes one subject id");
@@ -48,10 +53,10 @@ export const signal: Command = async (argv) => {
   };
   const client = await connect();
   const accepted = await client.post<{ accepted: boolean; id: string; policies: string[] }>("/v1/signals", body);
-  let access: Pick<SubjectDetail, "access" | "status" | "pending"> | undefined;
+  let access: Pick<SubjectDetailView, "access" | "status" | "pending"> | undefined;
   if (values.wait) {
     await idle(client);
-    const d = await client.get<SubjectDetail>(`/v1/subjects/${encodeURIComponent(subject)}`);
+    const d = await client.get<SubjectDetailView>(`/v1/subjects/${encodeURIComponent(subject)}`);
     access = { access: d.access, status: d.status, pending: d.pending };
   }
   if (format !== "table") out(serialize(format, { ...accepted, ...(access ? { subject: { id: subject, ...access } } : {}) }));

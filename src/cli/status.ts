@@ -1,7 +1,11 @@
 import { out, EXIT_OK, EXIT_FAIL, UsageError, type Command } from "./args.ts";
-import { REMOTE_HELP, parseRemote } from "./remote.ts";
-import { duration, fields, isoTime, list, serialize, table } from "./format.ts";
+import { REMOTE_HELP, REMOTE_OPTIONS, parseRemote } from "./remote.ts";
+import { fields, isoTime, list, relative, serialize, table } from "./format.ts";
 import type { AccessCounts, AgentStatus } from "../http/agent-api.ts";
+
+const OWN = {} as const;
+/** The options `status` accepts (its help lists each). */
+export const options = { ...REMOTE_OPTIONS, ...OWN } as const;
 
 export const help = `Usage: vigil status [-o table|json|yaml] [--addr HOST:PORT] [--token-file FILE] [-c FILE]
 
@@ -14,7 +18,7 @@ Exit 0 when the agent is ready, 1 when it is not or cannot be reached.
 ${REMOTE_HELP}`;
 
 export const status: Command = async (argv) => {
-  const { positionals, format, connect } = parseRemote(argv, {}, true);
+  const { positionals, format, connect } = parseRemote(argv, OWN, true);
   if (positionals.length > 0) throw new UsageError("status takes no arguments");
   const client = await connect();
   const s = await client.get<AgentStatus>("/v1/status");
@@ -38,7 +42,7 @@ export function renderStatus(s: AgentStatus, base: string, now: number): string 
     ["Paused", s.paused.length === 0 ? "none" : `${list(s.paused)} (vigil enforcement resume)`],
     [
       "Unreconciled",
-      s.unreconciled.total === 0 ? "none" : `${s.unreconciled.total}, oldest failed ${isoTime(oldest)}${oldest ? ` (${duration(Math.max(0, now - Date.parse(oldest)))} ago)` : ""} (vigil enforcement failed)`,
+      s.unreconciled.total === 0 ? "none" : `${s.unreconciled.total}, oldest failed ${isoTime(oldest)}${oldest ? ` (${relative(oldest, now)})` : ""} (vigil enforcement failed)`,
     ],
     ["Queue", `${q.waiting} waiting, ${q.active} active, ${q.delayed} delayed, ${q.failed} failed — ${s.idle ? "idle" : "busy"}`],
   ]);

@@ -1,9 +1,13 @@
 import { out, EXIT_OK, UsageError, type Command } from "./args.ts";
-import { REMOTE_HELP, parseRemote } from "./remote.ts";
+import { REMOTE_HELP, REMOTE_OPTIONS, parseRemote } from "./remote.ts";
 import { compact, fields, isoTime, isoTimes, list, relative, serialize, table } from "./format.ts";
 import { auditRows } from "./audit-tail.ts";
-import type { SubjectDetail } from "../http/agent-api.ts";
+import type { SubjectDetailView } from "../http/views.ts";
 import type { AuditEntry } from "../store/contract.ts";
+
+const OWN = { audit: { type: "string", short: "n" } } as const;
+/** The options `subject` accepts (its help lists each). */
+export const options = { ...REMOTE_OPTIONS, ...OWN } as const;
 
 export const help = `Usage: vigil subject ID [-n N] [-o table|json|yaml] [--addr HOST:PORT] [--token-file FILE] [-c FILE]
 
@@ -17,20 +21,20 @@ ${REMOTE_HELP}`;
 const DEFAULT_AUDIT = 10;
 
 export const subject: Command = async (argv) => {
-  const { values, positionals, format, connect } = parseRemote(argv, { audit: { type: "string", short: "n" } }, true);
+  const { values, positionals, format, connect } = parseRemote(argv, OWN, true);
   if (positionals.length !== 1) throw new UsageError("subject takes one subject id (vigil subjects lists them)");
   const id = positionals[0]!;
   const n = values.audit === undefined ? DEFAULT_AUDIT : Number(values.audit);
   if (!Number.isInteger(n) || n < 0 || n > 1000) throw new UsageError("-n must be a whole number from 0 to 1000");
   const client = await connect();
-  const detail = await client.get<SubjectDetail>(`/v1/subjects/${encodeURIComponent(id)}`);
+  const detail = await client.get<SubjectDetailView>(`/v1/subjects/${encodeURIComponent(id)}`);
   const audit = n === 0 ? [] : (await client.get<{ entries: AuditEntry[] }>(`/v1/audit?subject=${encodeURIComponent(id)}&limit=${n}`)).entries;
   out(format === "table" ? renderSubject(detail, audit, Date.now()) : serialize(format, { ...detail, audit }));
   return EXIT_OK;
 };
 
 /** The human view of one subject. */
-export function renderSubject(d: SubjectDetail, audit: readonly AuditEntry[], now: number): string {
+export function renderSubject(d: SubjectDetailView, audit: readonly AuditEntry[], now: number): string {
   const s = d.subject;
   const labels = Object.entries(s.labels ?? {}).map(([k, v]) => `${k}=${v}`);
   const attributes = Object.keys(s.attributes ?? {}).length === 0 ? undefined : compact(s.attributes, 200);
@@ -63,7 +67,7 @@ export function renderSubject(d: SubjectDetail, audit: readonly AuditEntry[], no
       r.risk ?? "-",
       r.source === "push" ? `signal${r.stream ? ` ${r.stream}` : ""}` : "check",
       isoTime(r.observed_at),
-      `${isoTime(r.expires_at)}${r.expires_at < now ? " (expired)" : ""}`,
+      `${isoTime(r.expires_at)}${Date.parse(r.expires_at) < now ? " (expired)" : ""}`,
       r.reasons.map((x) => `${x.code}: ${x.message}`).join("; ") || "-",
     ]);
     parts.push("Check results:\n" + indent(table(["check", "status", "risk", "from", "observed", "expires", "reasons"], rows)));

@@ -1,8 +1,12 @@
 import { out, EXIT_OK, UsageError, type Command } from "./args.ts";
-import { REMOTE_HELP, follow, interruptSignal, parseRemote, type AgentClient } from "./remote.ts";
+import { REMOTE_HELP, REMOTE_OPTIONS, follow, interruptSignal, parseRemote, type AgentClient } from "./remote.ts";
 import { isoTime, serialize, serializeItem, table, type OutputFormat } from "./format.ts";
 import type { SubjectSummary } from "../http/agent-api.ts";
 import { ACCESS_LEVELS, SUBJECT_KINDS } from "../policy/model.ts";
+
+const OWN = { access: { type: "string" }, policy: { type: "string" }, kind: { type: "string" }, watch: { type: "boolean", short: "w" } } as const;
+/** The options `subjects` accepts (its help lists each). */
+export const options = { ...REMOTE_OPTIONS, ...OWN } as const;
 
 export const help = `Usage: vigil subjects [--access LEVEL] [--policy NAME] [--kind KIND] [-w | --watch]
                       [-o table|json|yaml] [--addr HOST:PORT] [--token-file FILE] [-c FILE]
@@ -26,7 +30,7 @@ const SETTLE_MS = 150;
 export const subjects: Command = async (argv) => {
   const { values, positionals, format, connect } = parseRemote(
     argv,
-    { access: { type: "string" }, policy: { type: "string" }, kind: { type: "string" }, watch: { type: "boolean", short: "w" } },
+    OWN,
     true,
   );
   if (positionals.length > 0) throw new UsageError(`subjects takes no arguments (vigil subject ${positionals[0]} shows one)`);

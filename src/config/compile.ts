@@ -267,26 +267,44 @@ export function compilePolicies(cfg: ParsedConfig, registry: Registry, issues: C
     if (!override) inherited = out;
     return out;
   };
+  // Where each action is written, so a problem with its name is reported at it (once, however many policies inherit it).
+  const actionPaths = new Map<CompiledAction, PropertyKey[]>();
+  const explicitlyNamed = new Set<CompiledAction>();
+  const reported = new Set<string>();
+  const located = (action: CompiledAction, path: PropertyKey[], named: boolean): CompiledAction => {
+    actionPaths.set(action, path);
+    if (named) explicitlyNamed.add(action);
+    return action;
+  };
   const compileAction = (entry: ActionEntry, level: AccessLevel, i: number, path: PropertyKey[]): CompiledAction => {
     const { type, name, dry_run, provider: named, ...own } = entry;
     const factory = registry.actions.get(type);
     if (!factory) {
       issue([...path, "type"], `unknown action type "${type}"; known: ${[...registry.actions.keys()].join(", ")}`);
-      return { name: name ?? `${level}[${i}]:${type}`, type, level, dry_run, config: undefined };
+      return located({ name: name ?? `${level}[${i}]:${type}`, type, level, dry_run, config: undefined }, path, name !== undefined);
     }
     if (named !== undefined && !factory.provider) issue([...path, "provider"], `action ${type} uses no provider`);
     const provider = factory.provider ? providerFor(factory.provider, named, `action ${type}`, path) : undefined;
     const configured = configure(factory, own, path);
     const action: CompiledAction = { name: name ?? `${level}[${i}]:${type}`, type, level, dry_run, config: configured?.config, ...(provider ? { provider } : {}) };
     if (configured) creators.actions.set(action, configured.create);
-    return action;
+    return located(action, path, name !== undefined);
   };
   const register = (spec: PolicySpec, matcher: SubjectMatcher, exempt: readonly SelectorSpec[], path: PropertyKey[]) => {
     const seen = names.get(spec.name);
     if (seen) issue([...path, "name"], `policy name "${spec.name}" is already used by ${seen}; set a unique name`);
     names.set(spec.name, keyPath(path));
-    const dupes = (["full_access", "read_only", "deny"] as const).flatMap((l) => spec.actions[l].map((a) => a.name));
-    for (const d of new Set(dupes.filter((n, i) => dupes.indexOf(n) !== i))) issue([...path, "enforcement"], `action name "${d}" is used twice`);
+    // Names key idempotency and the audit log across all three levels, so they must differ across levels too.
+    const first = new Map<string, PropertyKey[]>();
+    for (const a of (["full_access", "read_only", "deny"] as const).flatMap((l) => spec.actions[l])) {
+      const at = actionPaths.get(a) ?? path;
+      const seenAt = first.get(a.name);
+      if (!seenAt) first.set(a.name, at);
+      else if (!reported.has(keyPath(at))) {
+        reported.add(keyPath(at));
+        issue(explicitlyNamed.has(a) ? [...at, "name"] : at, `action name "${a.name}" is already used by ${keyPath(seenAt)}; action names must be unique across the levels of a policy`);
+      }
+    }
     policies.push(spec);
     matchers.set(spec.name, matcher);
     exemptions.set(spec.name, [...globalExempt, ...exempt.map(compileSelector)]);

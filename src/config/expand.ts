@@ -19,6 +19,12 @@ export interface ExpandOptions {
   readonly baseDir: string;
   /** YAML line of a key path, for the issues. */
   readonly locate?: (path: readonly (string | number)[]) => number | undefined;
+  /**
+   * Offline (`vigil validate --offline`, `vigil plan`): a reference that cannot be resolved here (a
+   * secret file of the target host, an environment variable set only there) is recorded through this
+   * and replaced by the text it returns, instead of being a problem. Absent: it is a problem.
+   */
+  readonly placeholder?: (reference: string, reason: string, path: (string | number)[]) => string;
 }
 
 export function expandReferences(tree: unknown, options: ExpandOptions, issues: ConfigIssue[], path: (string | number)[] = []): unknown {
@@ -44,10 +50,14 @@ function expandString(text: string, options: ExpandOptions, issues: ConfigIssue[
   const escaped = text.split("$${");
   return escaped
     .map((part) =>
-      part.replace(REF_RE, (_match, kind: string, arg: string) => {
-        const value = kind === "env" ? (Object.hasOwn(options.env, arg) ? options.env[arg] : undefined) : readRef(arg, options, issues, path);
+      part.replace(REF_RE, (match: string, kind: string, arg: string) => {
+        const problems: ConfigIssue[] = [];
+        const value = kind === "env" ? (Object.hasOwn(options.env, arg) ? options.env[arg] : undefined) : readRef(arg, options, problems, path);
         if (value === undefined) {
-          if (kind === "env") issues.push({ path: keyPath(path), message: `environment variable ${arg} is not set`, line: options.locate?.(path) });
+          if (kind === "env") problems.push({ path: keyPath(path), message: `environment variable ${arg} is not set`, line: options.locate?.(path) });
+          // Not registered as a secret: a placeholder is shown as what it is.
+          if (options.placeholder) return options.placeholder(match, problems.map((p) => p.message).join("; "), path);
+          issues.push(...problems);
           return "";
         }
         registerSecret(value);

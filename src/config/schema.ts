@@ -10,6 +10,7 @@ import { z } from "zod";
 import { ACCESS_LEVELS } from "../policy/model.ts";
 import { boundedDuration, duration, subjectKind, timerDuration } from "../plugin/schema.ts";
 import { ssfSchema } from "../signals/ssf/config.ts";
+import { AUTHORIZATION_MECHANISMS } from "../util/redact.ts";
 
 const listen = z
   .string()
@@ -177,7 +178,7 @@ export const communicationPolicySchema = z
     protocol: z.enum(["https", "http", "grpc", "tcp", "tls"]).default("https"),
     port: z.number().int().min(1).max(65535),
     authentication: z.enum(["mutual_tls", "tls", "none"]).default("mutual_tls"),
-    authorization: z.enum(["oauth2", "jwt", "spiffe", "none"]).default("none"),
+    authorization: z.enum(AUTHORIZATION_MECHANISMS).default("none"),
     continuous_verification: verificationSchema.prefault({}),
     risk_based_access: riskBasedAccess.optional(),
     decision: decisionOverride.optional(),
@@ -269,7 +270,7 @@ const storeSchema = z
 export const agentSchema = z
   .object({
     mode: z.enum(["embedded", "cluster"]).default("embedded"),
-    /** State, queue and audit log live here. Relative paths resolve against the working directory. Default ./var. */
+    /** State, queue and audit log live here. A relative path resolves against the config file's directory, like every path in the file. Default `./var` (next to the config file). */
     data_dir: z.string().min(1).default("./var"),
     dry_run: z.boolean().default(false),
     log_level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),

@@ -45,12 +45,34 @@ export class Runtime {
   constructor(config: LoadedConfig, ctx: PluginContext) {
     this.config = config;
     const { registry: reg, creators } = config;
+    // Only an offline load (placeholders for secrets not available here) may lack a plugin: one whose
+    // settings hold a placeholder its schema refused. That config is for plans; a plugin it lacks
+    // stands in as one that says why it cannot be used. Any other config has every plugin.
+    const missing = (what: string, section?: string): string => {
+      if (config.placeholders.length === 0) throw new VigilError("VIGIL_ERR_INTERNAL", `${what} was not configured`);
+      const own = section === undefined ? [] : config.placeholders.filter((p) => p.path === section || p.path.startsWith(`${section}.`));
+      const named = (own.length > 0 ? own : config.placeholders).map((p) => `${p.path} ← ${p.reference}`).join(", ");
+      return `${what} is not available here: its settings hold a placeholder for a secret (${named})`;
+    };
     for (const c of Object.values(config.checks)) {
-      if (c.pull) this.checks.set(c.name, creators.checks.get(c)!(ctx));
+      if (!c.pull) continue;
+      const create = creators.checks.get(c);
+      if (create) this.checks.set(c.name, create(ctx));
+      else missing(`check ${c.name}`, `checks.${c.name}`);
     }
-    this.inventories = config.inventories.map((i) => creators.inventories.get(i)!(ctx));
+    this.inventories = config.inventories.map((i, n) => {
+      const create = creators.inventories.get(i);
+      if (create) return create(ctx);
+      const why = missing(`inventory ${n}:${i.type}`, `inventories[${n}]`);
+      return { list: () => Promise.reject(new VigilError("VIGIL_ERR_CONFIG_INVALID", why)) };
+    });
     for (const p of Object.values(config.providers)) {
-      const { client, publicDocuments } = creators.providers.get(p)!({ ...ctx, name: p.name });
+      const create = creators.providers.get(p);
+      if (!create) {
+        missing(`provider ${p.name}`, `providers.${p.name}`);
+        continue;
+      }
+      const { client, publicDocuments } = create({ ...ctx, name: p.name });
       this.providers.set(p.name, client);
       for (const [path, doc] of Object.entries(publicDocuments)) {
         // Only one document can answer at a path: the first entry keeps it, and the operator hears why.
@@ -65,7 +87,8 @@ export class Runtime {
         for (const spec of p.actions[level]) {
           const factory = reg.actions.get(spec.type)!;
           const provider = spec.provider === undefined ? undefined : this.providers.get(spec.provider);
-          const action = creators.actions.get(spec)!(provider ? { ...ctx, provider } : ctx);
+          const create = creators.actions.get(spec);
+          const action = create && (spec.provider === undefined || provider) ? create(provider ? { ...ctx, provider } : ctx) : unavailableAction(spec.provider && !provider ? missing(`action ${spec.name} (its provider ${spec.provider})`, `providers.${spec.provider}`) : missing(`action ${spec.name}`));
           const reconciles = factory.reconciles === true;
           bound.set(spec.name, { spec, action, reconciles, revertible: !reconciles && factory.revertible && typeof action.revert === "function" });
         }
@@ -193,4 +216,12 @@ export class Runtime {
     }
     await Promise.allSettled([...this.providers.values()].map((p) => p.close()));
   }
+}
+
+/** An action an offline config could not make: every use says why. */
+function unavailableAction(why: string): Action {
+  const refuse = (): never => {
+    throw new VigilError("VIGIL_ERR_CONFIG_INVALID", why);
+  };
+  return { plan: refuse, apply: async () => refuse(), revert: async () => refuse() };
 }

@@ -14,6 +14,7 @@ import { alertmanagerPayloadSchema, alertsToSignals, type AlertmanagerMapping } 
 import { AuditStreams, DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_STREAMS, DEFAULT_POLL_MS } from "./audit-stream.ts";
 import type { AgentApi, ObservationInput, SignalInput } from "./agent-api.ts";
 import type { PushAnswer, PushRequest } from "../signals/ssf/receiver.ts";
+import { decisionView, subjectDetailView } from "./views.ts";
 import type { AuditQuery } from "../store/contract.ts";
 import { ACCESS_LEVELS, CHECK_STATUSES, RISK_LEVELS, SUBJECT_KINDS, type AccessLevel } from "../policy/model.ts";
 import { HTTP_STATUS, VigilError, type ApiErrorCode, type ErrorCode } from "../errors.ts";
@@ -657,7 +658,7 @@ export class ApiServer {
         query.done();
         const detail = await api.getSubject(param);
         if (!detail) throw new HttpError("VIGIL_ERR_UNKNOWN_SUBJECT", `unknown subject: ${param}`);
-        return { status: 200, body: detail };
+        return { status: 200, body: subjectDetailView(detail) };
       },
     });
     prefixed("/v1/evaluate/", {
@@ -666,7 +667,7 @@ export class ApiServer {
         await body(); // accepted and ignored, but still capped and type-checked
         const decisions = await api.evaluate(param);
         if (!decisions) throw new HttpError("VIGIL_ERR_UNKNOWN_SUBJECT", `unknown subject: ${param}`);
-        return { status: 200, body: { decisions } };
+        return { status: 200, body: { decisions: decisions.map(decisionView) } };
       },
     });
     exact("/v1/signals/alertmanager", true, {

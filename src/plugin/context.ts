@@ -30,6 +30,13 @@ export interface PluginContext {
    * one: such a plugin then keeps its state in memory only.
    */
   readonly state?: KeyValueStore;
+  /**
+   * The plugin is made only to plan (`vigil plan`, which may run on a workstation): nothing is sent.
+   * What only the target host has (a kubeconfig, an in-cluster service account, a CA file) may then
+   * be missing; a plugin puts a placeholder in its place, logs a warning naming it, and plans on,
+   * instead of failing. Default false: such a gap fails the plugin's creation.
+   */
+  readonly planOnly?: boolean;
 }
 
 /** Given to each run of a check. */

@@ -1,5 +1,5 @@
 import { pino, type Logger as PinoLogger, type DestinationStream } from "pino";
-import { scrub, isSecretKey, MASK } from "../util/redact.ts";
+import { scrub, isSecretField, MASK } from "../util/redact.ts";
 
 export type Logger = PinoLogger;
 
@@ -75,7 +75,7 @@ function maskKeys(value: unknown, depth: number): unknown {
   if (value instanceof Error) return serializeError(value);
   if (Array.isArray(value)) return value.map((v) => maskKeys(v, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = isSecretKey(k) && v ? MASK : maskKeys(v, depth + 1);
+  for (const [k, v] of Object.entries(value)) out[k] = isSecretField(k, v) && v ? MASK : maskKeys(v, depth + 1);
   return out;
 }
 

@@ -15,6 +15,19 @@ export function isSecretKey(key: string): boolean {
   return SECRET_KEY_RE.test(snake) || /^(authorization|proxy-authorization|x-api-key|x-vault-token|cookie|set-cookie)$/i.test(key);
 }
 
+/**
+ * What a communication policy's `authorization` says: the mechanism the edge uses (`oauth2`, `jwt`,
+ * `spiffe`, `none`), not a credential. Under a key named `authorization` these words are shown as
+ * they are; anything else there (an HTTP Authorization header's value) is masked.
+ */
+export const AUTHORIZATION_MECHANISMS = ["oauth2", "jwt", "spiffe", "none"] as const;
+
+/** True when the value under `key` must be masked: a secret-named key, unless it names an authorization mechanism. */
+export function isSecretField(key: string, value: unknown): boolean {
+  if (!isSecretKey(key)) return false;
+  return !(key.toLowerCase() === "authorization" && typeof value === "string" && (AUTHORIZATION_MECHANISMS as readonly string[]).includes(value));
+}
+
 const MIN_SCRUB_LENGTH = 4;
 const secretValues = new Set<string>();
 let scrubRe: RegExp | undefined;
@@ -97,7 +110,7 @@ function redactValue(value: unknown, depth: number): unknown {
   if (value instanceof Error) return { name: value.name, message: scrub(value.message), code: (value as { code?: unknown }).code };
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
-    out[k] = isSecretKey(k) && v !== undefined && v !== null && v !== "" ? MASK : redactValue(v, depth + 1);
+    out[k] = isSecretField(k, v) && v !== undefined && v !== null && v !== "" ? MASK : redactValue(v, depth + 1);
   }
   return out;
 }

@@ -6,7 +6,8 @@ import { renderSubjects } from "../../src/cli/subjects.ts";
 import { renderSubject } from "../../src/cli/subject.ts";
 import { renderFailed, renderGuards } from "../../src/cli/enforcement.ts";
 import { auditDetail, auditLine, auditRows } from "../../src/cli/audit-tail.ts";
-import type { AgentStatus, FailedEnforcement, SubjectDetail, SubjectSummary } from "../../src/http/agent-api.ts";
+import type { AgentStatus, FailedEnforcement, SubjectSummary } from "../../src/http/agent-api.ts";
+import type { SubjectDetailView } from "../../src/http/views.ts";
 import type { AuditEntry } from "../../src/store/contract.ts";
 
 const NOW = Date.parse("2026-11-24T12:00:00.000Z");
@@ -146,7 +147,8 @@ alice     user      deny    pending    identity-perimeter=full_access, p3=full_a
   });
 
   it("subject", () => {
-    const detail: SubjectDetail = {
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const detail: SubjectDetailView = {
       subject: { id: "frontend", kind: "workload", identity: "spiffe://example.org/ns/web/sa/frontend", attributes: {}, labels: { app: "frontend" } },
       access: "deny",
       status: "evaluated",
@@ -159,12 +161,12 @@ alice     user      deny    pending    identity-perimeter=full_access, p3=full_a
           risk: "high",
           reasons: [{ code: "SIGNAL", message: "beaconing" }],
           generation: 2,
-          decided_at: NOW - 90_000,
-          evidence: { target: "deny", checks: { anomaly_detection: { status: "fail", observed_at: NOW - 90_000 } } },
+          decided_at: iso(NOW - 90_000),
+          evidence: { target: "deny", checks: { anomaly_detection: { status: "fail", observed_at: iso(NOW - 90_000) } } },
           exempt: false,
         },
       ],
-      results: [{ check: "anomaly_detection", subject: "frontend", status: "fail", risk: "high", reasons: [{ code: "SIGNAL", message: "beaconing" }], observed_at: NOW - 90_000, expires_at: NOW - 1, source: "push" }],
+      results: [{ check: "anomaly_detection", subject: "frontend", status: "fail", risk: "high", reasons: [{ code: "SIGNAL", message: "beaconing" }], observed_at: iso(NOW - 90_000), expires_at: iso(NOW - 1), source: "push" }],
     };
     const audit: AuditEntry[] = [{ type: "signal", subject: "frontend", check: "anomaly_detection", status: "fail", risk: "high", ttl_ms: 3_600_000, source: "api", reason: "beaconing", seq: 7, ts: "2026-11-24T11:58:30.000Z", prev: "p", hash: "h" }];
     assert.equal(

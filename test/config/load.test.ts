@@ -127,7 +127,8 @@ describe("loadConfig: every problem at once", () => {
     { name: "agent.api", yaml: "agent:\n  api:\n    tls: true\n", issues: [["agent.api.tls", 3]] },
     {
       name: "a communication policy",
-      yaml: "communication_policies:\n  - source: a\n    destination: b\n    port: 1\n    timeout: 5s\n",
+      // With an inventory naming the source: the later checks (run too) find nothing else wrong.
+      yaml: "communication_policies:\n  - source: a\n    destination: b\n    port: 1\n    timeout: 5s\ninventories: [{type: static, subjects: [{id: a, kind: workload}]}]\n",
       issues: [["communication_policies[0].timeout", 5]],
     },
     {
@@ -186,7 +187,7 @@ describe("loadConfig: ${env:…} and ${file:…}", () => {
   });
 
   it("a missing env var → issue at its path and line", async () => {
-    const issues = await issuesOf('communication_policies:\n  - source: a\n    destination: b\n    port: 1\n    exempt:\n      - id: "${env:VIGIL_TEST_MISSING}"\n');
+    const issues = await issuesOf('communication_policies:\n  - source: a\n    destination: b\n    port: 1\n    exempt:\n      - id: "${env:VIGIL_TEST_MISSING}"\ninventories: [{type: static, subjects: [{id: a, kind: workload}]}]\n');
     assert.deepEqual(pathsAndLines(issues), [["communication_policies[0].exempt[0].id", 6]]);
     assert.equal(issues[0]!.message, "environment variable VIGIL_TEST_MISSING is not set");
   });

@@ -121,8 +121,9 @@ test("runtime layout, entrypoint, ports, volume and environment", () => {
   const exposed = of(final, "EXPOSE").flatMap((i) => i.args.split(/\s+/));
   assert.ok(exposed.includes("7070") && exposed.includes("9464"), `EXPOSE ${exposed.join(" ")}`);
   assert.ok(of(final, "VOLUME").some((i) => i.args.includes("/var/lib/vigil")), "VOLUME /var/lib/vigil");
-  // A mounted configuration that keeps vigil's default data_dir ./var must land in the volume too.
-  assert.ok(of(final, "RUN").some((i) => /ln -s \/var\/lib\/vigil \/app\/var\b/.test(i.args)), "/app/var -> /var/lib/vigil");
+  // A configuration mounted over /etc/vigil/vigil.yaml that keeps vigil's default data_dir ./var
+  // (relative to the config file: /etc/vigil/var) must land in the volume too.
+  assert.ok(of(final, "RUN").some((i) => /ln -s \/var\/lib\/vigil \/etc\/vigil\/var\b/.test(i.args)), "/etc/vigil/var -> /var/lib/vigil");
   assert.ok(of(final, "ENV").some((i) => /\bNODE_ENV=production\b/.test(i.args)), "NODE_ENV=production");
   assert.doesNotMatch(TEXT, /VIGIL_DATA_DIR/, "the data dir comes from the config, not an env var");
 });

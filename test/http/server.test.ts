@@ -296,7 +296,8 @@ describe("ApiServer", () => {
   test("POST /v1/evaluate/{id} returns decisions or 404", async () => {
     const ok = await call("POST", "/v1/evaluate/alice");
     assert.equal(ok.status, 200);
-    assert.deepEqual(ok.body, { decisions: [decision("alice")] });
+    // The model's epoch-ms decided_at goes out as ISO 8601 UTC.
+    assert.deepEqual(ok.body, { decisions: [{ ...decision("alice"), decided_at: "1970-01-01T00:00:00.001Z" }] });
     const missing = await call("POST", "/v1/evaluate/bob");
     assert.equal(missing.status, 404);
     assert.equal(missing.body.error.code, "VIGIL_ERR_UNKNOWN_SUBJECT");

@@ -259,6 +259,36 @@ identity_perimeter: {}
     assert.equal(good.code, 0, good.stdout + good.stderr);
   });
 
+  it("check marks an exempt subject and does not count it as downgraded", async () => {
+    const { file } = tempConfig(
+      (d) => `
+agent: {data_dir: ${join(d, "var")}}
+inventories: [{type: static, subjects: [
+  {id: erin, kind: user, attributes: {mfa: true, device_managed: true, country: NL}},
+  {id: root-breakglass, kind: user, attributes: {mfa: false, device_managed: true, country: NL}}]}]
+identity_perimeter: {}
+exempt: [{id: root-breakglass}]
+`,
+    );
+    const r = await runCli(["check", "-c", file]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^deny\s+high\s+identity-perimeter \/ root-breakglass\s+— .*\[exempt: never enforced\]$/m);
+    assert.match(r.stdout, /^2 decision\(s\), 0 downgraded, 1 exempt \(decided, never enforced\)$/m);
+    const json = await runCli(["check", "--json", "-c", file]);
+    const lines = json.stdout.trim().split("\n").map((l) => JSON.parse(l) as { subject: string; exempt: boolean });
+    assert.deepEqual(lines.map((l) => [l.subject, l.exempt]).sort(), [["erin", false], ["root-breakglass", true]]);
+  });
+
+  it("plan, explain and the audit show a communication policy's authorization: oauth2 as it is, not as a secret", async () => {
+    const planned = await runCli(["plan", "--subject", "frontend", "--access", "deny", "--json", "-c", "config/vigil.yaml"]);
+    assert.equal(planned.code, 0, planned.stderr);
+    const body = JSON.parse(planned.stdout).policies[0].actions[0].calls[0].body as { edge: { authorization: string } };
+    assert.equal(body.edge.authorization, "oauth2");
+    const explained = await runCli(["explain", "frontend", "--json", "-c", "config/vigil.yaml"]);
+    assert.equal(JSON.parse(explained.stdout).policies[0].edge.authorization, "oauth2", explained.stderr);
+    assert.doesNotMatch(planned.stdout + explained.stdout, /\[REDACTED\]/);
+  });
+
   it("plan --json prints the exact webhook call with the secret masked", async () => {
     const { file } = tempConfig((d) => config(d, "https://hooks.example.org/vigil"));
     const r = await runCli(["plan", "--subject", "frontend", "--access", "deny", "--json", "-c", file]);

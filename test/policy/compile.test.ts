@@ -301,9 +301,10 @@ enforcement:
       ],
     },
     {
-      name: "duplicate action names within a policy",
+      // At the second action's name, not at an enforcement key the policy does not have.
+      name: "duplicate action names within a policy, across levels",
       yaml: `${policy}enforcement:\n  read_only:\n    - {type: log, name: same}\n  deny:\n    - {type: log, name: same}\n`,
-      issues: [["communication_policies[0].enforcement", 2]],
+      issues: [["enforcement.deny[0].name", 9]],
     },
   ];
   for (const c of actionIssues) {

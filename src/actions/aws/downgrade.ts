@@ -49,10 +49,14 @@ const POLICY_ARN_RE = /^arn:aws[a-z-]*:iam::(aws|\d{12}):policy\/[\p{L}\p{N}_.:/
 
 export const downgradeSchema = z
   .object({
-    /** Whether `name` is an IAM role or user. Default `role`. */
+    /** Whether `principal_name` is an IAM role or user. Default `role`. */
     principal: z.enum(["role", "user"]).default("role"),
-    /** The principal: a name or an ARN (for roles also an assumed-role session ARN). Default `{{attributes.aws_role}}` for roles, `{{attributes.aws_user}}` for users. */
-    name: templateString().optional(),
+    /**
+     * The principal: a name or an ARN (for roles also an assumed-role session ARN). Default
+     * `{{attributes.aws_role}}` for roles, `{{attributes.aws_user}}` for users. Not `name`: every
+     * action entry's `name` is the action's own (idempotency keys, the audit log).
+     */
+    principal_name: templateString().optional(),
     /** `managed_policy` attaches `policy_arn`; `permissions_boundary` makes it the principal's permissions boundary. Default `managed_policy`. */
     mode: z.enum(["managed_policy", "permissions_boundary"]).default("managed_policy"),
     /**
@@ -147,14 +151,14 @@ export const downgradeAction: ActionFactory<DowngradeConfig> = {
     "iam:TagUser",
     "iam:UntagUser",
   ],
-  example: { type: TYPE, principal: "role", name: "{{attributes.aws_role}}", mode: "permissions_boundary", policy_arn: "arn:aws:iam::aws:policy/ReadOnlyAccess" },
+  example: { type: TYPE, principal: "role", principal_name: "{{attributes.aws_role}}", mode: "permissions_boundary", policy_arn: "arn:aws:iam::aws:policy/ReadOnlyAccess" },
   configSchema: downgradeSchema,
   revertible: true,
   provider: "aws",
   create(config, ctx: ActionContext): Action {
     const client = awsClient(ctx.provider, TYPE);
     const policy = config.policy_arn ?? readOnlyAccessArn(client.partition);
-    const template = config.name ?? (config.principal === "role" ? "{{attributes.aws_role}}" : "{{attributes.aws_user}}");
+    const template = config.principal_name ?? (config.principal === "role" ? "{{attributes.aws_role}}" : "{{attributes.aws_user}}");
     if (config.mode === "managed_policy" && /:iam::aws:policy\/ReadOnlyAccess$/.test(policy)) {
       // Policies add up: attaching ReadOnlyAccess grants reads and takes nothing away.
       ctx.logger.warn(

@@ -3,10 +3,9 @@
  * `X-Consul-Token`. Enterprise scoping (`ns`, `partition`) and the datacenter (`dc`) are query
  * parameters, added only when configured: Consul CE refuses `ns` and `partition` outright.
  */
-import { readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
-import { createHttpClient } from "../../net/http.ts";
+import { caClient } from "../common/ca-file.ts";
 import { registerSecret } from "../../util/redact.ts";
 import { ApiClient } from "../../plugin/api-client.ts";
 import { NO_AUTH, staticHeader } from "../../net/api-call.ts";
@@ -63,8 +62,7 @@ export class ConsulClient extends ApiClient {
       auth: config.token ? staticHeader(CONSUL_TOKEN_HEADER, config.token) : config.token_file ? new TokenFile(fromConfigDir(config.token_file), { header: CONSUL_TOKEN_HEADER }) : NO_AUTH,
       timeoutMs: config.timeout,
       circuit: config.circuit,
-      // Read once at start-up so a missing CA fails the agent's start, not the first enforcement.
-      ...(caFile ? { http: createHttpClient({ ca: readFileSync(caFile) }) } : {}),
+      ...(caFile ? caClient(ctx, caFile, "providers.consul") : {}),
     });
     this.config = config;
     this.#base = config.address.replace(/\/+$/, "");

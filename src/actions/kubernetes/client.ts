@@ -10,7 +10,7 @@ import type { CircuitOptions } from "../../plugin/circuit.ts";
 import type { ApiCall } from "../../net/api-call.ts";
 import type { ProviderContext } from "../../plugin/provider.ts";
 import { UpstreamError } from "../../errors.ts";
-import { KubeCredentials, resolveTarget, type CredentialEnv, type CredentialSource } from "./credentials.ts";
+import { KubeCredentials, resolveTarget, type CredentialEnv, type CredentialSource, type Target } from "./credentials.ts";
 import { isOwned } from "../common/kubernetes/names.ts";
 import { describeRef, objectPath, refOf } from "../common/kubernetes/paths.ts";
 import { parseStatus, STATUS_READ, statusError } from "./status.ts";
@@ -29,13 +29,31 @@ export interface KubeClientOptions extends CredentialSource {
   readonly circuit?: Partial<CircuitOptions>;
 }
 
+/** The API server plans show when the real one can only be found where the agent runs. */
+export const PLACEHOLDER_API_SERVER = "https://kubernetes-api-server.placeholder.invalid";
+
+/**
+ * The API server, as `resolveTarget` finds it; when only planning (`ctx.planOnly`) and it cannot be
+ * found here (no kubeconfig, not in a pod), a placeholder server, with a warning saying so.
+ */
+function targetOrPlaceholder(options: KubeClientOptions, ctx: ProviderContext, env: CredentialEnv): Target {
+  try {
+    return resolveTarget(options, { configDir: ctx.configDir, ...env });
+  } catch (err) {
+    if (!ctx.planOnly) throw err;
+    const reason = err instanceof Error ? err.message : String(err);
+    ctx.logger.warn({ provider: ctx.name }, `providers.${ctx.name}: the API server cannot be found here (${reason}); plans show ${PLACEHOLDER_API_SERVER} in its place`);
+    return { apiServer: PLACEHOLDER_API_SERVER, bearer: true, inCluster: false, description: `a placeholder for the API server (${reason})` };
+  }
+}
+
 export class KubeClient extends ApiClient implements KubernetesClient {
   readonly fieldManager: string;
   readonly credentials: KubeCredentials;
   readonly #logger: Logger;
 
   constructor(options: KubeClientOptions, ctx: ProviderContext, env: CredentialEnv = {}) {
-    const target = resolveTarget(options, { configDir: ctx.configDir, ...env });
+    const target = targetOrPlaceholder(options, ctx, env);
     const credentials = new KubeCredentials(options, target, ctx.http, env);
     super({ ctx, type: "kubernetes", auth: credentials, http: credentials.transport, timeoutMs: options.timeout ?? 10_000, ...(options.circuit ? { circuit: options.circuit } : {}) });
     this.credentials = credentials;

@@ -3,10 +3,9 @@
  * authenticated with `X-Vault-Token` (a fixed token, or a `token_file` a Vault Agent sink keeps
  * fresh) and scoped with `X-Vault-Namespace` when a namespace is set (Vault Enterprise / HCP).
  */
-import { readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
-import { createHttpClient } from "../../net/http.ts";
+import { caClient } from "../common/ca-file.ts";
 import { registerSecret } from "../../util/redact.ts";
 import { ApiClient } from "../../plugin/api-client.ts";
 import { staticHeader } from "../../net/api-call.ts";
@@ -75,8 +74,7 @@ export class VaultClient extends ApiClient {
       auth: config.token ? staticHeader(VAULT_TOKEN_HEADER, config.token) : new TokenFile(fromConfigDir(ctx, config.token_file!)),
       timeoutMs: config.timeout,
       circuit: config.circuit,
-      // Read once at start-up so a missing CA fails the agent's start, not the first enforcement.
-      ...(config.ca_file ? { http: createHttpClient({ ca: readFileSync(fromConfigDir(ctx, config.ca_file)) }) } : {}),
+      ...(config.ca_file ? caClient(ctx, fromConfigDir(ctx, config.ca_file), "providers.vault") : {}),
     });
     this.config = config;
     this.#base = config.address.replace(/\/+$/, "");

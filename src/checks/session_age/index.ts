@@ -40,7 +40,7 @@ export function evaluateSessionAge(subject: Subject, maxAgeMs: number, now: numb
   if (started === undefined) return verdict("unknown", SESSION_AGE_REASONS.SESSION_START_UNKNOWN, `attribute ${attr} is missing or not a time`);
   const age = now - started;
   if (age > maxAgeMs) {
-    return verdict("fail", SESSION_AGE_REASONS.SESSION_TOO_OLD, `session is ${formatDuration(Math.max(0, age))} old, longer than ${formatDuration(maxAgeMs)}`, { age_ms: age });
+    return verdict("fail", SESSION_AGE_REASONS.SESSION_TOO_OLD, `session is ${formatDuration(Math.max(0, age), { units: 2 })} old, longer than ${formatDuration(maxAgeMs, { units: 2 })}`, { age_ms: age });
   }
   return { status: "pass", reasons: [], evidence: { age_ms: age } };
 }
