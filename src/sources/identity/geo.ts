@@ -26,8 +26,12 @@ export function validCoordinates(lat: unknown, lon: unknown): boolean {
   return typeof lat === "number" && typeof lon === "number" && Number.isFinite(lat) && Number.isFinite(lon) && Math.abs(lat) <= 90 && Math.abs(lon) <= 180;
 }
 
-/** Region codes the English display names cover that are not countries (EU, UN, "Unknown Region", …). */
-const NOT_COUNTRIES = new Set(["EU", "EZ", "UN", "ZZ", "QO", "XA", "XB"]);
+/**
+ * Codes the English display names cover that are not current countries: groupings (EU, UN),
+ * "Unknown Region", pseudo-locales, exceptional reservations (Canary Islands, Ceuta and Melilla, …)
+ * and withdrawn codes whose names a current country took over (FX "France", TP "Timor-Leste", …).
+ */
+const NOT_COUNTRIES = new Set(["EU", "EZ", "UN", "ZZ", "QO", "XA", "XB", "FX", "TP", "ZR", "YU", "SU", "DD", "CS", "BU", "NT", "AN", "UK", "VD", "NH", "YD", "RH", "DY", "HV", "EA", "IC", "CP", "DG", "TA", "AC"]);
 
 /** Names the System Log uses that differ from the CLDR English names, lower-cased. */
 const ALIASES: Readonly<Record<string, string>> = {
@@ -82,7 +86,7 @@ function names(): Map<string, string> {
       const code = String.fromCharCode(A + i, A + j);
       if (NOT_COUNTRIES.has(code)) continue;
       const name = display.of(code);
-      if (name && name !== code) map.set(name.toLowerCase(), code);
+      if (name && name !== code && !map.has(name.toLowerCase())) map.set(name.toLowerCase(), code);
     }
   }
   for (const [name, code] of Object.entries(ALIASES)) map.set(name, code);

@@ -93,7 +93,14 @@ export class UserActivity {
     // Sign-in logs arrive late and out of order: insert by time.
     let i = this.recent.length;
     while (i > 0 && this.recent[i - 1]!.at > s.at) i--;
-    if (i > 0 && this.recent[i - 1]!.at === s.at && this.recent[i - 1]!.ip === s.ip) return false;
+    const same = i > 0 ? this.recent[i - 1]! : undefined;
+    if (same && same.at === s.at && same.ip === s.ip) {
+      // The same sign-in again, with more known about it (a factor verified after the session began).
+      this.recent[i - 1] = s;
+      if (this.last !== same) return false;
+      this.last = s;
+      return true;
+    }
     this.recent.splice(i, 0, s);
     if (this.recent.length > history) this.recent.splice(0, this.recent.length - history);
     if (s.country !== undefined) {
