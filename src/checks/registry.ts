@@ -5,6 +5,7 @@ import { locationCheck } from "./location/index.ts";
 import { sessionAgeCheck } from "./session_age/index.ts";
 import { certificateValidityCheck } from "./certificate_validity/index.ts";
 import { deviceComplianceCheck } from "./device_compliance/index.ts";
+import { userRiskScoreCheck } from "./user_risk_score/index.ts";
 
 /** Built-in check plugins. Add a folder and one line here. */
 export const builtinChecks: readonly AnyCheckFactory[] = [
@@ -14,4 +15,5 @@ export const builtinChecks: readonly AnyCheckFactory[] = [
   defineCheck(sessionAgeCheck),
   defineCheck(certificateValidityCheck),
   defineCheck(deviceComplianceCheck),
+  defineCheck(userRiskScoreCheck),
 ];

@@ -78,6 +78,11 @@ export class FakeApi {
     return this.#faults.length;
   }
 
+  /** Drops the faults not yet used (a test that queued more than the client asked for). */
+  clearFaults(): void {
+    this.#faults.length = 0;
+  }
+
   async start(): Promise<string> {
     await new Promise<void>((r) => this.#server.listen(0, "127.0.0.1", r));
     this.#base = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
