@@ -57,6 +57,8 @@ export interface Contribution {
 export interface ComputedScore {
   readonly score: number;
   readonly level: RiskLevel;
+  /** The thresholds the level was read against. */
+  readonly thresholds?: Thresholds;
   /** Strongest first. */
   readonly contributions: readonly Contribution[];
 }
@@ -198,5 +200,5 @@ export function computeScore(facts: readonly ComputedSourceFacts[], rules: Compu
   out.sort((x, y) => y.weight - x.weight);
   const score = round1(out.reduce((s, c) => s + c.weight, 0));
   const level: RiskLevel = score >= thresholds.high ? "high" : score >= thresholds.medium ? "medium" : "low";
-  return { score, level, contributions: out };
+  return { score, level, thresholds, contributions: out };
 }

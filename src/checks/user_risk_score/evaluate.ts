@@ -153,7 +153,13 @@ export function computedVerdict(source: string, score: ComputedScore, ageMs: num
   const reasons: Reason[] =
     score.level === "low"
       ? []
-      : [{ code: headline("user", score.level), message: `${source}: computed score ${score.score}` }, ...score.contributions.map((c) => ({ code: c.code, message: c.message }))];
+      : [
+          {
+            code: headline("user", score.level),
+            message: `${source}: score ${score.score}${score.thresholds ? `, at least ${score.level === "high" ? score.thresholds.high : score.thresholds.medium} (${score.level})` : ""}`,
+          },
+          ...score.contributions.map((c) => ({ code: c.code, message: c.message })),
+        ];
   return {
     source,
     kind: "computed",

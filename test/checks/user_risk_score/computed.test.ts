@@ -132,7 +132,7 @@ describe("the score", () => {
   test("contributions add up, strongest first, and thresholds map the sum to a level", () => {
     const a = activity(signIn(NOW - 3 * H, BERLIN), signIn(NOW - 10 * MIN, SYDNEY));
     const low = computeScore([{ name: "entra", activity: undefined, passwordChangedAt: undefined, level: undefined }], RULES, { medium: 40, high: 70 }, [], NOW);
-    assert.deepEqual(low, { score: 0, level: "low", contributions: [] });
+    assert.deepEqual(low, { score: 0, level: "low", thresholds: { medium: 40, high: 70 }, contributions: [] });
     const medium = computeScore([{ name: "entra", activity: a, passwordChangedAt: undefined, level: undefined }], RULES, { medium: 40, high: 70 }, [], NOW);
     assert.equal(medium.level, "medium");
     assert.deepEqual(medium.contributions.map((c) => c.rule), ["impossible_travel"]);
