@@ -136,14 +136,15 @@ export function createUserRiskCheck(config: UserRiskScoreConfig, ctx: PluginCont
           }
           if (cfg.service_principals && workloads(s)) jobs.push(part(s, name, () => src.riskyServicePrincipals().get(every, run.signal)).then((p) => void (g.riskySps = p)));
           if (feeds.length > 0) {
+            // The directory matches subjects that name their users by login, and holds password changes.
             jobs.push(part(s, name, () => src.signIns().get(every, run.signal)).then((p) => void (g.activity = p)));
-            if (feeds.some((c) => c.cfg.rules.recent_reset.points > 0)) jobs.push(part(s, name, () => src.users().get(every, run.signal)).then((p) => void (g.directory = p)));
+            jobs.push(part(s, name, () => src.users().get(every, run.signal)).then((p) => void (g.directory = p)));
           }
         } else if (src.type === "okta" && cfg.type === "okta") {
           if (cfg.risk && users(s)) jobs.push(part(s, name, () => src.risk(cfg.risk_lookback, cfg.user_lookups).get(every, run.signal)).then((p) => void (g.oktaRisk = p)));
           if (feeds.length > 0) {
             jobs.push(part(s, name, () => src.signIns().get(every, run.signal)).then((p) => void (g.activity = p)));
-            if (feeds.some((c) => c.cfg.rules.recent_reset.points > 0)) jobs.push(part(s, name, () => src.users().get(every, run.signal)).then((p) => void (g.directory = p)));
+            jobs.push(part(s, name, () => src.users().get(every, run.signal)).then((p) => void (g.directory = p)));
           }
         }
         await Promise.all(jobs);
@@ -186,7 +187,8 @@ export function createUserRiskCheck(config: UserRiskScoreConfig, ctx: PluginCont
       const v = byName.get(f.name);
       const level = v && v.level !== "unknown" ? (v.level as ProviderLevel) : undefined;
       if (a !== undefined) oldest = oldest === undefined ? a.at : Math.min(oldest, a.at);
-      facts.push({ name: f.name, activity: a?.value.find(keys), passwordChangedAt: d?.value.find(keys)?.passwordChangedAt, level });
+      const user = d?.value.find(keys);
+      facts.push({ name: f.name, activity: a?.value.find(user ? [user.id, ...keys] : keys), passwordChangedAt: user?.passwordChangedAt, level });
     }
     const score = computeScore(facts, c.cfg.rules, c.cfg.thresholds, networks.get(c) ?? [], now);
     return computedVerdict(c.name, score, oldest === undefined ? undefined : Math.max(0, now - oldest));

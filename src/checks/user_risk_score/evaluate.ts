@@ -226,8 +226,14 @@ export function combine(verdicts: readonly Verdict[], accountEnabled: boolean | 
     ...(computed ? { score: computed.evidence.score } : {}),
     data_age_seconds: ages.length ? Math.round(Math.max(...ages) / 1000) : null,
     ...(accountEnabled !== undefined ? { account_enabled: accountEnabled } : {}),
-    sources: Object.fromEntries(verdicts.map((v) => [v.source, { kind: v.kind, level: v.level, ...v.evidence, ...(v.ageMs !== undefined ? { data_age_seconds: Math.round(v.ageMs / 1000) } : {}) }])),
-    ...(computed ? { contributions: computed.evidence.contributions } : {}),
   };
+  // A source with nothing to say (no risk, no note) is fully told by the scalars above; a hundred
+  // thousand passing users need not each carry its details.
+  const telling = verdicts.filter((v) => v.level !== "none" || v.notes.length > 0 || v.reasons.length > 0);
+  if (telling.length > 0) {
+    evidence.sources = Object.fromEntries(telling.map((v) => [v.source, { kind: v.kind, level: v.level, ...v.evidence, ...(v.ageMs !== undefined ? { data_age_seconds: Math.round(v.ageMs / 1000) } : {}) }]));
+  }
+  const contributions = computed?.evidence.contributions as unknown[] | undefined;
+  if (contributions?.length) evidence.contributions = contributions;
   return { status, ...(status === "unknown" ? {} : { risk }), reasons, evidence };
 }

@@ -131,6 +131,21 @@ function factValue(fact: Fact, u: IdentityUser, s: SignIn | undefined): unknown 
   }
 }
 
+const LABELS = new Map<string, Readonly<Record<string, string>>>();
+
+/**
+ * One shared, frozen object per distinct label set: a directory has a handful of them (source,
+ * account state, user type), and a hundred thousand subjects need not carry a hundred thousand copies.
+ */
+export function sharedLabels(labels: Record<string, string>): Readonly<Record<string, string>> {
+  const key = JSON.stringify(labels);
+  const had = LABELS.get(key);
+  if (had) return had;
+  const frozen = Object.freeze(labels);
+  if (LABELS.size < 1024) LABELS.set(key, frozen);
+  return frozen;
+}
+
 /** A directory user (with their latest sign-in) as a subject. */
 export function userSubject(u: IdentityUser, s: SignIn | undefined, mapping: ReadonlyArray<readonly [Fact, string]>, labels: Record<string, string>): Subject {
   const attributes: Record<string, unknown> = {};
@@ -139,7 +154,7 @@ export function userSubject(u: IdentityUser, s: SignIn | undefined, mapping: Rea
     const v = factValue(fact, u, s);
     if (v !== undefined) attributes[name] = v;
   }
-  return { id: `${u.provider}:${u.id}`, kind: "user", identity: u.login ?? u.email ?? u.id, labels, attributes };
+  return { id: `${u.provider}:${u.id}`, kind: "user", identity: u.login ?? u.email ?? u.id, labels: sharedLabels(labels), attributes };
 }
 
 interface Built {
@@ -167,7 +182,7 @@ export class IdentitySubjects {
     for (const user of dir.values()) {
       if (members && !members.has(user.id)) continue;
       if (!accept(user)) continue;
-      const last = activity?.get(user.id)?.last;
+      const last = activity?.lastOf(user.id);
       const had = this.#built.get(user.id);
       const built = had && had.user === user && had.last === last ? had : { user, last, subject: make(user, last) };
       next.set(user.id, built);

@@ -12,3 +12,15 @@ export function intern<T extends string | undefined>(s: T): T {
   if (POOL.size < 4096) POOL.set(s, s);
   return s;
 }
+
+const LISTS = new Map<string, readonly string[]>();
+
+/** One shared, frozen copy of a short list of short values (a sign-in's methods, say), bounded like `intern`. */
+export function internList(list: readonly string[]): readonly string[] {
+  const key = list.join("\u0000");
+  const had = LISTS.get(key);
+  if (had !== undefined) return had;
+  const frozen = Object.freeze(list.map((x) => intern(x)));
+  if (LISTS.size < 1024 && key.length <= 256) LISTS.set(key, frozen);
+  return frozen;
+}

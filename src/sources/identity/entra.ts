@@ -23,13 +23,13 @@
  */
 import { UpstreamError } from "../../errors.ts";
 import type { PluginContext } from "../../plugin/context.ts";
-import { intern } from "../common/intern.ts";
+import { intern, internList } from "../common/intern.ts";
 import { Reader } from "../common/read.ts";
 import { SharedScan } from "../common/scan.ts";
 import { GraphClient } from "../graph/client.ts";
 import { Directory, optObject, optStrings } from "./directory.ts";
 import { countryCode, validCoordinates } from "./geo.ts";
-import { ActivityStore, userKeys, type EntraDetection, type EntraRisk, type IdentityUser, type ServicePrincipal, type SignIn } from "./model.ts";
+import { ActivityStore, lower, userKeys, type EntraDetection, type EntraRisk, type IdentityUser, type ServicePrincipal, type SignIn } from "./model.ts";
 import type { EntraConnection } from "./schema.ts";
 
 /** Application permissions of each read, named when Graph refuses one. */
@@ -68,13 +68,16 @@ export interface SyncStats {
 
 function userRecord(o: Record<string, unknown>, r: Reader, path: string, old: IdentityUser | undefined): IdentityUser {
   const has = (k: string) => Object.hasOwn(o, k);
-  const id = r.string(o, "id", path).toLowerCase();
+  const id = lower(r.string(o, "id", path));
   const enabled = has("accountEnabled") ? (r.optBoolean(o, "accountEnabled", path) ?? true) : (old?.enabled ?? true);
+  const login = has("userPrincipalName") ? r.optString(o, "userPrincipalName", path) : old?.login;
+  const mail = has("mail") ? r.optString(o, "mail", path) : old?.email;
   return {
     provider: "entra",
     id,
-    login: has("userPrincipalName") ? r.optString(o, "userPrincipalName", path) : old?.login,
-    email: has("mail") ? r.optString(o, "mail", path) : old?.email,
+    login,
+    // Mail is the UPN for most users: one string for both.
+    email: mail !== undefined && mail === login ? login : mail,
     name: has("displayName") ? r.optString(o, "displayName", path) : old?.name,
     enabled,
     status: enabled ? "enabled" : "disabled",
@@ -235,11 +238,12 @@ const AMR: Readonly<Record<string, string>> = {
 const MFA_GRANT = /^(mfa|requireauthenticationstrength|authenticationstrength)$/i;
 
 /** What one sign-in record says; undefined for one vigil does not use (another user's service principal, …). */
-function readSignIn(o: Record<string, unknown>, r: Reader, path: string, api: "beta" | "v1.0", mfaCodes: ReadonlySet<number>): { userId: string; login: string | undefined; at: number; success: boolean; mfaFailure: boolean; signIn: SignIn } | undefined {
+function readSignIn(o: Record<string, unknown>, r: Reader, path: string, api: "beta" | "v1.0", mfaCodes: ReadonlySet<number>): { userId: string; at: number; success: boolean; mfaFailure: boolean; signIn: SignIn } | undefined {
   const at = r.optTime(o, "createdDateTime", path);
   if (at === undefined) r.fail(`${path}.createdDateTime`, "expected a date and time");
-  const userId = r.optString(o, "userId", path)?.toLowerCase();
-  if (userId === undefined) return undefined;
+  const rawUser = r.optString(o, "userId", path);
+  if (rawUser === undefined) return undefined;
+  const userId = lower(rawUser);
   const status = optObject(r, o, "status", path);
   const code = status ? (r.optNumber(status, "errorCode", `${path}.status`) ?? 0) : 0;
   const location = optObject(r, o, "location", path);
@@ -249,7 +253,7 @@ function readSignIn(o: Record<string, unknown>, r: Reader, path: string, api: "b
   const coords = validCoordinates(lat, lon);
   const device = optObject(r, o, "deviceDetail", path);
   let mfa: boolean | undefined;
-  let amr: string[] | undefined;
+  let amr: readonly string[] | undefined;
   if (api === "beta") {
     const requirement = r.optString(o, "authenticationRequirement", path);
     // A successful sign-in that required MFA was satisfied with it (freshly or by an MFA claim).
@@ -263,7 +267,7 @@ function readSignIn(o: Record<string, unknown>, r: Reader, path: string, api: "b
         if (ref) refs.add(ref);
       }
       if (mfa) refs.add("mfa");
-      amr = [...refs].map((x) => intern(x));
+      amr = internList([...refs]);
     }
   } else {
     const policies = o.appliedConditionalAccessPolicies;
@@ -280,7 +284,6 @@ function readSignIn(o: Record<string, unknown>, r: Reader, path: string, api: "b
   const deviceId = device ? r.optString(device, "deviceId", `${path}.deviceDetail`) : undefined;
   return {
     userId,
-    login: r.optString(o, "userPrincipalName", path),
     at,
     success: code === 0,
     mfaFailure: mfaCodes.has(code),
@@ -288,12 +291,12 @@ function readSignIn(o: Record<string, unknown>, r: Reader, path: string, api: "b
       at,
       ip: r.optString(o, "ipAddress", path),
       country: intern(countryCode(location ? r.optString(location, "countryOrRegion", `${path}.location`) : undefined)),
-      city: location ? r.optString(location, "city", `${path}.location`) : undefined,
+      city: intern(location ? r.optString(location, "city", `${path}.location`) : undefined),
       lat: coords ? lat : undefined,
       lon: coords ? lon : undefined,
       mfa,
       amr,
-      deviceId: deviceId?.toLowerCase(),
+      deviceId: deviceId === undefined ? undefined : lower(deviceId),
       deviceName: device ? r.optString(device, "displayName", `${path}.deviceDetail`) : undefined,
       deviceManaged: device ? r.optBoolean(device, "isManaged", `${path}.deviceDetail`) : undefined,
       deviceCompliant: device ? r.optBoolean(device, "isCompliant", `${path}.deviceDetail`) : undefined,
@@ -317,7 +320,7 @@ class EntraSignInFeed {
     this.#graph = graph;
     this.#config = config;
     this.#ctx = ctx;
-    this.activity = new ActivityStore(config.max_users);
+    this.activity = new ActivityStore(config.max_users, config.sign_ins.history);
     this.#mfaCodes = new Set(config.sign_ins.mfa_failure_codes);
   }
 
@@ -343,8 +346,8 @@ class EntraSignInFeed {
         if (!read) continue;
         this.#recent.set(id, read.at);
         if (read.at > newest) newest = read.at;
-        if (read.success) this.activity.signIn(read.userId, read.signIn, s.history, read.login);
-        else if (read.mfaFailure) this.activity.mfaFailure(read.userId, read.at, read.login);
+        if (read.success) this.activity.signIn(read.userId, read.signIn, s.history);
+        else if (read.mfaFailure) this.activity.mfaFailure(read.userId, read.at);
         changes++;
       }
     }
@@ -373,8 +376,9 @@ function riskRecord(o: Record<string, unknown>, r: Reader, path: string, login: 
 }
 
 function detectionRecord(o: Record<string, unknown>, r: Reader, path: string): EntraDetection | undefined {
-  const userId = r.optString(o, "userId", path)?.toLowerCase();
-  if (userId === undefined) return undefined;
+  const rawUser = r.optString(o, "userId", path);
+  if (rawUser === undefined) return undefined;
+  const userId = lower(rawUser);
   const location = optObject(r, o, "location", path);
   const place = location
     ? [r.optString(location, "city", `${path}.location`), r.optString(location, "state", `${path}.location`), r.optString(location, "countryOrRegion", `${path}.location`)].filter((x) => x !== undefined).join(", ")

@@ -76,48 +76,93 @@ const MAX_MFA_FAILURES = 64;
 /** Most distinct countries kept per user. */
 const MAX_COUNTRIES = 32;
 
-/** What vigil has seen of one user's sign-ins, bounded. */
+const NONE: readonly never[] = Object.freeze([]);
+
+/** `s` lower-cased, the same string when it already is (a directory's ids and logins mostly are). */
+export function lower(s: string): string {
+  return /[A-Z]/.test(s) ? s.toLowerCase() : s;
+}
+
+/**
+ * What vigil has seen of one user's sign-ins, bounded. Kept for every user of a directory, so the
+ * lists are made only once there is something to put in them (most users have one sign-in, one
+ * country and no MFA failure).
+ */
 export class UserActivity {
   /** The latest successful sign-in. Replaced (never changed) when a later one arrives. */
   last: SignIn | undefined = undefined;
-  /** Recent successful sign-ins, oldest first, at most the source's `history`. */
-  recent: SignIn[] = [];
-  countries: CountrySeen[] = [];
+  /** Successful sign-ins before `last`, oldest first. */
+  #older: SignIn[] | undefined = undefined;
+  /** The one country most users have, or the list once there are more. */
+  #countries: CountrySeen | CountrySeen[] | undefined = undefined;
+  #failures: number[] | undefined = undefined;
   /** Successful sign-ins recorded. */
   seen = 0;
+
+  /** The activity of a user vigil has seen sign in once, with `s`. */
+  static of(s: SignIn, history: number): UserActivity {
+    const a = new UserActivity();
+    a.record(s, history);
+    return a;
+  }
+
+  /** Recent successful sign-ins, oldest first, `last` included: at most the source's `history`. */
+  get recent(): readonly SignIn[] {
+    if (this.last === undefined) return NONE;
+    return this.#older ? [...this.#older, this.last] : [this.last];
+  }
+
+  get countries(): readonly CountrySeen[] {
+    const c = this.#countries;
+    return c === undefined ? NONE : Array.isArray(c) ? c : [c];
+  }
+
   /** Times of failed second-factor attempts, oldest first. */
-  mfaFailures: number[] = [];
+  get mfaFailures(): readonly number[] {
+    return this.#failures ?? NONE;
+  }
 
   /** Records a successful sign-in; true when it is the new latest one. */
   record(s: SignIn, history: number): boolean {
+    const all = this.last === undefined ? [] : this.#older ? [...this.#older, this.last] : [this.last];
     // Sign-in logs arrive late and out of order: insert by time.
-    let i = this.recent.length;
-    while (i > 0 && this.recent[i - 1]!.at > s.at) i--;
-    const same = i > 0 ? this.recent[i - 1]! : undefined;
+    let i = all.length;
+    while (i > 0 && all[i - 1]!.at > s.at) i--;
+    const same = i > 0 ? all[i - 1]! : undefined;
     if (same && same.at === s.at && same.ip === s.ip) {
       // The same sign-in again, with more known about it (a factor verified after the session began).
-      this.recent[i - 1] = s;
-      if (this.last !== same) return false;
-      this.last = s;
-      return true;
+      if (this.last === same) {
+        this.last = s;
+        return true;
+      }
+      all[i - 1] = s;
+      this.#keep(all, history);
+      return false;
     }
-    this.recent.splice(i, 0, s);
-    if (this.recent.length > history) this.recent.splice(0, this.recent.length - history);
+    all.splice(i, 0, s);
+    this.#keep(all, history);
     if (s.country !== undefined) {
       const known = this.countries.find((c) => c.code === s.country);
       if (!known) {
-        if (this.countries.length < MAX_COUNTRIES) this.countries.push({ code: s.country, first: s.at, prior: this.#priorTo(s.at) });
+        const seen: CountrySeen = { code: s.country, first: s.at, prior: this.#priorTo(s.at) };
+        const c = this.#countries;
+        if (c === undefined) this.#countries = seen;
+        else if (!Array.isArray(c)) this.#countries = [c, seen];
+        else if (c.length < MAX_COUNTRIES) c.push(seen);
       } else if (s.at < known.first) {
         known.first = s.at;
         known.prior = this.#priorTo(s.at);
       }
     }
     this.seen++;
-    if (this.last === undefined || s.at >= this.last.at) {
-      this.last = s;
-      return true;
-    }
-    return false;
+    return this.last === s;
+  }
+
+  /** Keeps the newest `history` of `all` (sorted by time) as `last` and the ones before it. */
+  #keep(all: SignIn[], history: number): void {
+    const kept = all.length > history ? all.slice(all.length - history) : all;
+    this.last = kept[kept.length - 1];
+    this.#older = kept.length > 1 ? kept.slice(0, -1) : undefined;
   }
 
   #priorTo(at: number): number {
@@ -127,58 +172,82 @@ export class UserActivity {
   }
 
   mfaFailure(at: number): void {
-    let i = this.mfaFailures.length;
-    while (i > 0 && this.mfaFailures[i - 1]! > at) i--;
-    this.mfaFailures.splice(i, 0, at);
-    if (this.mfaFailures.length > MAX_MFA_FAILURES) this.mfaFailures.shift();
+    const list = (this.#failures ??= []);
+    let i = list.length;
+    while (i > 0 && list[i - 1]! > at) i--;
+    list.splice(i, 0, at);
+    if (list.length > MAX_MFA_FAILURES) list.shift();
   }
 }
 
-/** The activity of every user a source has seen sign in, by user id (and by login, where the log names it). */
+/**
+ * The activity of every user a source has seen sign in, by user id. Most users of a directory
+ * signed in once in the log's reach and never failed a second factor: for them the sign-in itself is
+ * kept, and a `UserActivity` is made only once there is more to keep (a hundred thousand users,
+ * about 13 MiB less).
+ */
 export class ActivityStore {
-  readonly #byUser = new Map<string, UserActivity>();
-  readonly #byLogin = new Map<string, string>();
+  readonly #byUser = new Map<string, SignIn | UserActivity>();
   readonly #max: number;
+  readonly #history: number;
   /** Grows whenever a user's latest sign-in (or failures) change. */
   version = 0;
 
-  constructor(maxUsers: number) {
+  constructor(maxUsers: number, history = 10) {
     this.#max = maxUsers;
+    this.#history = history;
   }
 
-  /** Ids are matched without regard to case (Okta's are mixed-case, subjects' lookup keys lower-case). */
+  /** The user's latest successful sign-in. Ids are matched without regard to case (Okta's are mixed-case). */
+  lastOf(userId: string): SignIn | undefined {
+    const v = this.#byUser.get(lower(userId));
+    return v instanceof UserActivity ? v.last : v;
+  }
+
+  /** The user's activity (made for the asking when only one sign-in is kept). */
   get(userId: string): UserActivity | undefined {
-    return this.#byUser.get(userId.toLowerCase());
+    const v = this.#byUser.get(lower(userId));
+    return v === undefined || v instanceof UserActivity ? v : UserActivity.of(v, this.#history);
   }
 
-  /** The activity any of these lower-cased keys (user id, login) names. */
-  find(keys: readonly string[]): UserActivity | undefined {
-    for (const k of keys) {
-      const a = this.#byUser.get(k) ?? this.#byUser.get(this.#byLogin.get(k) ?? "");
+  /** The activity the first of these lower-cased user ids names. */
+  find(ids: readonly string[]): UserActivity | undefined {
+    for (const id of ids) {
+      const a = this.get(id);
       if (a) return a;
     }
     return undefined;
   }
 
-  #of(id: string, login: string | undefined): UserActivity | undefined {
-    const userId = id.toLowerCase();
-    let a = this.#byUser.get(userId);
-    if (!a) {
-      if (this.#byUser.size >= this.#max) return undefined;
-      a = new UserActivity();
-      this.#byUser.set(userId, a);
-      if (login !== undefined) this.#byLogin.set(login.toLowerCase(), userId);
-    }
+  #activity(userId: string): UserActivity | undefined {
+    const v = this.#byUser.get(userId);
+    if (v instanceof UserActivity) return v;
+    if (v === undefined && this.#byUser.size >= this.#max) return undefined;
+    const a = v === undefined ? new UserActivity() : UserActivity.of(v, this.#history);
+    this.#byUser.set(userId, a);
     return a;
   }
 
-  signIn(userId: string, s: SignIn, history: number, login?: string): void {
-    const a = this.#of(userId, login);
-    if (a?.record(s, history)) this.version++;
+  signIn(id: string, s: SignIn, history: number): void {
+    const userId = lower(id);
+    const v = this.#byUser.get(userId);
+    if (v === undefined) {
+      if (this.#byUser.size >= this.#max) return;
+      this.#byUser.set(userId, s);
+      this.version++;
+      return;
+    }
+    if (!(v instanceof UserActivity) && v.at === s.at && v.ip === s.ip) {
+      // The same sign-in again, with more known about it.
+      this.#byUser.set(userId, s);
+      this.version++;
+      return;
+    }
+    if (this.#activity(userId)?.record(s, history)) this.version++;
   }
 
-  mfaFailure(userId: string, at: number, login?: string): void {
-    const a = this.#of(userId, login);
+  mfaFailure(id: string, at: number): void {
+    const a = this.#activity(lower(id));
     if (!a) return;
     a.mfaFailure(at);
     this.version++;

@@ -18,7 +18,7 @@
  *   changed user's risk object (`GET /api/v1/users/{id}/risk`) for its current level and reason.
  */
 import type { PluginContext } from "../../plugin/context.ts";
-import { intern } from "../common/intern.ts";
+import { intern, internList } from "../common/intern.ts";
 import { MalformedResponse, Reader } from "../common/read.ts";
 import { SharedScan } from "../common/scan.ts";
 import { OktaReader } from "../okta/client.ts";
@@ -53,13 +53,15 @@ function oktaTime(ms: number): string {
 export function oktaUserRecord(o: Record<string, unknown>, r: Reader, path: string): IdentityUser {
   const profile = optObject(r, o, "profile", path) ?? {};
   const status = intern(r.string(o, "status", path));
+  const login = r.optString(profile, "login", `${path}.profile`);
+  const email = r.optString(profile, "email", `${path}.profile`);
   const first = r.optString(profile, "firstName", `${path}.profile`);
   const last = r.optString(profile, "lastName", `${path}.profile`);
   return {
     provider: "okta",
     id: r.string(o, "id", path),
-    login: r.optString(profile, "login", `${path}.profile`),
-    email: r.optString(profile, "email", `${path}.profile`),
+    login,
+    email: email !== undefined && email === login ? login : email,
     name: r.optString(profile, "displayName", `${path}.profile`) ?? ([first, last].filter((x) => x !== undefined).join(" ") || undefined),
     enabled: !DISABLED.has(status),
     status,
@@ -266,7 +268,7 @@ class OktaSignInFeed {
   constructor(okta: OktaReader, config: OktaConnection, ctx: PluginContext) {
     this.#okta = okta;
     this.#config = config;
-    this.activity = new ActivityStore(config.max_users);
+    this.activity = new ActivityStore(config.max_users, config.sign_ins.history);
     const filter = SIGN_IN_EVENTS.map((t) => `eventType eq "${t}"`).join(" or ");
     this.#stream = new LogStream(okta, filter, config.sign_ins.lookback, config.sign_ins.max_events, config.org_url, ctx);
   }
@@ -293,7 +295,7 @@ class OktaSignInFeed {
       const session = sessionId !== undefined ? this.#sessions.get(sessionId) : undefined;
       const methods = session?.methods ?? [];
       const signIn = this.#signIn(e, r, path, at, methods);
-      this.activity.signIn(userId, signIn, this.#config.sign_ins.history, user.login);
+      this.activity.signIn(userId, signIn, this.#config.sign_ins.history);
       if (sessionId !== undefined) this.#remember(sessionId, { userId, at, methods, signIn });
       return;
     }
@@ -301,7 +303,7 @@ class OktaSignInFeed {
     const method = verifiedMethod(e, r, path);
     if (isPassword(method)) return;
     if (result === "FAILURE" || result === "DENY") {
-      this.activity.mfaFailure(userId, at, user.login);
+      this.activity.mfaFailure(userId, at);
       return;
     }
     if (result !== "SUCCESS" || sessionId === undefined) return;
@@ -342,7 +344,7 @@ class OktaSignInFeed {
       at,
       ip: client ? r.optString(client, "ipAddress", `${path}.client`) : undefined,
       country: intern(countryCode(geo ? r.optString(geo, "country", `${path}.client.geographicalContext`) : undefined)),
-      city: geo ? r.optString(geo, "city", `${path}.client.geographicalContext`) : undefined,
+      city: intern(geo ? r.optString(geo, "city", `${path}.client.geographicalContext`) : undefined),
       lat: coords ? lat : undefined,
       lon: coords ? lon : undefined,
       mfa: methods.length > 0,
@@ -356,8 +358,8 @@ class OktaSignInFeed {
   }
 }
 
-function amrOf(methods: readonly string[]): string[] {
-  return methods.length === 0 ? ["pwd"] : ["pwd", "mfa", ...methods.filter((m) => m !== "mfa")].map((x) => intern(x));
+function amrOf(methods: readonly string[]): readonly string[] {
+  return internList(methods.length === 0 ? ["pwd"] : ["pwd", "mfa", ...methods.filter((m) => m !== "mfa")]);
 }
 
 // ---------------------------------------------------------------------------------------------
