@@ -203,7 +203,9 @@ function explain(err: unknown, url: string, permission: string, licence: string 
     });
   }
   if (err.status === 403) {
-    return new UpstreamError(false, scrub(`${where} → 403: the app registration lacks the application permission ${permission} (grant it in Entra ID and give admin consent) — ${err.message}`), {
+    // Identity Protection answers an unlicensed tenant with a bare 403 at times: say both.
+    const orLicence = licence ? `, or the tenant lacks ${licence}` : "";
+    return new UpstreamError(false, scrub(`${where} → 403: the app registration lacks the application permission ${permission} (grant it in Entra ID and give admin consent)${orLicence} — ${err.message}`), {
       status: 403,
       cause: err,
       details: { permission },
