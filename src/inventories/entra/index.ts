@@ -3,6 +3,7 @@ import { errorMessage } from "../../errors.ts";
 import type { InventoryFactory } from "../../plugin/inventory.ts";
 import type { Subject } from "../../policy/model.ts";
 import { GUID_RE } from "../../sources/graph/config.ts";
+import type { SharedScan } from "../../sources/common/scan.ts";
 import type { ActivityStore, ServicePrincipal } from "../../sources/identity/model.ts";
 import { openIdentitySource } from "../../sources/identity/open.ts";
 import { entraConnectionShape } from "../../sources/identity/schema.ts";
@@ -49,28 +50,37 @@ export const entraInventory: InventoryFactory<EntraInventoryConfig> = {
     let sps: { dir: unknown; version: number; list: Subject[] } | undefined;
     let joined: { a: Subject[]; b: Subject[]; list: Subject[] } | undefined;
     let lastSignInError: string | undefined;
+    /**
+     * The sign-in activity, or what was last read of it when the log cannot be read now: users are
+     * still listed (the perimeter checks then find their sign-in attributes missing), and the log
+     * says why once.
+     */
+    const signInsOrLast = async (scan: SharedScan<ActivityStore>, signal: AbortSignal): Promise<ActivityStore | undefined> => {
+      try {
+        const value = (await scan.get(config.refresh, signal)).value;
+        lastSignInError = undefined;
+        return value;
+      } catch (err) {
+        const message = scrub(errorMessage(err));
+        if (message !== lastSignInError) {
+          lastSignInError = message;
+          ctx.logger.warn({ inventory: "entra" }, `Entra sign-in log cannot be read; users are listed without their sign-in facts: ${message}`);
+        }
+        return scan.last?.value;
+      }
+    };
     return {
       async list(signal) {
         const src = await lease.value;
-        const dir = (await src.users().get(config.refresh, signal)).value;
-        const members = config.groups ? (await src.groupMembers(config.groups).get(config.groups_refresh, signal)).value : undefined;
-        let activity: ActivityStore | undefined;
-        if (config.sign_in_facts) {
-          const scan = src.signIns();
-          try {
-            activity = (await scan.get(config.refresh, signal)).value;
-            lastSignInError = undefined;
-          } catch (err) {
-            // Users are still listed without what the sign-in log would have said: the perimeter
-            // checks then find their attributes missing (unknown), and the log says why once.
-            activity = scan.last?.value;
-            const message = scrub(errorMessage(err));
-            if (message !== lastSignInError) {
-              lastSignInError = message;
-              ctx.logger.warn({ inventory: "entra" }, `Entra sign-in log cannot be read; users are listed without their sign-in facts: ${message}`);
-            }
-          }
-        }
+        // The directory, the group members, the sign-in log and the service principals are read side by side.
+        const [dirScan, membersScan, activity, spScan] = await Promise.all([
+          src.users().get(config.refresh, signal),
+          config.groups ? src.groupMembers(config.groups).get(config.groups_refresh, signal) : undefined,
+          config.sign_in_facts ? signInsOrLast(src.signIns(), signal) : undefined,
+          config.service_principals ? src.servicePrincipals().get(config.refresh, signal) : undefined,
+        ]);
+        const dir = dirScan.value;
+        const members = membersScan?.value;
         const list = users.list(
           dir,
           activity,
@@ -82,8 +92,8 @@ export const entraInventory: InventoryFactory<EntraInventoryConfig> = {
             return userSubject(u, s, mapping, labels);
           },
         );
-        if (!config.service_principals) return list;
-        const spDir = (await src.servicePrincipals().get(config.refresh, signal)).value;
+        if (!spScan) return list;
+        const spDir = spScan.value;
         if (!sps || sps.dir !== spDir || sps.version !== spDir.version) {
           sps = { dir: spDir, version: spDir.version, list: [...spDir.values()].filter((sp) => config.include_disabled || sp.enabled).map(servicePrincipalSubject) };
         }

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { errorMessage } from "../../errors.ts";
 import type { InventoryFactory } from "../../plugin/inventory.ts";
+import type { SharedScan } from "../../sources/common/scan.ts";
 import type { ActivityStore } from "../../sources/identity/model.ts";
 import { openIdentitySource } from "../../sources/identity/open.ts";
 import { oktaConnectionShape } from "../../sources/identity/schema.ts";
@@ -39,26 +40,36 @@ export const oktaInventory: InventoryFactory<OktaInventoryConfig> = {
     const mapping = resolveMapping(config.attributes, "okta_id");
     const statuses = config.statuses ? new Set<string>(config.statuses) : undefined;
     let lastSignInError: string | undefined;
+    /**
+     * The sign-in activity, or what was last read of it when the log cannot be read now: users are
+     * still listed (the perimeter checks then find their sign-in attributes missing), and the log
+     * says why once.
+     */
+    const signInsOrLast = async (scan: SharedScan<ActivityStore>, signal: AbortSignal): Promise<ActivityStore | undefined> => {
+      try {
+        const value = (await scan.get(config.refresh, signal)).value;
+        lastSignInError = undefined;
+        return value;
+      } catch (err) {
+        const message = scrub(errorMessage(err));
+        if (message !== lastSignInError) {
+          lastSignInError = message;
+          ctx.logger.warn({ inventory: "okta" }, `Okta System Log cannot be read; users are listed without their sign-in facts: ${message}`);
+        }
+        return scan.last?.value;
+      }
+    };
     return {
       async list(signal) {
         const src = await lease.value;
-        const dir = (await src.users(config.search).get(config.refresh, signal)).value;
-        const members = config.groups ? (await src.groupMembers(config.groups).get(config.groups_refresh, signal)).value : undefined;
-        let activity: ActivityStore | undefined;
-        if (config.sign_in_facts) {
-          const scan = src.signIns();
-          try {
-            activity = (await scan.get(config.refresh, signal)).value;
-            lastSignInError = undefined;
-          } catch (err) {
-            activity = scan.last?.value;
-            const message = scrub(errorMessage(err));
-            if (message !== lastSignInError) {
-              lastSignInError = message;
-              ctx.logger.warn({ inventory: "okta" }, `Okta System Log cannot be read; users are listed without their sign-in facts: ${message}`);
-            }
-          }
-        }
+        // The directory, the group members and the System Log are read side by side.
+        const [dirScan, membersScan, activity] = await Promise.all([
+          src.users(config.search).get(config.refresh, signal),
+          config.groups ? src.groupMembers(config.groups).get(config.groups_refresh, signal) : undefined,
+          config.sign_in_facts ? signInsOrLast(src.signIns(), signal) : undefined,
+        ]);
+        const dir = dirScan.value;
+        const members = membersScan?.value;
         return users.list(
           dir,
           activity,

@@ -13,7 +13,8 @@
  *   `User.Read.All`), members of nested groups included.
  * - `GET /{v1.0|beta}/auditLogs/signIns` (`AuditLog.Read.All` and `Directory.Read.All`, and an Entra
  *   ID P1/P2 tenant — else 403 `Authentication_RequestFromNonPremiumTenantOrB2CTenant`): only
- *   `$filter=createdDateTime ge <time>` (anything else is 400), `$top` 1–1000, newest first, paged;
+ *   `$filter=createdDateTime ge <time>` (anything else is 400), no `$select` (400, as Graph refuses
+ *   it there), `$top` 1–1000, newest first, paged;
  *   beta records carry `authenticationRequirement`, `authenticationDetails` and
  *   `authenticationMethodsUsed`, v1.0 records do not.
  * - `GET /v1.0/identityProtection/riskyUsers` (`IdentityRiskyUser.Read.All`, P2),
@@ -533,6 +534,8 @@ export class FakeGraphIdentity extends FakeEntra {
       if (!state) return graphError(400, "Request_BadRequest", "The skip token is invalid or has expired.");
       ({ rows, top, offset } = state);
     } else {
+      // Graph refuses $select on sign-ins: every record comes whole.
+      if (req.query.has("$select")) return graphError(400, "BadRequest", "Query option 'Select' is not allowed. To allow it, set the 'AllowedQueryOptions' property on EnableQueryAttribute or QueryValidationSettings.");
       const f = this.#timeFilter(req, "createdDateTime", ["ge", "le", "eq"]);
       if (f && "status" in f) return f;
       const topText = req.query.get("$top");
