@@ -457,7 +457,8 @@ class RiskFeed {
     let newest = full ? 0 : this.#cursor!;
     const seen = full ? new Set<string>() : undefined;
     let page = 0;
-    const pages = this.#graph.pages(this.#path, filter === undefined ? {} : { filter }, {
+    // Identity Protection pages 20 at a time unless asked for more (500 at most).
+    const pages = this.#graph.pages(this.#path, filter === undefined ? { top: 500 } : { filter, top: 500 }, {
       signal,
       deadline,
       permission: this.#permission,

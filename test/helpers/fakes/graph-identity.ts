@@ -20,7 +20,7 @@
  * - `GET /v1.0/identityProtection/riskyUsers` (`IdentityRiskyUser.Read.All`, P2),
  *   `riskDetections` (`IdentityRiskEvent.Read.All`, P2; `$filter=detectedDateTime ge …`, `$top` ≤ 500)
  *   and `riskyServicePrincipals` (`IdentityRiskyServicePrincipal.Read.All`, Workload ID Premium),
- *   with `$filter=riskLastUpdatedDateTime ge|gt …`.
+ *   with `$filter=riskLastUpdatedDateTime ge|gt …`; pages of 20 unless `$top` (≤ 500) asks for more.
  * Faults (429 with or without Retry-After, 503) come from `throttle()`, `unavailable()` and `fail()`.
  */
 import { randomUUID } from "node:crypto";
@@ -568,12 +568,15 @@ export class FakeGraphIdentity extends FakeEntra {
   #risky(req: FakeRequest, all: Record<string, unknown>[], path: string): FakeReply {
     const f = this.#timeFilter(req, "riskLastUpdatedDateTime", ["ge", "gt"]);
     if (f && "status" in f) return f;
+    const topText = req.query.get("$top");
+    const top = topText === null ? 20 : Number(topText);
+    if (!Number.isInteger(top) || top < 1 || top > 500) return graphError(400, "Request_BadRequest", `Invalid $top value '${topText}': the maximum is 500.`);
     const rows = all.filter((r) => {
       if (!f) return true;
       const at = Date.parse(r.riskLastUpdatedDateTime as string);
       return f.op === "ge" ? at >= f.at : at > f.at;
     });
-    return this.#paged(req, rows, path, 100);
+    return this.#paged(req, rows, path, top);
   }
 
   #detections(req: FakeRequest): FakeReply {
