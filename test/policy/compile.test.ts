@@ -241,7 +241,7 @@ communication_policies:
 
   it("unknown check type message lists the known types", async () => {
     const [issue] = await issuesOf("checks:\n  foo:\n    type: nope\n");
-    assert.equal(issue!.message, 'unknown check type "nope"; known: mfa, managed_device, location, session_age, certificate_validity, device_compliance, anomaly_detection');
+    assert.equal(issue!.message, 'unknown check type "nope"; known: mfa, managed_device, location, session_age, certificate_validity, device_compliance, anomaly_detection, user_risk_score');
   });
 });
 
