@@ -21,7 +21,7 @@
  * `VIGIL_ERR_UNAVAILABLE`); workers use the waiting one, so they resume by themselves.
  */
 import { randomBytes } from "node:crypto";
-import { Queue, UnrecoverableError, Worker, type Job, type JobsOptions } from "bullmq";
+import { DelayedError, Queue, UnrecoverableError, Worker, type Job, type JobsOptions } from "bullmq";
 import type { Redis } from "ioredis";
 import { VigilError, errorMessage, isTransient } from "../errors.ts";
 import { redisError } from "../db/redis/connection.ts";
@@ -290,7 +290,10 @@ export class BullQueue implements WorkQueue {
     let q = this.#queues.get(kind);
     if (!q) {
       validKind(kind);
-      q = new Queue(kind, { connection: this.#o.connection, prefix: this.#bullPrefix, skipWaitingForReady: true });
+      // A BullMQ queue made while Redis is away would wait for it (its set-up reads the server's
+      // version): fail fast instead, as every call on the connection does.
+      if (this.#o.connection.status !== "ready") throw new VigilError("VIGIL_ERR_UNAVAILABLE", `cannot use the ${kind} queue: Redis is not connected (${this.#o.connection.status})`);
+      q = new Queue(kind, { connection: this.#o.connection, prefix: this.#bullPrefix });
       q.on("error", (err) => this.#workerError(kind, err));
       this.#queues.set(kind, q);
     }
@@ -300,7 +303,7 @@ export class BullQueue implements WorkQueue {
   #startWorker(kind: string): void {
     if (this.#workers.has(kind)) return;
     const reg = this.#handlers.get(kind)!;
-    const worker = new Worker(kind, (job: Job) => this.#process(kind, reg.handler, job), {
+    const worker = new Worker(kind, (job: Job, _token?: string, signal?: AbortSignal) => this.#process(kind, reg.handler, job, signal), {
       connection: this.#o.workerConnection,
       prefix: this.#bullPrefix,
       concurrency: reg.concurrency,
@@ -318,13 +321,18 @@ export class BullQueue implements WorkQueue {
     this.#workers.set(kind, worker);
   }
 
-  async #process(kind: string, handler: JobHandler<unknown>, job: Job): Promise<void> {
+  async #process(kind: string, handler: JobHandler<unknown>, job: Job, signal: AbortSignal | undefined): Promise<void> {
     const record = toRecord(kind, job);
     this.#inflight++;
     this.#running.set(kind, (this.#running.get(kind) ?? 0) + 1);
     try {
-      await handler(record);
+      await abandonOn(handler(record), signal);
     } catch (err) {
+      if (err === ABANDONED) {
+        // Left to BullMQ as it is: the job stays active without its lock renewed, and runs again
+        // (as the same attempt) once the lock lapses, like a job of a replica that died.
+        throw new DelayedError("the replica stopped before the job finished");
+      }
       const message = errorMessage(err);
       const code = errorCode(err);
       const final = !isTransient(err) || record.attempt >= record.max_attempts;
@@ -351,7 +359,8 @@ export class BullQueue implements WorkQueue {
   }
 
   #failed(kind: string, job: Job, err: Error): void {
-    const record = toRecord(kind, job);
+    // Counted after the failure: the attempts made are the attempts the job had.
+    const record = { ...toRecord(kind, job), attempt: Math.max(1, job.attemptsMade) };
     const code = (job as { vigilCode?: string }).vigilCode ?? (job.data as Envelope).c ?? undefined;
     this.#log.warn({ job: record.id, kind, attempt: record.attempt, code, err: err.message }, "queue: job failed");
     const failure: FailedJob = code === undefined || code === null ? { job: record, error: err.message } : { job: record, error: err.message, code };
@@ -385,6 +394,9 @@ export class BullQueue implements WorkQueue {
     clearTimeout(timer);
     if (timedOut) {
       this.#log.warn({ active: this.#inflight, drainTimeoutMs: this.#drainMs }, "queue: stopped with handlers still running; their jobs run again on another replica once their locks lapse");
+      // The workers stop waiting for those handlers and renewing their locks, and close.
+      for (const w of workers) w.cancelAllJobs("the replica is stopping");
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 1_000).unref())]);
     }
     await Promise.allSettled([...this.#queues.values()].map((q) => q.close()));
     this.#queues.clear();
@@ -442,6 +454,28 @@ export class BullQueue implements WorkQueue {
   running(): Record<string, number> {
     return Object.fromEntries(this.#running);
   }
+}
+
+const ABANDONED = Symbol("abandoned");
+
+/** The handler's outcome, or ABANDONED thrown as soon as `signal` aborts (the handler runs on, unheard). */
+function abandonOn(work: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.reject(ABANDONED);
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(ABANDONED);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
 }
 
 function toRecord(kind: string, job: Job): JobRecord {

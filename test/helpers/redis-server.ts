@@ -17,8 +17,14 @@ export const REDIS_MISSING: string | undefined =
   spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0 ? undefined : "redis-server is not installed (scripts/install-test-deps installs the Debian package)";
 
 export interface RedisServerOptions {
-  /** Append-only file with `appendfsync always` (default true); false: no persistence at all. */
+  /** Append-only file (default true); false: no persistence at all. */
   readonly aof?: boolean;
+  /**
+   * `always` (default): each write on disk before it is acknowledged, what cluster mode asks for.
+   * `everysec`: acknowledged writes still survive a SIGKILL of the server (they are written to the
+   * file first), at a fraction of the fsync cost, for tests that do not crash the host.
+   */
+  readonly fsync?: "always" | "everysec";
   /** Extra `--name value` arguments. */
   readonly args?: readonly string[];
 }
@@ -89,7 +95,7 @@ export class RedisServer {
       "--dir", this.dir,
       "--save", "",
       "--appendonly", aof ? "yes" : "no",
-      "--appendfsync", "always",
+      "--appendfsync", this.#options.fsync ?? "always",
       "--maxmemory-policy", "noeviction",
       "--daemonize", "no",
       "--loglevel", "warning",
