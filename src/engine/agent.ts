@@ -295,6 +295,8 @@ export class Agent {
         if (leader) void this.#tookOverLeadership();
       },
       onRedis: (up, reason) => {
+        // Closing the connections on stop is not losing Redis.
+        if (this.#stopping) return;
         if (!up) this.#logger.error({ reason }, `lost the connection to Redis: ${reason ?? "closed"}; not ready until it is back (signals get 503, work resumes by itself)`);
         else if (this.#ready) this.#logger.info("the connection to Redis is back");
       },

@@ -108,6 +108,27 @@ for i = 2, #ARGV, 2 do
 end
 return n`);
 
+/**
+ * markEnforced in one step: KEYS: states hash, unenforced set. ARGV: subject, generation, access,
+ * unenforced member. Reads the state's generations (decoded, never re-encoded: the JSON stays the
+ * bytes JSON.stringify wrote) and, unless it already records a later one, rewrites the two fields
+ * every store writes last, `"enforced_generation":N,"enforced_access":"…"}`. Returns 1 when
+ * written, 0 when there is nothing to write, -1 when the state is not laid out that way (the caller
+ * then writes it the long way).
+ */
+const MARK_ENFORCED = script(`
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local s = cjson.decode(raw)
+local gen = tonumber(ARGV[2])
+if type(s.enforced_generation) ~= 'number' or type(s.decision) ~= 'table' or type(s.decision.generation) ~= 'number' then return -1 end
+if s.enforced_generation > gen then return 0 end
+local tail = '"enforced_generation":' .. string.format('%d', s.enforced_generation) .. ',"enforced_access":"' .. tostring(s.enforced_access) .. '"}'
+if string.sub(raw, -#tail) ~= tail then return -1 end
+redis.call('HSET', KEYS[1], ARGV[1], string.sub(raw, 1, #raw - #tail) .. '"enforced_generation":' .. ARGV[2] .. ',"enforced_access":"' .. ARGV[3] .. '"}')
+if gen < s.decision.generation then redis.call('SADD', KEYS[2], ARGV[4]) else redis.call('SREM', KEYS[2], ARGV[4]) end
+return 1`);
+
 /** A write assembled from checks and ops, run by APPLY. */
 class Tx {
   readonly keys: string[] = [];
@@ -385,8 +406,14 @@ export class RedisStore implements StateStore {
     return out.sort((a, b) => cmp(a.decision.policy, b.decision.policy) || cmp(a.decision.subject, b.decision.subject));
   }
 
-  /** Records that `generation` was handed to enforcement; never moves backwards. */
+  /** Records that `generation` was handed to enforcement; never moves backwards. One script, no read first. */
   async markEnforced(policy: string, subject: string, generation: number, access: AccessLevel): Promise<void> {
+    const done = Number(
+      await this.#call("mark a state enforced", () =>
+        MARK_ENFORCED(this.#redis, [this.#states(policy), this.#unenforcedKey], [subject, Math.floor(generation), access, `${policy}${SEP}${subject}`]),
+      ),
+    );
+    if (done !== -1) return;
     await this.#optimistic("mark a state enforced", async () => {
       const raw = await this.#call("read a state", () => this.#redis.hget(this.#states(policy), subject));
       if (raw === null) return undefined;

@@ -14,7 +14,7 @@ import { checkPersistence } from "../../src/db/redis/persistence.ts";
 import { admit, resumeGuard, type GuardState } from "../../src/policy/decide.ts";
 import { FakeClock } from "../../src/util/clock.ts";
 import { REDIS_MISSING, RedisServer } from "../helpers/redis-server.ts";
-import { stateStoreContract, type StoreBackend } from "./contract.ts";
+import { state, stateStoreContract, type StoreBackend } from "./contract.ts";
 
 const KEY = auditKey("k".repeat(32) + "-audit-key-for-tests");
 let server: RedisServer | undefined;
@@ -99,6 +99,23 @@ describe("Redis store: shared by replicas", { skip: REDIS_MISSING ?? false }, ()
     );
     assert.equal(admitted.filter(Boolean).length, 10);
     assert.equal(((await stores[1]!.getMeta("guard:p")) as GuardState).paused, true);
+  });
+
+  test("markEnforced rewrites a state in one step, and the long way when its fields are laid out otherwise", async (t) => {
+    const store = new RedisStore(await connection(t), { prefix: `m${++counter}` });
+    await store.start();
+    const base = state("p", "a", { generation: 3, enforced: 1, access: "deny" });
+    // The last two fields as every store writes them, and the same state with them first.
+    const { enforced_generation, enforced_access, ...rest } = base;
+    await store.putStates([base, { enforced_generation, enforced_access, ...rest, decision: { ...rest.decision, subject: "b" } } as typeof base]);
+    for (const subject of ["a", "b"]) {
+      await store.markEnforced("p", subject, 3, "deny");
+      const s = await store.getState("p", subject);
+      assert.deepEqual([s?.enforced_generation, s?.enforced_access, s?.decision.reasons], [3, "deny", base.decision.reasons], subject);
+      await store.markEnforced("p", subject, 2, "full_access");
+      assert.equal((await store.getState("p", subject))?.enforced_access, "deny", `${subject}: never backwards`);
+    }
+    assert.deepEqual(await store.unenforced(), []);
   });
 
   test("a chain changed in Redis is caught by verify, and refused at start", async (t) => {

@@ -90,8 +90,10 @@ export class RedisKeyedLock implements LockLike {
         return await fn();
       } finally {
         clearInterval(renew);
-        // A release that fails leaves the keys to expire.
-        await this.#call(RELEASE, redisKeys, token, "release a lock").catch(() => undefined);
+        // Not waited for: the next claim of these keys from this process goes out on the same
+        // connection after it, and Redis runs a connection's commands in order; another process
+        // retries until it is through. A release that fails leaves the keys to expire.
+        this.#call(RELEASE, redisKeys, token, "release a lock").catch(() => undefined);
       }
     });
   }
