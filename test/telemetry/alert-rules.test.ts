@@ -32,6 +32,7 @@ const EXPECTED_ALERTS = [
   "VigilCertificateExpiringSoon",
   "VigilCertificateRevoked",
   "VigilInventoryStale",
+  "VigilClusterRedisDown",
 ];
 
 test("promtool check rules accepts vigil-alerts.yml", { skip }, () => {
@@ -66,7 +67,7 @@ test("the rules define exactly the expected alerts, each tested firing and not f
 test("the rules only use metrics vigil exports", () => {
   const rules = readFileSync(RULES, "utf8");
   const exprs = [...rules.matchAll(/^\s*expr: (.+)$/gm)].map((m) => m[1] ?? "");
-  const known = new Set([...N.ALL_METRICS, ...N.CERTIFICATE_METRICS].map((d) => d.name));
+  const known = new Set([...N.ALL_METRICS, ...N.CERTIFICATE_METRICS, ...N.CLUSTER_METRICS].map((d) => d.name));
   for (const expr of exprs) {
     for (const [name] of expr.matchAll(/\bvigil_[a-z0-9_]+/g)) {
       const base = name.replace(/_(bucket|count|sum)$/, "");
