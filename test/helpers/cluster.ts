@@ -22,6 +22,8 @@ export interface ClusterConfigOptions {
   readonly lockDuration?: string;
   readonly lease?: string;
   readonly logLevel?: string;
+  /** Extra keys of `agent.cluster.redis`, as YAML flow entries (`username: vigil, password: …`). */
+  readonly redis?: string;
   /** Extra YAML under `enforcement:` (limits, retry). */
   readonly enforcement?: string;
 }
@@ -41,7 +43,7 @@ agent:
   audit: {key: "${AUDIT_KEY}"}
   shutdown_timeout: 2s
   cluster:
-    redis: {url: "${o.redisUrl}", connect_timeout: 2s, command_timeout: 2s}
+    redis: {url: "${o.redisUrl}", connect_timeout: 2s, command_timeout: 2s${o.redis ? `, ${o.redis}` : ""}}
     prefix: ${o.prefix ?? "vigil"}
     lock_duration: ${o.lockDuration ?? "3s"}
     lease: ${o.lease ?? "3s"}

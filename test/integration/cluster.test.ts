@@ -78,7 +78,47 @@ describe("cluster mode", { skip: REDIS_MISSING ?? false }, () => {
       "the refused signals left nothing behind; the retried one was delivered",
     );
     assert.match(await (await fetch(`${agent.metrics}/metrics`)).text(), /^vigil_cluster_redis_up 1$/m);
-    assert.ok(!agent.lines.some((l) => JSON.stringify(l).includes(redis.url.replace("redis://", "redis://user:"))));
+  });
+
+  test("Redis credentials reach no log line, error, readiness reason, API answer or metric, wrong or right", async (t) => {
+    const redis = await RedisServer.start();
+    t.after(() => redis.stop());
+    const password = "s3cret-replica-password-0123456";
+    const wrong = "wrong-replica-password-7654321";
+    await redis.client().call("ACL", "SETUSER", "vigil", "on", `>${password}`, "~*", "&*", "+@all");
+    const receiver = new WebhookReceiver(HOOK_SECRET);
+    const hook = await receiver.start();
+    t.after(() => receiver.stop());
+    const { file } = clusterConfig({ redisUrl: redis.url, hook, subjects: 2, redis: 'username: vigil, password: "${env:VIGIL_TEST_REDIS_PASSWORD}"' });
+    const seen: string[] = [];
+    const answer = async (a: AgentProcess, method: string, path: string, body?: unknown) => {
+      const r = await a.request(method, path, body);
+      seen.push(JSON.stringify(r.json), [...r.headers].join("\n"));
+      return r;
+    };
+
+    // A wrong password: Redis refuses it, and the replica says so without saying what it sent.
+    const refused = await AgentProcess.start(file, { VIGIL_TEST_REDIS_PASSWORD: wrong }, { until: "listening" });
+    t.after(() => refused.stop());
+    await until(async () => {
+      const r = await answer(refused, "GET", "/readyz");
+      return r.status === 503 && (r.json.reasons as string[]).some((x) => /WRONGPASS|invalid username-password/.test(x));
+    }, 10_000);
+    assert.equal((await answer(refused, "POST", "/v1/signals", { subject: subjectId(0), check: "mfa", status: "fail" })).status, 503);
+    await refused.stop();
+
+    // The right one: it works, and it is nowhere either.
+    const agent = await AgentProcess.start(file, { VIGIL_TEST_REDIS_PASSWORD: password });
+    t.after(() => agent.stop());
+    assert.equal((await answer(agent, "POST", "/v1/signals", { subject: subjectId(0), check: "mfa", status: "fail" })).status, 202);
+    await receiver.waitForDeliveries(1);
+    for (const path of ["/readyz", "/v1/status", "/v1/enforcement", "/v1/audit?limit=1000"]) await answer(agent, "GET", path);
+    seen.push(await (await fetch(`${agent.metrics}/metrics`)).text());
+    await agent.stop();
+
+    const everything = [...seen, ...[refused, agent].flatMap((a) => [...a.lines.map((l) => JSON.stringify(l)), ...a.stderr])].join("\n");
+    assert.match(everything, /WRONGPASS|invalid username-password/, "the refusal itself was reported");
+    for (const secret of [password, wrong]) assert.ok(!everything.includes(secret), "a Redis password was written out");
   });
 
   test("the blast-radius guard holds at its limit across replicas, not at the limit times the replicas", async (t) => {
