@@ -14,6 +14,7 @@ import { checkPersistence } from "../../src/db/redis/persistence.ts";
 import { admit, resumeGuard, type GuardState } from "../../src/policy/decide.ts";
 import { FakeClock } from "../../src/util/clock.ts";
 import { REDIS_MISSING, RedisServer } from "../helpers/redis-server.ts";
+import { until } from "../helpers/wait.ts";
 import { state, stateStoreContract, type StoreBackend } from "./contract.ts";
 
 const KEY = auditKey("k".repeat(32) + "-audit-key-for-tests");
@@ -186,9 +187,8 @@ describe("Redis store: shared by replicas", { skip: REDIS_MISSING ?? false }, ()
     const wrong = openRedis({ ...settings, password: "not-the-password-at-all" }, "command", "test:wrong");
     const errors: string[] = [];
     wrong.on("error", (err: Error) => errors.push(err.message));
-    await new Promise((r) => setTimeout(r, 300));
+    await until(() => errors.length > 0, 5_000);
     await closeRedis(wrong);
-    assert.ok(errors.length > 0);
     assert.match(errors[0]!, /WRONGPASS|invalid username-password/);
     assert.ok(errors.every((e) => !e.includes("not-the-password-at-all") && !e.includes(password)));
   });
