@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { join } from "node:path";
 import { createLogger, formatLogLine } from "../../src/telemetry/log.ts";
@@ -67,14 +67,15 @@ identity_perimeter: {require_location_check: false}
 `;
 
   async function firstLines(args: string[], env: NodeJS.ProcessEnv, done: (out: string) => boolean): Promise<string> {
-    const child = spawn(args[0]!, args.slice(1), { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    // Its own process group, stopped as a whole: script(1) does not pass SIGTERM on to the agent it started.
+    const child = spawn(args[0]!, args.slice(1), { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
     try {
       await until(() => done(out), 15_000);
     } finally {
       const exited = once(child, "exit");
-      child.kill("SIGTERM");
+      process.kill(-child.pid!, "SIGTERM");
       await exited;
     }
     return out;
@@ -94,7 +95,15 @@ identity_perimeter: {require_location_check: false}
     const piped = await firstLines([process.execPath, BIN, "run", "-c", file], {}, (o) => o.includes("vigil started"));
     assert.equal(JSON.parse(piped.split("\n").find((l) => l.includes("vigil started"))!).msg, "vigil started");
     // script(1) gives the agent a pseudo-terminal as its stdout.
-    const tty = await firstLines(["script", "-qfec", `${process.execPath} ${BIN} run -c ${file}`, "/dev/null"], { NO_COLOR: "1" }, (o) => o.includes("vigil started"));
+    let tty: string;
+    try {
+      tty = await firstLines(["script", "-qfec", `${process.execPath} ${BIN} run -c ${file}`, "/dev/null"], { NO_COLOR: "1" }, (o) => o.includes("vigil started"));
+    } finally {
+      // script(1) starts the agent in a session of its own and may die before passing SIGTERM on:
+      // stop whatever still runs this config, and wait until it has gone.
+      spawnSync("pkill", ["-TERM", "-f", file]);
+      await until(() => spawnSync("pgrep", ["-f", file]).status === 1, 15_000);
+    }
     const started = tty.split(/\r?\n/).find((l) => l.includes("vigil started"))!;
     assert.match(started, /^\d{4}-\d\d-\d\dT[\d:.]+Z INFO  vigil started api=/, JSON.stringify(started));
   });
