@@ -348,13 +348,14 @@ function rangeStart(node: unknown): number | undefined {
   return range?.[0];
 }
 
-/** The action and provider types a parsed config names (so only their provider folders load). */
+/** The action, provider and inventory types a parsed config names (so only their built-ins load). */
 function usedTypes(raw: ParsedConfig): UsedTypes {
   const levels = (e: { full_access: readonly { type: string }[]; read_only: readonly { type: string }[]; deny: readonly { type: string }[] } | undefined) =>
     e ? [...e.full_access, ...e.read_only, ...e.deny].map((a) => a.type) : [];
   return {
     actions: [...levels(raw.enforcement), ...raw.communication_policies.flatMap((p) => levels(p.enforcement)), ...levels(raw.identity_perimeter?.enforcement)],
     providers: Object.entries(raw.providers).map(([name, entry]) => entry.type ?? name),
+    inventories: raw.inventories.map((i) => i.type),
   };
 }
 
