@@ -1,7 +1,7 @@
 /**
  * Built-in inventories, each imported only when a configuration lists one of its type (or when every
  * one is asked for: an unknown type's error lists them all), so an agent reading a static list does
- * not carry the device-management clients.
+ * not carry the device-management or identity-provider clients.
  */
 import { defineInventory, type AnyInventoryFactory } from "../plugin/inventory.ts";
 
@@ -12,6 +12,8 @@ const FOLDERS: Readonly<Record<string, () => Promise<AnyInventoryFactory>>> = {
   intune: () => import("./intune/index.ts").then((m) => defineInventory(m.intuneInventory)),
   fleet: () => import("./fleet/index.ts").then((m) => defineInventory(m.fleetInventory)),
   jamf: () => import("./jamf/index.ts").then((m) => defineInventory(m.jamfInventory)),
+  entra: () => import("./entra/index.ts").then((m) => defineInventory(m.entraInventory)),
+  okta: () => import("./okta/index.ts").then((m) => defineInventory(m.oktaInventory)),
 };
 
 /** The built-in inventory types. */
