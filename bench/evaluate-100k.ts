@@ -10,15 +10,14 @@
  * "Done" is the first metrics scrape (every 50 ms) whose sum of vigil_evaluations_total reaches N.
  * Memory: VmHWM (peak) and VmRSS from /proc/<pid>/status, sampled with each scrape, and 2 s after done.
  *
- * Goals (issue "Footprint", with the runtime flags as shipped: pass them in BENCH_AGENT_ARGS or
- * NODE_OPTIONS): 100,000 subjects all evaluated within 3 s with a peak RSS of at most 250 MiB;
+ * Goals (issue "Footprint", with the runtime settings as shipped, lib.ts `shippedRuntimeEnv`): 100,000 subjects all evaluated within 3 s with a peak RSS of at most 250 MiB;
  * 300,000 within 9 s and at most 450 MiB. Other counts print the figures without a goal.
  *
  * Env: BENCH_SUBJECTS (default 100000; 300000 for the larger goal).
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Agent, TOKEN, cleanup, freePort, memory, metricSum, nowMs, r2, report, sleep, tempDir, writeConfig } from "./lib.ts";
+import { Agent, TOKEN, cleanup, freePort, memory, metricSum, nowMs, r2, report, shippedRuntimeEnv, sleep, tempDir, writeConfig } from "./lib.ts";
 
 const N = Number(process.env.BENCH_SUBJECTS ?? 100_000);
 /** Seconds from spawn until every subject is evaluated, and peak RSS (MiB), by subject count. */
@@ -58,7 +57,7 @@ identity_perimeter:
 
 const api = `http://127.0.0.1:${apiPort}`;
 const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-const agent = new Agent(file);
+const agent = new Agent(file, shippedRuntimeEnv());
 let peak = 0;
 const sample = () => {
   try {
