@@ -68,10 +68,10 @@ RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack 
  && chmod 0700 /var/lib/vigil \
  && ln -s /var/lib/vigil /etc/vigil/var
 
-# A 2 MB young generation (default 16 MB) trims ~13 MB off idle RSS at the cost of more frequent,
-# equally short scavenges.
-ENV NODE_ENV=production \
-    NODE_OPTIONS=--max-semi-space-size=2
+# No V8 or allocator flags, as in the systemd unit (BENCHMARKS.md, "Footprint: runtime flags"):
+# --max-semi-space-size=2 saves ~12 MB idle but raises the 100,000-subject peak by ~20 MB, past its
+# goal; fewer V8/libuv threads and malloc arenas save under 1 MB.
+ENV NODE_ENV=production
 WORKDIR /app
 # Code stays owned by root: the agent can read it but not change it.
 COPY --from=build /app/package.json ./package.json

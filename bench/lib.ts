@@ -49,6 +49,19 @@ export function writeConfig(dir: string, yaml: string): string {
   return file;
 }
 
+/**
+ * The runtime settings the systemd unit ships (its NODE_OPTIONS, UV_THREADPOOL_SIZE and
+ * MALLOC_ARENA_MAX lines; the Dockerfile and Helm chart ship the same), for benches whose goals hold
+ * "with the runtime flags as shipped". BENCH_FLAGS=none runs without them.
+ */
+export function shippedRuntimeEnv(): NodeJS.ProcessEnv {
+  if (process.env.BENCH_FLAGS === "none") return {};
+  const unit = readFileSync(join(ROOT, "deploy/systemd/vigil.service"), "utf8");
+  const env: NodeJS.ProcessEnv = {};
+  for (const m of unit.matchAll(/^Environment=(NODE_OPTIONS|UV_THREADPOOL_SIZE|MALLOC_ARENA_MAX)=(.*)$/gm)) env[m[1]!] = m[2]!.replace(/^"|"$/g, "");
+  return env;
+}
+
 /** Removes a temp dir; BENCH_KEEP=1 keeps it (and prints it) for inspection. */
 export function cleanup(dir: string): void {
   if (process.env.BENCH_KEEP) return void console.error(`kept ${dir}`);

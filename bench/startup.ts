@@ -1,7 +1,10 @@
 /**
  * Start-up time: spawn of `vigil run` (config/vigil.yaml with a fresh temp data_dir, API on a port
  * chosen beforehand, metrics on port 0) to the first 200 from GET /readyz, polled every 5 ms.
- * 10 runs. Floor: a bare `node` process that serves /readyz from node:http, timed the same way.
+ * 10 runs, with the runtime settings as shipped (lib.ts `shippedRuntimeEnv`). Floor: a bare `node`
+ * process that serves /readyz from node:http, timed the same way.
+ *
+ * Goal (issue "Footprint"): spawn → /readyz at most 200 ms (median).
  *
  * Env: BENCH_STARTUP_RUNS (default 10).
  */
@@ -9,10 +12,10 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { once } from "node:events";
-import { Agent, ROOT, cleanup, freePort, nowMs, percentile, r3, report, sleep, tempDir, writeConfig } from "./lib.ts";
+import { Agent, ROOT, cleanup, freePort, nowMs, percentile, r3, report, shippedRuntimeEnv, sleep, tempDir, writeConfig } from "./lib.ts";
 
 const RUNS = Number(process.env.BENCH_STARTUP_RUNS ?? 10);
-const GOAL_MS = 1_000;
+const GOAL_MS = 200;
 const POLL_MS = 5;
 
 async function untilReady(url: string, alive: () => boolean): Promise<number> {
@@ -43,7 +46,7 @@ const started: number[] = [];
 for (let i = 0; i < RUNS; i++) {
   const dir = tempDir("startup");
   const port = await freePort();
-  const agent = new Agent(writeConfig(dir, configFor(dir, port)));
+  const agent = new Agent(writeConfig(dir, configFor(dir, port)), shippedRuntimeEnv());
   try {
     const t = await untilReady(`http://127.0.0.1:${port}/readyz`, () => agent.child.exitCode === null);
     ready.push(t - agent.spawnedAt);
@@ -62,7 +65,7 @@ const cached: number[] = [];
 for (let i = 0; i <= RUNS; i++) {
   const dir = tempDir("startup");
   const port = await freePort();
-  const agent = new Agent(writeConfig(dir, configFor(dir, port)), { NODE_COMPILE_CACHE: cacheDir });
+  const agent = new Agent(writeConfig(dir, configFor(dir, port)), { ...shippedRuntimeEnv(), NODE_COMPILE_CACHE: cacheDir });
   try {
     const t = await untilReady(`http://127.0.0.1:${port}/readyz`, () => agent.child.exitCode === null);
     if (i > 0) cached.push(t - agent.spawnedAt);
@@ -94,8 +97,8 @@ const max = Math.max(...ready);
 report(
   "startup",
   [
-    { metric: `spawn → /readyz 200, median of ${RUNS} (ms)`, value: r3(med).toString(), goal: `< ${GOAL_MS} ms`, met: med < GOAL_MS },
-    { metric: `spawn → /readyz 200, max (ms)`, value: r3(max).toString(), goal: `< ${GOAL_MS} ms`, met: max < GOAL_MS },
+    { metric: `spawn → /readyz 200, median of ${RUNS} (ms)`, value: r3(med).toString(), goal: `≤ ${GOAL_MS} ms`, met: med <= GOAL_MS },
+    { metric: `spawn → /readyz 200, max (ms)`, value: r3(max).toString() },
     { metric: `spawn → "vigil started" read by the bench, median (ms)`, value: r3(percentile(started, 50)).toString() },
     { metric: "with NODE_COMPILE_CACHE (warm), median / max (ms)", value: `${r3(percentile(cached, 50))} / ${r3(Math.max(...cached))}` },
     { metric: "floor: bare node http server, median / max (ms)", value: `${r3(percentile(floor, 50))} / ${r3(Math.max(...floor))}` },

@@ -2,7 +2,7 @@
  * Turns a parsed config into what the engine runs: policies with their selectors, checks, rules and
  * actions, each plugin section validated against its factory's schema. Problems are collected.
  */
-import cron from "node-cron";
+import { cron } from "../util/cron.ts";
 import type { z } from "zod";
 import type { ConfigIssue } from "../errors.ts";
 import { keyPath } from "../util/key-path.ts";
@@ -442,7 +442,7 @@ function checkEdges(cfg: ParsedConfig, error: (path: PropertyKey[], message: str
 export function compileSchedule(text: string, path: PropertyKey[], issue: (path: PropertyKey[], message: string) => void): Schedule {
   const ms = parseDuration(text);
   if (ms === undefined) {
-    if (!cron.validate(text)) issue(path, `expected a duration like "5m" or a cron expression, got "${text}"`);
+    if (!cron().validate(text)) issue(path, `expected a duration like "5m" or a cron expression, got "${text}"`);
     return { cron: text, spread: 60_000, text };
   }
   const cronExpr = durationToCron(ms);

@@ -9,6 +9,7 @@ import { expandReferences } from "./expand.ts";
 import { isSecretField, isSecretKey, registerSecret } from "../util/redact.ts";
 import { loadRegistry, type Registry, type UsedTypes } from "./plugins.ts";
 import { compilePolicies, type CompiledConfig } from "./compile.ts";
+import { isCronInterval, loadCron } from "../util/cron.ts";
 import { salvage } from "./salvage.ts";
 
 /** A validated, frozen configuration with everything the engine needs resolved. */
@@ -151,6 +152,8 @@ export async function loadConfigText(text: string, file: string, options: LoadOp
   let registry: Registry;
   try {
     registry = await loadRegistry(raw.plugins.map((p) => resolve(dir, p.module)), semantic, locate, usedTypes(raw));
+    const intervals = [...raw.communication_policies.map((p) => p.continuous_verification.interval), ...(raw.identity_perimeter ? [raw.identity_perimeter.continuous_verification.interval] : [])];
+    if (intervals.some(isCronInterval)) await loadCron();
     compiled = compilePolicies(raw, registry, semantic, { zodIssues: (err, path) => zodIssues(err, path, locate, valueAt), locate });
   } catch (err) {
     // Only a salvaged copy may hold what the later phase does not expect; the schema's problems stand.
@@ -353,13 +356,14 @@ function rangeStart(node: unknown): number | undefined {
   return range?.[0];
 }
 
-/** The action and provider types a parsed config names (so only their provider folders load). */
+/** The action, provider and inventory types a parsed config names (so only their built-ins load). */
 function usedTypes(raw: ParsedConfig): UsedTypes {
   const levels = (e: { full_access: readonly { type: string }[]; read_only: readonly { type: string }[]; deny: readonly { type: string }[] } | undefined) =>
     e ? [...e.full_access, ...e.read_only, ...e.deny].map((a) => a.type) : [];
   return {
     actions: [...levels(raw.enforcement), ...raw.communication_policies.flatMap((p) => levels(p.enforcement)), ...levels(raw.identity_perimeter?.enforcement)],
     providers: Object.entries(raw.providers).map(([name, entry]) => entry.type ?? name),
+    inventories: raw.inventories.map((i) => i.type),
   };
 }
 

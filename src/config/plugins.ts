@@ -6,7 +6,7 @@ import { defineProvider, type AnyProviderFactory, type ProviderFactory } from ".
 import { defineInventory, type AnyInventoryFactory, type InventoryFactory } from "../plugin/inventory.ts";
 import { builtinChecks } from "../checks/registry.ts";
 import { coreActions, folderOf, loadBuiltins } from "../actions/registry.ts";
-import { builtinInventories } from "../inventories/registry.ts";
+import { BUILTIN_INVENTORY_TYPES, loadInventories } from "../inventories/registry.ts";
 
 /** The factories one configuration can use: the built-ins plus those of its plugin modules. */
 export interface Registry {
@@ -26,10 +26,11 @@ interface Group<F extends FactoryShape, R extends { readonly type: string }> {
   readonly take: (f: F) => R;
 }
 
-/** The action and provider types a configuration names, so only their provider folders are loaded. */
+/** The action, provider and inventory types a configuration names, so only their built-ins are loaded. */
 export interface UsedTypes {
   readonly actions: readonly string[];
   readonly providers: readonly string[];
+  readonly inventories?: readonly string[];
 }
 
 /**
@@ -61,7 +62,7 @@ export async function loadRegistry(modules: readonly string[], issues: ConfigIss
 
   const checks = new Map(builtinChecks.map((f) => [f.type, f]));
   const actions = new Map(builtins.actions.map((f) => [f.type, f]));
-  const inventories = new Map(builtinInventories.map((f) => [f.type, f]));
+  const inventories = new Map((await loadInventories(inventoryTypesFor(used, imported.map((m) => m.exported)))).map((f) => [f.type, f]));
   const providers = new Map(builtins.providers.map((f) => [f.type, f]));
   for (const { i, file, exported } of imported) {
     const path = ["plugins", i, "module"];
@@ -105,6 +106,25 @@ function foldersFor(used: UsedTypes, plugins: readonly Record<string, unknown>[]
     else if (!core.has(type) && !pluginTypes.has(type)) return undefined;
   }
   return folders;
+}
+
+/**
+ * Built-in inventory types a config needs, with those a plugin also exports (so shadowing is still
+ * caught); undefined (all) without `used` or when a type is neither built in nor a plugin's.
+ */
+function inventoryTypesFor(used: UsedTypes | undefined, plugins: readonly Record<string, unknown>[]): Set<string> | undefined {
+  if (!used?.inventories) return undefined;
+  const pluginTypes = new Set<string>();
+  for (const exported of plugins) {
+    const list = exported["inventories"];
+    for (const f of Array.isArray(list) ? list : list === undefined ? [] : [list]) if (isFactory(f)) pluginTypes.add(f.type);
+  }
+  const types = new Set<string>();
+  for (const type of [...used.inventories, ...pluginTypes]) {
+    if (BUILTIN_INVENTORY_TYPES.includes(type)) types.add(type);
+    else if (!pluginTypes.has(type)) return undefined;
+  }
+  return types;
 }
 
 /** Action and provider types the plugin modules export. */

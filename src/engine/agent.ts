@@ -36,7 +36,16 @@ import { openEmbedded, type Backend } from "./backend.ts";
 import type { ClusterBackend } from "./cluster.ts";
 import { ClusterScheduler, TICK_JOB, type TickJob } from "./cluster-scheduler.ts";
 
-const FLUSH_INTERVAL_MS = 5_000;
+/** Housekeeping runs this long after work (a job ran) or while an inventory has not listed yet… */
+const HOUSEKEEPING_BUSY_MS = 5_000;
+/**
+ * …and this long after a pass that followed no work: nothing it refreshes (gauges, WAL, flush) has
+ * changed then, so an idle agent wakes about once a minute for it instead of every 5 s. Re-drives
+ * and delayed jobs keep their own timers, armed to their due times.
+ */
+const HOUSEKEEPING_IDLE_MS = 60_000;
+/** The queue's safety-net scan for due jobs (delayed jobs arm their own timer; no other process writes it). */
+const QUEUE_POLL_MS = 60_000;
 
 export interface AgentOptions {
   readonly logger: Logger;
@@ -72,7 +81,11 @@ export class Agent {
   /** Builds the Shared Signals receiver (set once start has the store, queue and telemetry). */
   #createSsf: ((config: SsfConfig) => Promise<SsfReceiver>) | undefined;
   #ctx: PluginContext | undefined;
-  #flushTimer: NodeJS.Timeout | undefined;
+  #housekeepingTimer: NodeJS.Timeout | undefined;
+  /** When the armed housekeeping pass is due (epoch ms, wall clock). */
+  #housekeepingAt = Infinity;
+  /** A job ran since the last housekeeping pass began. */
+  #worked = false;
   /** Start-up enforcement, which runs beside the queue; settles (never rejects) when done. */
   #startup: Promise<void> | undefined;
   #caughtUp = false;
@@ -195,8 +208,23 @@ export class Agent {
       this.#scheduler = new Scheduler({ queue, index, logger: this.#logger, now });
     }
 
-    queue.process<EvaluateJob>(EVALUATE_JOB, evaluationHandler({ evaluator, enforcer, queue, clock: this.#clock }), { concurrency: cfg.agent.concurrency.evaluations });
-    queue.process<ActionJob>(ACTION_JOB, (job) => enforcer.run(job), { concurrency: cfg.agent.concurrency.actions });
+    const evaluate = evaluationHandler({ evaluator, enforcer, queue, clock: this.#clock });
+    queue.process<EvaluateJob>(
+      EVALUATE_JOB,
+      (job) => {
+        this.#workedNow();
+        return evaluate(job);
+      },
+      { concurrency: cfg.agent.concurrency.evaluations },
+    );
+    queue.process<ActionJob>(
+      ACTION_JOB,
+      (job) => {
+        this.#workedNow();
+        return enforcer.run(job);
+      },
+      { concurrency: cfg.agent.concurrency.actions },
+    );
     queue.onFailed(failedJobRecorder({ store, logger: this.#logger }));
     await store.start();
     await queue.start();
@@ -257,8 +285,7 @@ export class Agent {
       });
       this.#checkpointSink.start();
     }
-    this.#flushTimer = setInterval(() => void this.#housekeeping(), FLUSH_INTERVAL_MS);
-    this.#flushTimer.unref();
+    this.#armHousekeeping(HOUSEKEEPING_BUSY_MS);
     await this.#refreshGauges();
     this.#ready = true;
     this.#logger.info(
@@ -292,6 +319,7 @@ export class Agent {
       drainTimeoutMs: cfg.shutdown_timeout,
       maxStreams: cfg.store.max_streams_per_check,
       onStreamsDropped: (check, n) => metrics.streamsDropped(check, n),
+      queuePollMs: QUEUE_POLL_MS,
     });
   }
 
@@ -371,7 +399,8 @@ export class Agent {
     this.#stopping ??= (async () => {
       this.#ready = false;
       this.#startAbort.abort();
-      if (this.#flushTimer) clearInterval(this.#flushTimer);
+      clearTimeout(this.#housekeepingTimer);
+      this.#housekeepingAt = -Infinity;
       this.#scheduler?.stop();
       // Stream upkeep and polls end first (the last acknowledgements need the store); pushes are answered until the API closes.
       await this.#ssf?.stop().catch((err: unknown) => this.#logger.warn({ err }, "SSF receiver stop failed"));
@@ -475,11 +504,36 @@ export class Agent {
     for (const policy of runtime.policies) await this.#scheduler!.tick(runtime, policy, trigger, 0);
   }
 
+  /** Arms the next housekeeping pass `ms` from now, unless one is due sooner (or the agent stops). */
+  #armHousekeeping(ms: number): void {
+    const at = Date.now() + ms;
+    if (this.#stopping || at >= this.#housekeepingAt) return;
+    clearTimeout(this.#housekeepingTimer);
+    this.#housekeepingAt = at;
+    this.#housekeepingTimer = setTimeout(() => {
+      this.#housekeepingTimer = undefined;
+      this.#housekeepingAt = Infinity;
+      void this.#housekeeping().finally(() => {
+        // A cluster replica keeps the busy pace: other replicas' work changes what it sweeps and reports.
+        const idle = !this.#worked && this.#index?.allLoaded === true && this.#backend?.mode === "embedded";
+        this.#armHousekeeping(idle ? HOUSEKEEPING_IDLE_MS : HOUSEKEEPING_BUSY_MS);
+      });
+    }, ms);
+    this.#housekeepingTimer.unref();
+  }
+
+  /** A job ran: housekeeping comes within the busy interval, to flush and refresh the gauges. */
+  #workedNow(): void {
+    this.#worked = true;
+    if (this.#housekeepingAt - Date.now() > HOUSEKEEPING_BUSY_MS) this.#armHousekeeping(HOUSEKEEPING_BUSY_MS);
+  }
+
   /**
-   * Every 5 s. The sweeps over the whole state (flush, prune, re-drive) run on the leader only: in
-   * cluster mode one replica does them for all, and embedded the one process always leads.
+   * The sweeps over the whole state (flush, prune, re-drive) run on the leader only: in cluster
+   * mode one replica does them for all, and embedded the one process always leads.
    */
   async #housekeeping(): Promise<void> {
+    this.#worked = false;
     const backend = this.#backend;
     try {
       const leader = backend?.leader() ?? false;

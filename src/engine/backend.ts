@@ -50,6 +50,8 @@ export interface BackendOptions {
   readonly drainTimeoutMs: number;
   readonly maxStreams: number;
   readonly onStreamsDropped: (check: string, n: number) => void;
+  /** The embedded queue's safety-net scan for due jobs (ms); its default when unset. */
+  readonly queuePollMs?: number;
 }
 
 /** One process per `data_dir`: its lock, the SQLite database, the audit file, in-process locks. */
@@ -66,7 +68,7 @@ export function openEmbedded(o: BackendOptions): Backend {
   let queue: EmbeddedQueue;
   try {
     store = new EmbeddedStore(db, o.dataDir, { clock: o.clock, key: o.key, maxStreams: o.maxStreams, onStreamsDropped: o.onStreamsDropped });
-    queue = new EmbeddedQueue(db, { clock: o.clock, logger: o.logger, drainTimeoutMs: o.drainTimeoutMs });
+    queue = new EmbeddedQueue(db, { clock: o.clock, logger: o.logger, drainTimeoutMs: o.drainTimeoutMs, ...(o.queuePollMs === undefined ? {} : { pollIntervalMs: o.queuePollMs }) });
   } catch (err) {
     db.close();
     lock.release();

@@ -1,10 +1,17 @@
 /**
- * node-cron fires each policy's tick; the tick enqueues evaluation jobs for the policy's subjects,
- * spread over the interval by a stable per-subject offset so a large inventory does not hit the
- * checks' backends all at once, and each subject is re-verified at the same point of every interval.
+ * One timer per policy, armed to its next due time, fires the policy's tick; the tick enqueues
+ * evaluation jobs for the policy's subjects, spread over the interval by a stable per-subject offset
+ * so a large inventory does not hit the checks' backends all at once, and each subject is
+ * re-verified at the same point of every interval.
+ *
+ * An interval written as a duration (`5m`) is due at each multiple of it in local time, as the cron
+ * expression it compiles to reads; that is computed here, so an idle agent wakes only when a tick
+ * is due (node-cron's scheduler wakes every second) and node-cron is never loaded. A configured cron
+ * expression is read by node-cron, loaded (`util/cron.ts`) only when the configuration has one.
  */
-import cron, { type ScheduledTask } from "node-cron";
-import type { PolicySpec } from "../config/compile.ts";
+import type { PolicySpec, Schedule } from "../config/compile.ts";
+import { parseDuration } from "../util/duration.ts";
+import { cron, type NodeCron } from "../util/cron.ts";
 import type { WorkQueue, EnqueueOptions } from "../queue/contract.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { Runtime } from "./runtime.ts";
@@ -67,8 +74,59 @@ export function planTick(policy: PolicySpec, subjects: readonly string[], tickAt
   return jobs;
 }
 
+/**
+ * The first due time of `schedule` strictly after `after` (epoch ms). A duration that divides a
+ * minute, an hour or a day (the only ones that compile) restarts at each local minute, hour or day,
+ * like `*\/30 * * * * *`, `0 *\/5 * * * *` and `0 0 *\/6 * * *` do.
+ */
+export function nextDue(schedule: Schedule, after: number): number {
+  const every = parseDuration(schedule.text);
+  if (every === undefined) return cronNext(schedule.cron, after);
+  const d = new Date(after);
+  const y = d.getFullYear();
+  const mo = d.getMonth();
+  const day = d.getDate();
+  if (every < 60_000) {
+    const start = new Date(y, mo, day, d.getHours(), d.getMinutes()).getTime();
+    return start + (Math.floor((after - start) / every) + 1) * every;
+  }
+  if (every < 3_600_000) {
+    const start = new Date(y, mo, day, d.getHours()).getTime();
+    return start + (Math.floor((after - start) / every) + 1) * every;
+  }
+  // Hours: by local wall-clock hour, so a day with a DST change still ticks at 00:00, 06:00, …
+  const hours = every / 3_600_000;
+  for (let h = 0; ; h += hours) {
+    const at = new Date(y, mo, day, h).getTime();
+    if (at > after) return at;
+  }
+}
+
+function cronNext(expression: string, after: number): number {
+  const task = cron().createTask(expression, () => undefined);
+  try {
+    // node-cron answers from the current time; `after` is that or a due time just passed.
+    const next = task.getNextRun()?.getTime();
+    return next !== undefined && next > after ? next : cronAfter(task, after);
+  } finally {
+    void task.destroy();
+  }
+}
+
+function cronAfter(task: ReturnType<NodeCron["createTask"]>, after: number): number {
+  for (const run of task.getNextRuns(3)) if (run.getTime() > after) return run.getTime();
+  return after + 60_000;
+}
+
+/**
+ * Longest single wait: a longer one is split, so a wall clock that jumped (suspend, NTP step) is
+ * noticed within the hour, and no delay exceeds what a Node.js timer accepts.
+ */
+const MAX_WAIT_MS = 3_600_000;
+
 export class Scheduler {
-  readonly #tasks: ScheduledTask[] = [];
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  #generation: object | undefined;
   readonly #queue: WorkQueue;
   readonly #index: SubjectIndex;
   readonly #logger: Logger;
@@ -81,23 +139,36 @@ export class Scheduler {
     this.#now = deps.now;
   }
 
-  /** (Re)creates one cron task per policy. */
+  /**
+   * (Re)arms one timer per policy. Due times follow the wall clock (`Date.now()`, as cron does),
+   * not the injected clock, which tests may hold still. The next timer is armed when a tick has
+   * finished, so ticks of one policy never overlap: a due time passed meanwhile is skipped.
+   */
   schedule(runtime: Runtime): void {
     this.stop();
+    // Ticks of an earlier schedule that finish after this one took over arm nothing.
+    const generation = {};
+    this.#generation = generation;
     for (const policy of runtime.policies) {
       const spread = cronSpread(policy);
-      const task = cron.schedule(
-        policy.schedule.cron,
-        async () => {
-          try {
-            await this.tick(runtime, policy, "schedule", spread);
-          } catch (err) {
-            this.#logger.error({ err, policy: policy.name }, `scheduling ${policy.name} failed: ${errorMessage(err)}`);
-          }
-        },
-        { name: `vigil:${policy.name}`, noOverlap: true },
-      );
-      this.#tasks.push(task);
+      const arm = (due: number): void => {
+        const wait = due - Date.now();
+        const timer = setTimeout(() => void fire(due), Math.max(1, Math.min(wait, MAX_WAIT_MS)));
+        // The API server and the queue keep the process alive; a pending tick alone does not.
+        timer.unref();
+        this.#timers.set(policy.name, timer);
+      };
+      const fire = async (due: number): Promise<void> => {
+        if (this.#generation !== generation) return;
+        if (Date.now() < due) return arm(due);
+        try {
+          await this.tick(runtime, policy, "schedule", spread);
+        } catch (err) {
+          this.#logger.error({ err, policy: policy.name }, `scheduling ${policy.name} failed: ${errorMessage(err)}`);
+        }
+        if (this.#generation === generation) arm(nextDue(policy.schedule, Math.max(due, Date.now())));
+      };
+      arm(nextDue(policy.schedule, Date.now()));
     }
   }
 
@@ -117,13 +188,16 @@ export class Scheduler {
   }
 
   stop(): void {
-    for (const t of this.#tasks.splice(0)) void t.destroy();
+    this.#generation = undefined;
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
   }
 }
 
-/** The spread of a tick: the interval itself, measured from the cron expression. */
+/** The spread of a tick: the interval itself (a duration's, or measured from the cron expression). */
 export function cronSpread(policy: PolicySpec): number {
-  const task = cron.createTask(policy.schedule.cron, () => undefined);
+  if (parseDuration(policy.schedule.text) !== undefined) return policy.schedule.spread;
+  const task = cron().createTask(policy.schedule.cron, () => undefined);
   try {
     const [a, b] = task.getNextRuns(2);
     return a && b ? Math.max(0, b.getTime() - a.getTime()) : policy.schedule.spread;

@@ -1,13 +1,16 @@
 /**
  * Metrics and traces.
  *
- * Default path (Prometheus only): one `MeterProvider` with the `PrometheusExporter` as its reader,
- * served from vigil's own `node:http` server (`/metrics` only, 404 elsewhere) so that port 0 works
- * and the bound address is known. The exporter's built-in server is never started: it treats port 0
- * as "unset" and falls back to 9464, and it does not report the port it bound.
+ * Default path (Prometheus only): instruments live in a `PrometheusMeter` (prometheus.ts), which
+ * writes the text exposition itself, served from vigil's own `node:http` server (`/metrics` only,
+ * 404 elsewhere) so that port 0 works and the bound address is known. The OTel metrics SDK and its
+ * Prometheus exporter are not loaded: they cost ~16 MiB of resident memory and ~100 ms of start-up
+ * for an agent that only answers scrapes (measured in BENCHMARKS.md, "Footprint").
  *
- * With `otlp` set, the OTLP/HTTP metric and trace exporters and the Node tracer provider are loaded
- * with dynamic `import()` and wired in beside the Prometheus reader. They are their own dependencies
+ * With `otlp` set, the SDK's `MeterProvider` (with the `PrometheusExporter` as a reader when
+ * `listen` is set; its built-in server is never started: it treats port 0 as "unset" and falls back
+ * to 9464, and it does not report the port it bound), the OTLP/HTTP metric and trace exporters and
+ * the Node tracer provider are loaded with dynamic `import()`. They are their own dependencies
  * rather than `@opentelemetry/sdk-node`'s `NodeSDK`: NodeSDK registers a global meter provider, runs
  * resource detectors and pulls in every exporter it knows (gRPC, proto, Zipkin, logs), which costs
  * memory and makes start/stop/start impossible within one process.
@@ -27,10 +30,10 @@ import {
   type Tracer,
   type TracerProvider,
 } from "@opentelemetry/api";
-import { MeterProvider, PeriodicExportingMetricReader, type IMetricReader } from "@opentelemetry/sdk-metrics";
-import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
-import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
+import type { MeterProvider, IMetricReader } from "@opentelemetry/sdk-metrics";
+import type { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
 import type { Logger } from "./log.ts";
+import { PrometheusMeter } from "./prometheus.ts";
 import { VIGIL_VERSION } from "../util/version.ts";
 import { limitConnections } from "../util/connection-limits.ts";
 import * as N from "./names.ts";
@@ -156,14 +159,14 @@ export class Telemetry {
   /** Where `/metrics` is served, with the port actually bound; undefined without `listen`. */
   readonly address: { host: string; port: number } | undefined;
 
-  readonly #meterProvider: MeterProvider;
+  readonly #meterProvider: MeterProvider | undefined;
   readonly #tracerProvider: (TracerProvider & { shutdown(): Promise<void> }) | undefined;
   readonly #server: Server | undefined;
   readonly #logger: Logger;
   #stopping: Promise<void> | undefined;
 
   private constructor(parts: {
-    meterProvider: MeterProvider;
+    meterProvider: MeterProvider | undefined;
     meter: Meter;
     metrics: VigilMetrics;
     tracerProvider: (TracerProvider & { shutdown(): Promise<void> }) | undefined;
@@ -188,40 +191,51 @@ export class Telemetry {
     if (opts.otlp && !/^https?:$/.test(URL.parse(opts.otlp.endpoint)?.protocol ?? "")) {
       throw new TypeError("otlp.endpoint must be an http(s) URL such as http://otel-collector:4318");
     }
-    const resource = defaultResource().merge(resourceFromAttributes({ "service.name": "vigil", "service.version": version }));
-
-    const readers: IMetricReader[] = [];
-    let prometheus: PrometheusExporter | undefined;
-    if (listen) {
-      // Scope labels (otel_scope_name=…) would be added to every series; vigil has one scope.
-      prometheus = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
-      readers.push(prometheus);
-    }
-
+    let meterProvider: MeterProvider | undefined;
+    let meter: Meter;
+    let handler: MetricsHandler | undefined;
     let tracerProvider: (TracerProvider & { shutdown(): Promise<void> }) | undefined;
     let tracer: Tracer;
     if (opts.otlp) {
-      const otlp = await loadOtlp(opts.otlp, resource);
-      readers.push(otlp.reader);
-      tracerProvider = otlp.tracerProvider;
-      tracer = otlp.tracerProvider.getTracer(N.SCOPE_NAME, version);
+      const sdk = await loadSdk(opts.otlp, listen !== undefined, version);
+      ({ meterProvider, tracerProvider } = sdk);
+      const prometheus = sdk.prometheus;
+      if (prometheus) {
+        handler = (req, res) => {
+          prometheus.getMetricsRequestHandler(req, res);
+          // The exporter sets a bare text/plain and writes the body once collection finishes.
+          res.setHeader("content-type", CONTENT_TYPE);
+        };
+      }
+      tracer = sdk.tracerProvider.getTracer(N.SCOPE_NAME, version);
       diag.setLogger(diagToPino(logger), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
+      // Instruments exist before the endpoint opens, so the first scrape already lists them all.
+      meter = meterProvider.getMeter(N.SCOPE_NAME, version);
     } else {
       tracer = trace.getTracer(N.SCOPE_NAME, version);
+      const prometheusMeter = new PrometheusMeter({ "service.name": "vigil", "service.version": version });
+      meter = prometheusMeter;
+      handler = (_req, res) => {
+        prometheusMeter
+          .collect((err) => logger.warn({ err }, "metrics callback failed"))
+          .then(
+            (body) => res.writeHead(200, { "content-type": CONTENT_TYPE }).end(body),
+            (err: unknown) => {
+              logger.warn({ err }, "metrics collection failed");
+              res.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end("collection failed\n");
+            },
+          );
+      };
     }
-
-    const meterProvider = new MeterProvider({ resource, readers });
-    // Instruments exist before the endpoint opens, so the first scrape already lists them all.
-    const meter = meterProvider.getMeter(N.SCOPE_NAME, version);
     const metrics = createVigilMetrics(meter, version, logger);
 
     let server: Server | undefined;
     let address: { host: string; port: number } | undefined;
-    if (listen && prometheus) {
+    if (listen && handler) {
       try {
-        server = await serveMetrics(prometheus, listen.host, listen.port);
+        server = await serveMetrics(handler, listen.host, listen.port);
       } catch (err) {
-        await meterProvider.shutdown().catch(() => {});
+        await meterProvider?.shutdown().catch(() => {});
         await tracerProvider?.shutdown().catch(() => {});
         if (tracerProvider) {
           unregisterTracing();
@@ -254,7 +268,7 @@ export class Telemetry {
       });
     }
     const results = await Promise.allSettled([
-      withTimeout(this.#meterProvider.shutdown(), SHUTDOWN_TIMEOUT_MS),
+      this.#meterProvider ? withTimeout(this.#meterProvider.shutdown(), SHUTDOWN_TIMEOUT_MS) : Promise.resolve(),
       this.#tracerProvider ? withTimeout(this.#tracerProvider.shutdown(), SHUTDOWN_TIMEOUT_MS) : Promise.resolve(),
     ]);
     for (const r of results) if (r.status === "rejected") this.#logger.warn({ err: r.reason }, "telemetry shutdown incomplete");
@@ -389,7 +403,11 @@ function createVigilMetrics(meter: Meter, version: string, logger: Logger): Vigi
   };
 }
 
-async function serveMetrics(exporter: PrometheusExporter, host: string | undefined, port: number): Promise<Server> {
+const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+type MetricsHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+async function serveMetrics(handle: MetricsHandler, host: string | undefined, port: number): Promise<Server> {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? "/").split("?", 1)[0];
     if (path !== "/metrics") {
@@ -400,9 +418,7 @@ async function serveMetrics(exporter: PrometheusExporter, host: string | undefin
       res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain; charset=utf-8" }).end("method not allowed\n");
       return;
     }
-    exporter.getMetricsRequestHandler(req, res);
-    // The exporter sets a bare text/plain and writes the body once collection finishes.
-    res.setHeader("content-type", "text/plain; version=0.0.4; charset=utf-8");
+    handle(req, res);
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
@@ -421,26 +437,41 @@ async function serveMetrics(exporter: PrometheusExporter, host: string | undefin
   return server;
 }
 
-async function loadOtlp(
+/**
+ * The OTel SDK path, for an agent that exports over OTLP: a `MeterProvider` with the OTLP reader and,
+ * when `/metrics` is served, the Prometheus exporter, and a tracer provider exporting spans.
+ */
+async function loadSdk(
   otlp: NonNullable<MetricsOptions["otlp"]>,
-  resource: ReturnType<typeof defaultResource>,
-): Promise<{ reader: IMetricReader; tracerProvider: TracerProvider & { shutdown(): Promise<void> } }> {
+  withPrometheus: boolean,
+  version: string,
+): Promise<{ meterProvider: MeterProvider; prometheus: PrometheusExporter | undefined; tracerProvider: TracerProvider & { shutdown(): Promise<void> } }> {
   // Loaded only here, so an agent without OTLP never carries them.
-  const [{ OTLPMetricExporter }, { OTLPTraceExporter }, { NodeTracerProvider }, { BatchSpanProcessor }] =
+  const [{ MeterProvider, PeriodicExportingMetricReader }, { PrometheusExporter }, { defaultResource, resourceFromAttributes }, { OTLPMetricExporter }, { OTLPTraceExporter }, { NodeTracerProvider }, { BatchSpanProcessor }] =
     await Promise.all([
+      import("@opentelemetry/sdk-metrics"),
+      import("@opentelemetry/exporter-prometheus"),
+      import("@opentelemetry/resources"),
       import("@opentelemetry/exporter-metrics-otlp-http"),
       import("@opentelemetry/exporter-trace-otlp-http"),
       import("@opentelemetry/sdk-trace-node"),
       import("@opentelemetry/sdk-trace-base"),
     ]);
+  const resource = defaultResource().merge(resourceFromAttributes({ "service.name": "vigil", "service.version": version }));
   const base = otlp.endpoint.replace(/\/+$/, "");
   const headers = { ...otlp.headers };
   const interval = Math.max(1_000, otlp.interval_ms ?? DEFAULT_OTLP_INTERVAL_MS);
-  const reader = new PeriodicExportingMetricReader({
-    exporter: new OTLPMetricExporter({ url: `${base}/v1/metrics`, headers }),
-    exportIntervalMillis: interval,
-    exportTimeoutMillis: Math.min(interval, 30_000),
-  });
+  const readers: IMetricReader[] = [];
+  // Scope labels (otel_scope_name=…) would be added to every series; vigil has one scope.
+  const prometheus = withPrometheus ? new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true }) : undefined;
+  if (prometheus) readers.push(prometheus);
+  readers.push(
+    new PeriodicExportingMetricReader({
+      exporter: new OTLPMetricExporter({ url: `${base}/v1/metrics`, headers }),
+      exportIntervalMillis: interval,
+      exportTimeoutMillis: Math.min(interval, 30_000),
+    }),
+  );
   const tracerProvider = new NodeTracerProvider({
     resource,
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: `${base}/v1/traces`, headers }))],
@@ -448,7 +479,7 @@ async function loadOtlp(
   // Global tracer provider, AsyncLocalStorage context manager and W3C propagators, so that
   // startActiveSpan nests and library spans join vigil's traces. Undone on stop().
   tracerProvider.register();
-  return { reader, tracerProvider };
+  return { meterProvider: new MeterProvider({ resource, readers }), prometheus, tracerProvider };
 }
 
 function unregisterTracing(): void {

@@ -26,4 +26,42 @@ export function limitConnections(server: Server, limits: ConnectionLimits): void
   server.on("connection", (socket) => socket.setTimeout(limits.idleTimeoutMs));
   server.on("request", (req) => req.socket.setTimeout(0));
   if (limits.onDrop) server.on("drop", limits.onDrop);
+  checkTimeoutsWhileConnected(server);
+}
+
+/**
+ * Node enforces headersTimeout and requestTimeout from a timer that runs every
+ * `connectionsCheckingInterval` for as long as the server listens, connections or not: an idle
+ * agent woke every second for it. Here that timer runs only while a connection is open. It uses
+ * the two things Node's `Server` exposes of it (its `listening` listener `setupConnectionsTracking`,
+ * which (re)starts the timer, and the symbol-keyed property holding it); a Node without them keeps
+ * its own behaviour.
+ */
+function checkTimeoutsWhileConnected(server: Server): void {
+  const setup = server.listeners("listening").find((f) => f.name === "setupConnectionsTracking") as ((this: Server) => void) | undefined;
+  if (!setup) return;
+  const timer = (): NodeJS.Timeout | undefined => {
+    const key = Object.getOwnPropertySymbols(server).find((k) => k.description === "http.server.connectionsCheckingInterval");
+    return key === undefined ? undefined : (server as unknown as Record<symbol, NodeJS.Timeout | undefined>)[key];
+  };
+  let open = 0;
+  let checking = true;
+  const pause = () => {
+    const t = timer();
+    if (!t || open > 0) return;
+    clearInterval(t);
+    checking = false;
+  };
+  server.on("listening", pause);
+  server.on("connection", (socket) => {
+    open++;
+    if (!checking) {
+      setup.call(server);
+      checking = true;
+    }
+    socket.once("close", () => {
+      open--;
+      pause();
+    });
+  });
 }

@@ -6,10 +6,11 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { loadConfigText } from "../../src/config/load.ts";
 import { loadBuiltins } from "../../src/actions/registry.ts";
-import { builtinInventories } from "../../src/inventories/registry.ts";
+import { loadInventories } from "../../src/inventories/registry.ts";
 import { SOURCE_TYPES } from "../../src/sources/device/model.ts";
 
 const { actions: builtinActions, providers: builtinProviders } = await loadBuiltins();
+const builtinInventories = await loadInventories();
 
 const EXAMPLES = new URL("../../config/examples/", import.meta.url);
 

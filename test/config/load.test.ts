@@ -369,3 +369,24 @@ describe("bin/vigil validate (exit codes)", () => {
     assert.equal(vigil("--help").status, 0);
   });
 });
+
+describe("inline subjects", () => {
+  const inline = (n: number) =>
+    `inventories:\n  - type: static\n    subjects:\n${Array.from({ length: n }, (_, i) => `      - {id: u${i}, kind: user, identity: u${i}@example.org}`).join("\n")}\n`;
+
+  it("a static inventory takes up to 1000 subjects", async () => {
+    const cfg = await loadConfigText(inline(1000), "/tmp/inline.yaml");
+    assert.equal(cfg.raw.inventories.length, 1);
+  });
+
+  it("more are refused with a message that points to a file inventory", async () => {
+    const err = await loadConfigText(inline(1001), "/tmp/inline.yaml").then(
+      () => assert.fail("1001 inline subjects were accepted"),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ConfigError);
+    assert.equal(err.issues.length, 1);
+    assert.equal(err.issues[0]!.path, "inventories[0].subjects");
+    assert.match(err.issues[0]!.message, /at most 1000 subjects can be listed inline: list them in a file inventory instead \(\{type: file/);
+  });
+});

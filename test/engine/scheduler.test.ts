@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { jitterOffset, planTick, MAX_BATCH } from "../../src/engine/scheduler.ts";
+import { jitterOffset, nextDue, planTick, MAX_BATCH } from "../../src/engine/scheduler.ts";
+import { loadCron } from "../../src/util/cron.ts";
 import { KeyedLock } from "../../src/engine/keyed-lock.ts";
 import type { PolicySpec } from "../../src/config/compile.ts";
 import { until } from "../helpers/wait.ts";
@@ -66,4 +67,26 @@ test("KeyedLock never runs two holders of one key at once, and lets other keys t
   assert.equal(maxActive, 1);
   assert.ok(order.indexOf("start 3") < order.indexOf("end 1"), "a different key is not held up");
   assert.equal(lock.size, 0, "no key left held");
+});
+
+test("a duration interval is due at its next multiple in local time, strictly after the given instant", () => {
+  const at = (h: number, m: number, sec = 0, ms = 0) => new Date(2026, 0, 15, h, m, sec, ms).getTime();
+  const due = (text: string, after: number) => nextDue({ cron: "", spread: 0, text }, after);
+  assert.equal(due("30s", at(10, 7, 12)), at(10, 7, 30));
+  assert.equal(due("30s", at(10, 7, 30)), at(10, 8, 0), "a due time just passed is not due again");
+  assert.equal(due("5m", at(10, 7, 12, 500)), at(10, 10));
+  assert.equal(due("5m", at(10, 55)), at(11, 0));
+  assert.equal(due("15m", at(23, 50)), new Date(2026, 0, 16, 0, 0).getTime());
+  assert.equal(due("6h", at(10, 7)), at(12, 0));
+  assert.equal(due("6h", at(18, 0)), new Date(2026, 0, 16, 0, 0).getTime());
+  assert.equal(due("1d", at(0, 0, 0, 1)), new Date(2026, 0, 16, 0, 0).getTime());
+});
+
+test("a cron expression is due when node-cron says, after the given instant", async () => {
+  await loadCron();
+  const now = Date.now();
+  const next = nextDue({ cron: "*/10 * * * *", spread: 60_000, text: "*/10 * * * *" }, now);
+  assert.ok(next > now && next - now <= 600_000, `next run ${new Date(next).toISOString()}`);
+  assert.equal(new Date(next).getMinutes() % 10, 0);
+  assert.equal(new Date(next).getSeconds(), 0);
 });

@@ -7,7 +7,7 @@ import type { CheckRunContext, PluginContext } from "../../plugin/context.ts";
 import type { CheckResult, Subject } from "../../policy/model.ts";
 import { errorMessage } from "../../errors.ts";
 import { readPemOrDer } from "../../plugin/x509/pem.ts";
-import { gather, KubernetesSources, SourceError } from "./sources/index.ts";
+import { gather, KubernetesConnections, SourceError } from "./sources/index.ts";
 import { PemFiles } from "./pem-files.ts";
 import { TrustStore } from "./pki/path.ts";
 import type { RevocationChecker } from "./revocation/index.ts";
@@ -30,7 +30,7 @@ export function createCertificateCheck(config: CertificateValidityConfig, ctx: P
     const revocationFor = (local: Uint8Array[]) => createRevocationChecker(config, local, { http: ctx.http, clock: ctx.clock, logger: ctx.logger });
     let revocation: RevocationChecker | undefined;
     // Owned by this check: its API server clients end with it (reload, agent stop).
-    const kubernetes = new KubernetesSources(ctx.http);
+    const kubernetes = new KubernetesConnections(ctx.http);
     return {
       async run(subjects: readonly Subject[], run: CheckRunContext): Promise<CheckResult[]> {
         // Anchors, intermediates and local CRLs rotate on disk: pick up changes, rebuild only then.

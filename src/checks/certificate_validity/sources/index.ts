@@ -17,12 +17,12 @@ import path from "node:path";
 import type { Subject } from "../../../policy/model.ts";
 import type { GatheredCertificate } from "../types.ts";
 import { Deadline, readFileCapped, SourceError } from "./common.ts";
+import type { HttpClient } from "../../../net/http.ts";
+import type { KubeConnectionOptions } from "../../../net/kubernetes.ts";
 import { fromFiles } from "./files.ts";
-import type { KubernetesSources } from "./kubernetes.ts";
-import { fromSpiffeSvid } from "./spiffe.ts";
+import type { KubernetesSecretOptions, KubernetesSources } from "./kubernetes.ts";
 import type { CertificateSource } from "./schema.ts";
 import { renderPath, renderTemplate } from "./template.ts";
-import { fromTls } from "./tls.ts";
 
 export { SourceError } from "./common.ts";
 export { renderPath, renderTemplate } from "./template.ts";
@@ -37,11 +37,34 @@ export {
   type CertificateSourceConfig,
 } from "./schema.ts";
 
-export { KubernetesSources } from "./kubernetes.ts";
+/**
+ * The check's Kubernetes connections (credentials and API server clients). Their module (and the
+ * Kubernetes client under it) is loaded on the first `kubernetes_secret` read, as the `tls` and
+ * `spiffe` sources' are on their first use: a check reading files never loads them.
+ */
+export class KubernetesConnections {
+  readonly #shared: HttpClient;
+  #sources: Promise<KubernetesSources> | undefined;
+
+  constructor(shared: HttpClient) {
+    this.#shared = shared;
+  }
+
+  async read(connection: KubeConnectionOptions, secret: Omit<KubernetesSecretOptions, "auth">, signal?: AbortSignal): Promise<GatheredCertificate> {
+    this.#sources ??= import("./kubernetes.ts").then((m) => new m.KubernetesSources(this.#shared));
+    return (await this.#sources).read(connection, secret, signal);
+  }
+
+  async close(): Promise<void> {
+    const sources = this.#sources;
+    this.#sources = undefined;
+    if (sources) await (await sources).close();
+  }
+}
 
 export interface GatherDeps {
   /** The check's Kubernetes connections (credentials and API server clients). */
-  readonly kubernetes: KubernetesSources;
+  readonly kubernetes: Pick<KubernetesConnections, "read">;
   /** Relative paths resolve against it. */
   readonly configDir: string;
   readonly signal?: AbortSignal;
@@ -91,6 +114,7 @@ export async function gather(source: CertificateSource, subject: Subject, deps: 
         clientCert = (await readFileCapped(file(source.client_cert_file), SMALL_PEM, deadline, "client certificate file")).toString("utf8");
         clientKey = (await readFileCapped(file(source.client_key_file), SMALL_PEM, deadline, "client key file")).toString("utf8");
       }
+      const { fromTls } = await import("./tls.ts");
       return { gathered: await fromTls({ host, port, servername, clientCert, clientKey, timeoutMs: source.timeout }, deps.signal) };
     }
     case "kubernetes_secret": {
@@ -109,6 +133,7 @@ export async function gather(source: CertificateSource, subject: Subject, deps: 
       return { gathered: await deps.kubernetes.read(connection, secret, deps.signal) };
     }
     case "spiffe": {
+      const { fromSpiffeSvid } = await import("./spiffe.ts");
       const { gathered, bundle } = await fromSpiffeSvid(
         {
           svidPath: file(source.svid_path),

@@ -9,11 +9,11 @@ import { createHttpClient, type HttpClient } from "../../../../src/net/http.ts";
 import {
   certificateSourceSchema,
   gather,
-  KubernetesSources,
   parseAddress,
   SourceError,
   type CertificateSourceConfig,
 } from "../../../../src/checks/certificate_validity/sources/index.ts";
+import { KubernetesSources } from "../../../../src/checks/certificate_validity/sources/kubernetes.ts";
 import { sourceSchema } from "../../../../src/checks/certificate_validity/sources/schema.ts";
 import { hex, makePki, subject, type Pki } from "./pki.ts";
 import { startFakeKubeApi, type FakeKubeApi } from "./kube-api.ts";
