@@ -17,8 +17,8 @@
 // (the Dockerfile's runtime tree). Without --node-modules the bundle runs from the checkout,
 // where node_modules holds everything.
 import { build, type Metafile, type Plugin } from "esbuild";
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { isBuiltin } from "node:module";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire, isBuiltin } from "node:module";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -62,6 +62,47 @@ const lazyRequire: Plugin = {
   },
 };
 
+/**
+ * `await import("undici")` of a CommonJS package gives Node's namespace: `default` is
+ * module.exports and each export is a named one too. With code splitting esbuild gives only
+ * `default` (github.com/evanw/esbuild/issues/3245), so `(await import("undici")).Agent` would be
+ * undefined. A dynamic import of a CommonJS package therefore goes through a small ES module that
+ * names its exports, as Node would (the names are read by loading the package here, at build time).
+ */
+const commonJsNamespaces: Plugin = {
+  name: "commonjs-namespaces",
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, async (args) => {
+      if (args.kind !== "dynamic-import" || isBuiltin(args.path) || EXTERNAL.includes(packageName(args.path))) return undefined;
+      const resolved = await b.resolve(args.path, { kind: "import-statement", resolveDir: args.resolveDir });
+      if (resolved.errors.length > 0 || !isCommonJs(resolved.path)) return undefined;
+      return { path: resolved.path, namespace: "commonjs-namespace" };
+    });
+    b.onLoad({ filter: /.*/, namespace: "commonjs-namespace" }, (args) => {
+      const exported = createRequire(args.path)(args.path) as Record<string, unknown>;
+      const names = Object.keys(exported).filter((n) => n !== "default" && n !== "__esModule" && /^[A-Za-z_$][\w$]*$/.test(n));
+      return {
+        resolveDir: dirname(args.path),
+        loader: "js",
+        contents: `const m = require(${JSON.stringify(args.path)});\nexport default m;\nexport const { ${names.join(", ")} } = m;\n`,
+      };
+    });
+  },
+};
+
+/** A file Node would load as CommonJS: .cjs, or .js without ES module syntax outside a "type": "module" package. */
+function isCommonJs(file: string): boolean {
+  if (file.endsWith(".cjs")) return true;
+  if (!file.endsWith(".js")) return false;
+  for (let dir = dirname(file); dir !== dirname(dir); dir = dirname(dir)) {
+    if (!existsSync(join(dir, "package.json"))) continue;
+    const type = (JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { type?: string }).type;
+    if (type === "module") return false;
+    break;
+  }
+  return !/^\s*(?:import\s*[\w{*"']|export\s)/m.test(readFileSync(file, "utf8"));
+}
+
 /** The entry: source maps must be on before the modules they map are loaded. */
 const entry: Plugin = {
   name: "entry",
@@ -82,9 +123,10 @@ const entry: Plugin = {
   },
 };
 
-export async function bundle(): Promise<{ metafile: Metafile; manifest: RuntimeManifest }> {
+/** Builds into `outDir` (emptied first); dist/bundle unless a test builds elsewhere. */
+export async function bundle(outDir: string = OUT_DIR): Promise<{ metafile: Metafile; manifest: RuntimeManifest }> {
   const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
-  rmSync(OUT_DIR, { recursive: true, force: true });
+  rmSync(outDir, { recursive: true, force: true });
   const result = await build({
     absWorkingDir: ROOT,
     entryPoints: [
@@ -92,7 +134,7 @@ export async function bundle(): Promise<{ metafile: Metafile; manifest: RuntimeM
       // Found by src/cli/cert.ts beside itself, with the extension of its own file.
       { in: "src/cli/cert-worker.ts", out: "cert-worker" },
     ],
-    outdir: OUT_DIR,
+    outdir: outDir,
     outExtension: { ".js": ".mjs" },
     // Chunks beside the entries: a chunk's import.meta.url then resolves ./cert-worker.mjs.
     chunkNames: "chunk-[hash]",
@@ -113,7 +155,7 @@ export async function bundle(): Promise<{ metafile: Metafile; manifest: RuntimeM
     define: { VIGIL_BUILD_VERSION: JSON.stringify(pkg.version) },
     // CommonJS dependencies bundled into ES modules still call require() for Node's built-ins.
     banner: { js: 'import{createRequire as __vigilRequire}from"node:module";const require=__vigilRequire(import.meta.url);' },
-    plugins: [entry, lazyRequire],
+    plugins: [entry, lazyRequire, commonJsNamespaces],
     metafile: true,
     logLevel: "warning",
     logOverride: { "empty-import-meta": "silent" },
@@ -125,9 +167,9 @@ export async function bundle(): Promise<{ metafile: Metafile; manifest: RuntimeM
   const external = [...imported].sort();
   const stray = external.filter((p) => !EXTERNAL.includes(p));
   if (stray.length > 0) throw new Error(`the bundle imports ${stray.join(", ")} from node_modules without listing it in EXTERNAL`);
-  writeFileSync(join(OUT_DIR, "THIRD-PARTY-LICENSES.txt"), licenses(result.metafile));
+  writeFileSync(join(outDir, "THIRD-PARTY-LICENSES.txt"), licenses(result.metafile));
   const manifest: RuntimeManifest = { external, closure: productionClosure(ROOT, external) };
-  writeFileSync(join(OUT_DIR, "runtime.json"), JSON.stringify(manifest, null, 2) + "\n");
+  writeFileSync(join(outDir, "runtime.json"), JSON.stringify(manifest, null, 2) + "\n");
   return { metafile: result.metafile, manifest };
 }
 
@@ -135,6 +177,7 @@ export async function bundle(): Promise<{ metafile: Metafile; manifest: RuntimeM
 function licenses(metafile: Metafile): string {
   const dirs = new Set<string>();
   for (const input of Object.keys(metafile.inputs)) {
+    if (/^[\w-]+:/.test(input)) continue; // a plugin's module (namespace:path), not a file
     const m = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input);
     if (m?.[1]) dirs.add(m[1]);
   }
@@ -166,7 +209,7 @@ interface LockPackage {
  * The installed directories (`node_modules/a`, `node_modules/a/node_modules/b`) that `roots` need
  * at run time, resolved from package-lock.json the way Node resolves them: a dependency of the
  * package at P is P/node_modules/D, else the same under P's ancestors. Optional dependencies npm
- * did not install for this platform are skipped; a missing required one is an error.
+ * did not install (another platform's binaries) are skipped; a missing required one is an error.
  */
 export function productionClosure(root: string, roots: readonly string[]): string[] {
   const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8")) as { packages: Record<string, LockPackage> };
@@ -189,6 +232,11 @@ export function productionClosure(root: string, roots: readonly string[]): strin
     }
     if (seen.has(path)) return;
     const entry = packages[path]!;
+    // The lockfile lists every platform's optional packages; npm installed only this one's.
+    if (!existsSync(join(root, path))) {
+      if (required && !entry.optional) throw new Error(`${path} (needed by ${from || "vigil"}) is not installed: run npm ci`);
+      return;
+    }
     if (entry.dev) throw new Error(`${path} is a dev dependency but the runtime needs it (from ${from || "vigil"})`);
     seen.add(path);
     for (const dep of Object.keys(entry.dependencies ?? {})) visit(path, dep, true);
