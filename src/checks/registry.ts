@@ -6,6 +6,7 @@ import { sessionAgeCheck } from "./session_age/index.ts";
 import { certificateValidityCheck } from "./certificate_validity/index.ts";
 import { deviceComplianceCheck } from "./device_compliance/index.ts";
 import { anomalyDetectionCheck } from "./anomaly_detection/index.ts";
+import { userRiskScoreCheck } from "./user_risk_score/index.ts";
 
 /** Built-in check plugins. Add a folder and one line here. */
 export const builtinChecks: readonly AnyCheckFactory[] = [
@@ -16,4 +17,5 @@ export const builtinChecks: readonly AnyCheckFactory[] = [
   defineCheck(certificateValidityCheck),
   defineCheck(deviceComplianceCheck),
   defineCheck(anomalyDetectionCheck),
+  defineCheck(userRiskScoreCheck),
 ];

@@ -32,12 +32,21 @@ export const explain: Command = async (argv) => {
       const [e] = await run.evaluate(policy.name, [id]);
       if (!e) continue;
       const d = e.state.decision;
+      // A check that adds up parts (user_risk_score's computed score) lists them in its evidence.
+      const results = await run.store.getResults([id], policy.checks);
+      const contributionsOf = (check: string) => {
+        const found = results.find((r) => r.check === check && (r.source ?? "pull") === "pull")?.evidence?.contributions;
+        return Array.isArray(found) ? (found as { message?: unknown; weight?: unknown }[]) : undefined;
+      };
       const from = stored?.enforced_access ?? "full_access";
       report.push({
         policy: policy.name,
         kind: policy.kind,
         ...(policy.edge ? { edge: policy.edge } : {}),
-        checks: e.outcome.resolved.map((c) => ({ check: c.check, status: c.status, risk: c.risk, source: c.source, held: c.held, reasons: c.reasons })),
+        checks: e.outcome.resolved.map((c) => {
+          const contributions = contributionsOf(c.check);
+          return { check: c.check, status: c.status, risk: c.risk, source: c.source, held: c.held, reasons: c.reasons, ...(contributions ? { contributions } : {}) };
+        }),
         risk: d.risk,
         target: d.evidence.target,
         access: d.access,
@@ -55,7 +64,10 @@ export const explain: Command = async (argv) => {
     if (policies.length === 0) out(`  no policy covers it: default_security_rule=${config.default_security_rule} → ${defaultDecision(id, config.default_security_rule, 0).access}`);
     for (const r of report) {
       out(`\npolicy ${r.policy} (${r.kind}${r.edge ? `: ${r.edge.source} → ${r.edge.destination}:${r.edge.port}` : ""})`);
-      for (const c of r.checks) out(`  ${c.check.padEnd(22)} ${c.status.padEnd(8)} risk ${c.risk.padEnd(6)} ${c.source}${c.held ? " (held)" : ""}${c.reasons.length ? "  " + c.reasons.map((x) => `${x.code}: ${x.message}`).join("; ") : ""}`);
+      for (const c of r.checks) {
+        out(`  ${c.check.padEnd(22)} ${c.status.padEnd(8)} risk ${c.risk.padEnd(6)} ${c.source}${c.held ? " (held)" : ""}${c.reasons.length ? "  " + c.reasons.map((x) => `${x.code}: ${x.message}`).join("; ") : ""}`);
+        for (const part of c.contributions ?? []) out(`      +${String(part.weight).padStart(6)}  ${String(part.message)}`);
+      }
       out(`  → risk ${r.risk} → ${r.target}; in force: ${r.access}${r.in_force_before ? ` (was ${r.in_force_before})` : ""}${r.exempt ? " [exempt: never enforced]" : ""}`);
       if (r.actions_on_change.length) out(`  actions: ${r.actions_on_change.join(", ")}`);
     }

@@ -60,12 +60,14 @@ export const plan: Command = async (argv) => {
     // Each inventory that cannot be read here has said so in a note already (the index warns).
     const unavailable = index.status().filter((s) => s.failing);
     let subject = index.get(values.subject);
+    let standingIn = false;
     if (!subject) {
       if (values.kind === undefined) {
         const why = unavailable.length > 0 ? ` (${unavailable.length} inventor${unavailable.length === 1 ? "y" : "ies"} cannot be read here)` : "";
         throw new UsageError(`no inventory knows subject "${values.subject}"${why}; give --kind to plan for a stand-in subject of that kind`);
       }
       subject = standIn(values.subject, values.kind as SubjectKind);
+      standingIn = true;
       notes.push(`subject ${values.subject} is not listed by any inventory read here: planned for a stand-in ${values.kind} whose attributes show as <attributes.NAME>`);
     }
     const now = Date.now();
@@ -83,9 +85,14 @@ export const plan: Command = async (argv) => {
           try {
             calls = redact(bound.action.plan(req));
           } catch (err) {
-            // Only a plugin an offline load could not make is left out, and says why; anything else is the plan's failure.
+            // Only a plugin an offline load could not make, or an action that refuses a stand-in's
+            // placeholder attribute as its target, is left out, and says why; anything else is the plan's failure.
+            const message = errorMessage(err);
+            if (standingIn && message.includes("<attributes.")) {
+              return { ...shown, calls: [], not_planned: scrub(`its target is a stand-in's placeholder attribute, which the real subject fills in: ${message}`) };
+            }
             if (config.placeholders.length === 0 || !(err instanceof VigilError) || err.code !== "VIGIL_ERR_CONFIG_INVALID") throw err;
-            return { ...shown, calls: [], not_planned: scrub(errorMessage(err)) };
+            return { ...shown, calls: [], not_planned: scrub(message) };
           }
           return { ...shown, calls };
         }),

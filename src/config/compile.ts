@@ -123,8 +123,8 @@ interface CompileHelpers {
 export const PUSH_TYPE = "push";
 
 /**
- * The checks the seed config names. `certificate_validity` is a built-in plugin; the others are known
- * without a declaration and fed by signals only, until a plugin of that name exists.
+ * The checks the seed config names. All four are built-in plugins; a plugin registry without one of
+ * them (an embedding that leaves it out) still knows the name, fed by signals only.
  */
 export const SEED_CHECKS: readonly string[] = ["certificate_validity", "device_compliance", "user_risk_score", "anomaly_detection"];
 

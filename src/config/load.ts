@@ -134,7 +134,14 @@ export async function loadConfigText(text: string, file: string, options: LoadOp
       issues.push(...zodIssues(new z.ZodError([...saved.later]), [], locate, valueAt).filter(independent));
     }
   }
-  if (raw === undefined) throw new ConfigError(file, sortIssues(dedupe(issues)));
+  if (raw === undefined) {
+    // Only placeholders were refused (a secret's form is checked) and nothing could stand in for
+    // them: say so at their keys rather than fail with no problem named.
+    if (issues.length === 0 && !parsed.success) {
+      for (const i of zodIssues(parsed.error, [], locate, valueAt)) issues.push({ ...i, message: `${i.message} (an offline placeholder stands here: validate where the secret is readable)` });
+    }
+    throw new ConfigError(file, sortIssues(dedupe(issues)));
+  }
 
   registerSecretKeys(raw);
   // Like every other path in the file, data_dir is relative to the config file.
@@ -159,7 +166,8 @@ export async function loadConfigText(text: string, file: string, options: LoadOp
 
 /** What stands in for a reference that cannot be resolved offline: long enough for length rules, and plainly not a real value. */
 function placeholderText(reference: string): string {
-  return `<placeholder for ${reference}, not available here>`;
+  // No whitespace: secret rules (a bearer token has none) must not refuse the stand-in itself.
+  return `<placeholder-for-${reference.replace(/\s/g, "_")}-not-available-here>`;
 }
 
 /**

@@ -62,7 +62,9 @@ export class Runtime {
     }
     this.inventories = config.inventories.map((i, n) => {
       const create = creators.inventories.get(i);
-      if (create) return create(ctx);
+      // A plan does not try credentials it knows are placeholders: they can only fail, after the run's deadline.
+      const placeholder = ctx.planOnly === true && config.placeholders.some((p) => p.path.startsWith(`inventories[${n}].`));
+      if (create && !placeholder) return create(ctx);
       const why = missing(`inventory ${n}:${i.type}`, `inventories[${n}]`);
       return { list: () => Promise.reject(new VigilError("VIGIL_ERR_CONFIG_INVALID", why)) };
     });

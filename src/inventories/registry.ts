@@ -4,6 +4,8 @@ import { fileInventory } from "./file/index.ts";
 import { intuneInventory } from "./intune/index.ts";
 import { fleetInventory } from "./fleet/index.ts";
 import { jamfInventory } from "./jamf/index.ts";
+import { entraInventory } from "./entra/index.ts";
+import { oktaInventory } from "./okta/index.ts";
 
 /** Built-in inventories. Add a folder and one line here. */
 export const builtinInventories: readonly AnyInventoryFactory[] = [
@@ -12,4 +14,6 @@ export const builtinInventories: readonly AnyInventoryFactory[] = [
   defineInventory(intuneInventory),
   defineInventory(fleetInventory),
   defineInventory(jamfInventory),
+  defineInventory(entraInventory),
+  defineInventory(oktaInventory),
 ];

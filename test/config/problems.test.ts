@@ -214,7 +214,7 @@ ${INVENTORY}`;
       ],
     );
     assert.match(cfg.placeholders[0]!.reason, /cannot read \/run\/secrets\/vigil-api-token: ENOENT/);
-    assert.equal(cfg.raw.agent.api.token, "<placeholder for ${file:/run/secrets/vigil-api-token}, not available here>");
+    assert.equal(cfg.raw.agent.api.token, "<placeholder-for-${file:/run/secrets/vigil-api-token}-not-available-here>");
   });
 
   it("offline, every other problem is still one", async () => {

@@ -58,6 +58,15 @@ export class FakeApi {
     return this;
   }
 
+  /**
+   * Like `route`, but tried before the routes already added: a fake built on another can answer a
+   * path the base fake's patterns would otherwise take (`/users/delta` before `/users/{id}`).
+   */
+  routeFirst(method: string, pattern: RegExp, handler: Handler): this {
+    this.#routes.unshift({ method: method.toUpperCase(), pattern, handler });
+    return this;
+  }
+
   /** The next requests matching `method`/`path` (after authentication) get these replies, one each. */
   fail(match: { method?: string; path?: RegExp }, ...replies: FakeReply[]): this {
     for (const reply of replies) this.#faults.push({ method: match.method?.toUpperCase(), path: match.path, reply });
@@ -67,6 +76,11 @@ export class FakeApi {
   /** Faults not yet used. */
   get pendingFaults(): number {
     return this.#faults.length;
+  }
+
+  /** Drops the faults not yet used (a test that queued more than the client asked for). */
+  clearFaults(): void {
+    this.#faults.length = 0;
   }
 
   async start(): Promise<string> {

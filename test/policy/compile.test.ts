@@ -184,16 +184,10 @@ communication_policies:
     continuous_verification:
       checks: [user_risk_score, anomaly_detection, declared_signal]
 `);
-    assert.deepEqual(cfg.checks.user_risk_score, {
-      name: "user_risk_score",
-      type: "user_risk_score",
-      pull: false,
-      config: undefined,
-      on_unknown: "ignore",
-      hold_grace: 120_000,
-      ttl: 3_600_000,
-      timeout: 30_000,
-    });
+    // user_risk_score has a plugin now; without sources it gathers nothing and stays push-only.
+    const { config: riskConfig, ...risk } = cfg.checks.user_risk_score!;
+    assert.deepEqual(risk, { name: "user_risk_score", type: "user_risk_score", pull: false, on_unknown: "ignore", hold_grace: 120_000, ttl: 3_600_000, timeout: 30_000 });
+    assert.ok(riskConfig !== undefined, "the plugin's defaults are compiled");
     // anomaly_detection has a plugin now; without series it gathers nothing and stays push-only.
     const { config: anomalyConfig, ...anomaly } = cfg.checks.anomaly_detection!;
     assert.deepEqual(anomaly, { name: "anomaly_detection", type: "anomaly_detection", pull: false, on_unknown: "ignore", hold_grace: 120_000, ttl: 3_600_000, timeout: 30_000 });
@@ -241,7 +235,7 @@ communication_policies:
 
   it("unknown check type message lists the known types", async () => {
     const [issue] = await issuesOf("checks:\n  foo:\n    type: nope\n");
-    assert.equal(issue!.message, 'unknown check type "nope"; known: mfa, managed_device, location, session_age, certificate_validity, device_compliance, anomaly_detection');
+    assert.equal(issue!.message, 'unknown check type "nope"; known: mfa, managed_device, location, session_age, certificate_validity, device_compliance, anomaly_detection, user_risk_score');
   });
 });
 

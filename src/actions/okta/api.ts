@@ -8,6 +8,9 @@ import type { ApiCall } from "../../net/api-call.ts";
 import { fromSubject, inputError } from "../common/input.ts";
 import type { ActionRequest } from "../../plugin/action.ts";
 import type { OktaClient } from "./client.ts";
+import { nextLink } from "../../net/link.ts";
+
+export { nextLink } from "../../net/link.ts";
 
 /** The default `user` template: the Okta user id kept in the subject's attributes. */
 export const DEFAULT_USER_TEMPLATE = "{{attributes.okta_id}}";
@@ -99,20 +102,6 @@ export async function removedFromGroup(c: OktaClient, call: ApiCall, signal?: Ab
   // The user or the group is gone: either way the user is not a member. Anything else is not ours to accept.
   if (errorCode(res) === NOT_FOUND) return "not_found";
   throw new UpstreamError(false, `${call.method} ${call.url} → 404 without Okta's not-found code`, { status: 404 });
-}
-
-/** The `rel="next"` target of a `Link` header, if any. */
-export function nextLink(link: string | undefined): string | undefined {
-  if (!link) return undefined;
-  for (const part of link.split(/,(?=\s*<)/)) {
-    const m = /^\s*<([^>]*)>\s*;(.*)$/.exec(part);
-    if (!m) continue;
-    for (const param of m[2]!.split(";")) {
-      const rel = /^\s*rel\s*=\s*"?([^"]*)"?\s*$/i.exec(param);
-      if (rel && rel[1]!.toLowerCase().split(/\s+/).includes("next")) return m[1];
-    }
-  }
-  return undefined;
 }
 
 /** Every group id of the user, following Okta's pagination within the org only. */

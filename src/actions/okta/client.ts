@@ -3,14 +3,14 @@
  * fixed header; an OAuth 2.0 service app gets a client-credentials token with a `private_key_jwt`
  * assertion, cached until shortly before it expires and fetched again after a 401.
  */
-import { ClientCredentials } from "../../net/oauth.ts";
+import type { ClientCredentials } from "../../net/oauth.ts";
 import { ApiClient } from "../../plugin/api-client.ts";
-import { staticHeader, type Authenticator } from "../../net/api-call.ts";
 import type { ActionContext } from "../../plugin/action.ts";
 import type { PlannedCall } from "../../net/api-call.ts";
 import type { ApiCall } from "../../net/api-call.ts";
 import type { ProviderContext } from "../../plugin/provider.ts";
-import { MASK, registerSecret, scrub } from "../../util/redact.ts";
+import { scrub } from "../../util/redact.ts";
+import { oktaAuthenticator } from "../../sources/okta/auth.ts";
 import type { OktaProviderConfig } from "./config.ts";
 import { VigilError } from "../../errors.ts";
 
@@ -22,7 +22,7 @@ export class OktaClient extends ApiClient {
   readonly tokens: ClientCredentials | undefined;
 
   constructor(config: OktaProviderConfig, ctx: ProviderContext) {
-    const { auth, tokens } = authenticator(config, ctx);
+    const { auth, tokens } = oktaAuthenticator(config.auth, config.org_url, ctx, config.timeout);
     super({ ctx, type: "okta", auth, timeoutMs: config.timeout, circuit: config.circuit });
     this.orgUrl = config.org_url;
     this.authType = config.auth.type;
@@ -42,25 +42,6 @@ export class OktaClient extends ApiClient {
   override describe(call: ApiCall): PlannedCall {
     return { ...super.describe(call), url: scrub(call.url) };
   }
-}
-
-function authenticator(config: OktaProviderConfig, ctx: ProviderContext): { auth: Authenticator; tokens: ClientCredentials | undefined } {
-  const a = config.auth;
-  if (a.type === "ssws") {
-    registerSecret(a.token);
-    return { auth: staticHeader("Authorization", `SSWS ${a.token}`, `SSWS ${MASK}`), tokens: undefined };
-  }
-  registerSecret(a.private_key);
-  const tokens = new ClientCredentials({
-    tokenUrl: a.token_url ?? `${config.org_url}/oauth2/v1/token`,
-    clientId: a.client_id,
-    auth: { method: "private_key_jwt", private_key: a.private_key, ...(a.key_id ? { key_id: a.key_id } : {}) },
-    scope: a.scopes.join(" "),
-    http: ctx.http,
-    clock: ctx.clock,
-    timeoutMs: config.timeout,
-  });
-  return { auth: tokens, tokens };
 }
 
 /** The Okta client an action was given, or a clear error naming the missing `providers.okta` entry. */

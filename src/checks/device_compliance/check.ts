@@ -20,7 +20,7 @@ import { DeviceIndex, type DeviceRecord } from "../../sources/device/model.ts";
 import type { DeviceSource } from "../../sources/device/open.ts";
 import type { DeviceComplianceConfig, DeviceSourceConfig } from "./config.ts";
 import { evaluateSubject, sourceName, type SourceAnswer, type SourceFacts } from "./evaluate.ts";
-import { SourceErrorMetrics } from "./metrics.ts";
+import { SourceErrorMetrics } from "../common/source-errors.ts";
 import { defaultRefresh, deviceList } from "../common/device.ts";
 
 const TYPE = "device_compliance";

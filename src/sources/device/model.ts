@@ -168,19 +168,7 @@ export function usersOf(values: readonly (string | undefined | null)[]): readonl
   return out.length ? [...out] : NONE;
 }
 
-/**
- * One shared copy of the small values a scan repeats on every record (states, agents, versions,
- * platforms): JSON.parse makes a new string for each, and a hundred thousand copies of
- * "compliant" add up. Bounded: past its size, values are kept as they come.
- */
-const POOL = new Map<string, string>();
-export function intern<T extends string | undefined>(s: T): T {
-  if (s === undefined || s.length > 64) return s;
-  const had = POOL.get(s);
-  if (had !== undefined) return had as T;
-  if (POOL.size < 4096) POOL.set(s, s);
-  return s;
-}
+export { intern } from "../common/intern.ts";
 
 /** A platform family from the names sources use (`Windows`, `macOS`, `darwin`, `iPadOS`, `AndroidForWork`, `ubuntu` …). */
 export function platformFamily(name: string | undefined): string | undefined {

@@ -37,7 +37,26 @@ export interface GraphCallOptions {
   readonly deadline: number;
   /** The application permission the call needs, named when Graph answers 403. */
   readonly permission: string;
+  /** The licence the API needs (e.g. `Microsoft Entra ID P2`), named when Graph says the tenant lacks it. */
+  readonly licence?: string;
 }
+
+/** Options of a paged walk. */
+export interface GraphWalkOptions extends GraphCallOptions {
+  /** Most items the whole walk may return; more is refused. */
+  readonly maxItems: number;
+  /** The config key that raises `maxItems`, named when it is exceeded. Default `max_devices`. */
+  readonly limitKey?: string;
+  /** Told the last page of the walk (delta queries end with `@odata.deltaLink` there). */
+  readonly onLastPage?: (page: Record<string, unknown>) => void;
+}
+
+/**
+ * Graph's answer when a tenant lacks the licence an API needs: `Authentication_RequestFromNonPremiumTenantOrB2CTenant`
+ * ("Neither tenant is B2C or tenant doesn't have premium license") for sign-in logs and sign-in
+ * activity, and a 403 whose message names the missing licence elsewhere.
+ */
+const LICENCE_RE = /Authentication_RequestFromNonPremiumTenantOrB2CTenant|premium licen[cs]e|not licensed|licen[cs]e (?:is )?required|requires? (?:an? )?(?:Microsoft Entra ID|Azure AD(?: Premium)?) P[12]/i;
 
 export interface GraphQuery {
   /** `$select`: the properties to return. */
@@ -51,6 +70,8 @@ export interface GraphQuery {
 export class GraphClient {
   /** Graph base URL, version included, without a trailing slash. */
   readonly graphUrl: string;
+  /** The same deployment's `beta` endpoint (sign-in details that v1.0 does not publish). */
+  readonly betaUrl: string;
   readonly tokenUrl: string;
   readonly credentials: ClientCredentials;
   readonly #api: ApiClient;
@@ -62,6 +83,7 @@ export class GraphClient {
 
   constructor(o: GraphClientOptions) {
     this.graphUrl = o.app.graph_url;
+    this.betaUrl = o.app.graph_url.replace(/\/[^/]*$/, "/beta");
     this.tokenUrl = tokenUrlFor(o.app.login_url, o.app.tenant_id);
     this.credentials = new ClientCredentials({
       tokenUrl: this.tokenUrl,
@@ -78,13 +100,14 @@ export class GraphClient {
     this.#ctx = o.ctx;
   }
 
-  /** `<graph>/<path>?<query>` with `$` and `,` left as Graph's examples write them. */
-  url(path: string, query: GraphQuery = {}): string {
+  /** `<graph>/<path>?<query>` with `$` and `,` left as Graph's examples write them; `base` defaults to `graphUrl`. */
+  url(path: string, query: GraphQuery & { readonly extra?: Readonly<Record<string, string>> } = {}, base = this.graphUrl): string {
     const params: string[] = [];
     if (query.select?.length) params.push(`$select=${query.select.map(encodeURIComponent).join(",")}`);
     if (query.filter !== undefined) params.push(`$filter=${encodeURIComponent(query.filter)}`);
     if (query.top !== undefined) params.push(`$top=${query.top}`);
-    return `${this.graphUrl}${path.startsWith("/") ? path : `/${path}`}${params.length ? `?${params.join("&")}` : ""}`;
+    for (const [k, v] of Object.entries(query.extra ?? {})) params.push(`${k}=${encodeURIComponent(v)}`);
+    return `${base}${path.startsWith("/") ? path : `/${path}`}${params.length ? `?${params.join("&")}` : ""}`;
   }
 
   /** One GET of a Graph URL, parsed as a JSON object. */
@@ -102,7 +125,7 @@ export class GraphClient {
         onRetry: (err, waitMs) => this.#ctx.logger.debug({ url: maskUrl(url, { guess: false }), wait_ms: waitMs }, `Graph call will be retried: ${(err as Error).message}`),
       },
     ).catch((err: unknown) => {
-      throw explain(err, url, o.permission);
+      throw explain(err, url, o.permission, o.licence);
     });
     const reader = new Reader(`GET ${maskUrl(url, { guess: false })}`);
     return reader.object(reader.json(res), "$");
@@ -112,8 +135,13 @@ export class GraphClient {
    * The pages of a list, each page's `value`, following `@odata.nextLink` until Graph gives none.
    * `maxItems` bounds the whole walk: more is refused, so a runaway listing cannot eat the agent.
    */
-  async *pages(path: string, query: GraphQuery, o: GraphCallOptions & { readonly maxItems: number }): AsyncGenerator<unknown[]> {
-    let url: string | undefined = this.url(path, query);
+  pages(path: string, query: GraphQuery, o: GraphWalkOptions): AsyncGenerator<unknown[]> {
+    return this.walk(this.url(path, query), o);
+  }
+
+  /** The pages from `url` on (a first URL, or a delta or next link kept from an earlier walk). */
+  async *walk(first: string, o: GraphWalkOptions): AsyncGenerator<unknown[]> {
+    let url: string | undefined = first;
     let items = 0;
     const seen = new Set<string>();
     while (url !== undefined) {
@@ -123,25 +151,36 @@ export class GraphClient {
       const reader = new Reader(`GET ${maskUrl(url, { guess: false })}`);
       const value = reader.array(page.value, "$.value");
       items += value.length;
-      if (items > o.maxItems) throw new MalformedResponse(reader.where, `the list has more than ${o.maxItems} items (raise max_devices if that is right)`);
+      if (items > o.maxItems) throw new MalformedResponse(reader.where, `the list has more than ${o.maxItems} items (raise ${o.limitKey ?? "max_devices"} if that is right)`);
       yield value;
       const next = page["@odata.nextLink"];
-      if (next === undefined || next === null) url = undefined;
-      else if (typeof next !== "string" || next === "") reader.fail("$.@odata.nextLink", "expected a URL");
+      if (next === undefined || next === null) {
+        url = undefined;
+        const delta = page["@odata.deltaLink"];
+        if (delta !== undefined && delta !== null && (typeof delta !== "string" || delta === "")) reader.fail("$.@odata.deltaLink", "expected a URL");
+        if (typeof delta === "string") this.#inside(delta);
+        o.onLastPage?.(page);
+      } else if (typeof next !== "string" || next === "") reader.fail("$.@odata.nextLink", "expected a URL");
       else url = next;
     }
   }
 
-  /** Refuses URLs outside this Graph deployment: a next link is answer data, and the token goes with the request. */
+  /**
+   * Refuses URLs outside this Graph deployment (its configured version and its `beta`): a next or
+   * delta link is answer data, and the token goes with the request.
+   */
   #inside(url: string): void {
-    const base = new URL(this.graphUrl);
     let u: URL;
     try {
       u = new URL(url);
     } catch {
       throw new MalformedResponse(`Graph (${this.graphUrl})`, "a next link is not a URL");
     }
-    if (u.origin !== base.origin || !`${u.pathname}/`.startsWith(`${base.pathname.replace(/\/$/, "")}/`)) {
+    const under = (base: string) => {
+      const b = new URL(base);
+      return u.origin === b.origin && `${u.pathname}/`.startsWith(`${b.pathname.replace(/\/$/, "")}/`);
+    };
+    if (!under(this.graphUrl) && !under(this.betaUrl)) {
       throw new MalformedResponse(`Graph (${this.graphUrl})`, `a next link points outside ${this.graphUrl}: ${maskUrl(url)}`);
     }
   }
@@ -152,11 +191,21 @@ export class GraphClient {
 }
 
 /** Graph's refusals with what to do about them; the rest unchanged. */
-function explain(err: unknown, url: string, permission: string): unknown {
+function explain(err: unknown, url: string, permission: string, licence: string | undefined): unknown {
   if (!(err instanceof UpstreamError) || err.transient) return err;
   const where = `GET ${maskUrl(url, { guess: false })}`;
+  if (err.status === 403 && LICENCE_RE.test(err.message)) {
+    const needs = licence ?? "a Microsoft Entra ID premium licence";
+    return new UpstreamError(false, scrub(`${where} → 403: the tenant is not licensed for this API (it needs ${needs}) — ${err.message}`), {
+      status: 403,
+      cause: err,
+      details: { licence: needs },
+    });
+  }
   if (err.status === 403) {
-    return new UpstreamError(false, scrub(`${where} → 403: the app registration lacks the application permission ${permission} (grant it in Entra ID and give admin consent) — ${err.message}`), {
+    // Identity Protection answers an unlicensed tenant with a bare 403 at times: say both.
+    const orLicence = licence ? `, or the tenant lacks ${licence}` : "";
+    return new UpstreamError(false, scrub(`${where} → 403: the app registration lacks the application permission ${permission} (grant it in Entra ID and give admin consent)${orLicence} — ${err.message}`), {
       status: 403,
       cause: err,
       details: { permission },

@@ -151,7 +151,7 @@ export class FakeEntra extends FakeApi {
 
   /** Requests that reached Graph routes (token requests left out), in order. */
   graphRequests(): FakeRequest[] {
-    return this.requests.filter((r) => r.path.startsWith("/v1.0/"));
+    return this.requests.filter((r) => r.path.startsWith("/v1.0/") || r.path.startsWith("/beta/"));
   }
 
   /** Handled Graph requests as `METHOD path?query` lines, for comparing with plans. */
@@ -175,7 +175,7 @@ export class FakeEntra extends FakeApi {
   // Token endpoint
 
   #authenticate(req: FakeRequest): FakeReply | undefined {
-    if (!req.path.startsWith("/v1.0/")) return undefined;
+    if (!req.path.startsWith("/v1.0/") && !req.path.startsWith("/beta/")) return undefined;
     const m = /^Bearer ([A-Za-z0-9._~-]+)$/.exec(req.headers["authorization"] ?? "");
     if (!m) return graphError(401, "InvalidAuthenticationToken", "Access token is empty.");
     const issued = this.#issued.get(m[1]!);

@@ -10,7 +10,15 @@
  * - answers as Okta gives them: documented statuses, error bodies `{errorCode, errorSummary,
  *   errorLink, errorId, errorCauses}`, 404 E0000007 for unknown users and groups, 403 E0000006,
  *   401 E0000011, 400 E0000001/E0000003, rate-limit headers on every answer and 429 E0000047 with
- *   `X-Rate-Limit-Reset`, 5xx on demand.
+ *   `X-Rate-Limit-Reset`, 5xx on demand;
+ * - what the identity sources read: `GET /api/v1/users` (`limit` ≤ 200, `after` cursors in
+ *   `Link: rel="next"`, `filter` on status/lastUpdated/id/login/email/name and `search` on any
+ *   attribute; `DEPROVISIONED` users only when the expression names a status, as Okta lists them),
+ *   `GET /api/v1/groups/{id}/users`, `GET /api/v1/users/{id}/risk`, and the System Log
+ *   (`GET /api/v1/logs`: `since` or `after` — never both —, `sortOrder`, `limit` ≤ 1000, a `filter` of
+ *   `eventType eq "…"` clauses; polling requests, without `until`, always link a next page, even an
+ *   empty one), each behind its scope (`okta.users.read`, `okta.groups.read`, `okta.logs.read`,
+ *   `okta.userRisk.read`).
  */
 import { createPublicKey, randomBytes, verify, type KeyObject } from "node:crypto";
 import { FakeApi, type FakeReply, type FakeRequest } from "../fake-api.ts";
@@ -24,6 +32,31 @@ export interface FakeUser {
   login: string;
   sessions: number;
   oauthTokens: number;
+  /** `lastUpdated`, epoch ms on the fake's clock; set when the user is added or changes. */
+  lastUpdated?: number;
+  /** `passwordChanged`, epoch ms. */
+  passwordChanged?: number;
+  department?: string;
+}
+
+/** The user's risk object (Identity Threat Protection). */
+export interface FakeUserRisk {
+  riskLevel: "NONE" | "LOW" | "MEDIUM" | "HIGH";
+  reason?: string;
+}
+
+export interface SessionStartSpec {
+  at?: number;
+  sessionId?: string;
+  result?: "SUCCESS" | "FAILURE";
+  ip?: string;
+  /** Country name, as the System Log writes it. Default "Germany". */
+  country?: string | null;
+  city?: string | null;
+  lat?: number | null;
+  lon?: number | null;
+  deviceId?: string;
+  managed?: boolean;
 }
 
 export interface FakeGroup {
@@ -75,6 +108,10 @@ const RATE_LIMIT = 600;
 /** Scopes any one of which lets a Bearer token call the endpoint (`okta.*.manage` includes read). */
 function scopesFor(method: string, path: string): readonly string[] | undefined {
   if (path === "/oauth2/v1/global-token-revocation") return ["okta.universalLogout.manage"];
+  if (path === "/api/v1/logs") return ["okta.logs.read"];
+  if (path === "/api/v1/users") return method === "GET" ? ["okta.users.read", "okta.users.manage"] : ["okta.users.manage"];
+  if (/^\/api\/v1\/groups\/[^/]+\/users$/.test(path)) return ["okta.groups.read", "okta.groups.manage"];
+  if (/^\/api\/v1\/users\/[^/]+\/risk$/.test(path)) return method === "GET" ? ["okta.userRisk.read", "okta.userRisk.manage"] : ["okta.userRisk.manage"];
   if (/^\/api\/v1\/groups\/[^/]+\/users\/[^/]+$/.test(path)) return ["okta.groups.manage"];
   if (/^\/api\/v1\/users\/[^/]+\/groups$/.test(path)) return ["okta.users.read", "okta.users.manage", "okta.groups.read", "okta.groups.manage"];
   if (/^\/api\/v1\/users\//.test(path)) return method === "GET" ? ["okta.users.read", "okta.users.manage"] : ["okta.users.manage"];
@@ -85,6 +122,10 @@ export class OktaFake {
   readonly api = new FakeApi();
   readonly users = new Map<string, FakeUser>();
   readonly groups = new Map<string, FakeGroup>();
+  /** Users' risk objects; a user without one answers `NONE`. */
+  readonly userRisk = new Map<string, FakeUserRisk>();
+  /** System Log events in the order Okta stored them. */
+  readonly logEvents: Record<string, unknown>[] = [];
   /** Universal Logout requests received, as user ids. */
   readonly universalLogouts: string[] = [];
   /** Token requests received at `/oauth2/v1/token`, successful or not. */
@@ -129,10 +170,106 @@ export class OktaFake {
 
   // ------------------------------------------------------------------ state
 
-  addUser(id: string, status: UserStatus = "ACTIVE", extra: Partial<Pick<FakeUser, "sessions" | "oauthTokens" | "login">> = {}): FakeUser {
-    const user: FakeUser = { id, status, login: extra.login ?? `${id}@example.com`, sessions: extra.sessions ?? 2, oauthTokens: extra.oauthTokens ?? 3 };
+  addUser(id: string, status: UserStatus = "ACTIVE", extra: Partial<Pick<FakeUser, "sessions" | "oauthTokens" | "login" | "passwordChanged" | "department">> = {}): FakeUser {
+    const user: FakeUser = {
+      id,
+      status,
+      login: extra.login ?? `${id}@example.com`,
+      sessions: extra.sessions ?? 2,
+      oauthTokens: extra.oauthTokens ?? 3,
+      lastUpdated: this.#clock.now(),
+      ...(extra.passwordChanged !== undefined ? { passwordChanged: extra.passwordChanged } : {}),
+      ...(extra.department !== undefined ? { department: extra.department } : {}),
+    };
     this.users.set(id, user);
     return user;
+  }
+
+  /** Changes a user's status as an admin would (and stamps `lastUpdated`). */
+  setStatus(id: string, status: UserStatus): void {
+    const u = this.users.get(id);
+    if (!u) throw new Error(`no user ${id}`);
+    u.status = status;
+    u.lastUpdated = this.#clock.now();
+  }
+
+  /** Appends a System Log event as Okta stores it. */
+  logEvent(event: Record<string, unknown>): Record<string, unknown> {
+    const e = { uuid: randomBytes(16).toString("hex").replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, "$1-$2-$3-$4-$5"), version: "0", severity: "INFO", legacyEventType: null, ...event };
+    this.logEvents.push(e);
+    return e;
+  }
+
+  /** `user.session.start`: a user signed in to Okta. */
+  sessionStart(userId: string, o: SessionStartSpec = {}): Record<string, unknown> {
+    const u = this.users.get(userId);
+    const at = o.at ?? this.#clock.now();
+    return this.logEvent({
+      published: new Date(at).toISOString(),
+      eventType: "user.session.start",
+      displayMessage: "User login to Okta",
+      actor: { id: userId, type: "User", alternateId: u?.login ?? userId, displayName: `User ${userId}`, detailEntry: null },
+      client: {
+        userAgent: { rawUserAgent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4)", os: "Mac OS X", browser: "CHROME" },
+        zone: "null",
+        device: "Computer",
+        id: null,
+        ipAddress: o.ip ?? "203.0.113.10",
+        geographicalContext: {
+          city: o.city === undefined ? "Berlin" : o.city,
+          state: "Land Berlin",
+          country: o.country === undefined ? "Germany" : o.country,
+          postalCode: "10115",
+          geolocation: o.lat === null || o.lon === null ? null : { lat: o.lat ?? 52.52, lon: o.lon ?? 13.405 },
+        },
+      },
+      ...(o.deviceId !== undefined || o.managed !== undefined ? { device: { id: o.deviceId ?? "guo1a2b3c4d5e6f7g8h9", name: "MacBookPro18,3", os_platform: "OSX", os_version: "14.4.1", managed: o.managed ?? false, registered: true } } : {}),
+      authenticationContext: { authenticationProvider: null, credentialProvider: null, credentialType: null, issuer: null, interface: null, authenticationStep: 0, externalSessionId: o.sessionId ?? `102${randomBytes(9).toString("base64url")}` },
+      outcome: { result: o.result ?? "SUCCESS", reason: o.result === "FAILURE" ? "INVALID_CREDENTIALS" : null },
+      securityContext: { asNumber: 3320, asOrg: "deutsche telekom ag", isp: "deutsche telekom ag", domain: "t-ipconnect.de", isProxy: false },
+      debugContext: { debugData: { requestUri: "/idp/idx/identify", risk: "{level=LOW}" } },
+      transaction: { type: "WEB", id: randomBytes(12).toString("base64url"), detail: {} },
+      target: [],
+    });
+  }
+
+  /** A second factor verified (or refused) in a session: `user.authentication.auth_via_mfa` (classic) or `user.authentication.verify` (Identity Engine). */
+  mfa(userId: string, o: { at?: number; sessionId: string; factor?: string; result?: "SUCCESS" | "FAILURE"; type?: "user.authentication.auth_via_mfa" | "user.authentication.verify" }): Record<string, unknown> {
+    const u = this.users.get(userId);
+    const at = o.at ?? this.#clock.now();
+    const type = o.type ?? "user.authentication.auth_via_mfa";
+    return this.logEvent({
+      published: new Date(at).toISOString(),
+      eventType: type,
+      displayMessage: type === "user.authentication.verify" ? "Verify user identity" : "Authentication of user via MFA",
+      actor: { id: userId, type: "User", alternateId: u?.login ?? userId, displayName: `User ${userId}`, detailEntry: null },
+      client: { ipAddress: "203.0.113.10", geographicalContext: { city: "Berlin", state: null, country: "Germany", postalCode: null, geolocation: { lat: 52.52, lon: 13.405 } } },
+      authenticationContext: { authenticationStep: 0, externalSessionId: o.sessionId },
+      outcome: { result: o.result ?? "SUCCESS", reason: o.result === "FAILURE" ? "INVALID_CREDENTIALS" : null },
+      debugContext: { debugData: { factor: o.factor ?? "OKTA_VERIFY_PUSH", factorIntent: "AUTHENTICATION" } },
+      target: type === "user.authentication.verify" ? [{ id: "aut1abcd", type: "AuthenticatorEnrollment", alternateId: "unknown", displayName: "Okta Verify", detailEntry: { methodTypeUsed: o.factor ?? "Okta Verify Push" } }] : [],
+    });
+  }
+
+  /** `user.risk.detect`: Identity Threat Protection changed a user's risk (and the risk object follows). */
+  riskDetect(userId: string, o: { level: FakeUserRisk["riskLevel"]; previous?: string; detection?: string; reasons?: string; issuer?: string; at?: number }): Record<string, unknown> {
+    const u = this.users.get(userId);
+    const at = o.at ?? this.#clock.now();
+    this.userRisk.set(userId, { riskLevel: o.level, reason: o.reasons ?? o.detection ?? "Risk detected" });
+    return this.logEvent({
+      published: new Date(at).toISOString(),
+      eventType: "user.risk.detect",
+      displayMessage: "User risk change detected",
+      actor: { id: "0oa1itpsystem", type: "PublicClientApp", alternateId: "Okta ITP", displayName: "Okta ITP", detailEntry: null },
+      outcome: { result: "SUCCESS", reason: null },
+      debugContext: {
+        debugData: {
+          risk: `{previousLevel=${o.previous ?? "LOW"}, level=${o.level}, detectionName=${o.detection ?? "Session Influenced User Risk"}, reasons=${o.reasons ?? "Anomalous location, Anomalous device"}, issuer=${o.issuer ?? "OKTA"}}`,
+          TraceId: randomBytes(8).toString("hex"),
+        },
+      },
+      target: [{ id: userId, type: "User", alternateId: u?.login ?? userId, displayName: `User ${userId}`, detailEntry: null }],
+    });
   }
 
   addGroup(id: string, name = id, type: FakeGroup["type"] = "OKTA_GROUP"): FakeGroup {
@@ -329,8 +466,13 @@ export class OktaFake {
       id: u.id,
       status: u.status,
       created: "2025-01-01T00:00:00.000Z",
+      activated: "2025-01-01T00:00:00.000Z",
       statusChanged: "2025-01-01T00:00:00.000Z",
-      profile: { login: u.login, email: u.login, firstName: "Test", lastName: u.id },
+      lastLogin: null,
+      lastUpdated: new Date(u.lastUpdated ?? Date.parse("2025-01-01T00:00:00.000Z")).toISOString(),
+      passwordChanged: u.passwordChanged !== undefined ? new Date(u.passwordChanged).toISOString() : null,
+      type: { id: "oty1defaultUserType" },
+      profile: { login: u.login, email: u.login, firstName: "Test", lastName: u.id, ...(u.department !== undefined ? { department: u.department } : {}) },
       credentials: { provider: { type: "OKTA", name: "OKTA" } },
       _links: { self: { href: `${this.base}/api/v1/users/${u.id}` } },
     };
@@ -341,6 +483,15 @@ export class OktaFake {
     const USER = "(?<user>[^/]+)";
     const GROUP = "(?<group>[^/]+)";
     api.route("POST", new RegExp(`^${TOKEN_PATH}$`), (req) => this.#token(req));
+    api.route("GET", /^\/api\/v1\/users$/, (req) => this.#listUsers(req));
+    api.route("GET", /^\/api\/v1\/groups\/(?<group>[^/]+)\/users$/, (req) => this.#groupUsers(req));
+    api.route("GET", /^\/api\/v1\/logs$/, (req) => this.#logs(req));
+    api.route("GET", /^\/api\/v1\/users\/(?<user>[^/]+)\/risk$/, (req) => {
+      const found = this.#user(req.params.user!);
+      if (isReply(found)) return found;
+      const risk = this.userRisk.get(found.id) ?? { riskLevel: "NONE" as const };
+      return this.#reply(200, { riskLevel: risk.riskLevel, ...(risk.reason !== undefined ? { reason: risk.reason } : {}), _links: { self: { href: `${this.base}/api/v1/users/${found.id}/risk` }, user: { href: `${this.base}/api/v1/users/${found.id}` } } });
+    });
 
     api.route("GET", new RegExp(`^/api/v1/users/${USER}$`), (req) => {
       const found = this.#user(req.params.user!);
@@ -357,6 +508,7 @@ export class OktaFake {
         return this.#reply(400, oktaError("E0000001", `Api validation failed: ${req.params.op}User`, [`Cannot ${req.params.op} a user that is not ${from.toLowerCase()}`]));
       }
       found.status = to;
+      found.lastUpdated = this.#clock.now();
       return this.#reply(200, {});
     });
 
@@ -430,6 +582,155 @@ export class OktaFake {
       user.oauthTokens = 0;
       return this.#reply(204);
     });
+  }
+
+  // ------------------------------------------------------------------ lists
+
+  /** An expression of `<attr> <op> "<value>"` clauses joined by `and` (parentheses ignored); 400 for anything else. */
+  #expression(text: string, attrs: RegExp): ((u: FakeUser) => boolean) | FakeReply {
+    const clauses = text.replace(/[()]/g, "").split(/\s+and\s+/i);
+    const tests: ((u: FakeUser) => boolean)[] = [];
+    for (const c of clauses) {
+      const m = /^\s*([A-Za-z.]+)\s+(eq|gt|ge|lt|le|sw)\s+"([^"]*)"\s*$/.exec(c);
+      if (!m || !attrs.test(m[1]!)) return this.#reply(400, oktaError("E0000031", `Invalid search criteria: ${c.trim()}`));
+      const [, attr, op, value] = m as unknown as [string, string, string, string];
+      const get = (u: FakeUser): string | number | undefined => {
+        switch (attr) {
+          case "status":
+            return u.status;
+          case "id":
+            return u.id;
+          case "lastUpdated":
+            return u.lastUpdated ?? 0;
+          case "profile.login":
+          case "profile.email":
+            return u.login;
+          case "profile.department":
+            return u.department;
+          default:
+            return undefined;
+        }
+      };
+      const target = attr === "lastUpdated" ? Date.parse(value) : value;
+      if (attr === "lastUpdated" && Number.isNaN(target)) return this.#reply(400, oktaError("E0000031", `Invalid date: ${value}`));
+      tests.push((u) => {
+        const v = get(u);
+        if (v === undefined) return false;
+        switch (op) {
+          case "eq":
+            return v === target;
+          case "gt":
+            return v > target;
+          case "ge":
+            return v >= target;
+          case "lt":
+            return v < target;
+          case "le":
+            return v <= target;
+          default:
+            return String(v).startsWith(String(target));
+        }
+      });
+    }
+    return (u) => tests.every((t) => t(u));
+  }
+
+  /** `limit` (1–`max`, default `max`) and `after` paging over `items` sorted by id, with Okta's Link header. */
+  #page(req: FakeRequest, items: FakeUser[], max: number, path: string): FakeReply {
+    const limitText = req.query.get("limit");
+    const limit = limitText === null ? max : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1) return this.#reply(400, oktaError("E0000001", "Api validation failed: limit", ["limit: must be a positive integer"]));
+    const size = Math.min(limit, max);
+    const sorted = items.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const after = req.query.get("after");
+    const start = after === null ? 0 : sorted.findIndex((u) => u.id > after);
+    const page = start < 0 ? [] : sorted.slice(start, start + size);
+    const self = `<${this.base}${req.url}>; rel="self"`;
+    let link = self;
+    if (start >= 0 && start + size < sorted.length) {
+      const q = new URLSearchParams(req.query);
+      q.set("after", page.at(-1)!.id);
+      q.set("limit", String(size));
+      link = `${self}, <${this.base}${path}?${q.toString()}>; rel="next"`;
+    }
+    return this.#reply(200, page.map((u) => this.#userJson(u)), { Link: link });
+  }
+
+  #listUsers(req: FakeRequest): FakeReply {
+    const filter = req.query.get("filter");
+    const search = req.query.get("search");
+    if (filter !== null && search !== null) return this.#reply(400, oktaError("E0000001", "Api validation failed: filter and search may not be combined"));
+    let match: (u: FakeUser) => boolean = () => true;
+    if (filter !== null) {
+      const m = this.#expression(filter, /^(status|lastUpdated|id|profile\.(login|email|firstName|lastName))$/);
+      if (isReply(m)) return m;
+      match = m;
+    } else if (search !== null) {
+      const m = this.#expression(search, /^(status|lastUpdated|id|profile\.[A-Za-z]+)$/);
+      if (isReply(m)) return m;
+      match = m;
+    }
+    // Okta lists deactivated users only to an expression that asks about status.
+    const namesStatus = /\bstatus\b/.test(filter ?? search ?? "");
+    const users = [...this.users.values()].filter((u) => (namesStatus || u.status !== "DEPROVISIONED") && match(u));
+    return this.#page(req, users, 200, "/api/v1/users");
+  }
+
+  #groupUsers(req: FakeRequest): FakeReply {
+    const group = this.groups.get(decodeURIComponent(req.params.group!));
+    if (!group) return this.#reply(404, oktaError("E0000007", `Not found: Resource not found: ${req.params.group} (UserGroup)`));
+    const users = [...group.members].map((id) => this.users.get(id)).filter((u): u is FakeUser => u !== undefined);
+    return this.#page(req, users, 1000, `/api/v1/groups/${group.id}/users`);
+  }
+
+  #logs(req: FakeRequest): FakeReply {
+    const since = req.query.get("since");
+    const until = req.query.get("until");
+    const after = req.query.get("after");
+    if (since !== null && after !== null) return this.#reply(400, oktaError("E0000001", "Api validation failed: since and after are mutually exclusive"));
+    const sortOrder = req.query.get("sortOrder") ?? "ASCENDING";
+    if (sortOrder !== "ASCENDING" && sortOrder !== "DESCENDING") return this.#reply(400, oktaError("E0000001", "Api validation failed: sortOrder"));
+    const limitText = req.query.get("limit");
+    const limit = limitText === null ? 100 : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 0 || limit > 1000) return this.#reply(400, oktaError("E0000001", "Api validation failed: limit", ["limit: must be between 0 and 1000"]));
+    const filter = req.query.get("filter");
+    let types: Set<string> | undefined;
+    if (filter !== null) {
+      types = new Set();
+      for (const c of filter.split(/\s+or\s+/)) {
+        const m = /^\s*eventType eq "([a-z0-9_.]+)"\s*$/.exec(c);
+        if (!m) return this.#reply(400, oktaError("E0000053", `Invalid filter '${filter}'`));
+        types.add(m[1]!);
+      }
+    }
+    const now = this.#clock.now();
+    let start = 0;
+    if (after !== null) {
+      start = Number(after);
+      if (!Number.isInteger(start) || start < 0 || start > this.logEvents.length) return this.#reply(400, oktaError("E0000001", "Api validation failed: after"));
+    } else {
+      const from = since === null ? now - 7 * 86_400_000 : Date.parse(since);
+      if (Number.isNaN(from)) return this.#reply(400, oktaError("E0000001", "Api validation failed: 'since': The date format in your query is not recognized."));
+      if (from < now - 180 * 86_400_000) return this.#reply(400, oktaError("E0000053", "Invalid parameter: The since parameter is over 180 days prior to the current day."));
+      start = this.logEvents.findIndex((e) => Date.parse(e.published as string) >= from);
+      if (start < 0) start = this.logEvents.length;
+    }
+    const to = until === null ? Number.POSITIVE_INFINITY : Date.parse(until);
+    const page: Record<string, unknown>[] = [];
+    let i = start;
+    for (; i < this.logEvents.length && page.length < limit; i++) {
+      const e = this.logEvents[i]!;
+      if (Date.parse(e.published as string) > to) break;
+      if (!types || types.has(e.eventType as string)) page.push(e);
+    }
+    const self = `<${this.base}${req.url}>; rel="self"`;
+    // Polling requests (no until) always link the next page; bounded ones only while events remain.
+    const more = until === null || i < this.logEvents.length;
+    const q = new URLSearchParams(req.query);
+    q.delete("since");
+    q.set("after", String(i));
+    const link = more ? `${self}, <${this.base}/api/v1/logs?${q.toString()}>; rel="next"` : self;
+    return this.#reply(200, sortOrder === "ASCENDING" ? page : page.reverse(), { Link: link });
   }
 }
 

@@ -4,7 +4,7 @@ import { ATTR, CHECK_ERRORS } from "../../telemetry/names.ts";
 
 /**
  * `vigil_check_errors_total{check,reason}` for source failures: the run still returns a result per
- * subject (unknown for the devices the source would have spoken about), so the engine does not count
+ * subject (unknown for the subjects the source would have spoken about), so the engine does not count
  * them; this does, once per run and failing source. `reason` is a short closed set.
  */
 export class SourceErrorMetrics {
