@@ -10,8 +10,9 @@
 //                                that it imports) and the production closure they need
 //
 // Why a bundle: Node reads, parses and keeps the source of every module it loads. A minified
-// single build of only the code that runs starts faster and idles smaller than ~1,500 files
-// under node_modules, and the image carries the bundle instead of 100+ MB of node_modules.
+// single build of only the code that runs starts faster and idles smaller than the 761 files
+// (3.8 MB of source) the unbundled agent reads at start, and the image carries the bundle
+// instead of 100 MB of node_modules (BENCHMARKS.md, section 14).
 //
 // `node scripts/bundle.ts --node-modules <dir>` also copies the closure into <dir>/node_modules
 // (the Dockerfile's runtime tree). Without --node-modules the bundle runs from the checkout,
