@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, nowMs } from "./lib.ts";
 
-const ALL = ["signal-latency", "evaluate-100k", "idle-rss", "startup", "queue", "cert-verify", "enforce-latency", "enforce-burst", "anomaly-detectors", "anomaly-live", "device-compliance", "identity-100k", "ssf-push"];
+const ALL = ["signal-latency", "evaluate-100k", "idle-rss", "startup", "queue", "cert-verify", "enforce-latency", "enforce-burst", "anomaly-detectors", "anomaly-live", "device-compliance", "identity-100k", "ssf-push", "cluster"];
 const only = process.env.BENCH_ONLY?.split(",").filter(Boolean);
 const benches = only ? ALL.filter((b) => only.includes(b)) : ALL;
 

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   VIGIL_ERR_INVENTORY: "An inventory could not be listed: a config reload naming it is refused (the running config stays), and `vigil check` fails.",
   VIGIL_ERR_DATA_DIR_LOCKED: "Another vigil process holds agent.data_dir (its pid is named); only one agent may use a data directory at a time.",
   VIGIL_ERR_SHUTDOWN: "The operation was cut short because the agent is stopping (or a reload retired the runtime an action ran on).",
+  VIGIL_ERR_UNAVAILABLE: "Cluster mode: the shared Redis cannot be reached (or the agent is still waiting for it at start); nothing was accepted or changed.",
   VIGIL_ERR_UNAUTHORIZED: "An API request under /v1/ came without a bearer token or with a wrong one.",
   VIGIL_ERR_NOT_FOUND: "No API route or published document answers at the requested path.",
   VIGIL_ERR_METHOD_NOT_ALLOWED: "The API route exists but does not take the request's method.",
@@ -51,6 +52,7 @@ export const HTTP_STATUS = {
   VIGIL_ERR_DATA_DIR_LOCKED: null,
   VIGIL_ERR_INVENTORY: null,
   VIGIL_ERR_SHUTDOWN: 503,
+  VIGIL_ERR_UNAVAILABLE: 503,
   VIGIL_ERR_UNAUTHORIZED: 401,
   VIGIL_ERR_NOT_FOUND: 404,
   VIGIL_ERR_METHOD_NOT_ALLOWED: 405,
@@ -65,11 +67,12 @@ export type ApiErrorCode = { [K in ErrorCode]: (typeof HTTP_STATUS)[K] extends n
 
 /**
  * The codes of failures worth retrying: an upstream that may recover, a local database that was
- * busy or full, work cut short by a stop (it runs again after the restart). Anything else, including
+ * busy or full, work cut short by a stop (it runs again after the restart), a shared Redis that
+ * could not be reached. Anything else, including
  * an error without a vigil code, is permanent: a misconfiguration or a bug fails the same way on
  * every attempt, so it ends the job at once instead of using up its attempts.
  */
-export const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["VIGIL_ERR_UPSTREAM_TRANSIENT", "VIGIL_ERR_STORE", "VIGIL_ERR_SHUTDOWN"]);
+export const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["VIGIL_ERR_UPSTREAM_TRANSIENT", "VIGIL_ERR_STORE", "VIGIL_ERR_SHUTDOWN", "VIGIL_ERR_UNAVAILABLE"]);
 
 export class VigilError extends Error {
   readonly code: ErrorCode;

@@ -58,9 +58,20 @@ export const run: Command = async (argv) => {
   process.on("SIGINT", () => stopRequested!("SIGINT"));
 
   started = agent.start();
+  // Cluster mode waits for Redis as long as it takes: a stop asked for meanwhile ends the wait.
+  let stopDuringStart = false;
+  void stopSignal.then(() => {
+    stopDuringStart = true;
+    agent.abortStart();
+  });
   try {
     await started;
   } catch (err) {
+    if (stopDuringStart && err instanceof VigilError && err.code === "VIGIL_ERR_SHUTDOWN") {
+      logger.info("stopped before start-up finished");
+      await agent.stop().catch(() => undefined);
+      return EXIT_OK;
+    }
     logger.fatal({ err }, `vigil could not start: ${errorMessage(err)}`);
     process.stderr.write(`vigil: could not start: ${scrub(errorMessage(err))}\n`);
     await agent.stop().catch(() => undefined);

@@ -267,8 +267,104 @@ const storeSchema = z
   .strict()
   .prefault({});
 
+/**
+ * The Redis every replica of a cluster shares: `url`, or `host` and `port`. Credentials come from
+ * `username`/`password` (`${env:…}`, `${file:…}`), never from the URL, so they cannot reach a log.
+ */
+const redisSchema = z
+  .object({
+    /** `redis://host:6379/0`, or `rediss://…` for TLS. No `user:password@`: use `username` and `password`. */
+    url: z
+      .string()
+      .regex(/^rediss?:\/\/[^/?#]+(\/\d{1,2})?\/?$/, { error: "expected redis://host:port[/db] or rediss://host:port[/db]" })
+      .refine((s) => !/^rediss?:\/\/[^/]*@/.test(s), { error: "a Redis URL may not carry user:password@; set agent.cluster.redis.username and password (from ${env:…} or ${file:…})" })
+      .optional(),
+    /** Redis host name or address (instead of `url`). */
+    host: z.string().min(1).optional(),
+    /** Default 6379. */
+    port: z.number().int().min(1).max(65535).optional(),
+    /** Database number. Default 0 (or the URL's). */
+    db: z.number().int().min(0).max(255).optional(),
+    /** ACL user (Redis 6+). Default none (the `default` user). */
+    username: z.string().min(1).optional(),
+    /** Password of the user. Default none. */
+    password: z.string().min(1).optional(),
+    /**
+     * TLS: `true` (system CAs), or `{ca, server_name, cert, key}` with PEM text (`${file:…}`).
+     * Default: only with a `rediss://` URL.
+     */
+    tls: z
+      .union([
+        z.boolean(),
+        z
+          .object({
+            /** CA certificate(s), PEM. Default: the system's. */
+            ca: z.string().min(1).optional(),
+            /** Name to verify the server's certificate against. Default: the host. */
+            server_name: z.string().min(1).optional(),
+            /** Client certificate, PEM, for mutual TLS. */
+            cert: z.string().min(1).optional(),
+            /** Client key, PEM. */
+            key: z.string().min(1).optional(),
+          })
+          .strict(),
+      ])
+      .optional(),
+    /** How long connecting (and each reconnect) may take. Default 10s. */
+    connect_timeout: boundedDuration({ min: 100, max: 5 * 60_000, fallback: "10s", message: 'expected a duration from 100ms to 5m, like "10s"' }),
+    /**
+     * How long one Redis command may take before it fails (the API then answers 503); a socket silent
+     * for three times this long is dropped and reconnected, which catches a master that vanished
+     * without closing its connections. Default 10s.
+     */
+    command_timeout: boundedDuration({ min: 100, max: 5 * 60_000, fallback: "10s", message: 'expected a duration from 100ms to 5m, like "10s"' }),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if ((r.url === undefined) === (r.host === undefined)) ctx.addIssue({ code: "custom", path: [], message: "give either url or host (with port), not both and not neither" });
+    if (r.url !== undefined && (r.port !== undefined || r.db !== undefined)) ctx.addIssue({ code: "custom", path: [r.port !== undefined ? "port" : "db"], message: "put the port and db in the url, or use host instead of url" });
+    if (typeof r.tls === "object" && (r.tls.cert === undefined) !== (r.tls.key === undefined)) ctx.addIssue({ code: "custom", path: ["tls"], message: "a client certificate needs its key, and a key its certificate" });
+  });
+
+/** How the replicas of a cluster share work through Redis (`agent.mode: cluster`). */
+const clusterSchema = z
+  .object({
+    /** The shared Redis. Required in cluster mode. */
+    redis: redisSchema.optional(),
+    /** Prefix of every key vigil writes. Replicas of one cluster share it; two clusters on one Redis need different ones. Default `vigil`. */
+    prefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "letters, digits, _ . - only, at most 64").default("vigil"),
+    /**
+     * Cluster-wide caps on jobs running at once, per queue (each replica still runs at most
+     * `agent.concurrency`): protects a backend from replicas × concurrency. Default: no cap.
+     */
+    concurrency: z
+      .object({
+        evaluations: z.number().int().min(1).max(100_000).optional(),
+        actions: z.number().int().min(1).max(100_000).optional(),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * How long a replica's claim on a job or a subject holds without renewal (renewed every third of
+     * it): a killed replica's work runs elsewhere about this long after. Default 30s.
+     */
+    lock_duration: boundedDuration({ min: 1_000, max: 10 * 60_000, fallback: "30s", message: 'expected a duration from 1s to 10m, like "30s"' }),
+    /**
+     * The leader's lease (scheduling, housekeeping), renewed every third of it: a new leader takes
+     * over within about this long of the old one dying, at once when it stops cleanly. Default 15s.
+     */
+    lease: boundedDuration({ min: 1_000, max: 5 * 60_000, fallback: "15s", message: 'expected a duration from 1s to 5m, like "15s"' }),
+    /** Completed jobs kept per queue (they de-duplicate re-enqueued ids), at most one day each. Default 100000. */
+    keep_completed: z.number().int().min(100).max(10_000_000).default(100_000),
+    /** Failed jobs kept per queue for inspection, at most 30 days each (each is in the audit log). Default 10000. */
+    keep_failed: z.number().int().min(100).max(10_000_000).default(10_000),
+  })
+  .strict()
+  .prefault({});
+
 export const agentSchema = z
   .object({
+    /** `embedded` (default): one process, state on local disk. `cluster`: replicas sharing work and state through Redis (`cluster`). */
     mode: z.enum(["embedded", "cluster"]).default("embedded"),
     /** State, queue and audit log live here. A relative path resolves against the config file's directory, like every path in the file. Default `./var` (next to the config file). */
     data_dir: z.string().min(1).default("./var"),
@@ -309,7 +405,8 @@ export const agentSchema = z
     shutdown_timeout: timerDuration().prefault("8s"),
     audit: auditSchema,
     store: storeSchema,
-    redis: z.object({ url: z.string().regex(/^rediss?:\/\//, "expected redis:// or rediss:// URL"), prefix: z.string().default("vigil") }).strict().optional(),
+    /** Cluster mode's shared Redis and how replicas share work; read only when `mode` is `cluster`. */
+    cluster: clusterSchema,
   })
   .strict();
 
@@ -358,10 +455,15 @@ export const configSchema = z
   })
   .strict()
   .superRefine((cfg, ctx) => {
-    if (cfg.agent.mode === "cluster") {
-      // Refused rather than silently run embedded: replicas would each enforce on their own.
-      ctx.addIssue({ code: "custom", path: ["agent", "mode"], message: "cluster mode (BullMQ on Redis) is not available in this version; use embedded" });
-    }
+    if (cfg.agent.mode !== "cluster") return;
+    // Refused rather than run as embedded: every replica would enforce on its own.
+    if (!cfg.agent.cluster.redis) ctx.addIssue({ code: "custom", path: ["agent", "cluster", "redis"], message: "agent.mode is cluster: set agent.cluster.redis (url, or host and port) to the Redis the replicas share" });
+    // Generated per host, these would differ between replicas: one chain, one key; one API, one token.
+    if (cfg.agent.audit.key === undefined) ctx.addIssue({ code: "custom", path: ["agent", "audit", "key"], message: "agent.mode is cluster: every replica keys the one shared audit chain, so set agent.audit.key (the same on each, e.g. ${file:/etc/vigil/audit.key})" });
+    if (cfg.agent.api.token === undefined) ctx.addIssue({ code: "custom", path: ["agent", "api", "token"], message: "agent.mode is cluster: clients reach any replica with one token, so set agent.api.token (the same on each)" });
+    // The receiver's streams and seen jtis live in one process's database: replicas would each manage
+    // the stream and miss each other's duplicates.
+    if (cfg.signals.ssf.transmitters.length > 0) ctx.addIssue({ code: "custom", path: ["signals", "ssf", "transmitters"], message: "agent.mode is cluster: the Shared Signals receiver runs in embedded mode only (it keeps its streams and seen jtis in the local database); receive SSF on an embedded vigil" });
   });
 
 export type VigilConfigInput = z.input<typeof configSchema>;

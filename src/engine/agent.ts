@@ -3,20 +3,14 @@
  * API → scheduler), stops them in reverse, and reloads config on demand. The job handlers live in
  * `jobs.ts`, what the HTTP API asks of the agent in `service.ts`.
  */
-import { existsSync, mkdirSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
-import type { DatabaseSync } from "node:sqlite";
+import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
 import type { LoadedConfig } from "../config/load.ts";
 import type { PluginContext } from "../plugin/context.ts";
 import { SharedResources } from "../plugin/shared.ts";
 import type { StateStore } from "../store/contract.ts";
 import type { IdleOptions, WorkQueue } from "../queue/contract.ts";
-import { DATABASE_FILE, openDatabase, quickCheck } from "../db/sqlite.ts";
-import { DataDirLock } from "../db/lock.ts";
-import { Checkpointer } from "../db/checkpointer.ts";
-import { AUDIT_FILE, EmbeddedStore } from "../store/embedded.ts";
 import { resolveAuditKey } from "../store/audit-key.ts";
-import { EmbeddedQueue } from "../queue/embedded.ts";
 import { createHttpClient, type HttpClient } from "../net/http.ts";
 import { ApiServer } from "../http/server.ts";
 import { Telemetry } from "../telemetry/metrics.ts";
@@ -29,7 +23,6 @@ import { SubjectIndex, listAll } from "./subjects.ts";
 import type { Subject } from "../policy/model.ts";
 import type { StoredState } from "../store/contract.ts";
 import { Evaluator } from "./evaluator.ts";
-import { KeyedLock } from "./keyed-lock.ts";
 import { Enforcer, ACTION_JOB, type ActionJob } from "./enforcer.ts";
 import { Scheduler, EVALUATE_JOB, type EvaluateJob } from "./scheduler.ts";
 import { evaluationHandler, failedJobRecorder } from "./jobs.ts";
@@ -39,6 +32,9 @@ import { generatedApiToken } from "./api-token.ts";
 import type { SsfReceiver } from "../signals/ssf/receiver.ts";
 import type { SsfConfig } from "../signals/ssf/config.ts";
 import { ssfHost } from "./ssf.ts";
+import { openEmbedded, type Backend } from "./backend.ts";
+import type { ClusterBackend } from "./cluster.ts";
+import { ClusterScheduler, TICK_JOB, type TickJob } from "./cluster-scheduler.ts";
 
 const FLUSH_INTERVAL_MS = 5_000;
 
@@ -56,9 +52,11 @@ export class Agent {
   #started = false;
   #stopping: Promise<void> | undefined;
   #ready = false;
-  #db: DatabaseSync | undefined;
-  #dataDirLock: DataDirLock | undefined;
-  #checkpointer: Checkpointer | undefined;
+  #backend: Backend | undefined;
+  /** Cluster mode: aborts the wait for Redis when a stop is asked for during start. */
+  readonly #startAbort = new AbortController();
+  /** Cluster mode: why start is still waiting (Redis out of reach), for `/readyz`. */
+  #waiting: string | undefined;
   #checkpointSink: CheckpointSink | undefined;
   #store: StateStore | undefined;
   #queue: WorkQueue | undefined;
@@ -78,8 +76,6 @@ export class Agent {
   /** Start-up enforcement, which runs beside the queue; settles (never rejects) when done. */
   #startup: Promise<void> | undefined;
   #caughtUp = false;
-  /** Shared by evaluator, enforcer and removals: one subject's decision is worked out by one of them at a time. */
-  readonly #subjectLock = new KeyedLock();
   #queueDepth: Record<string, { waiting: number; delayed: number; active: number; failed: number }> = {};
   #subjectCounts: Record<string, Record<string, number>> = {};
   /** Removals are handled one batch at a time, in order. */
@@ -102,6 +98,7 @@ export class Agent {
         ready: this.#ready,
         caughtUp: this.#caughtUp,
         unloaded: (this.#index?.status() ?? []).filter((s) => !s.loaded).map((s) => s.label),
+        unavailable: this.#backend ? this.#backend.unavailable() : this.#waiting ? [this.#waiting] : [],
       }),
     });
   }
@@ -127,8 +124,10 @@ export class Agent {
     if (this.#started) return;
     this.#started = true;
     const cfg = this.#config.raw;
+    const cluster = cfg.agent.mode === "cluster";
     const dataDir = resolve(cfg.agent.data_dir);
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    // Cluster mode keeps nothing on local disk.
+    if (!cluster) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
     this.#telemetry = await Telemetry.start(
       {
@@ -138,9 +137,6 @@ export class Agent {
       this.#logger,
     );
     const metrics = this.#telemetry.metrics;
-    this.#dataDirLock = DataDirLock.acquire(dataDir);
-    this.#db = openStateDatabase(dataDir, cfg.agent.store.wal_size_limit);
-    this.#checkpointer = new Checkpointer(join(dataDir, DATABASE_FILE), cfg.agent.store.wal_size_limit);
     const auditKey = resolveAuditKey({ configured: cfg.agent.audit.key, dataDir, create: true })!;
     if (auditKey.generated) {
       this.#logger.warn(
@@ -148,13 +144,11 @@ export class Agent {
         `agent.audit.key is not set: generated the audit log's key into ${auditKey.source} (mode 0600). Back it up: \`vigil audit verify\` needs it. Set agent.audit.key to use a key of your own`,
       );
     }
-    const store = new EmbeddedStore(this.#db, dataDir, {
-      clock: this.#clock,
-      key: auditKey.key,
-      maxStreams: cfg.agent.store.max_streams_per_check,
-      onStreamsDropped: (check, n) => metrics.streamsDropped(check, n),
-    });
-    const queue = new EmbeddedQueue(this.#db, { clock: this.#clock, logger: this.#logger, drainTimeoutMs: cfg.agent.shutdown_timeout });
+    // A cluster replica answers /healthz and /readyz (not ready, with the reason) while it waits for Redis.
+    if (cluster) await this.#startApi(dataDir);
+    const backend = cluster ? await this.#openCluster(auditKey.key) : this.#openEmbedded(dataDir, auditKey.key);
+    this.#backend = backend;
+    const { store, queue } = backend;
     this.#store = store;
     this.#queue = queue;
     this.#http = createHttpClient({ userAgent: DEFAULT_USER_AGENT });
@@ -185,12 +179,21 @@ export class Agent {
     });
     this.#index = index;
     await index.refresh();
-    const lock = this.#subjectLock;
+    // Shared by evaluator, enforcer and removals: one subject's decision is worked out by one of them at a time.
+    const lock = backend.subjectLock;
     const evaluator = new Evaluator({ store, index, metrics, ctx: this.#ctx, runtime, lock });
     this.#evaluator = evaluator;
-    const enforcer = new Enforcer({ store, queue, index, metrics, clock: this.#clock, logger: this.#logger, runtime, lock });
+    const enforcer = new Enforcer({ store, queue, index, metrics, clock: this.#clock, logger: this.#logger, runtime, lock, jobLock: backend.jobLock });
     this.#enforcer = enforcer;
-    this.#scheduler = new Scheduler({ queue, index, logger: this.#logger, now: () => this.#clock.now() });
+    const now = () => this.#clock.now();
+    if (backend.mode === "cluster") {
+      const c = backend as ClusterBackend;
+      const scheduler = new ClusterScheduler({ queue: c.queue, index, logger: this.#logger, now, token: () => c.token(), fence: (t) => c.fence(t) });
+      queue.process<TickJob>(TICK_JOB, scheduler.tickHandler(), { concurrency: 1 });
+      this.#scheduler = scheduler;
+    } else {
+      this.#scheduler = new Scheduler({ queue, index, logger: this.#logger, now });
+    }
 
     queue.process<EvaluateJob>(EVALUATE_JOB, evaluationHandler({ evaluator, enforcer, queue, clock: this.#clock }), { concurrency: cfg.agent.concurrency.evaluations });
     queue.process<ActionJob>(ACTION_JOB, (job) => enforcer.run(job), { concurrency: cfg.agent.concurrency.actions });
@@ -205,45 +208,35 @@ export class Agent {
       circuits: () => this.#runtime?.circuits() ?? {},
       inventories: () => Object.fromEntries((this.#index?.status() ?? []).map((s) => [s.label, !s.loaded || s.failing])),
       unreconciled: () => enforcer.unreconciled(),
+      ...(backend.mode === "cluster"
+        ? { cluster: () => ({ redis_up: (backend as ClusterBackend).redisUp(), leader: backend.leader(), running: (backend as ClusterBackend).queue.running() }) }
+        : {}),
     });
 
     // Shared Signals receiver: loaded only when transmitters are configured (an agent without them
     // never pays for its modules), built before the API serves its push route, started once the API
-    // listens (a transmitter may push the verification event as soon as the stream exists).
-    const db = this.#db;
+    // listens (a transmitter may push the verification event as soon as the stream exists). It keeps
+    // its streams and seen jtis in the embedded database; cluster mode refuses transmitters at load.
+    const db = backend.db;
     const http = this.#http;
     const meter = this.#telemetry.meter;
     this.#createSsf = async (config) => {
+      if (!db) throw new VigilError("VIGIL_ERR_CONFIG_INVALID", "signals.ssf: the Shared Signals receiver needs agent.mode embedded");
       const { SsfReceiver } = await import("../signals/ssf/receiver.ts");
       return new SsfReceiver({ config, db, http, clock: this.#clock, logger: this.#logger, meter, host: ssfHost({ service: this.service, index, store, metrics }) });
     };
     if (cfg.signals.ssf.transmitters.length > 0) this.#ssf = await this.#createSsf(cfg.signals.ssf);
 
-    const token = cfg.agent.api.token ?? generatedApiToken(dataDir, this.#logger);
-    const am = cfg.signals.alertmanager;
-    this.#api = new ApiServer({
-      listen: cfg.agent.api.listen,
-      token,
-      maxBodyBytes: cfg.agent.api.max_body_bytes,
-      maxConnections: cfg.agent.api.max_connections,
-      streams: { maxStreams: cfg.agent.api.max_streams },
-      api: this.service,
-      logger: this.#logger,
-      metrics,
-      alertmanager: { subject_label: am.subject_label, check_label: am.check_label, default_check: am.default_check, severity_label: am.severity_label, severities: am.severities, ttl_ms: am.ttl },
-      ssf: () => this.#ssf,
-    });
-    await this.#api.start();
+    if (!cluster) await this.#startApi(dataDir);
     this.#ssf?.start();
 
     await enforcer.loadGuards();
     this.#scheduler.schedule(runtime);
+    if (backend.mode === "cluster") await (backend as ClusterBackend).elect();
     await this.#checkBaseline();
     await this.#initialPass(runtime, "start");
-    this.#startup = enforcer
-      .flush()
-      .then(() => enforcer.reconcile())
-      .then(() => enforcer.redrive())
+    // Start-up enforcement picks up what the previous run left (in cluster mode the leader's, for the cluster).
+    this.#startup = (backend.leader() ? enforcer.flush().then(() => enforcer.reconcile()).then(() => enforcer.redrive()) : Promise.resolve())
       .catch((err: unknown) => this.#logger.error({ err }, `start-up enforcement failed: ${errorMessage(err)}`))
       .finally(() => {
         this.#caughtUp = true;
@@ -256,7 +249,7 @@ export class Agent {
         intervalMs: cp.interval,
         key: auditKey.key,
         dataDir,
-        head: () => store.auditHead,
+        head: () => backend.auditHead(),
         http: this.#http,
         logger: this.#logger,
         metrics,
@@ -269,15 +262,115 @@ export class Agent {
     await this.#refreshGauges();
     this.#ready = true;
     this.#logger.info(
-      { api: this.#api.address, metrics: this.#telemetry.address ?? null, data_dir: dataDir, policies: runtime.policies.length, subjects: index.size, dry_run: cfg.agent.dry_run },
+      {
+        api: this.#api!.address,
+        metrics: this.#telemetry.address ?? null,
+        mode: backend.mode,
+        ...(cluster ? { leader: backend.leader() } : { data_dir: dataDir }),
+        policies: runtime.policies.length,
+        subjects: index.size,
+        dry_run: cfg.agent.dry_run,
+      },
       "vigil started",
     );
+  }
+
+  /** Cluster mode, during start: stops waiting for Redis (a stop was asked for); start then rejects with `VIGIL_ERR_SHUTDOWN`. */
+  abortStart(): void {
+    this.#startAbort.abort();
+  }
+
+  #openEmbedded(dataDir: string, key: import("../store/audit.ts").AuditKey): Backend {
+    const cfg = this.#config.raw.agent;
+    const metrics = this.#telemetry!.metrics;
+    return openEmbedded({
+      dataDir,
+      walSizeLimit: cfg.store.wal_size_limit,
+      key,
+      clock: this.#clock,
+      logger: this.#logger,
+      drainTimeoutMs: cfg.shutdown_timeout,
+      maxStreams: cfg.store.max_streams_per_check,
+      onStreamsDropped: (check, n) => metrics.streamsDropped(check, n),
+    });
+  }
+
+  async #openCluster(key: import("../store/audit.ts").AuditKey): Promise<ClusterBackend> {
+    const cfg = this.#config.raw.agent;
+    const metrics = this.#telemetry!.metrics;
+    const c = cfg.cluster;
+    const { openCluster } = await import("./cluster.ts");
+    return openCluster({
+      redis: c.redis!,
+      prefix: c.prefix,
+      lockDurationMs: c.lock_duration,
+      leaseMs: c.lease,
+      keepCompleted: c.keep_completed,
+      keepFailed: c.keep_failed,
+      concurrency: { [EVALUATE_JOB]: c.concurrency.evaluations, [ACTION_JOB]: c.concurrency.actions },
+      key,
+      clock: this.#clock,
+      logger: this.#logger,
+      drainTimeoutMs: cfg.shutdown_timeout,
+      maxStreams: cfg.store.max_streams_per_check,
+      onStreamsDropped: (check, n) => metrics.streamsDropped(check, n),
+      signal: this.#startAbort.signal,
+      onWait: (reason) => {
+        this.#waiting = reason;
+      },
+      onLeadership: (leader) => {
+        if (leader) void this.#tookOverLeadership();
+      },
+      onRedis: (up, reason) => {
+        // Closing the connections on stop is not losing Redis.
+        if (this.#stopping) return;
+        if (!up) this.#logger.error({ reason }, `lost the connection to Redis: ${reason ?? "closed"}; not ready until it is back (signals get 503, work resumes by itself)`);
+        else if (this.#ready) this.#logger.info("the connection to Redis is back");
+      },
+    });
+  }
+
+  async #startApi(dataDir: string): Promise<void> {
+    const cfg = this.#config.raw;
+    const token = cfg.agent.api.token ?? generatedApiToken(dataDir, this.#logger);
+    const am = cfg.signals.alertmanager;
+    this.#api = new ApiServer({
+      listen: cfg.agent.api.listen,
+      token,
+      maxBodyBytes: cfg.agent.api.max_body_bytes,
+      maxConnections: cfg.agent.api.max_connections,
+      streams: { maxStreams: cfg.agent.api.max_streams },
+      api: this.service,
+      logger: this.#logger,
+      metrics: this.#telemetry!.metrics,
+      alertmanager: { subject_label: am.subject_label, check_label: am.check_label, default_check: am.default_check, severity_label: am.severity_label, severities: am.severities, ttl_ms: am.ttl },
+      ssf: () => this.#ssf,
+    });
+    await this.#api.start();
+    if (cfg.agent.mode === "cluster") this.#logger.info({ api: this.#api.address }, "API listening; connecting to Redis");
+  }
+
+  /** A replica that became the leader takes up the leader's work at once rather than at the next housekeeping pass. */
+  async #tookOverLeadership(): Promise<void> {
+    try {
+      const scheduler = this.#scheduler;
+      if (scheduler instanceof ClusterScheduler) await scheduler.reconcile();
+      if (this.#ready) {
+        await this.#checkBaseline();
+        await this.#enforcer?.flush();
+        await this.#enforcer?.reconcile();
+        await this.#enforcer?.redrive();
+      }
+    } catch (err) {
+      this.#logger.warn({ err }, `taking over as leader: ${errorMessage(err)}`);
+    }
   }
 
   /** Stops in reverse order; in-flight jobs get the shutdown timeout to finish. Idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.#ready = false;
+      this.#startAbort.abort();
       if (this.#flushTimer) clearInterval(this.#flushTimer);
       this.#scheduler?.stop();
       // Stream upkeep and polls end first (the last acknowledgements need the store); pushes are answered until the API closes.
@@ -291,9 +384,7 @@ export class Agent {
       await this.#store?.stop();
       await this.#http?.close();
       await this.#telemetry?.stop();
-      await this.#checkpointer?.close().catch((err: unknown) => this.#logger.warn({ err }, "checkpoint worker stop failed"));
-      if (this.#db?.isOpen) this.#db.close();
-      this.#dataDirLock?.release();
+      await this.#backend?.close().catch((err: unknown) => this.#logger.warn({ err }, `closing the ${this.#backend?.mode} backend failed`));
       this.#logger.info("vigil stopped");
     })();
     return this.#stopping;
@@ -378,13 +469,21 @@ export class Agent {
     this.#telemetry?.metrics.configReload(outcome);
   }
 
+  /** Evaluates everything now (start, reload); in cluster mode the leader does it for the cluster. */
   async #initialPass(runtime: Runtime, trigger: "start" | "reload"): Promise<void> {
+    if (!this.#backend?.leader()) return;
     for (const policy of runtime.policies) await this.#scheduler!.tick(runtime, policy, trigger, 0);
   }
 
+  /**
+   * Every 5 s. The sweeps over the whole state (flush, prune, re-drive) run on the leader only: in
+   * cluster mode one replica does them for all, and embedded the one process always leads.
+   */
   async #housekeeping(): Promise<void> {
+    const backend = this.#backend;
     try {
-      await this.#enforcer?.flush();
+      const leader = backend?.leader() ?? false;
+      if (leader) await this.#enforcer?.flush();
       const index = this.#index;
       const runtime = this.#runtime;
       if (index && runtime && !index.allLoaded) {
@@ -396,11 +495,17 @@ export class Agent {
           await this.#initialPass(runtime, "start");
         }
       }
-      await this.#pruneResults();
-      // Level-triggered: work the queue gave up on is driven again once its backoff has passed.
-      await this.#enforcer?.redrive();
+      if (leader) {
+        await this.#pruneResults();
+        // Level-triggered: work the queue gave up on is driven again once its backoff has passed.
+        await this.#enforcer?.redrive();
+        // A leader also keeps the schedules in step (one that lost a reconcile to a Redis outage retries here).
+        if (this.#scheduler instanceof ClusterScheduler) await this.#scheduler.reconcile();
+      }
+      // Other replicas change the guards too: /v1/enforcement and the gauges show the shared state.
+      if (backend?.mode === "cluster") await this.#enforcer?.loadGuards();
       await this.#refreshGauges();
-      if (this.#db?.isOpen) await this.#checkpointer?.checkpoint();
+      await backend?.housekeeping();
     } catch (err) {
       this.#logger.warn({ err }, `housekeeping failed: ${errorMessage(err)}`);
     }
@@ -465,14 +570,17 @@ export class Agent {
     const index = this.#index;
     const store = this.#store;
     if (this.#baselineChecked || !index || !store || !index.allLoaded || index.status().some((s) => s.failing)) return;
+    // In cluster mode the leader looks, once it leads.
+    if (!this.#backend?.leader()) return;
     this.#baselineChecked = true;
     const gone = (await store.stateSubjects()).filter((id) => !index.get(id));
     if (gone.length > 0) this.#subjectsRemoved(gone);
     await this.#removals;
   }
 
-  /** Queues the handling of subjects that left every inventory (see `#removeSubjects`). */
+  /** Queues the handling of subjects that left every inventory (see `#removeSubjects`); in cluster mode, on the leader. */
   #subjectsRemoved(ids: readonly string[]): void {
+    if (this.#backend && !this.#backend.leader()) return;
     this.#removals = this.#removals
       .then(() => this.#removeSubjects(ids))
       .catch((err: unknown) => this.#logger.error({ err }, `handling removed subjects failed: ${errorMessage(err)}`));
@@ -524,7 +632,7 @@ export class Agent {
       }
       await store.appendAudit(audit);
       for (const [policy, states] of byPolicy) {
-        await this.#subjectLock.run(
+        await this.#backend!.subjectLock.run(
           states.map((s) => `${policy}\u0000${s.decision.subject}`),
           async () => {
             await store.putStates(states);
@@ -542,42 +650,6 @@ export class Agent {
   #parts(): EngineParts | undefined {
     if (!this.#index || !this.#store || !this.#runtime || !this.#evaluator || !this.#enforcer || !this.#queue) return undefined;
     return { index: this.#index, store: this.#store, runtime: this.#runtime, evaluator: this.#evaluator, enforcer: this.#enforcer, queue: this.#queue };
-  }
-}
-
-/**
- * Opens `vigil.db` and refuses to start on one that is damaged, or missing while the audit log
- * shows an earlier run: either way the agent would start with every subject at full access and
- * nothing to revert, silently forgetting what it had enforced.
- */
-function openStateDatabase(dataDir: string, walSizeLimit: number): DatabaseSync {
-  const file = join(dataDir, DATABASE_FILE);
-  const audit = join(dataDir, AUDIT_FILE);
-  const restore = `Stop here and restore ${file} from a backup. To start afresh on purpose, move the whole data_dir aside (keep it for investigation) and start again`;
-  if (!existsSync(file) && sizeOf(audit) > 0) {
-    throw new VigilError("VIGIL_ERR_STORE", `${file} is missing, but the audit log ${audit} records earlier decisions: starting without it would put every subject back to full access with no reverts. ${restore}`, {
-      details: { file, audit },
-    });
-  }
-  let db: DatabaseSync;
-  try {
-    db = openDatabase(dataDir, { manualCheckpoint: true, walSizeLimit });
-  } catch (err) {
-    throw new VigilError("VIGIL_ERR_STORE", `${errorMessage(err)}. ${restore}`, { cause: err, details: { file } });
-  }
-  const problems = quickCheck(db);
-  if (problems.length > 0) {
-    db.close();
-    throw new VigilError("VIGIL_ERR_STORE", `${file} is damaged (PRAGMA quick_check: ${problems.slice(0, 3).join("; ")}). ${restore}`, { details: { file, problems: problems.slice(0, 20) } });
-  }
-  return db;
-}
-
-function sizeOf(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
   }
 }
 

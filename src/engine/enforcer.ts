@@ -24,7 +24,7 @@ import type { Logger } from "../telemetry/log.ts";
 import type { EnforcementStatus, FailedEnforcement, RetryEnforcementResult } from "../http/agent-api.ts";
 import type { Runtime, BoundAction } from "./runtime.ts";
 import type { SubjectIndex } from "./subjects.ts";
-import { KeyedLock } from "./keyed-lock.ts";
+import { KeyedLock, type Lock } from "./keyed-lock.ts";
 import { errorMessage, isTransient, VigilError } from "../errors.ts";
 import { redact, scrub } from "../util/redact.ts";
 import { backoffDelay } from "../util/backoff.ts";
@@ -89,10 +89,11 @@ export class Enforcer {
   readonly #metrics: VigilMetrics;
   readonly #clock: Clock;
   readonly #logger: Logger;
+  /** The guards as last read or written: the store's copy is the one that counts (see `#admit`). */
   readonly #guards = new Map<string, GuardState>();
-  readonly #lock: KeyedLock;
+  readonly #lock: Lock;
   /** One job per (policy, subject, action) at a time: see `run`. */
-  readonly #jobLock = new KeyedLock();
+  readonly #jobLock: Lock;
   #runtime: Runtime;
   #flushChain: Promise<void> = Promise.resolve();
   #pendingFlush: Promise<void> | undefined;
@@ -106,8 +107,10 @@ export class Enforcer {
   /** Unreconciled counts per policy and action and the oldest first failure, as of the last sweep. */
   #unreconciled: { counts: Record<string, Record<string, number>>; oldest: number } = { counts: {}, oldest: Infinity };
 
-  constructor(deps: { store: StateStore; queue: WorkQueue; index: SubjectIndex; metrics: VigilMetrics; clock: Clock; logger: Logger; runtime: Runtime; lock?: KeyedLock }) {
+  /** `lock` locks (policy, subject) pairs (shared with the evaluator), `jobLock` action jobs; both in-process by default. */
+  constructor(deps: { store: StateStore; queue: WorkQueue; index: SubjectIndex; metrics: VigilMetrics; clock: Clock; logger: Logger; runtime: Runtime; lock?: Lock; jobLock?: Lock }) {
     this.#lock = deps.lock ?? new KeyedLock();
+    this.#jobLock = deps.jobLock ?? new KeyedLock();
     this.#store = deps.store;
     this.#queue = deps.queue;
     this.#index = deps.index;
@@ -134,7 +137,6 @@ export class Enforcer {
     const desired: DesiredEnforcement[] = [];
     const decided: DecidedGeneration[] = [];
     const done: { state: StoredState; access: AccessLevel }[] = [];
-    const touched = new Set<string>();
     for (const state of states) {
       const d = state.decision;
       const pending = opts.reconcile ? d.access !== state.enforced_access : state.enforced_generation < d.generation;
@@ -150,9 +152,7 @@ export class Enforcer {
       if (opts.reconcile && !all.some((c) => !dryRun(c.bound))) continue;
       const downgrade = accessRank(d.access) > accessRank(state.enforced_access);
       if (downgrade && real.length > 0 && !opts.released?.has(policy.name)) {
-        const g = admit(this.#guards.get(policy.name) ?? resumeGuard(), real.length, this.#clock.now(), policy.limits);
-        this.#guards.set(policy.name, g.state);
-        touched.add(policy.name);
+        const g = await this.#admit(policy, real.length);
         if (g.resumed_now) audit.push({ type: "enforcement_resumed", policy: policy.name, by: "window" });
         if (g.paused_now) {
           this.#metrics.enforcementPaused(policy.name);
@@ -187,8 +187,6 @@ export class Enforcer {
       // What the target systems now carry: unchanged when every call was only planned.
       done.push({ state, access: all.length > 0 && all.every((c) => dryRun(c.bound)) ? state.enforced_access : d.access });
     }
-    // The guard's window and pause outlive a restart: a crash loop must not reset the budget.
-    for (const name of touched) await this.#store.putMeta(`guard:${name}`, this.#guards.get(name));
     if (audit.length > 0) await this.#store.appendAudit(audit);
     // Before the jobs: a job always finds its record (a crash in between re-enqueues the same ids).
     if (desired.length > 0 || decided.length > 0) await this.#store.desireEnforcement(desired, decided);
@@ -218,12 +216,27 @@ export class Enforcer {
     });
   }
 
-  /** Loads the persisted guard state of every policy not yet in memory (start, reload). */
+  /**
+   * Asks the blast-radius guard to admit `n` downgrade actions of `policy`. The guard lives in the
+   * store and is read, changed and written in one atomic step: its window and pause outlive a
+   * restart (a crash loop must not reset the budget), and replicas sharing a store share one budget
+   * (the limit is per cluster, not per replica).
+   */
+  async #admit(policy: PolicySpec, n: number): Promise<ReturnType<typeof admit>> {
+    const now = this.#clock.now();
+    const g = await this.#store.updateMeta(`guard:${policy.name}`, (stored) => {
+      const r = admit(guardOf(stored) ?? resumeGuard(), n, now, policy.limits);
+      return { value: r.state, result: r };
+    });
+    this.#guards.set(policy.name, g.state);
+    return g;
+  }
+
+  /** Reads every policy's guard from the store (start, reload, and each housekeeping pass: other replicas change it too). */
   async loadGuards(): Promise<void> {
     for (const p of this.#runtime.policies) {
-      if (this.#guards.has(p.name)) continue;
-      const stored = (await this.#store.getMeta(`guard:${p.name}`)) as GuardState | undefined;
-      if (stored && Array.isArray(stored.recent) && typeof stored.paused === "boolean") this.#guards.set(p.name, stored);
+      const stored = guardOf(await this.#store.getMeta(`guard:${p.name}`));
+      if (stored) this.#guards.set(p.name, stored);
     }
   }
 
@@ -670,6 +683,12 @@ function failedItem(r: EnforcementRecord): FailedEnforcement {
     last_attempt_at: iso(r.last_attempt_at),
     next_retry_at: r.status === "failed" ? iso(r.next_retry_at) : null,
   };
+}
+
+/** A stored guard state, or undefined when the value is not one. */
+function guardOf(stored: unknown): GuardState | undefined {
+  const g = stored as GuardState | undefined;
+  return g && Array.isArray(g.recent) && typeof g.paused === "boolean" ? g : undefined;
 }
 
 function placeholderDecision(job: ActionJob): StoredState["decision"] {

@@ -11,7 +11,7 @@ import type { PluginContext } from "../plugin/context.ts";
 import type { VigilMetrics } from "../telemetry/metrics.ts";
 import type { Runtime } from "./runtime.ts";
 import type { SubjectIndex } from "./subjects.ts";
-import { KeyedLock } from "./keyed-lock.ts";
+import { KeyedLock, type Lock } from "./keyed-lock.ts";
 import { errorMessage } from "../errors.ts";
 
 /** Reason codes the engine adds to results. */
@@ -43,7 +43,7 @@ export interface Evaluated {
 }
 
 export class Evaluator {
-  readonly #lock: KeyedLock;
+  readonly #lock: Lock;
   readonly #store: StateStore;
   readonly #index: SubjectIndex;
   readonly #metrics: VigilMetrics;
@@ -51,7 +51,7 @@ export class Evaluator {
   #runtime: Runtime;
 
   /** `lock` is shared with the enforcer, so a subject is never evaluated while its enforcement is worked out. */
-  constructor(deps: { store: StateStore; index: SubjectIndex; metrics: VigilMetrics; ctx: PluginContext; runtime: Runtime; lock?: KeyedLock }) {
+  constructor(deps: { store: StateStore; index: SubjectIndex; metrics: VigilMetrics; ctx: PluginContext; runtime: Runtime; lock?: Lock }) {
     this.#lock = deps.lock ?? new KeyedLock();
     this.#store = deps.store;
     this.#index = deps.index;
@@ -168,8 +168,11 @@ export class Evaluator {
       }
     }
     await this.#store.putResults(keep);
-    await this.#store.putStates(out.map((e) => e.state));
+    // The decision's line before the decision: a process that dies between the two leaves the
+    // decision unmade, and the evaluation that runs again records it again. The other way round, a
+    // decision would stand without its line, as the state it left makes the re-run see no change.
     if (audit.length > 0) await this.#store.appendAudit(audit);
+    await this.#store.putStates(out.map((e) => e.state));
     this.#metrics.evaluation(policy.name, (performance.now() - started) / 1000, subjects.length);
     return out;
   }

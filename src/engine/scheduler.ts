@@ -101,14 +101,18 @@ export class Scheduler {
     }
   }
 
-  /** Enqueues an evaluation of every subject the policy covers. */
-  async tick(runtime: Runtime, policy: PolicySpec, trigger: EvaluateJob["trigger"], spread: number): Promise<number> {
+  /**
+   * Enqueues an evaluation of every subject the policy covers. `tickAt` names the tick in the job
+   * ids (default now): a tick run again for the same instant (a retried scheduled job) enqueues
+   * nothing new.
+   */
+  async tick(runtime: Runtime, policy: PolicySpec, trigger: EvaluateJob["trigger"], spread: number, tickAt = this.#now()): Promise<number> {
     await this.#index.refresh();
     const ids: string[] = [];
     for (const s of this.#index.all()) if (runtime.covers(policy, s)) ids.push(s.id);
-    const jobs = planTick(policy, ids, this.#now(), trigger, spread);
-    await this.#queue.enqueueMany(EVALUATE_JOB, jobs);
-    this.#logger.debug({ policy: policy.name, subjects: ids.length, jobs: jobs.length, trigger }, "tick");
+    const jobs = planTick(policy, ids, tickAt, trigger, spread);
+    const created = await this.#queue.enqueueMany(EVALUATE_JOB, jobs);
+    this.#logger.debug({ policy: policy.name, subjects: ids.length, jobs: jobs.length, created, trigger, at: tickAt }, "tick");
     return ids.length;
   }
 
@@ -118,7 +122,7 @@ export class Scheduler {
 }
 
 /** The spread of a tick: the interval itself, measured from the cron expression. */
-function cronSpread(policy: PolicySpec): number {
+export function cronSpread(policy: PolicySpec): number {
   const task = cron.createTask(policy.schedule.cron, () => undefined);
   try {
     const [a, b] = task.getNextRuns(2);

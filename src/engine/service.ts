@@ -48,6 +48,8 @@ export interface LifecycleState {
   readonly caughtUp: boolean;
   /** Inventories that have never listed successfully (`<index>:<type>`): not ready until each has. */
   readonly unloaded?: readonly string[];
+  /** Why the shared backend cannot serve (cluster mode: Redis out of reach, or still being waited for at start). */
+  readonly unavailable?: readonly string[];
 }
 
 export interface ServiceDeps {
@@ -74,10 +76,11 @@ export class AgentService implements AgentApi {
   ready(): { ready: boolean; reasons: readonly string[] } {
     const s = this.#deps.lifecycle();
     const unloaded = s.unloaded ?? [];
-    if (s.ready && unloaded.length === 0) return { ready: true, reasons: [] };
-    if (!s.ready) return { ready: false, reasons: [s.stopping ? "stopping" : "starting"] };
+    const unavailable = s.unavailable ?? [];
+    if (s.ready && unloaded.length === 0 && unavailable.length === 0) return { ready: true, reasons: [] };
+    if (!s.ready) return { ready: false, reasons: s.stopping ? ["stopping"] : ["starting", ...unavailable] };
     // A subject list that is not there yet would read as "no such subject" to every caller.
-    return { ready: false, reasons: unloaded.map((label) => `inventory ${label} has not loaded yet`) };
+    return { ready: false, reasons: [...unavailable, ...unloaded.map((label) => `inventory ${label} has not loaded yet`)] };
   }
 
   async listSubjects(q: { policy?: string; access?: AccessLevel; kind?: string; limit: number; offset: number }): Promise<{ subjects: SubjectSummary[]; total: number }> {
@@ -372,7 +375,12 @@ export class AgentService implements AgentApi {
 
   #running(): EngineParts {
     const parts = this.#deps.parts();
-    if (!parts) throw new VigilError("VIGIL_ERR_SHUTDOWN", "agent is not running");
+    if (!parts) {
+      const s = this.#deps.lifecycle();
+      // Cluster mode answers while it waits for Redis at start: not a stop, a retry-later.
+      if (s.started && !s.stopping) throw new VigilError("VIGIL_ERR_UNAVAILABLE", `the agent is starting${s.unavailable?.length ? `: ${s.unavailable.join("; ")}` : ""}`);
+      throw new VigilError("VIGIL_ERR_SHUTDOWN", "agent is not running");
+    }
     return parts;
   }
 }

@@ -895,15 +895,27 @@ export class ApiServer {
     }
     // Each signal stands on its own: one unknown subject does not hold back the others.
     const results: unknown[] = [];
-    for (const signal of signals) {
+    let accepted = 0;
+    for (const [i, signal] of signals.entries()) {
       try {
         const { id, policies } = await this.opts.api.acceptSignal(signal);
         count(signal.check, "accepted");
         results.push({ accepted: true, id, policies });
+        accepted++;
       } catch (err) {
         count(signal.check, "rejected");
         const mapped = errorResponse(err);
         if (mapped.status >= 500) this.opts.logger.error({ err, check: signal.check }, "signal in batch failed");
+        if (mapped.code === "VIGIL_ERR_UNAVAILABLE") {
+          // The shared state is out of reach: the rest would fail alike. With nothing accepted the
+          // sender gets a plain 503 to retry; otherwise each entry says whether it was taken.
+          if (accepted === 0) throw err;
+          for (const rest of signals.slice(i)) {
+            if (rest !== signal) count(rest.check, "rejected");
+            results.push({ accepted: false, error: { code: mapped.code, message: mapped.message } });
+          }
+          break;
+        }
         results.push({ accepted: false, error: { code: mapped.code, message: mapped.message } });
       }
     }
@@ -915,6 +927,7 @@ export class ApiServer {
 const CODE_HEADERS: Partial<Record<ApiErrorCode, Readonly<Record<string, string>>>> = {
   VIGIL_ERR_UNAUTHORIZED: { "www-authenticate": 'Bearer realm="vigil"' },
   VIGIL_ERR_SHUTDOWN: { "retry-after": "5" },
+  VIGIL_ERR_UNAVAILABLE: { "retry-after": "5" },
 };
 
 function isApiCode(code: ErrorCode): code is ApiErrorCode {

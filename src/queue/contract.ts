@@ -19,6 +19,8 @@ export interface JobRecord<T = unknown> {
   readonly attempt: number;
   readonly max_attempts: number;
   readonly enqueued_at: number;
+  /** For a job a schedule produced (cluster mode's ticks): when it was due (epoch ms), the same on every retry. */
+  readonly scheduled_at?: number;
 }
 
 /** A handler throws to fail the attempt. Errors that are not transient (see `isTransient`; an error without a

@@ -91,6 +91,35 @@ export function openCheckpoint(key: AuditKey, raw: unknown): { ok: true; head: A
   return { ok: true, head: { seq: body["seq"] as number, hash: body["hash"] } };
 }
 
+/**
+ * Chains events onto `head`: each line is the event plus `seq`, `ts`, `prev` (and `key_id` when
+ * keyed) in canonical JSON, with its `hash` appended. Pure, so every store writes the same lines.
+ * Returns the entries, the lines (without newline) and the new head.
+ */
+export function chainEvents(events: readonly AuditEvent[], head: AuditHead, key: AuditKey | undefined, now: number): { entries: AuditEntry[]; lines: string[]; head: AuditHead } {
+  const ts = new Date(now).toISOString();
+  let seq = head.seq;
+  let prev = head.hash;
+  const entries: AuditEntry[] = [];
+  const lines: string[] = [];
+  for (const event of events) {
+    seq += 1;
+    // Serialise once: the hash covers exactly these canonical bytes, and the line is the same
+    // text with the hash appended (readers parse it, so key order on the line does not matter).
+    // Secrets never reach the log: registered secret values are scrubbed from the canonical text
+    // (inside JSON strings, so it stays valid JSON and re-canonicalises to the same bytes).
+    const fields: AuditEvent = key ? { ...event, key_id: key.id, seq, ts, prev } : { ...event, seq, ts, prev };
+    const raw = canonicalJSON(fields);
+    const canon = scrub(raw);
+    const hash = chainHash(key, prev, canon);
+    lines.push(`${canon.slice(0, -1)},"hash":"${hash}"}`);
+    const body = canon === raw ? fields : (JSON.parse(canon) as AuditEvent);
+    entries.push({ ...body, hash } as AuditEntry);
+    prev = hash;
+  }
+  return { entries, lines, head: { seq, hash: prev } };
+}
+
 /** Where an appended line sits in the file, for the audit index. */
 export interface AuditLineRef {
   readonly seq: number;
@@ -213,32 +242,16 @@ export class AuditLog {
     if (this.#fd === undefined) throw new VigilError("VIGIL_ERR_STORE", `the audit log ${this.#path} is not open`);
     if (events.length === 0) return { entries: [], refs: [] };
     const key = this.#key;
-    const ts = new Date(this.#clock.now()).toISOString();
-    let seq = this.#seq;
-    let prev = this.#hash;
-    const entries: AuditEntry[] = [];
-    const lines: string[] = [];
+    const { entries, lines, head } = chainEvents(events, this.head, key, this.#clock.now());
+    const { seq, hash: prev } = head;
     const refs: AuditLineRef[] = [];
     let offset = this.#size;
-    for (const event of events) {
-      seq += 1;
-      // Serialise once: the hash covers exactly these canonical bytes, and the line is the same
-      // text with the hash appended (readers parse it, so key order on the line does not matter).
-      // Secrets never reach the log: registered secret values are scrubbed from the canonical text
-      // (inside JSON strings, so it stays valid JSON and re-canonicalises to the same bytes).
-      const fields: AuditEvent = key ? { ...event, key_id: key.id, seq, ts, prev } : { ...event, seq, ts, prev };
-      const raw = canonicalJSON(fields);
-      const canon = scrub(raw);
-      const hash = chainHash(key, prev, canon);
-      const line = `${canon.slice(0, -1)},"hash":"${hash}"}`;
-      lines.push(line);
-      const body = canon === raw ? fields : (JSON.parse(canon) as AuditEvent);
-      entries.push({ ...body, hash } as AuditEntry);
+    for (const [i, line] of lines.entries()) {
+      const entry = entries[i]!;
       const length = Buffer.byteLength(line, "utf8") + 1;
-      const subject = body["subject"];
-      refs.push({ seq, offset, length, type: event.type, subject: typeof subject === "string" ? subject : null });
+      const subject = entry["subject"];
+      refs.push({ seq: entry.seq, offset, length, type: entry.type, subject: typeof subject === "string" ? subject : null });
       offset += length;
-      prev = hash;
     }
     const buf = Buffer.from(lines.join("\n") + "\n", "utf8");
     try {
@@ -360,6 +373,60 @@ export interface VerifyOptions {
  * truncated tail; with checkpoints, that each anchored (seq, hash) is in the log.
  */
 export function verifyAudit(path: string, options: VerifyOptions = {}): AuditReport {
+  return verifyAuditLines(forwardLines(path), path, options);
+}
+
+/** One line of an audit log as `verifyAuditLines` reads it: its text, 1-based number, and whether a newline ended it. */
+export interface AuditLineText {
+  readonly text: string;
+  readonly line: number;
+  readonly terminated: boolean;
+}
+
+/**
+ * `verifyAudit` over lines from anywhere (the file, or the lines cluster mode keeps in Redis). A
+ * missing source (`ENOENT` thrown by the iterator) reads as an empty log; any other read error is a
+ * problem naming `label`.
+ */
+export function verifyAuditLines(lines: Iterable<AuditLineText>, label: string, options: VerifyOptions = {}): AuditReport {
+  const v = auditVerifier(label, options);
+  try {
+    for (const l of lines) v.line(l);
+  } catch (err) {
+    v.fail(err);
+  }
+  return v.finish();
+}
+
+/** Verifies an audit log fed one line at a time (from a source read asynchronously, such as Redis). */
+export interface AuditVerifier {
+  line(l: AuditLineText): void;
+  /** Reading the source failed; `ENOENT` reads as the end of an empty log. */
+  fail(err: unknown): void;
+  finish(): AuditReport;
+}
+
+export function auditVerifier(label: string, options: VerifyOptions = {}): AuditVerifier {
+  const g = verifyLines(label, options);
+  g.next();
+  let report: AuditReport | undefined;
+  const feed = (item: AuditLineText | { error: unknown } | undefined) => {
+    if (report) return;
+    const r = g.next(item);
+    if (r.done) report = r.value;
+  };
+  return {
+    line: (l) => feed(l),
+    fail: (error) => feed({ error }),
+    finish: () => {
+      feed(undefined);
+      return report!;
+    },
+  };
+}
+
+/** The verification itself: takes lines through `yield` until it gets undefined (the end) or an error. */
+function* verifyLines(label: string, options: VerifyOptions): Generator<undefined, AuditReport, AuditLineText | { error: unknown } | undefined> {
   const { head: expectedHead, key } = options;
   const problems: { line: number; problem: string }[] = [];
   const anchors = new Map<number, string>();
@@ -378,8 +445,15 @@ export function verifyAudit(path: string, options: VerifyOptions = {}): AuditRep
   /** Unkeyed lines not yet vouched for by a keyed `audit_keyed` entry: first line number and count. */
   let loose: { line: number; count: number } | undefined;
   let seenKeyed = false;
-  try {
-    for (const { text, line, terminated } of forwardLines(path)) {
+  for (;;) {
+    const item = yield;
+    if (item === undefined) break;
+    if ("error" in item) {
+      if ((item.error as NodeJS.ErrnoException).code !== "ENOENT") problems.push({ line: lastLine, problem: `cannot read ${label}: ${errorMessage(item.error)}` });
+      break;
+    }
+    {
+      const { text, line, terminated } = item;
       lastLine = line;
       let raw: unknown;
       try {
@@ -448,10 +522,6 @@ export function verifyAudit(path: string, options: VerifyOptions = {}): AuditRep
       }
       lastSeq = entry.seq;
       lastHash = entry.hash;
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
-      problems.push({ line: lastLine, problem: `cannot read ${path}: ${errorMessage(err)}` });
     }
   }
   if (loose) problems.push({ line: loose.line, problem: `${loose.count} unkeyed line(s) from line ${loose.line} on and no keyed line: forged, or written without the key` });

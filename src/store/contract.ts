@@ -73,6 +73,12 @@ export interface StateStore extends Lifecycle, KeyValueStore {
   getMeta(key: string): Promise<unknown>;
   putMeta(key: string, value: unknown): Promise<void>;
   /**
+   * Reads a document, and writes what `change` makes of it, in one atomic step (also against other
+   * processes sharing the store); returns what `change` returned. `change` may run more than once
+   * when another writer got there first, so it must not have side effects.
+   */
+  updateMeta<R>(key: string, change: (current: unknown) => { value: unknown; result: R }): Promise<R>;
+  /**
    * Records what new decisions want of their actions, in one atomic step: first every record of each
    * `decided` (policy, subject) that belongs to an older generation and is not achieved is superseded
    * (`supersede` in enforcement.ts), then each desired state replaces its record's (`desire`).

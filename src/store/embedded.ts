@@ -412,6 +412,17 @@ export class EmbeddedStore implements StateStore {
     );
   }
 
+  async updateMeta<R>(key: string, change: (current: unknown) => { value: unknown; result: R }): Promise<R> {
+    return this.#run("update meta", () =>
+      transaction(this.#db, () => {
+        const row = this.#stmt("SELECT data FROM meta WHERE key = ?").get(key) as { data: string } | undefined;
+        const { value, result } = change(row ? JSON.parse(row.data) : undefined);
+        this.#stmt("INSERT INTO meta (key, data) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET data = excluded.data").run(key, JSON.stringify(value));
+        return result;
+      }),
+    );
+  }
+
   async desireEnforcement(desired: readonly DesiredEnforcement[], decided: readonly DecidedGeneration[]): Promise<void> {
     this.#enforcement.desire(desired, decided);
   }

@@ -159,6 +159,12 @@ export class MemoryStore implements StateStore {
     this.#meta.set(key, JSON.stringify(value));
   }
 
+  async updateMeta<R>(key: string, change: (current: unknown) => { value: unknown; result: R }): Promise<R> {
+    const { value, result } = change(await this.getMeta(key));
+    await this.putMeta(key, value);
+    return result;
+  }
+
   /** Enforcement records by (policy, subject, action). */
   readonly #enforcement = new Map<string, EnforcementRecord>();
 

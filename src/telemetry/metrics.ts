@@ -72,6 +72,11 @@ export interface MetricObservers {
    * `vigil_enforcement_unreconciled{policy,action}` and `vigil_enforcement_unreconciled_oldest_seconds`.
    */
   unreconciled?: () => { readonly counts: Record<string, Record<string, number>>; readonly oldest_seconds: number };
+  /**
+   * Cluster mode only: this replica's connection to Redis, whether it leads, and the jobs it runs
+   * per queue. Feeds `vigil_cluster_redis_up`, `vigil_cluster_leader` and `vigil_queue_jobs_running{queue}`.
+   */
+  cluster?: () => { readonly redis_up: boolean; readonly leader: boolean; readonly running: Record<string, number> };
 }
 
 /** What the rest of vigil records. Every method is cheap and never throws. */
@@ -333,6 +338,17 @@ function createVigilMetrics(meter: Meter, version: string, logger: Logger): Vigi
     }
   });
   observeGauge(N.ENFORCEMENT_UNRECONCILED_OLDEST, (emit) => emit(observers.unreconciled?.().oldest_seconds ?? 0, {}));
+  observeGauge(N.CLUSTER_REDIS_UP, (emit) => {
+    const c = observers.cluster?.();
+    if (c) emit(c.redis_up ? 1 : 0, {});
+  });
+  observeGauge(N.CLUSTER_LEADER, (emit) => {
+    const c = observers.cluster?.();
+    if (c) emit(c.leader ? 1 : 0, {});
+  });
+  observeGauge(N.QUEUE_JOBS_RUNNING, (emit) => {
+    for (const [queue, n] of Object.entries(observers.cluster?.().running ?? {})) emit(n, { [N.ATTR.QUEUE]: queue });
+  });
   const buildAttrs: Attributes = { [N.ATTR.VERSION]: version, [N.ATTR.NODE]: process.version };
   meter.createObservableGauge(N.BUILD_INFO.name, { unit: N.BUILD_INFO.unit, description: N.BUILD_INFO.description }).addCallback((r: ObservableResult) => r.observe(1, buildAttrs));
 
@@ -359,6 +375,7 @@ function createVigilMetrics(meter: Meter, version: string, logger: Logger): Vigi
       if (o.circuits) observers.circuits = o.circuits;
       if (o.inventories) observers.inventories = o.inventories;
       if (o.unreconciled) observers.unreconciled = o.unreconciled;
+      if (o.cluster) observers.cluster = o.cluster;
     },
     configReload: (outcome) => configReloads.add(1, { [N.ATTR.OUTCOME]: outcome }),
     streamsDropped(check, n) {

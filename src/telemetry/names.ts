@@ -340,6 +340,27 @@ export const SSF_LAST_VERIFIED: MetricDefinition = {
 /** Metrics the SSF receiver registers when `signals.ssf.transmitters` is configured. */
 export const SSF_METRICS: readonly MetricDefinition[] = [SSF_SETS, SSF_STREAM_DEGRADED, SSF_VERIFICATION_OVERDUE, SSF_LAST_VERIFIED];
 
+/** Observable gauge (cluster mode): 1 while this replica's connections to Redis are up. */
+export const CLUSTER_REDIS_UP: MetricDefinition = {
+  name: "vigil_cluster_redis_up",
+  unit: "1",
+  description: "Cluster mode: 1 while this replica is connected to the shared Redis, 0 while it is not (it is then not ready and answers signals with 503).",
+};
+
+/** Observable gauge (cluster mode): 1 on the replica that holds the leader lease. */
+export const CLUSTER_LEADER: MetricDefinition = {
+  name: "vigil_cluster_leader",
+  unit: "1",
+  description: "Cluster mode: 1 on the replica that holds the leader lease (schedules, sweeps), 0 on the others.",
+};
+
+/** Observable gauge (cluster mode): jobs this replica is running now. Attributes: `queue`. */
+export const QUEUE_JOBS_RUNNING: MetricDefinition = {
+  name: "vigil_queue_jobs_running",
+  unit: "{job}",
+  description: "Cluster mode: jobs this replica is running now, by queue (vigil_queue_jobs counts the whole cluster's).",
+};
+
 /** Every metric above, for documentation and tests. */
 export const ALL_METRICS: readonly MetricDefinition[] = [
   EVALUATIONS,
@@ -400,6 +421,8 @@ export const ANOMALY_STATE_WRITTEN: MetricDefinition = {
 
 /** Metrics the anomaly_detection check registers when it watches series. */
 export const ANOMALY_METRICS: readonly MetricDefinition[] = [ANOMALY_POINTS, ANOMALY_POINTS_SKIPPED, ANOMALY_SERIES, ANOMALY_STATE_WRITTEN];
+/** Metrics only cluster mode reports. */
+export const CLUSTER_METRICS: readonly MetricDefinition[] = [CLUSTER_REDIS_UP, CLUSTER_LEADER, QUEUE_JOBS_RUNNING];
 
 /** Metrics the certificate_validity check registers when it is configured. */
 export const CERTIFICATE_METRICS: readonly MetricDefinition[] = [CERT_NOT_AFTER, CERT_EXPIRY, CERT_REVOKED, CERT_CHECK_ERRORS];

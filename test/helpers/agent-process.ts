@@ -50,13 +50,18 @@ export class AgentProcess {
     child.stderr!.setEncoding("utf8").on("data", (chunk: string) => this.stderr.push(chunk));
   }
 
-  static async start(configFile: string, env: NodeJS.ProcessEnv = {}): Promise<AgentProcess> {
+  /**
+   * Spawns `vigil run` and waits for "vigil started" (or, with `until: "listening"`, for a cluster
+   * replica's API to listen, before it has reached Redis).
+   */
+  static async start(configFile: string, env: NodeJS.ProcessEnv = {}, options: { until?: "started" | "listening"; timeoutMs?: number } = {}): Promise<AgentProcess> {
     const child = spawn(process.execPath, [BIN, "run", "-c", configFile], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     const p = new AgentProcess(child);
     const exited = once(child, "exit").then(([code]) => {
       throw new Error(`vigil exited early with ${code}: ${p.stderr.join("")}${JSON.stringify(p.lines.slice(-5))}`);
     });
-    const started = await Promise.race([p.waitFor((l) => l.msg === "vigil started", 15_000), exited]);
+    const msg = options.until === "listening" ? "API listening; connecting to Redis" : "vigil started";
+    const started = await Promise.race([p.waitFor((l) => l.msg === msg, options.timeoutMs ?? 15_000), exited]);
     const api = started.api as { host: string; port: number };
     const metrics = started.metrics as { host: string; port: number } | null;
     p.api = `http://${api.host}:${api.port}`;

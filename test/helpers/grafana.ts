@@ -99,7 +99,7 @@ export function metricNames(expr: string): string[] {
 /** Every name vigil defines in src/telemetry/names.ts, with a histogram's series suffixes. */
 export function definedNames(): Set<string> {
   const names = new Set<string>();
-  for (const def of [...N.ALL_METRICS, ...N.CERTIFICATE_METRICS]) {
+  for (const def of [...N.ALL_METRICS, ...N.CERTIFICATE_METRICS, ...N.CLUSTER_METRICS]) {
     names.add(def.name);
     if (def === N.EVALUATION_DURATION || def === N.SIGNAL_TO_ENFORCEMENT) for (const s of ["_bucket", "_sum", "_count"]) names.add(def.name + s);
   }

@@ -1,3 +1,7 @@
+/**
+ * The embedded queue: the WorkQueue contract suite (test/queue/contract.ts), and what only the
+ * embedded queue does (an injectable clock, retention of completed ids, a database closed under it).
+ */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -9,6 +13,7 @@ import type { FailedJob, JobRecord } from "../../src/queue/contract.ts";
 import { EmbeddedQueue, type EmbeddedQueueOptions } from "../../src/queue/embedded.ts";
 import { openDatabase } from "../../src/db/sqlite.ts";
 import { FakeClock } from "../../src/util/clock.ts";
+import { workQueueContract, type QueueBackend } from "./contract.ts";
 
 function tempDir(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), "vigil-queue-"));
@@ -39,22 +44,6 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
-/** Jobs of a kind that have not completed. */
-function unfinished(db: DatabaseSync, kind: string): number {
-  return (db.prepare("SELECT count(*) AS n FROM jobs WHERE kind = ? AND state <> 'completed'").get(kind) as { n: number }).n;
-}
-
-/** The state of the one job of a kind. */
-function jobStateByKind(db: DatabaseSync, kind: string): string | undefined {
-  return (db.prepare("SELECT state FROM jobs WHERE kind = ?").get(kind) as { state: string } | undefined)?.state;
-}
-
 function jobState(db: DatabaseSync, id: string): { state: string; attempt: number; error: string | null; error_code: string | null } | undefined {
   const row = db.prepare("SELECT state, attempt, error, error_code FROM jobs WHERE id = ?").get(id);
   return (row ? { ...row } : undefined) as
@@ -62,25 +51,37 @@ function jobState(db: DatabaseSync, id: string): { state: string; attempt: numbe
     | undefined;
 }
 
-test("an enqueued job runs its handler with the payload", async (t) => {
-  const { db, queue } = setup(t);
-  const seen: JobRecord<{ subject: string }>[] = [];
-  queue.process<{ subject: string }>("check", async (job) => {
-    seen.push(job);
-  });
-  await queue.start();
-  assert.equal(await queue.enqueue("check", { subject: "web-1" }, { id: "job-1" }), true);
-  await waitFor("the handler", () => seen.length === 1);
-  const job = seen[0];
-  assert.ok(job);
-  assert.equal(job.id, "job-1");
-  assert.equal(job.kind, "check");
-  assert.deepEqual(job.payload, { subject: "web-1" });
-  assert.equal(job.attempt, 1);
-  assert.equal(job.max_attempts, 1);
-  await waitFor("completion", () => jobState(db, "job-1")?.state === "completed");
-  assert.deepEqual(await queue.depth(), {});
-});
+const embedded: QueueBackend = {
+  name: "embedded",
+  async setup(t) {
+    const dir = tempDir(t);
+    const dbs: DatabaseSync[] = [];
+    const queues: EmbeddedQueue[] = [];
+    t.after(async () => {
+      for (const q of queues) await q.stop();
+      for (const db of dbs) if (db.isOpen) db.close();
+    });
+    // One database connection per queue, as each process opens its own.
+    const open = () => {
+      const db = openDatabase(dir);
+      dbs.push(db);
+      return db;
+    };
+    const look = open();
+    return {
+      queue: (options = {}) => {
+        const q = new EmbeddedQueue(open(), { drainTimeoutMs: 200, ...options });
+        queues.push(q);
+        return q;
+      },
+      jobState: async (_kind, id) => jobState(look, id),
+      // A dead process leaves its jobs active; the next queue's start() recovers them.
+      kill: async () => undefined,
+    };
+  },
+};
+
+workQueueContract(embedded);
 
 test("a job id enqueued twice runs once, also after it completed, until retention ends", async (t) => {
   const clock = new FakeClock();
@@ -99,134 +100,6 @@ test("a job id enqueued twice runs once, also after it completed, until retentio
   clock.advance(60_001);
   assert.equal(await queue.enqueue("k", { n: 4 }, { id: "same" }), true, "a completed job past retention no longer de-duplicates");
   await waitFor("the second run", () => runs === 2);
-});
-
-test("enqueueMany writes 10,000 jobs at once and each runs exactly once", async (t) => {
-  const { db, queue } = setup(t);
-  const jobs = Array.from({ length: 10_000 }, (_, i) => ({ payload: { i }, options: { id: `j${i}` } }));
-  jobs.push({ payload: { i: 5 }, options: { id: "j5" } });
-  assert.equal(await queue.enqueueMany("bulk", jobs), 10_000);
-  assert.deepEqual((await queue.depth())["bulk"], { waiting: 10_000, delayed: 0, active: 0, failed: 0 });
-  assert.equal(await queue.enqueueMany("bulk", [{ payload: { i: 1 }, options: { id: "j1" } }]), 0);
-  const seen = new Map<number, number>();
-  queue.process<{ i: number }>(
-    "bulk",
-    async (job) => {
-      seen.set(job.payload.i, (seen.get(job.payload.i) ?? 0) + 1);
-    },
-    { concurrency: 8 },
-  );
-  await queue.start();
-  await waitFor("all jobs", () => seen.size === 10_000, 30_000);
-  await queue.idle();
-  assert.ok([...seen.values()].every((n) => n === 1));
-  await waitFor("an empty queue", () => unfinished(db, "bulk") === 0);
-  assert.deepEqual((await queue.depth())["bulk"], undefined);
-});
-
-test("a delayed job does not run before its time and is woken by its timer", async (t) => {
-  // A long poll interval: only the timer armed for the earliest run_at can start the job in time.
-  const { queue } = setup(t, { pollIntervalMs: 60_000 });
-  let startedAt = 0;
-  queue.process("later", async () => {
-    startedAt = Date.now();
-  });
-  await queue.start();
-  const enqueuedAt = Date.now();
-  await queue.enqueue("later", {}, { delay: 50 });
-  assert.equal((await queue.depth())["later"]?.delayed, 1);
-  await waitFor("the delayed job", () => startedAt > 0, 2_000);
-  assert.ok(startedAt - enqueuedAt >= 50, `ran after ${startedAt - enqueuedAt} ms`);
-});
-
-test("a transient failure is retried with backoff until it succeeds", async (t) => {
-  const { db, queue } = setup(t, { pollIntervalMs: 60_000 });
-  const attempts: { attempt: number; at: number }[] = [];
-  const failed: FailedJob[] = [];
-  queue.onFailed((f) => failed.push(f));
-  queue.process("flaky", async (job) => {
-    attempts.push({ attempt: job.attempt, at: Date.now() });
-    if (job.attempt === 1) throw new UpstreamError(true, "503 from upstream", { status: 503 });
-    if (job.attempt === 2) throw new VigilError("VIGIL_ERR_STORE", "database is locked");
-  });
-  await queue.start();
-  await queue.enqueue("flaky", {}, { id: "f", attempts: 4, backoff: { delay: 20 } });
-  await waitFor("the third attempt", () => attempts.length === 3);
-  await waitFor("completion", () => jobState(db, "f")?.state === "completed");
-  assert.deepEqual(
-    attempts.map((a) => a.attempt),
-    [1, 2, 3],
-  );
-  const [a1, a2, a3] = attempts as [(typeof attempts)[0], (typeof attempts)[0], (typeof attempts)[0]];
-  // Full jitter keeps each delay within [base/2, base]: 20 ms then 40 ms.
-  assert.ok(a2.at - a1.at >= 10, `first retry after ${a2.at - a1.at} ms`);
-  assert.ok(a3.at - a2.at >= 20, `second retry after ${a3.at - a2.at} ms`);
-  assert.equal(failed.length, 0);
-});
-
-test("a job that keeps failing transiently fails after its last attempt", async (t) => {
-  const { db, queue } = setup(t);
-  const failed: FailedJob[] = [];
-  let calls = 0;
-  queue.onFailed((f) => failed.push(f));
-  queue.process("down", async () => {
-    calls += 1;
-    throw new UpstreamError(true, "timeout");
-  });
-  await queue.start();
-  await queue.enqueue("down", { x: 1 }, { id: "d", attempts: 2, backoff: { delay: 2 } });
-  await waitFor("the failure", () => failed.length === 1);
-  await queue.idle();
-  assert.equal(calls, 2);
-  assert.equal(failed.length, 1);
-  assert.equal(failed[0]?.code, "VIGIL_ERR_UPSTREAM_TRANSIENT");
-  assert.equal(failed[0]?.job.attempt, 2);
-  assert.deepEqual(failed[0]?.job.payload, { x: 1 });
-  assert.equal(jobState(db, "d")?.state, "failed");
-});
-
-test("a permanent error fails the job at once, calls onFailed once and keeps the job", async (t) => {
-  const { db, queue } = setup(t);
-  const failed: FailedJob[] = [];
-  const second: FailedJob[] = [];
-  let calls = 0;
-  queue.onFailed((f) => failed.push(f));
-  queue.onFailed((f) => second.push(f));
-  queue.process("deny", async () => {
-    calls += 1;
-    throw new UpstreamError(false, "403 forbidden", { status: 403 });
-  });
-  await queue.start();
-  await queue.enqueue("deny", { subject: "u1" }, { id: "p", attempts: 5, backoff: { delay: 1 } });
-  await waitFor("the failure", () => failed.length === 1);
-  await queue.idle();
-  assert.equal(calls, 1);
-  assert.equal(failed.length, 1);
-  assert.equal(second.length, 1);
-  assert.equal(failed[0]?.error, "403 forbidden");
-  assert.equal(failed[0]?.code, "VIGIL_ERR_UPSTREAM_PERMANENT");
-  assert.equal(failed[0]?.job.id, "p");
-  assert.deepEqual(jobState(db, "p"), { state: "failed", attempt: 1, error: "403 forbidden", error_code: "VIGIL_ERR_UPSTREAM_PERMANENT" });
-  assert.equal((await queue.depth())["deny"]?.failed, 1);
-  assert.equal(await queue.enqueue("deny", {}, { id: "p" }), false, "a failed job still de-duplicates");
-});
-
-test("an error without a vigil code is permanent: the job fails at once instead of using up its attempts", async (t) => {
-  const { db, queue } = setup(t);
-  const failed: FailedJob[] = [];
-  let calls = 0;
-  queue.onFailed((f) => failed.push(f));
-  queue.process("misconfigured", async () => {
-    calls += 1;
-    throw new Error("no such key in the config");
-  });
-  await queue.start();
-  await queue.enqueue("misconfigured", {}, { id: "m", attempts: 5, backoff: { delay: 1 } });
-  await waitFor("the failure", () => failed.length === 1);
-  await queue.stop();
-  assert.equal(calls, 1);
-  assert.equal(failed[0]?.code, undefined);
-  assert.deepEqual(jobState(db, "m"), { state: "failed", attempt: 1, error: "no such key in the config", error_code: null });
 });
 
 test("retryAfterMs delays the next attempt at least that long", async (t) => {
@@ -248,44 +121,6 @@ test("retryAfterMs delays the next attempt at least that long", async (t) => {
   await waitFor("the retry", () => calls === 2);
 });
 
-test("a job left active by a dead process runs again after a new start", async (t) => {
-  const dir = tempDir(t);
-  const first = setup(t, { drainTimeoutMs: 10 }, dir);
-  const release = deferred();
-  let firstStarted = 0;
-  const staleFailures: FailedJob[] = [];
-  first.queue.onFailed((f) => staleFailures.push(f));
-  first.queue.process("enforce", async () => {
-    firstStarted += 1;
-    await release.promise; // hangs, as if the process died mid-job
-    throw new UpstreamError(false, "stale worker gave up");
-  });
-  await first.queue.start();
-  await first.queue.enqueue("enforce", { subject: "s1" }, { id: "e1" });
-  await waitFor("the first process to take the job", () => firstStarted === 1);
-  assert.equal(jobState(first.db, "e1")?.state, "active");
-
-  // A new process on the same database file, while the first never finished.
-  const second = setup(t, {}, dir);
-  const ran: JobRecord[] = [];
-  second.queue.process("enforce", async (job) => {
-    ran.push(job);
-  });
-  assert.deepEqual((await second.queue.depth())["enforce"], { waiting: 0, delayed: 0, active: 1, failed: 0 });
-  await second.queue.start();
-  await waitFor("the recovered job", () => ran.length === 1);
-  assert.equal(ran[0]?.id, "e1");
-  assert.equal(ran[0]?.attempt, 1, "the interrupted attempt is given back");
-  await waitFor("completion", () => jobState(second.db, "e1")?.state === "completed");
-
-  // The stale worker finishing late must not overwrite the outcome.
-  release.resolve();
-  await first.queue.stop();
-  assert.equal(jobState(second.db, "e1")?.state, "completed");
-  assert.equal(staleFailures.length, 0);
-  assert.equal(firstStarted, 1);
-});
-
 test("a job enqueued before the database was closed runs after reopening", async (t) => {
   const dir = tempDir(t);
   const db = openDatabase(dir);
@@ -301,186 +136,4 @@ test("a job enqueued before the database was closed runs after reopening", async
   await queue.start();
   await waitFor("the job", () => seen.length === 1);
   assert.deepEqual(seen, [{ n: 42 }]);
-});
-
-test("stop() waits for a running handler, takes no new jobs and is idempotent", async (t) => {
-  const { queue } = setup(t);
-  let started = 0;
-  let finished = 0;
-  queue.process("slow", async () => {
-    started += 1;
-    await sleep(60);
-    finished += 1;
-  });
-  await queue.start();
-  await queue.enqueue("slow", {});
-  await waitFor("the handler", () => started === 1);
-  const first = queue.stop();
-  const second = queue.stop();
-  await first;
-  assert.equal(finished, 1, "stop returned before the running handler finished");
-  await second;
-  await queue.stop();
-  await queue.enqueue("slow", {});
-  await assert.rejects(queue.idle(), { code: "VIGIL_ERR_SHUTDOWN" }, "a stopped queue keeps its due job waiting");
-  assert.equal(started, 1, "a stopped queue took a new job");
-  assert.equal((await queue.depth())["slow"]?.waiting, 1);
-});
-
-test("stop() gives up after drainTimeoutMs and leaves the job active for recovery", async (t) => {
-  const { db, queue } = setup(t, { drainTimeoutMs: 30 });
-  let started = 0;
-  queue.process("stuck", async () => {
-    started += 1;
-    await new Promise(() => undefined);
-  });
-  await queue.start();
-  await queue.enqueue("stuck", {}, { id: "s" });
-  await waitFor("the handler", () => started === 1);
-  await queue.stop();
-  assert.equal(jobState(db, "s")?.state, "active");
-});
-
-test("concurrency is limited per kind and kinds run independently", async (t) => {
-  const { queue } = setup(t);
-  let running = 0;
-  let peak = 0;
-  let done = 0;
-  queue.process(
-    "a",
-    async () => {
-      running += 1;
-      peak = Math.max(peak, running);
-      await sleep(15);
-      running -= 1;
-      done += 1;
-    },
-    { concurrency: 3 },
-  );
-  const blocker = deferred();
-  let blockedStarted = 0;
-  let otherRan = 0;
-  queue.process("blocked", async () => {
-    blockedStarted += 1;
-    await blocker.promise;
-  });
-  queue.process("other", async () => {
-    otherRan += 1;
-  });
-  await queue.start();
-  await queue.enqueueMany("a", Array.from({ length: 12 }, (_, i) => ({ payload: { i } })));
-  await queue.enqueueMany("blocked", [{ payload: 1 }, { payload: 2 }]);
-  await waitFor("the blocked handler", () => blockedStarted === 1);
-  await queue.enqueue("other", {});
-  await waitFor("the other kind", () => otherRan === 1);
-  await waitFor("all a jobs", () => done === 12);
-  assert.equal(peak, 3);
-  assert.equal(blockedStarted, 1, "concurrency 1 let a second job of the kind start");
-  assert.deepEqual((await queue.depth())["blocked"], { waiting: 1, delayed: 0, active: 1, failed: 0 });
-  blocker.resolve();
-  await waitFor("the second blocked job", () => blockedStarted === 2);
-});
-
-test("depth() counts waiting, delayed, active and failed per kind", async (t) => {
-  const clock = new FakeClock();
-  const { queue } = setup(t, { clock, drainTimeoutMs: 10 });
-  await queue.enqueueMany("a", [{ payload: 1 }, { payload: 2 }, { payload: 3, options: { delay: 60_000 } }]);
-  await queue.enqueue("b", {});
-  await queue.enqueue("c", {});
-  assert.deepEqual(await queue.depth(), {
-    a: { waiting: 2, delayed: 1, active: 0, failed: 0 },
-    b: { waiting: 1, delayed: 0, active: 0, failed: 0 },
-    c: { waiting: 1, delayed: 0, active: 0, failed: 0 },
-  });
-  let bStarted = false;
-  queue.process("b", async () => {
-    bStarted = true;
-    await new Promise(() => undefined);
-  });
-  let cFailed = false;
-  queue.onFailed(() => (cFailed = true));
-  queue.process("c", async () => {
-    throw new UpstreamError(false, "bad request", { status: 400 });
-  });
-  await queue.start();
-  await waitFor("b to start and c to fail", () => bStarted && cFailed);
-  clock.advance(60_000);
-  assert.deepEqual(await queue.depth(), {
-    a: { waiting: 3, delayed: 0, active: 0, failed: 0 },
-    b: { waiting: 0, delayed: 0, active: 1, failed: 0 },
-    c: { waiting: 0, delayed: 0, active: 0, failed: 1 },
-  });
-});
-
-test("idle() resolves at once on an empty queue and on one holding only jobs delayed into the future", async (t) => {
-  const clock = new FakeClock();
-  const { queue } = setup(t, { clock, pollIntervalMs: 5 });
-  let ran = 0;
-  queue.process("later", async () => {
-    ran += 1;
-  });
-  await queue.start();
-  await queue.idle({ timeoutMs: 1_000 });
-  await queue.enqueue("later", {}, { delay: 60_000 });
-  await queue.idle({ timeoutMs: 1_000 });
-  assert.equal(ran, 0);
-  // Come due, the job counts again: idle() waits for it to run.
-  clock.advance(60_000);
-  await queue.idle({ timeoutMs: 2_000 });
-  assert.equal(ran, 1);
-});
-
-test("idle() waits for running jobs and for the jobs they enqueue, without waiting for a poll", async (t) => {
-  // A poll far beyond the timeout: only the queue's own state changes can end the wait in time.
-  const { db, queue } = setup(t, { pollIntervalMs: 60_000 });
-  const gate = deferred();
-  const order: string[] = [];
-  queue.process("first", async () => {
-    await gate.promise;
-    await queue.enqueueMany("second", [{ payload: 1 }, { payload: 2 }]);
-    order.push("first");
-  });
-  queue.process("second", async (job) => {
-    order.push(`second ${String(job.payload)}`);
-  });
-  await queue.start();
-  await queue.enqueue("first", {});
-  const idle = queue.idle({ timeoutMs: 5_000 }).then(() => order.push("idle"));
-  await waitFor("the first job to start", () => jobStateByKind(db, "first") === "active");
-  gate.resolve();
-  await idle;
-  assert.deepEqual(order.slice(0, 1), ["first"]);
-  assert.deepEqual(order.slice(1, 3).sort(), ["second 1", "second 2"]);
-  assert.equal(order[3], "idle", "idle only after every job enqueued along the way has run");
-  assert.equal(unfinished(db, "first") + unfinished(db, "second"), 0);
-});
-
-test("idle() gives up after timeoutMs with a TimeoutError; a stop with work left rejects the waiters", async (t) => {
-  const { queue } = setup(t, { drainTimeoutMs: 20 });
-  let started = 0;
-  queue.process("stuck", async () => {
-    started += 1;
-    await new Promise(() => undefined);
-  });
-  await queue.start();
-  await queue.enqueue("stuck", {});
-  await waitFor("the handler", () => started === 1);
-  await assert.rejects(queue.idle({ timeoutMs: 10 }), (err: Error) => err.name === "TimeoutError" && /not idle within 10 ms/.test(err.message));
-  const waiting = queue.idle();
-  await queue.stop();
-  await assert.rejects(waiting, { code: "VIGIL_ERR_SHUTDOWN" });
-  await assert.rejects(queue.idle(), { code: "VIGIL_ERR_SHUTDOWN" }, "a stopped queue holding an active job is not idle");
-  await assert.rejects(queue.idle({ timeoutMs: -1 }), { code: "VIGIL_ERR_USAGE" });
-});
-
-test("idle() on a stopped queue: resolves when nothing is left, rejects when a due job waits", async (t) => {
-  const { queue } = setup(t);
-  queue.process("k", async () => undefined);
-  await queue.start();
-  await queue.enqueue("k", {});
-  await queue.idle({ timeoutMs: 2_000 });
-  await queue.stop();
-  await queue.idle();
-  await queue.enqueue("k", {});
-  await assert.rejects(queue.idle(), { code: "VIGIL_ERR_SHUTDOWN" });
 });

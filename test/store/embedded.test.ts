@@ -1,3 +1,7 @@
+/**
+ * The embedded store: the StateStore contract suite (test/store/contract.ts) on SQLite and the audit
+ * file, and what only it does (the head recorded in vigil.db, a truncated file refused).
+ */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -5,12 +9,41 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DatabaseSync } from "node:sqlite";
 import { VigilError } from "../../src/errors.ts";
-import type { AccessLevel, CheckResult } from "../../src/policy/model.ts";
-import { verifyAuditFile } from "../../src/store/audit.ts";
-import type { StoredState } from "../../src/store/contract.ts";
+import { verifyAudit, verifyAuditFile } from "../../src/store/audit.ts";
 import { AUDIT_FILE, EmbeddedStore, auditHead } from "../../src/store/embedded.ts";
 import { openDatabase } from "../../src/db/sqlite.ts";
 import { FakeClock } from "../../src/util/clock.ts";
+import { stateStoreContract, type StoreBackend } from "./contract.ts";
+
+const embedded: StoreBackend = {
+  name: "embedded",
+  async setup(t) {
+    const dir = mkdtempSync(join(tmpdir(), "vigil-store-"));
+    const dbs: DatabaseSync[] = [];
+    t.after(() => {
+      for (const db of dbs) if (db.isOpen) db.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    return {
+      store: (options = {}) => {
+        const db = openDatabase(dir);
+        dbs.push(db);
+        return new EmbeddedStore(db, dir, options);
+      },
+      verify: async () => {
+        const db = openDatabase(dir);
+        try {
+          const r = verifyAudit(join(dir, AUDIT_FILE), { head: auditHead(db) });
+          return { ok: r.ok, entries: r.entries, problems: r.problems };
+        } finally {
+          db.close();
+        }
+      },
+    };
+  },
+};
+
+stateStoreContract(embedded);
 
 function setup(t: TestContext, dir?: string): { dir: string; db: DatabaseSync; store: EmbeddedStore } {
   const dataDir = dir ?? mkdtempSync(join(tmpdir(), "vigil-store-"));
@@ -23,112 +56,6 @@ function setup(t: TestContext, dir?: string): { dir: string; db: DatabaseSync; s
   });
   return { dir: dataDir, db, store };
 }
-
-function state(policy: string, subject: string, o: { generation?: number; enforced?: number; access?: AccessLevel } = {}): StoredState {
-  const generation = o.generation ?? 1;
-  return {
-    decision: {
-      policy,
-      subject,
-      access: o.access ?? "full_access",
-      risk: "low",
-      reasons: [{ code: "ok", message: "all checks pass" }],
-      generation,
-      decided_at: 1_000,
-      evidence: { mfa: { status: "pass" } },
-      exempt: false,
-    },
-    candidate: o.access ?? "full_access",
-    streak: 1,
-    changed_at: 1_000,
-    enforced_generation: o.enforced ?? generation,
-    enforced_access: "full_access",
-  };
-}
-
-function result(subject: string, check: string, observed_at: number, o: Partial<CheckResult> = {}): CheckResult {
-  return { check, subject, status: "pass", reasons: [], observed_at, expires_at: observed_at + 60_000, ...o };
-}
-
-test("states are written and read back, singly, in batches and by filter", async (t) => {
-  const { store } = setup(t);
-  const many = Array.from({ length: 1_200 }, (_, i) => state("prod", `s${i}`));
-  await store.putStates([...many, state("dev", "s1", { access: "read_only" })]);
-
-  assert.deepEqual(await store.getState("prod", "s7"), many[7]);
-  assert.equal(await store.getState("prod", "missing"), undefined);
-  assert.equal((await store.getState("dev", "s1"))?.decision.access, "read_only");
-
-  // More subjects than one IN list holds, with duplicates and unknown ones.
-  const wanted = [...Array.from({ length: 1_100 }, (_, i) => `s${i}`), "s5", "nobody"];
-  const got = await store.getStates("prod", wanted);
-  assert.equal(got.size, 1_100);
-  assert.deepEqual(got.get("s1099"), many[1_099]);
-  assert.equal(got.has("nobody"), false);
-
-  assert.equal((await store.listStates()).length, 1_201);
-  assert.equal((await store.listStates({ policy: "dev" })).length, 1);
-  assert.deepEqual(
-    (await store.listStates({ subject: "s1" })).map((s) => s.decision.policy),
-    ["dev", "prod"],
-  );
-  assert.equal((await store.listStates({ policy: "dev", subject: "s2" })).length, 0);
-
-  await store.putStates([state("prod", "s7", { generation: 2, access: "deny", enforced: 1 })]);
-  assert.equal((await store.getState("prod", "s7"))?.decision.access, "deny");
-  assert.deepEqual(await store.countByAccess(), { dev: { read_only: 1 }, prod: { deny: 1, full_access: 1_199 } });
-});
-
-test("unenforced lists states ahead of enforcement until markEnforced catches up", async (t) => {
-  const { store } = setup(t);
-  await store.putStates([
-    state("p", "a", { generation: 1, enforced: 1 }),
-    state("p", "b", { generation: 2, enforced: 1, access: "deny" }),
-    state("p", "c", { generation: 3, enforced: 0, access: "read_only" }),
-  ]);
-  assert.deepEqual(
-    (await store.unenforced()).map((s) => s.decision.subject),
-    ["b", "c"],
-  );
-
-  await store.markEnforced("p", "b", 2, "deny");
-  assert.deepEqual(
-    (await store.unenforced()).map((s) => s.decision.subject),
-    ["c"],
-  );
-  const b = await store.getState("p", "b");
-  assert.equal(b?.enforced_generation, 2);
-  assert.equal(b?.enforced_access, "deny");
-  assert.equal(b?.decision.reasons[0]?.code, "ok", "the rest of the stored JSON is kept");
-
-  // An older generation arriving late does not move enforcement backwards.
-  await store.markEnforced("p", "b", 1, "full_access");
-  assert.equal((await store.getState("p", "b"))?.enforced_access, "deny");
-
-  // A new decision makes the state unenforced again.
-  await store.putStates([{ ...state("p", "b", { generation: 3, access: "full_access" }), enforced_generation: 2, enforced_access: "deny" }]);
-  assert.deepEqual(
-    (await store.unenforced()).map((s) => s.decision.subject),
-    ["b", "c"],
-  );
-});
-
-test("the newest result per subject, check and source wins", async (t) => {
-  const { store } = setup(t);
-  await store.putResults([result("s1", "mfa", 100), result("s1", "mfa", 100, { source: "push", status: "fail" }), result("s2", "mfa", 100)]);
-  await store.putResults([result("s1", "mfa", 50, { status: "fail" })]);
-  assert.equal((await store.getResults(["s1"], ["mfa"])).find((r) => r.source === undefined)?.status, "pass", "an older result replaced a newer one");
-  await store.putResults([result("s1", "mfa", 200, { status: "warn" }), result("s1", "device", 10)]);
-
-  const got = await store.getResults(["s1"], ["mfa"]);
-  assert.equal(got.length, 2);
-  assert.deepEqual(got.map((r) => [r.source ?? "pull", r.status, r.observed_at]).sort(), [
-    ["pull", "warn", 200],
-    ["push", "fail", 100],
-  ]);
-  assert.equal((await store.getResults(["s1", "s2", "s3"], ["mfa", "device"])).length, 4);
-  assert.deepEqual(await store.getResults([], ["mfa"]), []);
-});
 
 test("audit entries are appended, read with filters and chained with the head recorded", async (t) => {
   const { dir, db, store } = setup(t);
@@ -206,11 +133,3 @@ test("a truncated audit log is refused on start instead of being continued", asy
   assert.match(verdict.problems[0]?.problem ?? "", /truncated/);
 });
 
-test("states survive closing and reopening the database", async (t) => {
-  const { dir, db, store } = setup(t);
-  await store.putStates([state("p", "x", { generation: 4, enforced: 3 })]);
-  db.close();
-  const { store: reopened } = setup(t, dir);
-  assert.equal((await reopened.getState("p", "x"))?.decision.generation, 4);
-  assert.equal((await reopened.unenforced()).length, 1);
-});

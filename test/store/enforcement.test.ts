@@ -1,9 +1,9 @@
 /**
- * Enforcement records in both stores (embedded SQLite and memory), through the StateStore contract:
+ * Enforcement records in every store (embedded SQLite, memory, Redis), through the StateStore contract:
  * desired state, failure and re-drive, supersession, what vigil achieved at the target, and (embedded)
  * that all of it survives a restart.
  */
-import { describe, test, type TestContext } from "node:test";
+import { after, before, describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +13,9 @@ import { enforcementId } from "../../src/store/enforcement.ts";
 import { EmbeddedStore } from "../../src/store/embedded.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import { openDatabase } from "../../src/db/sqlite.ts";
+import { RedisStore } from "../../src/store/redis.ts";
+import { closeRedis, openRedis, waitReady } from "../../src/db/redis/connection.ts";
+import { REDIS_MISSING, RedisServer } from "../helpers/redis-server.ts";
 
 function desired(action: string, o: Partial<DesiredEnforcement> = {}): DesiredEnforcement {
   return {
@@ -51,13 +54,31 @@ function embedded(t: TestContext): { store: StateStore; reopen(): StateStore } {
   return { store: open(), reopen: open };
 }
 
-for (const [name, make] of [
-  ["embedded", (t: TestContext) => embedded(t).store],
-  ["memory", () => new MemoryStore()],
+let server: RedisServer | undefined;
+let prefixes = 0;
+before(async () => {
+  if (!REDIS_MISSING) server = await RedisServer.start({ fsync: "everysec" });
+});
+after(async () => {
+  await server?.stop();
+});
+
+async function redis(t: TestContext): Promise<StateStore> {
+  const conn = openRedis({ url: server!.url, connect_timeout: 2_000, command_timeout: 5_000 }, "command", "test:enforcement");
+  conn.on("error", () => undefined);
+  await waitReady(conn);
+  t.after(() => closeRedis(conn));
+  return new RedisStore(conn, { prefix: `e${++prefixes}` });
+}
+
+for (const [name, make, skip] of [
+  ["embedded", async (t: TestContext) => embedded(t).store, undefined],
+  ["memory", async () => new MemoryStore(), undefined],
+  ["Redis", redis, REDIS_MISSING],
 ] as const) {
-  describe(`enforcement records (${name} store)`, () => {
+  describe(`enforcement records (${name} store)`, { skip: skip ?? false }, () => {
     test("a failed desired state is unreconciled until a re-drive achieves it", async (t) => {
-      const store = make(t);
+      const store = await make(t);
       await store.desireEnforcement([desired("notify")], []);
       const [pending] = await store.getEnforcement("perimeter", "alice");
       assert.equal(pending!.id, enforcementId("perimeter", "alice", "notify"));
@@ -99,7 +120,7 @@ for (const [name, make] of [
     });
 
     test("records of a forgotten subject are pruned once reconciled; unreconciled ones wait", async (t) => {
-      const store = make(t);
+      const store = await make(t);
       const decision = { policy: "perimeter", access: "deny" as const, risk: "high" as const, reasons: [], generation: 2, decided_at: 1_000, evidence: {}, exempt: false };
       const state = (subject: string) => ({ decision: { ...decision, subject }, candidate: "deny" as const, streak: 1, changed_at: 1_000, enforced_generation: 2, enforced_access: "deny" as const });
       await store.putStates([state("alice"), state("bob")]);
@@ -117,7 +138,7 @@ for (const [name, make] of [
     });
 
     test("a later decision supersedes what an older one wanted and did not achieve; what vigil achieved is kept", async (t) => {
-      const store = make(t);
+      const store = await make(t);
       await store.desireEnforcement([desired("ro", { access: "read_only" }), desired("dn")], []);
       await store.updateEnforcement(key("dn"), { kind: "attempted" });
       await store.updateEnforcement(key("dn"), { kind: "prior", prior: { status: "ACTIVE" } });
@@ -142,7 +163,7 @@ for (const [name, make] of [
     });
 
     test("a revert with no record comes from an unrecorded history: it counts as in effect", async (t) => {
-      const store = make(t);
+      const store = await make(t);
       await store.desireEnforcement([desired("dn", { operation: "revert", access: "full_access", previous_access: "deny" })], []);
       const [r] = await store.getEnforcement("perimeter", "alice");
       assert.equal(r!.in_effect, true);
@@ -152,7 +173,7 @@ for (const [name, make] of [
     });
 
     test("unreconciled work lists oldest failure first, and by ids", async (t) => {
-      const store = make(t);
+      const store = await make(t);
       await store.desireEnforcement([desired("a"), desired("b"), desired("a", { subject: "bob" })], []);
       const fail = (k: EnforcementKey, at: number) => store.updateEnforcement(k, { kind: "failed", generation: 2, operation: "apply", at, error: "e", attempts: 1, next_retry_at: at + 1 });
       await fail(key("a"), 300);

@@ -33,29 +33,6 @@ const pushed = (stream: string, at: number, o: Partial<CheckResult> = {}): Check
   ...o,
 });
 
-test("pushed streams per (subject, check) are capped, oldest dropped first and counted", async (t) => {
-  const { store, dropped } = setup(t, { maxStreams: 64 });
-  for (let i = 0; i < 500; i += 50) await store.putResults(Array.from({ length: 50 }, (_, k) => pushed(`s${i + k}`, 1_000 + i + k)));
-  const kept = await store.getResults(["u001"], ["anomaly_detection"]);
-  assert.equal(kept.length, 64);
-  assert.deepEqual(new Set(kept.map((r) => r.stream)), new Set(Array.from({ length: 64 }, (_, k) => `s${436 + k}`)), "the newest 64 streams stay");
-  assert.equal(dropped.reduce((a, [, n]) => a + n, 0), 436);
-  assert.ok(dropped.every(([check]) => check === "anomaly_detection"));
-  // Pull results and another subject's streams are not touched.
-  await store.putResults([pushed("x", 5_000, { subject: "u002" }), { ...pushed("", 5_000), source: "pull", stream: undefined } as CheckResult]);
-  assert.equal((await store.getResults(["u001", "u002"], ["anomaly_detection"])).length, 66);
-});
-
-test("results that expired before the horizon are pruned, a bounded slice at a time", async (t) => {
-  const { store } = setup(t);
-  await store.putResults(Array.from({ length: 30 }, (_, k) => pushed(`old${k}`, 1_000, { expires_at: 2_000 + k })));
-  await store.putResults([pushed("fresh", 9_000, { expires_at: 100_000 })]);
-  assert.equal(await store.pruneResults(50_000, 20), 20, "one slice of 20 rows, all expired");
-  assert.equal(await store.pruneResults(50_000, 20), 10, "the rest of the table: 10 expired, the fresh one stays");
-  assert.equal(await store.pruneResults(50_000, 20), 0, "the sweep starts over and finds nothing more");
-  assert.deepEqual((await store.getResults(["u001"], ["anomaly_detection"])).map((r) => r.stream), ["fresh"]);
-});
-
 test("the checkpoint runs in a worker and the WAL is cut back to its size limit", async (t) => {
   const limit = 1024 * 1024;
   const { dir, db, store } = setup(t, { walSizeLimit: limit });

@@ -1,5 +1,6 @@
 /**
- * The state store's plugin values (KeyValueStore), the same on the embedded and the memory store:
+ * The state store's plugin values (KeyValueStore), the same on the embedded, the memory and the
+ * Redis store (cluster mode; a real redis-server started here):
  * written and read back byte for byte, deleted, pruned by age, removed with their subject, and (for
  * the embedded store) kept across a reopen of the database.
  */
@@ -12,6 +13,9 @@ import { openDatabase } from "../../src/db/sqlite.ts";
 import { EmbeddedStore } from "../../src/store/embedded.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import type { StateStore } from "../../src/store/contract.ts";
+import { RedisStore } from "../../src/store/redis.ts";
+import { closeRedis, openRedis, waitReady } from "../../src/db/redis/connection.ts";
+import { REDIS_MISSING, RedisServer } from "../helpers/redis-server.ts";
 
 const bytes = (...b: number[]) => Uint8Array.from(b);
 
@@ -73,4 +77,33 @@ test("the embedded store keeps plugin values, and they survive a reopen of the d
     db2.close();
   });
   assert.deepEqual((await reopened.getValues("space-c", ["big"])).get("big"), big);
+});
+
+test("the Redis store keeps plugin values like the embedded one, shared by replicas", { skip: REDIS_MISSING }, async (t) => {
+  const server = await RedisServer.start({ fsync: "everysec" });
+  t.after(() => server.stop());
+  const connect = async () => {
+    const r = openRedis({ url: server.url, connect_timeout: 2_000, command_timeout: 5_000 }, "command", "test:values");
+    r.on("error", () => undefined);
+    await waitReady(r);
+    t.after(() => closeRedis(r));
+    return r;
+  };
+  const store = new RedisStore(await connect(), { prefix: "kv" });
+  await store.start();
+  await contract(store);
+  // Binary values come back byte for byte, on another replica's connection too.
+  const big = new Uint8Array(200_000).map((_, i) => (i * 7) & 255);
+  await store.putValues("space-c", [{ key: "big", value: big }, { key: "é/ü", value: bytes(0, 0xff) }], 5_000);
+  const other = new RedisStore(await connect(), { prefix: "kv" });
+  await other.start();
+  assert.deepEqual((await other.getValues("space-c", ["big"])).get("big"), big);
+  assert.deepEqual(await other.listKeys("space-c", ["é/"]), ["é/ü"], "prefixes of non-ASCII keys");
+  // A value moved to another subject is not removed with the first.
+  await store.putValues("space-c", [{ key: "moved", value: bytes(1), subject: "a" }], 6_000);
+  await store.putValues("space-c", [{ key: "moved", value: bytes(2), subject: "b" }], 6_000);
+  await other.forgetSubjects(["a"]);
+  assert.deepEqual([...(await store.getValues("space-c", ["moved"])).get("moved")!], [2]);
+  await other.forgetSubjects(["b"]);
+  assert.equal((await store.getValues("space-c", ["moved"])).size, 0);
 });

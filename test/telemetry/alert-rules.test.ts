@@ -45,6 +45,7 @@ const EXPECTED_ALERTS = [
   "VigilNotEvaluating",
   "VigilEnforcementPausedTooLong",
   "VigilInventoryStale",
+  "VigilClusterRedisDown",
 ];
 
 test("promtool check rules accepts vigil-alerts.yml", { skip }, () => {
@@ -80,7 +81,7 @@ test("the rules only use metrics vigil exports", () => {
   // Parsed, not matched line by line: an expression may span lines (`expr: |-`).
   const exprs = ruleExpressions();
   assert.equal(exprs.length, EXPECTED_ALERTS.length);
-  const known = new Set([...N.ALL_METRICS, ...N.CERTIFICATE_METRICS].map((d) => d.name));
+  const known = new Set([...N.ALL_METRICS, ...N.CERTIFICATE_METRICS, ...N.CLUSTER_METRICS].map((d) => d.name));
   for (const expr of exprs) {
     for (const [name] of expr.matchAll(/\bvigil_[a-z0-9_]+/g)) {
       const base = name.replace(/_(bucket|count|sum)$/, "");
