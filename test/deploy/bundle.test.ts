@@ -58,6 +58,15 @@ describe("the bundle", () => {
     for (const dev of Object.keys(pkg.devDependencies)) assert.ok(!existsSync(join(dir, "node_modules", dev)), `dev dependency ${dev} in the runtime tree`);
   });
 
+  it("each external package loads from the copied tree alone", () => {
+    for (const name of manifest.external) {
+      const r = spawnSync(process.execPath, ["--input-type=module", "-e", `const m = await import(${JSON.stringify(name)}); if (Object.keys(m).length < 2) process.exit(3);`], { cwd: dir, encoding: "utf8", timeout: 30_000 });
+      assert.equal(r.status, 0, `${name}: ${r.stderr}`);
+    }
+    // bullmq's Lua commands, the reason it is external, came along.
+    if (manifest.external.includes("bullmq")) assert.ok(readdirSync(join(dir, "node_modules/bullmq/dist/cjs/commands")).some((f) => f.endsWith(".lua")));
+  });
+
   it("bundles the packages src/ loads lazily instead of leaving them to node_modules", () => {
     for (const p of ["tldts", "jose", "@opentelemetry/exporter-trace-otlp-http", "@aws-sdk/credential-provider-node"]) {
       assert.ok(inputs.some((i) => i.startsWith(`node_modules/${p}/`)), `${p} is in the bundle`);
