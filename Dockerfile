@@ -18,7 +18,7 @@
 # put the new index digest into both FROM lines and the base.digest label, build, run the tests.
 # Renovate's or Dependabot's docker updater can propose the same change.
 
-# ---- build: install everything, compile TypeScript, then drop dev dependencies ----------------
+# ---- build: install everything, bundle, and gather the runtime's node_modules ---------------
 FROM node:24-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d AS build
 WORKDIR /app
 ENV NODE_ENV=development \
@@ -27,16 +27,21 @@ ENV NODE_ENV=development \
     npm_config_update_notifier=false
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci
+# tsconfig.json: esbuild takes class-field semantics and module syntax rules from it.
 COPY tsconfig.json ./
+COPY scripts/bundle.ts ./scripts/bundle.ts
 COPY src ./src
-RUN npm run build
-# Removes typescript, @types/node and the `node` dev dependency (an npm package that ships its own
-# Node binary): the runtime uses the image's Node and must not carry a second one.
-RUN npm prune --omit=dev \
- && test ! -e node_modules/node \
- && test ! -e node_modules/.bin/node \
- && test ! -e node_modules/typescript
-COPY bin ./bin
+# dist/bundle/: the minified bundle with its chunks, source maps and third-party licences.
+# /runtime/node_modules: only the packages the bundle leaves external (scripts/bundle.ts says why
+# each) and their production dependencies, as npm ci installed them; the script refuses a dev
+# dependency there. Checked here: no second Node binary (the `node` dev dependency) and under
+# 30 MB.
+RUN npm run bundle -- --node-modules /runtime \
+ && test ! -e /runtime/node_modules/node \
+ && test ! -e /runtime/node_modules/.bin \
+ && test ! -e /runtime/node_modules/typescript \
+ && test ! -e /runtime/node_modules/esbuild \
+ && test "$(du -sm /runtime/node_modules | cut -f1)" -lt 30
 
 # ---- runtime ----------------------------------------------------------------------------------
 # node:24-bookworm-slim rather than gcr.io/distroless/nodejs24-debian12: the same base as the build
@@ -73,11 +78,10 @@ RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack 
 # goal; fewer V8/libuv threads and malloc arenas save under 1 MB.
 ENV NODE_ENV=production
 WORKDIR /app
-# Code stays owned by root: the agent can read it but not change it.
-COPY --from=build /app/package.json ./package.json
-COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
-COPY --from=build /app/bin ./bin
+# Code stays owned by root: the agent can read it but not change it. The bundle carries its
+# version, so neither package.json nor bin/ (which only picks a Node version) is needed.
+COPY --from=build /runtime/node_modules ./node_modules
+COPY --from=build /app/dist/bundle ./dist/bundle
 # The default configuration: root-owned and read-only to the agent, like the code.
 COPY deploy/docker/vigil.yaml /etc/vigil/vigil.yaml
 
@@ -93,5 +97,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 
 # As PID 1, Node neither reaps orphaned child processes nor gets default signal handling; vigil
 # handles SIGTERM/SIGHUP itself, and `docker run --init` (tini) covers the reaping.
-ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+ENTRYPOINT ["node", "/app/dist/bundle/vigil.mjs"]
 CMD ["run", "-c", "/etc/vigil/vigil.yaml"]

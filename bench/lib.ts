@@ -1,7 +1,7 @@
 /**
  * Shared helpers for the benchmarks: start the real `bin/vigil run` as a child process, read its
  * JSON log lines, read /proc for memory, percentiles, and the table + JSON line every bench prints.
- * Loopback only. Needs `npm run build` first (the `bench` npm script builds).
+ * Loopback only. Needs `npm run build` and `npm run bundle` first (the `bench` npm script runs both).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -12,7 +12,11 @@ import { fileURLToPath } from "node:url";
 import { once } from "node:events";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-export const BIN = join(ROOT, "bin/vigil");
+/**
+ * What the benches start: bin/vigil (the bundle), or the script BENCH_VIGIL names relative to the
+ * project (`BENCH_VIGIL=dist/cli/main.js` for the unbundled build, to compare the two).
+ */
+export const BIN = process.env.BENCH_VIGIL ? resolve(ROOT, process.env.BENCH_VIGIL) : join(ROOT, "bin/vigil");
 export const TOKEN = "bench-token-0123456789abcdef";
 
 export interface LogLine {

@@ -455,7 +455,8 @@ async function batch(source: string, baseRaw: Record<string, unknown>, base: Ver
 
 /** Chunks of lines to `count` workers, answers written in input order. Resolves to "all valid". */
 async function parallel(lines: AsyncIterable<string>, count: number, setup: { baseRaw: Record<string, unknown>; base: VerifyConfig; crls: Uint8Array[] }, write: (text: string) => void): Promise<boolean> {
-  const url = new URL(import.meta.url.endsWith(".ts") ? "./cert-worker.ts" : "./cert-worker.js", import.meta.url);
+  // Beside this file with its extension: src/ (.ts), dist/ (.js) or the bundle (.mjs).
+  const url = new URL(`./cert-worker${/\.[cm]?[jt]s$/.exec(import.meta.url)?.[0] ?? ".js"}`, import.meta.url);
   // Every line makes short-lived garbage (JSON, PEM, DER views): a larger young generation than
   // V8's default scavenges it less often, about a sixth less CPU per line.
   const pool = Array.from({ length: count }, () => ({ worker: new Worker(url, { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } }), busy: 0 }));

@@ -1,8 +1,12 @@
 /**
  * vigil's version, read once from package.json (the one place it is written). `src/util/` and
- * `dist/util/` both sit two levels below package.json.
+ * `dist/util/` both sit two levels below package.json; the bundle (scripts/bundle.ts) has it
+ * written in at build time instead, so that it runs without package.json beside it.
  */
 import { readFileSync } from "node:fs";
+
+/** Set by the bundler; not defined in the unbundled build. */
+declare const VIGIL_BUILD_VERSION: string | undefined;
 
 function readVersion(): string {
   try {
@@ -13,7 +17,7 @@ function readVersion(): string {
   }
 }
 
-export const VIGIL_VERSION: string = readVersion();
+export const VIGIL_VERSION: string = typeof VIGIL_BUILD_VERSION === "string" ? VIGIL_BUILD_VERSION : readVersion();
 
 /** `User-Agent` of every outbound call unless a request sets its own. */
 export const DEFAULT_USER_AGENT = `vigil/${VIGIL_VERSION}`;

@@ -83,22 +83,28 @@ test("no ADD of remote URLs", () => {
   }
 });
 
-test("dependencies come from the lockfile with npm ci, dev dependencies are pruned", () => {
+test("dependencies come from the lockfile with npm ci; the runtime gets the bundle and only its external packages", () => {
   const build = stages[0];
   const runs = of(build, "RUN").map((i) => i.args);
   const ci = runs.findIndex((r) => /\bnpm ci\b/.test(r));
-  const compile = runs.findIndex((r) => /\bnpm run build\b/.test(r));
-  const prune = runs.findIndex((r) => /\bnpm prune --omit=dev\b/.test(r));
+  const bundle = runs.findIndex((r) => /\bnpm run bundle -- --node-modules \/runtime\b/.test(r));
   assert.ok(ci >= 0, "npm ci");
-  assert.ok(compile > ci, "npm run build after npm ci");
-  assert.ok(prune > compile, "npm prune --omit=dev after the build");
+  assert.ok(bundle > ci, "npm run bundle -- --node-modules /runtime after npm ci");
   assert.doesNotMatch(all.filter((i) => i.keyword === "RUN").map((i) => i.args).join("\n"), /\bnpm install\b/, "npm install would ignore the lockfile");
   assert.ok(of(build, "COPY").some((i) => /package-lock\.json/.test(i.args)), "the lockfile is copied before npm ci");
-  // The `node` dev dependency (an npm package with its own Node binary) must not reach the runtime.
-  assert.ok(runs.some((r) => /npm prune --omit=dev/.test(r) && /test ! -e node_modules\/node\b/.test(r)), "the build asserts node_modules/node is gone");
+  // The bundle step asserts what must never reach the runtime tree, and its size.
+  const step = runs[bundle] ?? "";
+  for (const pkg of ["node", "typescript", "esbuild", ".bin"]) assert.match(step, new RegExp(`test ! -e /runtime/node_modules/${pkg.replace(".", "\\.")}\\b`), `asserts node_modules/${pkg} is absent`);
+  assert.match(step, /du -sm \/runtime\/node_modules .*-lt 30\b/, "asserts the runtime node_modules stays under 30 MB");
+  // What the runtime stage takes from the build: the bundle and the gathered tree, never the
+  // build's whole node_modules (dev dependencies, the `node` package's own Node binary), src/ or dist/.
+  const fromBuild = of(final, "COPY").filter((i) => i.args.includes("--from=build")).map((i) => i.args.replace(/^--from=build\s+/, ""));
+  assert.deepEqual(fromBuild.sort(), ["/app/dist/bundle ./dist/bundle", "/runtime/node_modules ./node_modules"]);
   const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { devDependencies?: Record<string, string>; dependencies?: Record<string, string> };
-  assert.ok(pkg.devDependencies?.node, "node is a dev dependency (so prune removes it)");
-  assert.equal(pkg.dependencies?.node, undefined, "node must not be a runtime dependency");
+  for (const dev of ["node", "esbuild", "typescript"]) {
+    assert.ok(pkg.devDependencies?.[dev], `${dev} is a dev dependency`);
+    assert.equal(pkg.dependencies?.[dev], undefined, `${dev} must not be a runtime dependency`);
+  }
 });
 
 test("the runtime stage runs as a non-root user", () => {
@@ -112,12 +118,9 @@ test("the runtime stage runs as a non-root user", () => {
 });
 
 test("runtime layout, entrypoint, ports, volume and environment", () => {
-  const copies = of(final, "COPY").map((i) => i.args);
-  for (const path of ["dist", "node_modules", "package.json", "bin"]) {
-    assert.ok(copies.some((c) => c.includes("--from=build") && c.includes(`/app/${path}`)), `copies ${path} from the build stage`);
-  }
   assert.equal(of(final, "WORKDIR").at(-1)?.args, "/app");
-  assert.equal(of(final, "ENTRYPOINT").at(-1)?.args, '["node", "/app/dist/cli/main.js"]');
+  // The bundle's entry (scripts/bundle.ts), the file `npm run bundle` writes.
+  assert.equal(of(final, "ENTRYPOINT").at(-1)?.args, '["node", "/app/dist/bundle/vigil.mjs"]');
   const exposed = of(final, "EXPOSE").flatMap((i) => i.args.split(/\s+/));
   assert.ok(exposed.includes("7070") && exposed.includes("9464"), `EXPOSE ${exposed.join(" ")}`);
   assert.ok(of(final, "VOLUME").some((i) => i.args.includes("/var/lib/vigil")), "VOLUME /var/lib/vigil");
@@ -191,9 +194,12 @@ test(".dockerignore keeps the host's node_modules, dist and secrets out of the c
     .map((l) => l.trim())
     .filter((l) => l !== "" && !l.startsWith("#"));
   assert.equal(lines[0], "*", "allow-list: ignore everything first");
-  for (const needed of ["package.json", "package-lock.json", "tsconfig.json", "src/", "bin/", "deploy/docker/vigil.yaml"]) {
+  for (const needed of ["package.json", "package-lock.json", "tsconfig.json", "scripts/bundle.ts", "src/", "deploy/docker/vigil.yaml"]) {
     assert.ok(lines.includes(`!${needed}`), `!${needed}`);
   }
+  // Every file the Dockerfile copies from the context is let in (a COPY of an ignored path fails the build).
+  const fromContext = all.filter((i) => i.keyword === "COPY" && !i.args.startsWith("--from=")).flatMap((i) => i.args.split(/\s+/).slice(0, -1));
+  for (const src of fromContext) assert.ok(lines.includes(`!${src.replace(/^\.\//, "")}`) || lines.includes(`!${src.replace(/^\.\//, "")}/`), `COPY ${src}: not let in by .dockerignore`);
   assert.ok(!lines.some((l) => /^!(node_modules|dist|\.git|var)\b/.test(l)));
 });
 
