@@ -54,8 +54,8 @@ export class AgentProcess {
    * Spawns `vigil run` and waits for "vigil started" (or, with `until: "listening"`, for a cluster
    * replica's API to listen, before it has reached Redis).
    */
-  static async start(configFile: string, env: NodeJS.ProcessEnv = {}, options: { until?: "started" | "listening"; timeoutMs?: number } = {}): Promise<AgentProcess> {
-    const child = spawn(process.execPath, [BIN, "run", "-c", configFile], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  static async start(configFile: string, env: NodeJS.ProcessEnv = {}, options: { until?: "started" | "listening"; timeoutMs?: number; bin?: string } = {}): Promise<AgentProcess> {
+    const child = spawn(process.execPath, [options.bin ?? BIN, "run", "-c", configFile], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     const p = new AgentProcess(child);
     const exited = once(child, "exit").then(([code]) => {
       throw new Error(`vigil exited early with ${code}: ${p.stderr.join("")}${JSON.stringify(p.lines.slice(-5))}`);
