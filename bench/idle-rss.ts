@@ -3,8 +3,9 @@
  * listeners on port 0) with the runtime settings as shipped (lib.ts `shippedRuntimeEnv`), RSS 5 s
  * after "vigil started" (it logs that in the step that makes /readyz answer 200). Five runs, fresh
  * data_dir each. With BENCH_IDLE_STEADY_MS (e.g. 180000 for the 3-minute goal) each run also stays
- * that long: RSS at the end, and CPU ticks (utime + stime, all threads) per minute from the 5 s mark
- * to the end. Floors: a bare `node` process, and one that has imported vigil's modules without
+ * that long: RSS at the end, and CPU ticks (utime + stime, all threads) per minute from the 60 s mark
+ * to the end (idle between evaluations: before that the start-up's garbage collection and WAL
+ * checkpoint still run; the first-minute rate is printed beside it). Floors: a bare `node` process, and one that has imported vigil's modules without
  * starting anything, same idle time.
  *
  * Goals (issue "Footprint"): RSS at most 75 MiB at 5 s and at steady state; idle CPU at most
@@ -22,6 +23,8 @@ import { Agent, ROOT, cleanup, memory, r2, report, shippedRuntimeEnv, sleep, tem
 const RUNS = Number(process.env.BENCH_IDLE_RUNS ?? 5);
 const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 5_000);
 const STEADY_MS = Number(process.env.BENCH_IDLE_STEADY_MS ?? 0);
+/** Where idle CPU starts being counted: the start-up's tail (GC, the first WAL checkpoint) is over by then. */
+const SETTLE_MS = 60_000;
 const GOAL_MIB = 75;
 const GOAL_TICKS_PER_MIN = 2;
 
@@ -30,7 +33,7 @@ function ticks(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
   return Number(f[11]) + Number(f[12]);
 }
-const steady: { rss: number; ticks_per_min: number }[] = [];
+const steady: { rss: number; ticks_per_min: number; first_minute_ticks_per_min: number }[] = [];
 
 const base = readFileSync(join(ROOT, "config/vigil.yaml"), "utf8");
 const runs: ReturnType<typeof memory>[] = [];
@@ -45,10 +48,16 @@ for (let i = 0; i < RUNS; i++) {
     await agent.started();
     await sleep(IDLE_MS);
     runs.push(memory(agent.pid));
-    if (STEADY_MS > IDLE_MS) {
+    if (STEADY_MS > SETTLE_MS) {
       const t0 = ticks(agent.pid);
-      await sleep(STEADY_MS - IDLE_MS);
-      steady.push({ rss: memory(agent.pid).rss, ticks_per_min: ((ticks(agent.pid) - t0) * 60_000) / (STEADY_MS - IDLE_MS) });
+      await sleep(SETTLE_MS - IDLE_MS);
+      const t1 = ticks(agent.pid);
+      await sleep(STEADY_MS - SETTLE_MS);
+      steady.push({
+        rss: memory(agent.pid).rss,
+        ticks_per_min: ((ticks(agent.pid) - t1) * 60_000) / (STEADY_MS - SETTLE_MS),
+        first_minute_ticks_per_min: ((t1 - t0) * 60_000) / (SETTLE_MS - IDLE_MS),
+      });
     }
   } finally {
     await agent.stop();
@@ -79,7 +88,8 @@ const steadyRows =
     ? [{ metric: "steady state (set BENCH_IDLE_STEADY_MS=180000 for the 3-minute goal)", value: "not run" }]
     : [
         { metric: `RSS after ${STEADY_MS / 1000} s idle, median (MiB)`, value: r2(med(steady.map((s) => s.rss))).toString(), goal: `≤ ${GOAL_MIB} MiB`, met: med(steady.map((s) => s.rss)) <= GOAL_MIB },
-        { metric: "idle CPU, ticks per minute (all threads), median", value: r2(med(steady.map((s) => s.ticks_per_min))).toString(), goal: `≤ ${GOAL_TICKS_PER_MIN}`, met: med(steady.map((s) => s.ticks_per_min)) <= GOAL_TICKS_PER_MIN },
+        { metric: `idle CPU, ticks per minute (all threads), ${SETTLE_MS / 1000} s → ${STEADY_MS / 1000} s, median`, value: r2(med(steady.map((s) => s.ticks_per_min))).toString(), goal: `≤ ${GOAL_TICKS_PER_MIN}`, met: med(steady.map((s) => s.ticks_per_min)) <= GOAL_TICKS_PER_MIN },
+        { metric: `the same, ${IDLE_MS / 1000} s → ${SETTLE_MS / 1000} s (start-up's tail), median`, value: r2(med(steady.map((s) => s.first_minute_ticks_per_min))).toString() },
       ];
 const flags = shippedRuntimeEnv();
 report(
