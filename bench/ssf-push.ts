@@ -15,7 +15,7 @@
  * BENCH_SSF_WARMUP (2 s, sent first and not counted).
  */
 import { generateKeyPairSync, createPublicKey, randomBytes, sign } from "node:crypto";
-import { closeSync, openSync, readFileSync, readSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { Agent as Dispatcher, request } from "undici";
@@ -48,7 +48,9 @@ async function serveJwks(): Promise<{ url: string; server: Server }> {
 }
 
 function config(dir: string, port: number, jwksUrl: string): string {
-  const subjects = Array.from({ length: SUBJECTS }, (_, i) => `      - {id: u${i}, kind: user, attributes: {email: u${i}@bench.example}}`).join("\n");
+  // A file inventory: a static one holds at most 1,000 subjects.
+  const subjects = Array.from({ length: SUBJECTS }, (_, i) => ({ id: `u${i}`, kind: "user", attributes: { email: `u${i}@bench.example` } }));
+  writeFileSync(join(dir, "users.json"), JSON.stringify(subjects));
   return `
 agent:
   data_dir: ${join(dir, "var")}
@@ -56,9 +58,7 @@ agent:
   metrics: {listen: "127.0.0.1:0"}
   log_level: info
 inventories:
-  - type: static
-    subjects:
-${subjects}
+  - {type: file, path: users.json}
 checks:
   device_compliance: {on_unknown: ignore}
 identity_perimeter:
