@@ -57,48 +57,16 @@ function setup(t: TestContext, dir?: string): { dir: string; db: DatabaseSync; s
   return { dir: dataDir, db, store };
 }
 
-test("audit entries are appended, read with filters and chained with the head recorded", async (t) => {
+test("audit entries are chained into the file with the head recorded in the database (reading with filters: contract.ts)", async (t) => {
   const { dir, db, store } = setup(t);
   await store.start();
   assert.equal(auditHead(db), undefined);
-  const first = await store.appendAudit([
+  await store.appendAudit([
     { type: "decision", subject: "a", access: "deny" },
     { type: "action", subject: "a" },
     { type: "decision", subject: "b", access: "full_access" },
   ]);
-  assert.deepEqual(
-    first.map((e) => e.seq),
-    [1, 2, 3],
-  );
-  assert.equal(first[1]?.prev, first[0]?.hash);
-  assert.equal(first[0]?.ts, "2026-02-01T00:00:00.000Z");
   await store.appendAudit([{ type: "signal", subject: "b" }]);
-  assert.deepEqual(await store.appendAudit([]), []);
-
-  assert.deepEqual(
-    (await store.readAudit()).map((e) => e.seq),
-    [1, 2, 3, 4],
-  );
-  assert.deepEqual(
-    (await store.readAudit({ type: "decision" })).map((e) => e["subject"]),
-    ["a", "b"],
-  );
-  assert.deepEqual(
-    (await store.readAudit({ subject: "b" })).map((e) => e.type),
-    ["decision", "signal"],
-  );
-  assert.deepEqual(
-    (await store.readAudit({ after: 2 })).map((e) => e.seq),
-    [3, 4],
-  );
-  assert.deepEqual(
-    (await store.readAudit({ limit: 2 })).map((e) => e.seq),
-    [3, 4],
-  );
-  assert.deepEqual(
-    (await store.readAudit({ after: 1, limit: 2 })).map((e) => e.seq),
-    [2, 3],
-  );
 
   const head = auditHead(db);
   assert.equal(head?.seq, 4);
