@@ -673,17 +673,26 @@ export class RedisStore implements StateStore {
 
   /** Deletes the plugin values still tied to these subjects. */
   async #forgetValues(subjects: readonly string[]): Promise<void> {
-    for (const subject of subjects) {
-      const members = await this.#call("read plugin values", () => this.#redis.smembers(this.#kvSubject(subject)));
-      const bySpace = new Map<string, string[]>();
-      for (const m of members) {
-        const [space, key] = splitPair(m);
-        bySpace.set(space, [...(bySpace.get(space) ?? []), key]);
+    for (const batch of chunks(subjects, CHUNK)) {
+      // One round trip for the batch's index sets; most subjects have no plugin values at all.
+      const sets = await this.#call("read plugin values", async () => {
+        const p = this.#redis.pipeline();
+        for (const subject of batch) p.smembers(this.#kvSubject(subject));
+        return pipelined<string[]>(await p.exec());
+      });
+      for (const [i, subject] of batch.entries()) {
+        const members = sets[i] ?? [];
+        if (members.length === 0) continue;
+        const bySpace = new Map<string, string[]>();
+        for (const m of members) {
+          const [space, key] = splitPair(m);
+          bySpace.set(space, [...(bySpace.get(space) ?? []), key]);
+        }
+        for (const [space, keys] of bySpace) {
+          for (const chunk of chunks(keys, 500)) await this.#call("forget plugin values", () => DELETE_VALUES(this.#redis, this.#kvKeys(space), ["owner", subject, ...chunk]));
+        }
+        await this.#call("forget plugin values", () => this.#redis.del(this.#kvSubject(subject)));
       }
-      for (const [space, keys] of bySpace) {
-        for (const chunk of chunks(keys, 500)) await this.#call("forget plugin values", () => DELETE_VALUES(this.#redis, this.#kvKeys(space), ["owner", subject, ...chunk]));
-      }
-      await this.#call("forget plugin values", () => this.#redis.del(this.#kvSubject(subject)));
     }
   }
 
