@@ -27,6 +27,7 @@ import { VigilError, errorMessage, isTransient } from "../errors.ts";
 import { redisError } from "../db/redis/connection.ts";
 import { DEFAULT_BACKOFF, backoffDelay } from "../util/backoff.ts";
 import type { EnqueueOptions, FailedJob, IdleOptions, JobHandler, JobRecord, QueueDepth, WorkQueue } from "./contract.ts";
+import { IdleWaiters } from "./idle-waiters.ts";
 import type { QueueLogger } from "./embedded.ts";
 
 export interface BullQueueOptions {
@@ -78,12 +79,6 @@ interface Registered {
   readonly concurrency: number;
 }
 
-interface IdleWaiter {
-  readonly resolve: () => void;
-  readonly reject: (err: unknown) => void;
-  timer?: NodeJS.Timeout;
-}
-
 export class BullQueue implements WorkQueue {
   readonly #o: BullQueueOptions;
   readonly #log: QueueLogger;
@@ -96,7 +91,7 @@ export class BullQueue implements WorkQueue {
   readonly #handlers = new Map<string, Registered>();
   readonly #workers = new Map<string, Worker>();
   readonly #failedListeners: ((failure: FailedJob) => void)[] = [];
-  readonly #idleWaiters = new Set<IdleWaiter>();
+  readonly #idleWaiters = new IdleWaiters();
   /** Handlers running in this process, by kind. */
   readonly #running = new Map<string, number>();
   #inflight = 0;
@@ -200,22 +195,12 @@ export class BullQueue implements WorkQueue {
   }
 
   idle(options: IdleOptions = {}): Promise<void> {
-    const { timeoutMs } = options;
-    if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs >= 0)) {
-      return Promise.reject(new VigilError("VIGIL_ERR_USAGE", `idle timeoutMs must be a non-negative number of ms, got ${timeoutMs}`));
-    }
+    const invalid = IdleWaiters.invalid(options);
+    if (invalid) return invalid;
     if (!this.#started) return (this.#stopping ?? Promise.resolve()).then(() => this.#idleWhenStopped());
-    return new Promise<void>((resolve, reject) => {
-      const waiter: IdleWaiter = { resolve, reject };
-      if (timeoutMs !== undefined) {
-        waiter.timer = setTimeout(() => {
-          this.#idleWaiters.delete(waiter);
-          reject(new DOMException(`the queue was not idle within ${timeoutMs} ms`, "TimeoutError"));
-        }, timeoutMs);
-      }
-      this.#idleWaiters.add(waiter);
-      this.#armIdle(0);
-    });
+    const waiting = this.#idleWaiters.wait(options.timeoutMs);
+    this.#armIdle(0);
+    return waiting;
   }
 
   /** Starts a worker per registered kind and applies the cluster-wide caps. */
@@ -240,7 +225,7 @@ export class BullQueue implements WorkQueue {
     if (this.#stopping) return this.#stopping;
     if (!this.#started) return Promise.resolve();
     this.#started = false;
-    this.#stopping = this.#drain().then(() => this.#settleIdleWaiters());
+    this.#stopping = this.#drain().then(() => this.#idleWaiters.settleAll(() => this.#idleWhenStopped()));
     return this.#stopping;
   }
 
@@ -422,13 +407,8 @@ export class BullQueue implements WorkQueue {
     } finally {
       this.#idleChecking = false;
     }
-    if (idle) {
-      for (const waiter of this.#idleWaiters) {
-        clearTimeout(waiter.timer);
-        waiter.resolve();
-      }
-      this.#idleWaiters.clear();
-    } else if (this.#idleWaiters.size > 0 && this.#started) this.#armIdle(this.#o.idlePollMs ?? 25);
+    if (idle) this.#idleWaiters.resolveAll();
+    else if (this.#idleWaiters.size > 0 && this.#started) this.#armIdle(this.#o.idlePollMs ?? 25);
   }
 
   /** No handler running here, and no job active or due anywhere in the cluster. */
@@ -436,14 +416,6 @@ export class BullQueue implements WorkQueue {
     if (this.#inflight > 0) return false;
     const depth = await this.depth();
     return Object.values(depth).every((d) => d.waiting === 0 && d.active === 0);
-  }
-
-  #settleIdleWaiters(): void {
-    for (const waiter of this.#idleWaiters) {
-      clearTimeout(waiter.timer);
-      this.#idleWhenStopped().then(waiter.resolve, waiter.reject);
-    }
-    this.#idleWaiters.clear();
   }
 
   async #idleWhenStopped(): Promise<void> {

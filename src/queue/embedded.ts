@@ -6,6 +6,7 @@ import { DEFAULT_BACKOFF, backoffDelay } from "../util/backoff.ts";
 import { systemClock, type Clock } from "../util/clock.ts";
 import type { Backoff } from "../util/backoff.ts";
 import type { EnqueueOptions, FailedJob, IdleOptions, JobHandler, JobRecord, QueueDepth, WorkQueue } from "./contract.ts";
+import { IdleWaiters } from "./idle-waiters.ts";
 
 /** The subset of a (pino) logger the queue uses. */
 export interface QueueLogger {
@@ -78,13 +79,6 @@ interface Worker {
   active: number;
 }
 
-/** Someone awaiting `idle()`. */
-interface IdleWaiter {
-  readonly resolve: () => void;
-  readonly reject: (err: unknown) => void;
-  timer?: NodeJS.Timeout;
-}
-
 const noopLogger: QueueLogger = { warn() {}, error() {}, debug() {} };
 
 /**
@@ -111,7 +105,7 @@ export class EmbeddedQueue implements WorkQueue {
   readonly #workers = new Map<string, Worker>();
   readonly #failedListeners: ((failure: FailedJob) => void)[] = [];
   readonly #inflight = new Set<Promise<void>>();
-  readonly #idleWaiters = new Set<IdleWaiter>();
+  readonly #idleWaiters = new IdleWaiters();
   #leaseCounter = 0;
   #running = false;
   #stopping: Promise<void> | undefined;
@@ -250,10 +244,8 @@ export class EmbeddedQueue implements WorkQueue {
   }
 
   idle(options: IdleOptions = {}): Promise<void> {
-    const { timeoutMs } = options;
-    if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs >= 0)) {
-      return Promise.reject(new VigilError("VIGIL_ERR_USAGE", `idle timeoutMs must be a non-negative number of ms, got ${timeoutMs}`));
-    }
+    const invalid = IdleWaiters.invalid(options);
+    if (invalid) return invalid;
     // While stopping, the answer is known once the running handlers have drained.
     if (!this.#running) return (this.#stopping ?? Promise.resolve()).then(() => this.#idleWhenStopped());
     let idle: boolean;
@@ -263,16 +255,7 @@ export class EmbeddedQueue implements WorkQueue {
       return Promise.reject(storeError("cannot read whether the queue is idle", err));
     }
     if (idle) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const waiter: IdleWaiter = { resolve, reject };
-      if (timeoutMs !== undefined) {
-        waiter.timer = setTimeout(() => {
-          this.#idleWaiters.delete(waiter);
-          reject(new DOMException(`the queue was not idle within ${timeoutMs} ms`, "TimeoutError"));
-        }, timeoutMs);
-      }
-      this.#idleWaiters.add(waiter);
-    });
+    return this.#idleWaiters.wait(options.timeoutMs);
   }
 
   /** Recovers jobs a previous process left active, then starts taking jobs. */
@@ -302,7 +285,7 @@ export class EmbeddedQueue implements WorkQueue {
     clearInterval(this.#pollTimer);
     this.#pollTimer = undefined;
     this.#clearWake();
-    this.#stopping = this.#drain().then(() => this.#settleIdleWaiters());
+    this.#stopping = this.#drain().then(() => this.#idleWaiters.settleAll(() => this.#idleWhenStopped()));
     return this.#stopping;
   }
 
@@ -322,20 +305,7 @@ export class EmbeddedQueue implements WorkQueue {
       this.#log.warn({ err }, "queue: cannot read whether the queue is idle");
       return;
     }
-    for (const waiter of this.#idleWaiters) {
-      clearTimeout(waiter.timer);
-      waiter.resolve();
-    }
-    this.#idleWaiters.clear();
-  }
-
-  /** After a stop: the waiters learn whether the work was all done; a stopped queue does no more. */
-  #settleIdleWaiters(): void {
-    for (const waiter of this.#idleWaiters) {
-      clearTimeout(waiter.timer);
-      this.#idleWhenStopped().then(waiter.resolve, waiter.reject);
-    }
-    this.#idleWaiters.clear();
+    this.#idleWaiters.resolveAll();
   }
 
   async #idleWhenStopped(): Promise<void> {
