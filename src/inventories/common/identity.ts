@@ -11,6 +11,10 @@ import type { Subject } from "../../policy/model.ts";
 import { boundedDuration } from "../../plugin/schema.ts";
 import type { Directory } from "../../sources/identity/directory.ts";
 import type { ActivityStore, IdentityUser, SignIn } from "../../sources/identity/model.ts";
+import type { SharedScan } from "../../sources/common/scan.ts";
+import type { Logger } from "../../telemetry/log.ts";
+import { errorMessage } from "../../errors.ts";
+import { scrub } from "../../util/redact.ts";
 
 /**
  * The facts an identity inventory writes, and the attribute each goes to by default (`false`: left
@@ -193,4 +197,27 @@ export class IdentitySubjects {
     this.#key = key;
     return list;
   }
+}
+
+/**
+ * Reads the sign-in activity, or gives what was last read of it when the log cannot be read now:
+ * users are still listed (the perimeter checks then find their sign-in attributes missing), and the
+ * log says why once per distinct failure. `what` names the log in that line ("Entra sign-in log").
+ */
+export function signInsOrLast(inventory: string, what: string, refreshMs: number, logger: Logger): (scan: SharedScan<ActivityStore>, signal: AbortSignal) => Promise<ActivityStore | undefined> {
+  let lastError: string | undefined;
+  return async (scan, signal) => {
+    try {
+      const value = (await scan.get(refreshMs, signal)).value;
+      lastError = undefined;
+      return value;
+    } catch (err) {
+      const message = scrub(errorMessage(err));
+      if (message !== lastError) {
+        lastError = message;
+        logger.warn({ inventory }, `${what} cannot be read; users are listed without their sign-in facts: ${message}`);
+      }
+      return scan.last?.value;
+    }
+  };
 }

@@ -1,14 +1,11 @@
 import { z } from "zod";
-import { errorMessage } from "../../errors.ts";
 import type { InventoryFactory } from "../../plugin/inventory.ts";
 import type { Subject } from "../../policy/model.ts";
 import { GUID_RE } from "../../sources/graph/config.ts";
-import type { SharedScan } from "../../sources/common/scan.ts";
-import type { ActivityStore, ServicePrincipal } from "../../sources/identity/model.ts";
+import type { ServicePrincipal } from "../../sources/identity/model.ts";
 import { openIdentitySource } from "../../sources/identity/open.ts";
 import { entraConnectionShape } from "../../sources/identity/schema.ts";
-import { scrub } from "../../util/redact.ts";
-import { identityInventoryShape, IdentitySubjects, resolveMapping, userSubject } from "../common/identity.ts";
+import { identityInventoryShape, IdentitySubjects, resolveMapping, signInsOrLast, userSubject } from "../common/identity.ts";
 
 // `type` is the inventory entry's own key, taken off before its config is validated.
 const { type: _type, ...connection } = entraConnectionShape;
@@ -49,26 +46,7 @@ export const entraInventory: InventoryFactory<EntraInventoryConfig> = {
     const types = config.user_types ? new Set(config.user_types.map((t) => t.toLowerCase())) : undefined;
     let sps: { dir: unknown; version: number; list: Subject[] } | undefined;
     let joined: { a: Subject[]; b: Subject[]; list: Subject[] } | undefined;
-    let lastSignInError: string | undefined;
-    /**
-     * The sign-in activity, or what was last read of it when the log cannot be read now: users are
-     * still listed (the perimeter checks then find their sign-in attributes missing), and the log
-     * says why once.
-     */
-    const signInsOrLast = async (scan: SharedScan<ActivityStore>, signal: AbortSignal): Promise<ActivityStore | undefined> => {
-      try {
-        const value = (await scan.get(config.refresh, signal)).value;
-        lastSignInError = undefined;
-        return value;
-      } catch (err) {
-        const message = scrub(errorMessage(err));
-        if (message !== lastSignInError) {
-          lastSignInError = message;
-          ctx.logger.warn({ inventory: "entra" }, `Entra sign-in log cannot be read; users are listed without their sign-in facts: ${message}`);
-        }
-        return scan.last?.value;
-      }
-    };
+    const signIns = signInsOrLast("entra", "Entra sign-in log", config.refresh, ctx.logger);
     return {
       async list(signal) {
         const src = await lease.value;
@@ -76,7 +54,7 @@ export const entraInventory: InventoryFactory<EntraInventoryConfig> = {
         const [dirScan, membersScan, activity, spScan] = await Promise.all([
           src.users().get(config.refresh, signal),
           config.groups ? src.groupMembers(config.groups).get(config.groups_refresh, signal) : undefined,
-          config.sign_in_facts ? signInsOrLast(src.signIns(), signal) : undefined,
+          config.sign_in_facts ? signIns(src.signIns(), signal) : undefined,
           config.service_principals ? src.servicePrincipals().get(config.refresh, signal) : undefined,
         ]);
         const dir = dirScan.value;

@@ -1,12 +1,8 @@
 import { z } from "zod";
-import { errorMessage } from "../../errors.ts";
 import type { InventoryFactory } from "../../plugin/inventory.ts";
-import type { SharedScan } from "../../sources/common/scan.ts";
-import type { ActivityStore } from "../../sources/identity/model.ts";
 import { openIdentitySource } from "../../sources/identity/open.ts";
 import { oktaConnectionShape } from "../../sources/identity/schema.ts";
-import { scrub } from "../../util/redact.ts";
-import { identityInventoryShape, IdentitySubjects, resolveMapping, userSubject } from "../common/identity.ts";
+import { identityInventoryShape, IdentitySubjects, resolveMapping, signInsOrLast, userSubject } from "../common/identity.ts";
 
 // `type` is the inventory entry's own key, taken off before its config is validated.
 const { type: _type, ...connection } = oktaConnectionShape;
@@ -39,26 +35,7 @@ export const oktaInventory: InventoryFactory<OktaInventoryConfig> = {
     const users = new IdentitySubjects();
     const mapping = resolveMapping(config.attributes, "okta_id");
     const statuses = config.statuses ? new Set<string>(config.statuses) : undefined;
-    let lastSignInError: string | undefined;
-    /**
-     * The sign-in activity, or what was last read of it when the log cannot be read now: users are
-     * still listed (the perimeter checks then find their sign-in attributes missing), and the log
-     * says why once.
-     */
-    const signInsOrLast = async (scan: SharedScan<ActivityStore>, signal: AbortSignal): Promise<ActivityStore | undefined> => {
-      try {
-        const value = (await scan.get(config.refresh, signal)).value;
-        lastSignInError = undefined;
-        return value;
-      } catch (err) {
-        const message = scrub(errorMessage(err));
-        if (message !== lastSignInError) {
-          lastSignInError = message;
-          ctx.logger.warn({ inventory: "okta" }, `Okta System Log cannot be read; users are listed without their sign-in facts: ${message}`);
-        }
-        return scan.last?.value;
-      }
-    };
+    const signIns = signInsOrLast("okta", "Okta System Log", config.refresh, ctx.logger);
     return {
       async list(signal) {
         const src = await lease.value;
@@ -66,7 +43,7 @@ export const oktaInventory: InventoryFactory<OktaInventoryConfig> = {
         const [dirScan, membersScan, activity] = await Promise.all([
           src.users(config.search).get(config.refresh, signal),
           config.groups ? src.groupMembers(config.groups).get(config.groups_refresh, signal) : undefined,
-          config.sign_in_facts ? signInsOrLast(src.signIns(), signal) : undefined,
+          config.sign_in_facts ? signIns(src.signIns(), signal) : undefined,
         ]);
         const dir = dirScan.value;
         const members = membersScan?.value;
