@@ -12,7 +12,7 @@
  * BENCH_PAGE (default 1000).
  */
 import { join } from "node:path";
-import { Agent, TOKEN, cleanup, freePort, memory, metricSum, nowMs, r2, report, sleep, tempDir, writeConfig } from "./lib.ts";
+import { Agent, MemorySampler, TOKEN, cleanup, freePort, metricSum, nowMs, r2, report, sleep, tempDir, writeConfig } from "./lib.ts";
 import { FakeIntune } from "../test/helpers/fakes/intune.ts";
 
 const N = Number(process.env.BENCH_DEVICES ?? 100_000);
@@ -65,21 +65,11 @@ identity_perimeter:
 
 const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
 const agent = new Agent(file);
-let peak = 0;
 /** (wall ms, RSS MiB) every 20 ms: what the agent held when the scan ended, before the evaluation. */
-const timeline: [number, number][] = [];
-const sample = () => {
-  try {
-    const m = memory(agent.pid);
-    peak = Math.max(peak, m.hwm);
-    timeline.push([Date.now(), m.rss]);
-    return m;
-  } catch {
-    return undefined;
-  }
-};
+const mem = new MemorySampler(() => agent.pid);
+const sample = () => mem.sample();
 const pageTimes: number[] = [];
-const sampler = setInterval(sample, 20);
+mem.every(20);
 
 try {
   let doneAt = NaN;
@@ -102,7 +92,7 @@ try {
   if (!(evaluated >= N)) throw new Error(`only ${evaluated} of ${N} evaluated after ${DEADLINE_MS} ms`);
   const atDone = sample()!;
   // The figures are the agent's own work: stop sampling before this bench asks the API for anything.
-  clearInterval(sampler);
+  mem.stop();
   await sleep(1_000);
   const after = sample()!;
   const lists = fake.listRequests();
@@ -115,7 +105,7 @@ try {
   const fromSpawn = (doneAt - agent.spawnedAt) / 1000;
   const scanAndEval = (doneWall - scanStart) / 1000;
   const settings = fake.handled.filter((r) => r.path === "/v1.0/deviceManagement").length;
-  const atScanEnd = timeline.find(([t]) => t >= scanEnd + 200)?.[1] ?? NaN;
+  const atScanEnd = mem.timeline.find(([t]) => t >= scanEnd + 200)?.[1] ?? NaN;
   const subjectsPage = await (await fetch(`http://127.0.0.1:${apiPort}/v1/subjects?limit=1&access=full_access`, { headers: { authorization: `Bearer ${TOKEN}` } })).json() as { total: number };
   report(
     "device-compliance",
@@ -128,7 +118,7 @@ try {
       { metric: "full scan + evaluation: first page → all evaluated (s)", value: r2(scanAndEval).toString(), goal: `≤ ${GOAL_S} s`, met: scanAndEval <= GOAL_S },
       { metric: `spawn → all ${N} evaluated (s)`, value: r2(fromSpawn).toString() },
       { metric: "devices with full_access (compliant, fresh)", value: String(subjectsPage.total) },
-      { metric: "peak RSS, VmHWM (MiB)", value: r2(peak).toString(), goal: `≤ ${GOAL_RSS_MIB} MiB`, met: peak <= GOAL_RSS_MIB },
+      { metric: "peak RSS, VmHWM (MiB)", value: r2(mem.peak).toString(), goal: `≤ ${GOAL_RSS_MIB} MiB`, met: mem.peak <= GOAL_RSS_MIB },
       { metric: "RSS 0.2 s after the last page / at done / 1 s after (MiB)", value: `${r2(atScanEnd)} / ${r2(atDone.rss)} / ${r2(after.rss)}` },
     ],
     {
@@ -142,14 +132,14 @@ try {
       scan_and_evaluation_s: scanAndEval,
       spawn_to_done_s: fromSpawn,
       full_access: subjectsPage.total,
-      peak_rss_mib: peak,
+      peak_rss_mib: mem.peak,
       rss_after_scan_mib: atScanEnd,
       rss_at_done_mib: atDone.rss,
       rss_after_mib: after.rss,
     },
   );
 } finally {
-  clearInterval(sampler);
+  mem.stop();
   await agent.stop();
   await fake.stop();
   cleanup(dir);

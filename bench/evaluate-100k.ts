@@ -17,7 +17,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Agent, TOKEN, cleanup, freePort, memory, metricSum, nowMs, r2, report, shippedRuntimeEnv, sleep, tempDir, writeConfig } from "./lib.ts";
+import { Agent, MemorySampler, TOKEN, cleanup, freePort, metricSum, nowMs, r2, report, shippedRuntimeEnv, sleep, tempDir, writeConfig } from "./lib.ts";
 
 const N = Number(process.env.BENCH_SUBJECTS ?? 100_000);
 /** Seconds from spawn until every subject is evaluated, and peak RSS (MiB), by subject count. */
@@ -58,16 +58,8 @@ identity_perimeter:
 const api = `http://127.0.0.1:${apiPort}`;
 const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
 const agent = new Agent(file, shippedRuntimeEnv());
-let peak = 0;
-const sample = () => {
-  try {
-    const m = memory(agent.pid);
-    peak = Math.max(peak, m.hwm);
-    return m;
-  } catch {
-    return undefined;
-  }
-};
+const mem = new MemorySampler(() => agent.pid);
+const sample = () => mem.sample();
 
 try {
   // Ready: first /readyz 200. A request the kernel accepted but the agent answers late shows how long
@@ -130,7 +122,7 @@ try {
       { metric: "evaluations / s (API accepting → done)", value: Math.round(rate).toString() },
       { metric: "longest /readyz wait: API stall (s)", value: r2(stall / 1000).toString() },
       { metric: "subjects with full_access", value: String(subj.total) },
-      { metric: "peak RSS, VmHWM (MiB)", value: r2(peak).toString(), ...(goal ? { goal: `≤ ${goal.mib} MiB`, met: peak <= goal.mib } : {}) },
+      { metric: "peak RSS, VmHWM (MiB)", value: r2(mem.peak).toString(), ...(goal ? { goal: `≤ ${goal.mib} MiB`, met: mem.peak <= goal.mib } : {}) },
       { metric: "RSS at done (MiB)", value: r2(atDone.rss).toString() },
       { metric: "RSS 2 s after done (MiB)", value: r2(after.rss).toString() },
     ],
@@ -143,7 +135,7 @@ try {
       evaluations_per_s: rate,
       api_stall_s: stall / 1000,
       full_access: subj.total,
-      peak_rss_mib: peak,
+      peak_rss_mib: mem.peak,
       rss_at_done_mib: atDone.rss,
       rss_after_mib: after.rss,
       progress: progress.filter((_, i) => i % 10 === 0 || i === progress.length - 1),

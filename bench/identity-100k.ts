@@ -18,7 +18,7 @@
  * BENCH_INTERVAL_S (default 30: the policy interval, so the incremental tick comes soon).
  */
 import { join } from "node:path";
-import { Agent, TOKEN, cleanup, freePort, memory, metricSum, nowMs, r2, report, sleep, tempDir, writeConfig } from "./lib.ts";
+import { Agent, MemorySampler, TOKEN, cleanup, freePort, metricSum, nowMs, r2, report, sleep, tempDir, writeConfig } from "./lib.ts";
 import { FakeGraphIdentity } from "../test/helpers/fakes/graph-identity.ts";
 import { CLIENT_SECRET } from "../test/helpers/fakes/entra.ts";
 
@@ -97,20 +97,10 @@ identity_perimeter:
 
 const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
 const agent = new Agent(file);
-let peak = 0;
 /** (wall ms, RSS MiB) every 20 ms: what the agent held when the sync ended, before the evaluation. */
-const timeline: [number, number][] = [];
-const sample = () => {
-  try {
-    const m = memory(agent.pid);
-    peak = Math.max(peak, m.hwm);
-    timeline.push([Date.now(), m.rss]);
-    return m;
-  } catch {
-    return undefined;
-  }
-};
-const sampler = setInterval(sample, 20);
+const mem = new MemorySampler(() => agent.pid);
+const sample = () => mem.sample();
+mem.every(20);
 
 async function evaluations(): Promise<number> {
   try {
@@ -154,9 +144,9 @@ try {
   const nth = (path: string, n: number) => first.filter((r) => r.path === path).map((r) => r.at).sort((a, b) => a - b)[n - 1] ?? NaN;
   const syncEnd = Math.max(nth("/v1.0/users", Math.ceil(N / 999)), nth("/beta/auditLogs/signIns", Math.ceil(N / 1000)));
   const firstCalls = countBy(first);
-  const atSyncEnd = timeline.find(([t]) => t >= syncEnd + 200)?.[1] ?? NaN;
+  const atSyncEnd = mem.timeline.find(([t]) => t >= syncEnd + 200)?.[1] ?? NaN;
   const firstTokens = fake.tokenRequests;
-  const peakFirst = peak;
+  const peakFirst = mem.peak;
 
   // 100 users change (spread over the directory; `pick` wraps for smaller BENCH_USERS): 40 renamed, 30 disabled, 20 deleted, 10 added; 100 sign in again; 10 get risk.
   const changeAt = Date.now();
@@ -185,7 +175,7 @@ try {
   const tick = fake.graphRequests().filter((r) => r.at > changeAt && r.at <= windowEnd);
   const tickCalls = countBy(tick);
   const tokensAfter = fake.tokenRequests - firstTokens;
-  clearInterval(sampler);
+  mem.stop();
   const after = sample()!;
   const newcomer = await api(`/v1/subjects/${encodeURIComponent(`entra:${added[0]!.id.toLowerCase()}`)}`);
   const gone = await api(`/v1/subjects/${encodeURIComponent(`entra:${pick(5)}`)}`);
@@ -201,7 +191,7 @@ try {
       { metric: "sync: first request → last user / sign-in page (s)", value: r2((syncEnd - firstAt) / 1000).toString() },
       { metric: "first full sync + evaluation: first request → all evaluated (s)", value: r2(syncAndEval).toString(), goal: `≤ ${GOAL_S} s`, met: syncAndEval <= GOAL_S },
       { metric: "peak RSS during the first pass, VmHWM (MiB)", value: r2(peakFirst).toString(), goal: `≤ ${GOAL_RSS_MIB} MiB`, met: peakFirst <= GOAL_RSS_MIB },
-      { metric: "peak RSS over the whole run (MiB)", value: r2(peak).toString() },
+      { metric: "peak RSS over the whole run (MiB)", value: r2(mem.peak).toString() },
       { metric: "RSS 0.2 s after the sync / at done / after the incremental tick (MiB)", value: `${r2(atSyncEnd)} / ${r2(atDone.rss)} / ${r2(after.rss)}` },
       { metric: `incremental tick (${CHANGED} users changed, ${CHANGED} signed in, 10 risk changes): Graph calls in the ${INTERVAL_S} s interval after the change`, value: String(tick.length), goal: `≤ ${GOAL_CALLS}`, met: tick.length <= GOAL_CALLS },
       { metric: "  by path", value: Object.entries(tickCalls).map(([p, n]) => `${p.replace(/^\/(v1\.0|beta)/, "")} ${n}`).join(", ") + `; token ${tokensAfter}` },
@@ -215,7 +205,7 @@ try {
       sync_s: (syncEnd - firstAt) / 1000,
       sync_and_evaluation_s: syncAndEval,
       peak_rss_first_pass_mib: peakFirst,
-      peak_rss_mib: peak,
+      peak_rss_mib: mem.peak,
       rss_after_sync_mib: atSyncEnd,
       rss_at_done_mib: atDone.rss,
       rss_after_tick_mib: after.rss,
@@ -226,7 +216,7 @@ try {
     },
   );
 } finally {
-  clearInterval(sampler);
+  mem.stop();
   await agent.stop();
   await fake.stop();
   cleanup(dir);

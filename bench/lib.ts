@@ -153,6 +153,41 @@ export function memory(pid: number): { rss: number; hwm: number; anon: number; f
   return { rss: kib("VmRSS") / 1024, hwm: kib("VmHWM") / 1024, anon: kib("RssAnon") / 1024, file: kib("RssFile") / 1024 };
 }
 
+/**
+ * A process's memory over a run: `sample()` reads /proc once (undefined once the process is gone),
+ * keeping the peak (VmHWM) and a (wall ms, RSS MiB) timeline; `every(ms)` samples on a timer until `stop()`.
+ */
+export class MemorySampler {
+  peak = 0;
+  readonly timeline: [number, number][] = [];
+  #timer: NodeJS.Timeout | undefined;
+  readonly #pid: () => number;
+
+  constructor(pid: () => number) {
+    this.#pid = pid;
+  }
+
+  sample(): ReturnType<typeof memory> | undefined {
+    try {
+      const m = memory(this.#pid());
+      this.peak = Math.max(this.peak, m.hwm);
+      this.timeline.push([Date.now(), m.rss]);
+      return m;
+    } catch {
+      return undefined;
+    }
+  }
+
+  every(ms: number): this {
+    this.#timer = setInterval(() => this.sample(), ms);
+    return this;
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}
+
 /** Sum of every sample of a metric family in a Prometheus text exposition. */
 export function metricSum(text: string, name: string): number {
   let sum = 0;
