@@ -8,7 +8,7 @@ import type { Backoff } from "../util/backoff.ts";
 import type { EnqueueOptions, FailedJob, IdleOptions, JobHandler, JobRecord, QueueDepth, WorkQueue } from "./contract.ts";
 import { IdleWaiters } from "./idle-waiters.ts";
 
-/** The subset of a (pino) logger the queue uses. */
+/** The subset of a logger the queue uses. */
 export interface QueueLogger {
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;

@@ -1,44 +1,140 @@
-import { pino, type Logger as PinoLogger, type DestinationStream } from "pino";
 import { scrub, isSecretField, MASK } from "../util/redact.ts";
-
-export type Logger = PinoLogger;
 
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
 
 /** `json`: one JSON object per line, for log shippers. `text`: one readable line per entry, for people at a terminal. */
 export type LogFormat = "json" | "text";
 
+/** Where log lines go: each call is one whole line, newline included. */
+export interface LogStream {
+  write(line: string): unknown;
+}
+
+/** Logs fields and a message (`log.info({ subject }, "denied")`), only a message, or an Error as `err`. */
+export interface LogFn {
+  (fields: object, msg?: string): void;
+  (msg: string): void;
+}
+
+export interface Logger {
+  /** Entries below this level are dropped; `silent` drops everything. */
+  level: LogLevel;
+  readonly trace: LogFn;
+  readonly debug: LogFn;
+  readonly info: LogFn;
+  readonly warn: LogFn;
+  readonly error: LogFn;
+  readonly fatal: LogFn;
+  /** A logger whose lines also carry `bindings`. */
+  child(bindings: object): Logger;
+}
+
+const LEVELS: Readonly<Record<LogLevel, number>> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
+
 /**
  * Structured logs on stdout (or the given stream), JSON by default or as readable text. Secret-named
  * keys are masked at any depth and every registered secret value is scrubbed from the JSON line, so
  * nothing upstream has to remember to; the text line is made from the scrubbed JSON line.
+ *
+ * Each line is `{"level","time","service", …bindings, …fields, "msg"}` and is written synchronously
+ * (stdout to a file, pipe or terminal is synchronous in Node on Linux), so nothing logged is lost
+ * when the process exits. Written here rather than taken from pino: this is all vigil used of it,
+ * and pino with its streams cost ~5 MB of an idle agent's memory (BENCHMARKS.md, section 17).
  */
-export function createLogger(options: { level?: LogLevel; stream?: DestinationStream; format?: LogFormat; color?: boolean } = {}): Logger {
-  const destination = options.stream ?? pino.destination({ fd: 1, sync: true });
-  return pino(
-    {
-      level: options.level ?? "info",
-      base: { service: "vigil" },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: {
-        level: (label) => ({ level: label }),
-        log: (obj) => maskKeys(obj, 0) as Record<string, unknown>,
-      },
-      serializers: { err: (err: unknown) => serializeError(err) },
-      hooks: { streamWrite: (line) => scrub(line) },
-    },
-    options.format === "text" ? textDestination(destination, options.color ?? false) : destination,
-  );
+export function createLogger(options: { level?: LogLevel; stream?: LogStream; format?: LogFormat; color?: boolean } = {}): Logger {
+  const out = options.stream ?? stdout;
+  const write = options.format === "text" ? (line: string) => out.write(formatLogLine(line, options.color ?? false)) : (line: string) => out.write(line);
+  return new JsonLogger(options.level ?? "info", '{"service":"vigil"', write);
+}
+
+/**
+ * process.stdout, looked up on first use (a logger that never writes does not create it). A closed
+ * stdout (EPIPE: the reader went away) loses the lines but must not stop the agent.
+ */
+let stdoutGuarded = false;
+const stdout: LogStream = {
+  write: (line) => {
+    if (!stdoutGuarded) {
+      stdoutGuarded = true;
+      process.stdout.on("error", () => undefined);
+    }
+    return process.stdout.write(line);
+  },
+};
+
+class JsonLogger implements Logger {
+  #level: LogLevel;
+  #min: number;
+  /** The line's fixed part after level and time: `{"service":"vigil"` and the bindings, JSON without the closing brace. */
+  readonly #base: string;
+  readonly #write: (line: string) => unknown;
+
+  constructor(level: LogLevel, base: string, write: (line: string) => unknown) {
+    if (!Object.hasOwn(LEVELS, level)) throw new Error(`unknown log level "${level}"`);
+    this.#level = level;
+    this.#min = LEVELS[level];
+    this.#base = base;
+    this.#write = write;
+  }
+
+  get level(): LogLevel {
+    return this.#level;
+  }
+  set level(level: LogLevel) {
+    if (!Object.hasOwn(LEVELS, level)) throw new Error(`unknown log level "${level}"`);
+    this.#level = level;
+    this.#min = LEVELS[level];
+  }
+
+  readonly trace: LogFn = (a: object | string, msg?: string) => this.#log("trace", a, msg);
+  readonly debug: LogFn = (a: object | string, msg?: string) => this.#log("debug", a, msg);
+  readonly info: LogFn = (a: object | string, msg?: string) => this.#log("info", a, msg);
+  readonly warn: LogFn = (a: object | string, msg?: string) => this.#log("warn", a, msg);
+  readonly error: LogFn = (a: object | string, msg?: string) => this.#log("error", a, msg);
+  readonly fatal: LogFn = (a: object | string, msg?: string) => this.#log("fatal", a, msg);
+
+  child(bindings: object): Logger {
+    const fields = stringifyFields(maskKeys(bindings, 0));
+    return new JsonLogger(this.#level, fields ? `${this.#base},${fields}` : this.#base, this.#write);
+  }
+
+  #log(level: Exclude<LogLevel, "silent">, a: unknown, msg: string | undefined): void {
+    if (LEVELS[level] < this.#min) return;
+    let fields = "";
+    if (typeof a === "string") msg = a;
+    else if (a instanceof Error) {
+      fields = stringifyFields({ err: serializeError(a) });
+      msg ??= a.message;
+    } else if (a !== null && typeof a === "object") fields = stringifyFields(maskKeys(a, 0));
+    else if (a !== undefined) msg = String(a);
+    const head = `{"level":"${level}","time":"${new Date().toISOString()}",${this.#base.slice(1)}`;
+    const line = `${head}${fields ? `,${fields}` : ""}${msg === undefined ? "" : `,"msg":${JSON.stringify(msg)}`}}\n`;
+    this.#write(scrub(line));
+  }
+}
+
+/** An object's fields as JSON without the braces ("" when there are none); cycles and BigInts do not throw. */
+function stringifyFields(value: unknown): string {
+  let json: string;
+  try {
+    json = JSON.stringify(value) ?? "{}";
+  } catch {
+    const seen = new WeakSet<object>();
+    json = JSON.stringify(value, (_k, v: unknown) => {
+      if (typeof v === "bigint") return v.toString();
+      if (v !== null && typeof v === "object") {
+        if (seen.has(v)) return "[Circular]";
+        seen.add(v);
+      }
+      return v;
+    });
+  }
+  return json.length > 2 ? json.slice(1, -1) : "";
 }
 
 /** Fields every line has, shown in the line's head instead of as `key=value`. */
 const HEAD_FIELDS = new Set(["level", "time", "msg", "service"]);
 const LEVEL_COLORS: Readonly<Record<string, string>> = { trace: "90", debug: "36", info: "32", warn: "33", error: "31", fatal: "35" };
-
-/** Turns pino's JSON lines into text lines on their way to `out`. */
-function textDestination(out: DestinationStream, color: boolean): DestinationStream {
-  return { write: (line: string) => out.write(formatLogLine(line, color)) };
-}
 
 /**
  * One JSON log line as text: `time LEVEL message key=value …`, values that are not plain words
@@ -70,6 +166,7 @@ function escapeControls(text: string): string {
   return text.replace(/\p{Cc}/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
+/** Secret-named keys masked, Errors serialized (an `err` field among them). */
 function maskKeys(value: unknown, depth: number): unknown {
   if (value === null || typeof value !== "object" || depth > 16) return value;
   if (value instanceof Error) return serializeError(value);
@@ -87,5 +184,5 @@ function serializeError(err: unknown): unknown {
 
 /** A logger that drops everything, for tests and one-shot CLI commands. */
 export function silentLogger(): Logger {
-  return pino({ level: "silent" });
+  return createLogger({ level: "silent" });
 }
