@@ -1,7 +1,7 @@
 // Builds the runnable form of vigil that bin/vigil, the systemd unit and the image start: one
 // minified ES module bundle of src/ and its dependencies in dist/bundle/ (`npm run bundle`).
 //
-//   dist/bundle/vigil.mjs        the entry: turns on source maps, then imports the CLI
+//   dist/bundle/vigil.mjs        the entry: maps stack traces to src/, then imports the CLI
 //   dist/bundle/cert-worker.mjs  the worker threads of `vigil cert verify --batch`
 //   dist/bundle/chunk-*.mjs      code shared by both, and every dynamic import() (providers,
 //                                OTLP exporters, …): loaded on first use, as in the unbundled build
@@ -91,6 +91,27 @@ const commonJsNamespaces: Plugin = {
   },
 };
 
+/**
+ * Node's built-in modules are loaded with require(), not import. Importing one as an ES module
+ * builds its ES facade, which reads every export once, getters included: `node:http`'s lazy
+ * WebSocket, CloseEvent and MessageEvent then load Node's internal copy of undici. Measured on the
+ * default config: +12 MB RSS and ~45 ms of start-up for code vigil never calls (BENCHMARKS.md,
+ * section 17). require() returns the module object and leaves its getters alone.
+ */
+const builtinsByRequire: Plugin = {
+  name: "builtins-by-require",
+  setup(b) {
+    b.onResolve({ filter: /^[a-z_:/]+$/ }, (args) => {
+      if ((args.kind !== "import-statement" && args.kind !== "dynamic-import") || !isBuiltin(args.path)) return undefined;
+      return { path: args.path, namespace: "node-builtin" };
+    });
+    b.onLoad({ filter: /.*/, namespace: "node-builtin" }, (args) => ({
+      loader: "js",
+      contents: `module.exports = require(${JSON.stringify(args.path.startsWith("node:") ? args.path : `node:${args.path}`)});`,
+    }));
+  },
+};
+
 /** A file Node would load as CommonJS: .cjs, or .js without ES module syntax outside a "type": "module" package. */
 function isCommonJs(file: string): boolean {
   if (file.endsWith(".cjs")) return true;
@@ -104,7 +125,7 @@ function isCommonJs(file: string): boolean {
   return !/^\s*(?:import\s*[\w{*"']|export\s)/m.test(readFileSync(file, "utf8"));
 }
 
-/** The entry: source maps must be on before the modules they map are loaded. */
+/** The entry: stack traces are mapped from the first module on. */
 const entry: Plugin = {
   name: "entry",
   setup(b) {
@@ -113,11 +134,11 @@ const entry: Plugin = {
       resolveDir: ROOT,
       loader: "js",
       contents: [
-        'import module from "node:module";',
-        // On unless Node is told `--no-enable-source-maps` (they cost ~3 MB of heap, BENCHMARKS.md).
+        'import { mapBundleStackTraces } from "./src/cli/stack-traces.ts";',
+        // Stack traces are mapped to src/ on first need (src/cli/stack-traces.ts says why not by
+        // Node), unless Node already maps them (`--enable-source-maps`) or is told not to.
         'const off = process.execArgv.concat((process.env.NODE_OPTIONS ?? "").split(/\\s+/)).includes("--no-enable-source-maps");',
-        // module.setSourceMapsSupport is Node >= 22.14; process.setSourceMapsEnabled covers 22.12.
-        "if (!off && !process.sourceMapsEnabled) { if (module.setSourceMapsSupport) module.setSourceMapsSupport(true); else process.setSourceMapsEnabled(true); }",
+        'if (!off && !process.sourceMapsEnabled) mapBundleStackTraces(new URL(".", import.meta.url).href);',
         'await import("./src/cli/main.ts");',
       ].join("\n"),
     }));
@@ -156,7 +177,7 @@ export async function bundle(outDir: string = OUT_DIR): Promise<{ metafile: Meta
     define: { VIGIL_BUILD_VERSION: JSON.stringify(pkg.version) },
     // CommonJS dependencies bundled into ES modules still call require() for Node's built-ins.
     banner: { js: 'import{createRequire as __vigilRequire}from"node:module";const require=__vigilRequire(import.meta.url);' },
-    plugins: [entry, lazyRequire, commonJsNamespaces],
+    plugins: [entry, builtinsByRequire, lazyRequire, commonJsNamespaces],
     metafile: true,
     logLevel: "warning",
     logOverride: { "empty-import-meta": "silent" },

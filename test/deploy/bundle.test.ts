@@ -85,6 +85,34 @@ describe("the bundle", () => {
     assert.equal(r.stdout, `${version}\n`);
   });
 
+  it("maps stack traces to src/ on demand, and leaves them alone under --no-enable-source-maps", () => {
+    // The stack at the moment the CLI writes its version runs through the bundle's own frames.
+    const probe = (flags: string[]) =>
+      spawnSync(
+        process.execPath,
+        [
+          ...flags,
+          "--input-type=module",
+          "-e",
+          `let stack = "";
+const write = process.stdout.write.bind(process.stdout);
+process.stdout.write = (chunk, ...rest) => { stack ||= new Error("probe").stack; return write(chunk, ...rest); };
+process.argv = [process.argv[0], "vigil", "--version"];
+process.on("exit", () => process.stderr.write(stack));
+await import(${JSON.stringify(entry)});`,
+        ],
+        { cwd: dir, encoding: "utf8", timeout: 30_000 },
+      );
+    const mapped = probe([]);
+    assert.equal(mapped.status, 0, mapped.stderr);
+    assert.match(mapped.stderr, /^Error: probe\n/);
+    assert.match(mapped.stderr, /\n {4}at .+ \(\/.+\/src\/cli\/[\w-]+\.ts:\d+:\d+\)/, mapped.stderr);
+    assert.ok(!/chunk-\w+\.mjs/.test(mapped.stderr), mapped.stderr);
+    const raw = probe(["--no-enable-source-maps"]);
+    assert.equal(raw.status, 0, raw.stderr);
+    assert.match(raw.stderr, /dist\/bundle\/(chunk-\w+|vigil)\.mjs:\d+:\d+/, raw.stderr);
+  });
+
   it("validates config/vigil.yaml", () => {
     const r = vigil("validate", "-c", join(ROOT, "config/vigil.yaml"));
     assert.equal(r.status, 0, r.stderr);
