@@ -76,7 +76,10 @@ RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack 
 # No V8 or allocator flags, as in the systemd unit (BENCHMARKS.md, "Footprint: runtime flags"):
 # --max-semi-space-size=2 saves ~12 MB idle but raises the 100,000-subject peak by ~20 MB, past its
 # goal; fewer V8/libuv threads and malloc arenas save under 1 MB.
-ENV NODE_ENV=production
+# Node's on-disk compile cache (src/cli/compile-cache.ts): the root filesystem may be read-only, so
+# it lives in the state volume, and a restart reads the code compiled by the previous start.
+ENV NODE_ENV=production \
+    NODE_COMPILE_CACHE=/var/lib/vigil/.compile-cache
 WORKDIR /app
 # Code stays owned by root: the agent can read it but not change it. The bundle carries its
 # version, so neither package.json nor bin/ (which only picks a Node version) is needed.

@@ -134,7 +134,10 @@ const entry: Plugin = {
       resolveDir: ROOT,
       loader: "js",
       contents: [
+        'import { enableCompileCache } from "./src/cli/compile-cache.ts";',
         'import { mapBundleStackTraces } from "./src/cli/stack-traces.ts";',
+        // Before the chunks load, so their compiled code comes from (and goes to) the cache.
+        "enableCompileCache();",
         // Stack traces are mapped to src/ on first need (src/cli/stack-traces.ts says why not by
         // Node), unless Node already maps them (`--enable-source-maps`) or is told not to.
         'const off = process.execArgv.concat((process.env.NODE_OPTIONS ?? "").split(/\\s+/)).includes("--no-enable-source-maps");',

@@ -113,6 +113,29 @@ await import(${JSON.stringify(entry)});`,
     assert.match(raw.stderr, /dist\/bundle\/(chunk-\w+|vigil)\.mjs:\d+:\d+/, raw.stderr);
   });
 
+  it("keeps Node's compile cache under $XDG_CACHE_HOME/vigil unless told otherwise", () => {
+    const home = mkdtempSync(join(tmpdir(), "vigil-cache-"));
+    try {
+      const run = (env: NodeJS.ProcessEnv) => {
+        const clean = { ...process.env };
+        delete clean["NODE_COMPILE_CACHE"];
+        delete clean["NODE_DISABLE_COMPILE_CACHE"];
+        const r = spawnSync(process.execPath, [entry, "validate", "-c", join(ROOT, "config/vigil.yaml")], { cwd: dir, encoding: "utf8", timeout: 60_000, env: { ...clean, ...env } });
+        assert.equal(r.status, 0, r.stderr);
+      };
+      const cache = join(home, "vigil", "compile-cache");
+      run({ XDG_CACHE_HOME: home, NODE_DISABLE_COMPILE_CACHE: "1" });
+      assert.ok(!existsSync(cache), "NODE_DISABLE_COMPILE_CACHE turns it off");
+      run({ XDG_CACHE_HOME: home });
+      // One directory per Node version, holding an entry per compiled chunk.
+      const [versionDir, ...more] = readdirSync(cache);
+      assert.equal(more.length, 0);
+      assert.ok(readdirSync(join(cache, versionDir!)).length >= 5, "the chunks' compiled code is kept");
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   it("validates config/vigil.yaml", () => {
     const r = vigil("validate", "-c", join(ROOT, "config/vigil.yaml"));
     assert.equal(r.status, 0, r.stderr);
