@@ -121,7 +121,8 @@ export async function loadConfigText(text: string, file: string, options: LoadOp
   const independent = (i: ConfigIssue) => !causes.some((c) => samePlace(c, i.path));
 
   const valueAt = valueIn(tree);
-  const parsed = configSchema.safeParse(tree);
+  // Parsed once: compiling the schemas to code (zod's JIT) would cost more than it saves.
+  const parsed = configSchema.safeParse(tree, { jitless: true });
   let raw: ParsedConfig | undefined;
   let touched: string[] = [];
   if (parsed.success) raw = parsed.data;
