@@ -68,12 +68,17 @@ class Series {
   }
 }
 
-/** Attribute sets are one series whatever the order of their keys. */
+/**
+ * Attribute sets are one series whatever the order of their keys. Values are keyed as the text they
+ * are exposed as (1 and "1" are the same label value). Runs for every counter increment (several per
+ * evaluated subject), so it builds one string and nothing else.
+ */
 function attributesKey(attrs: Attributes): string {
   const keys = Object.keys(attrs);
-  if (keys.length === 0) return "";
-  keys.sort();
-  return JSON.stringify(keys.map((k) => [k, attrs[k]]));
+  if (keys.length > 1) keys.sort();
+  let key = "";
+  for (const k of keys) key += `${k}\u0000${String(attrs[k])}\u0001`;
+  return key;
 }
 
 export class PrometheusMeter implements Meter {
