@@ -112,6 +112,26 @@ const builtinsByRequire: Plugin = {
   },
 };
 
+/**
+ * zod's namespace re-exports every locale's error messages (49 of them, ~250 KB of the start-up
+ * chunks) and esbuild cannot tell which a namespace import uses. vigil speaks English only
+ * (`z.locales.en()` in src/config/load.ts): the locales module of the bundle exports `en` alone.
+ */
+const zodEnglishOnly: Plugin = {
+  name: "zod-english-only",
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => {
+      if (!/[\\/]node_modules[\\/]zod[\\/]v4[\\/](classic|core)$/.test(args.resolveDir)) return undefined;
+      return { path: join(args.resolveDir, "..", "locales", "en.js"), namespace: "zod-locales" };
+    });
+    b.onLoad({ filter: /.*/, namespace: "zod-locales" }, (args) => ({
+      resolveDir: dirname(args.path),
+      loader: "js",
+      contents: 'export { default as en } from "./en.js";\n',
+    }));
+  },
+};
+
 /** A file Node would load as CommonJS: .cjs, or .js without ES module syntax outside a "type": "module" package. */
 function isCommonJs(file: string): boolean {
   if (file.endsWith(".cjs")) return true;
@@ -180,7 +200,7 @@ export async function bundle(outDir: string = OUT_DIR): Promise<{ metafile: Meta
     define: { VIGIL_BUILD_VERSION: JSON.stringify(pkg.version) },
     // CommonJS dependencies bundled into ES modules still call require() for Node's built-ins.
     banner: { js: 'import{createRequire as __vigilRequire}from"node:module";const require=__vigilRequire(import.meta.url);' },
-    plugins: [entry, builtinsByRequire, lazyRequire, commonJsNamespaces],
+    plugins: [entry, builtinsByRequire, zodEnglishOnly, lazyRequire, commonJsNamespaces],
     metafile: true,
     logLevel: "warning",
     logOverride: { "empty-import-meta": "silent" },
