@@ -3,6 +3,9 @@ import { readFile, glob, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { readPemOrDer } from "../../plugin/x509/pem.ts";
 
+/** What fs.glob reads as more than a literal path: wildcards, classes, braces, extglobs, escapes. */
+const GLOB_SYNTAX = /[*?[\]{}()!+@\\]/;
+
 /**
  * PEM files named by patterns (globs allowed), re-read only when the set of files or their
  * modification time or size changes: checks run once per batch and policy, and the trust bundle,
@@ -27,6 +30,12 @@ export class PemFiles {
   async load(): Promise<{ ders: Uint8Array[]; changed: boolean }> {
     const files: string[] = [];
     for (const pattern of this.#patterns) {
+      // A plain path names itself whether or not it exists (stat says when not): no need to load
+      // and run the glob matcher, which is most of the cost of a small file source.
+      if (!GLOB_SYNTAX.test(pattern)) {
+        files.push(resolve(this.#baseDir, pattern));
+        continue;
+      }
       const matched: string[] = [];
       for await (const f of glob(resolve(this.#baseDir, pattern))) matched.push(f);
       files.push(...(matched.length > 0 ? matched.sort() : [resolve(this.#baseDir, pattern)]));
