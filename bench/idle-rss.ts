@@ -1,6 +1,6 @@
 /**
- * Idle memory and CPU: `vigil run` on config/vigil.yaml (copied with data_dir in a temp dir and both
- * listeners on port 0) with the runtime settings as shipped (lib.ts `shippedRuntimeEnv`), RSS 5 s
+ * Idle memory and CPU: `vigil run` on config/vigil.yaml (copied with data_dir and the demo PKI in a
+ * temp dir and both listeners on port 0) with the runtime settings as shipped (lib.ts `shippedRuntimeEnv`), RSS 5 s
  * after "vigil started" (it logs that in the step that makes /readyz answer 200). Five runs, fresh
  * data_dir each. With BENCH_IDLE_STEADY_MS (e.g. 180000 for the 3-minute goal) each run also stays
  * that long: RSS at the end, and CPU ticks (utime + stime, all threads) per minute from the 60 s mark
@@ -18,7 +18,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Agent, ROOT, cleanup, memory, r2, report, shippedRuntimeEnv, sleep, tempDir, writeConfig } from "./lib.ts";
+import { Agent, ROOT, cleanup, defaultConfig, memory, r2, report, shippedRuntimeEnv, sleep, tempDir, writeConfig } from "./lib.ts";
 
 const RUNS = Number(process.env.BENCH_IDLE_RUNS ?? 5);
 const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 5_000);
@@ -35,14 +35,10 @@ function ticks(pid: number): number {
 }
 const steady: { rss: number; ticks_per_min: number; first_minute_ticks_per_min: number }[] = [];
 
-const base = readFileSync(join(ROOT, "config/vigil.yaml"), "utf8");
 const runs: ReturnType<typeof memory>[] = [];
 for (let i = 0; i < RUNS; i++) {
   const dir = tempDir("idle");
-  const yaml = base
-    .replace(/^(\s*data_dir:).*$/m, `$1 ${join(dir, "var")}`)
-    .replace(/^(\s*listen:\s*)"127\.0\.0\.1:\d+"/gm, '$1"127.0.0.1:0"');
-  if (!yaml.includes(join(dir, "var")) || /127\.0\.0\.1:[1-9]/.test(yaml)) throw new Error("could not rewrite config/vigil.yaml");
+  const yaml = defaultConfig(dir);
   const agent = new Agent(writeConfig(dir, yaml), shippedRuntimeEnv());
   try {
     await agent.started();

@@ -3,7 +3,7 @@
  * JSON log lines, read /proc for memory, percentiles, and the table + JSON line every bench prints.
  * Loopback only. Needs `npm run build` and `npm run bundle` first (the `bench` npm script runs both).
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -51,6 +51,25 @@ export function writeConfig(dir: string, yaml: string): string {
   const file = join(dir, "vigil.yaml");
   writeFileSync(file, yaml);
   return file;
+}
+
+/**
+ * config/vigil.yaml as `npm start` runs it, for a run in `dir`: state in dir/var, both listeners on
+ * `ports` (0: any), and the demo PKI its certificate check reads generated afresh into
+ * dir/demo-pki by scripts/demo-pki.ts (as `npm start` does), so the check parses and verifies real
+ * certificates and a CRL rather than reporting missing files.
+ */
+export function defaultConfig(dir: string, ports: { api?: number; metrics?: number } = {}): string {
+  const pki = join(dir, "demo-pki");
+  const made = spawnSync(process.execPath, [join(ROOT, "scripts/demo-pki.ts"), pki], { cwd: ROOT, encoding: "utf8" });
+  if (made.status !== 0) throw new Error(`scripts/demo-pki.ts failed: ${made.stderr}`);
+  const yaml = readFileSync(join(ROOT, "config/vigil.yaml"), "utf8")
+    .replace(/^(\s*data_dir:).*$/m, `$1 ${join(dir, "var")}`)
+    .replace(/^(\s*api:\s*\n\s*listen:\s*)"127\.0\.0\.1:\d+"/m, `$1"127.0.0.1:${ports.api ?? 0}"`)
+    .replace(/^(\s*metrics:\s*\n\s*listen:\s*)"127\.0\.0\.1:\d+"/m, `$1"127.0.0.1:${ports.metrics ?? 0}"`)
+    .replaceAll("../var/demo-pki", pki);
+  if (!yaml.includes(join(dir, "var")) || yaml.includes("../var/demo-pki") || yaml.includes(":7070") || yaml.includes(":9464")) throw new Error("could not rewrite config/vigil.yaml");
+  return yaml;
 }
 
 /**
