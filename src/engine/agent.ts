@@ -41,9 +41,12 @@ const HOUSEKEEPING_BUSY_MS = 5_000;
 /**
  * …and this long after a pass that followed no work: nothing it refreshes (gauges, WAL, flush) has
  * changed then, so an idle agent wakes about once a minute for it instead of every 5 s. Re-drives
- * and delayed jobs keep their own timers, armed to their due times.
+ * and delayed jobs keep their own timers, armed to their due times. Each further pass without work
+ * doubles the wait, up to HOUSEKEEPING_IDLE_MAX_MS: what is left for them (pruning expired results)
+ * can wait minutes, and each pass is CPU an idle sidecar would otherwise spend every minute.
  */
 const HOUSEKEEPING_IDLE_MS = 60_000;
+const HOUSEKEEPING_IDLE_MAX_MS = 300_000;
 /** The queue's safety-net scan for due jobs (delayed jobs arm their own timer; no other process writes it). */
 const QUEUE_POLL_MS = 60_000;
 
@@ -84,6 +87,8 @@ export class Agent {
   #housekeepingTimer: NodeJS.Timeout | undefined;
   /** When the armed housekeeping pass is due (epoch ms, wall clock). */
   #housekeepingAt = Infinity;
+  /** Housekeeping passes in a row that followed no work. */
+  #idlePasses = 0;
   /** A job ran since the last housekeeping pass began. */
   #worked = false;
   /** Start-up enforcement, which runs beside the queue; settles (never rejects) when done. */
@@ -516,7 +521,8 @@ export class Agent {
       void this.#housekeeping().finally(() => {
         // A cluster replica keeps the busy pace: other replicas' work changes what it sweeps and reports.
         const idle = !this.#worked && this.#index?.allLoaded === true && this.#backend?.mode === "embedded";
-        this.#armHousekeeping(idle ? HOUSEKEEPING_IDLE_MS : HOUSEKEEPING_BUSY_MS);
+        this.#idlePasses = idle ? this.#idlePasses + 1 : 0;
+        this.#armHousekeeping(idle ? Math.min(HOUSEKEEPING_IDLE_MAX_MS, HOUSEKEEPING_IDLE_MS * 2 ** (this.#idlePasses - 1)) : HOUSEKEEPING_BUSY_MS);
       });
     }, ms);
     this.#housekeepingTimer.unref();
