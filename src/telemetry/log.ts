@@ -39,7 +39,7 @@ const LEVELS: Readonly<Record<LogLevel, number>> = { trace: 10, debug: 20, info:
  * Each line is `{"level","time","service", …bindings, …fields, "msg"}` and is written synchronously
  * (stdout to a file, pipe or terminal is synchronous in Node on Linux), so nothing logged is lost
  * when the process exits. Written here rather than taken from pino: this is all vigil used of it,
- * and pino with its streams cost ~5 MB of an idle agent's memory (BENCHMARKS.md, section 17).
+ * and pino with its streams cost ~2 MB of an idle agent's memory (BENCHMARKS.md, section 18).
  */
 export function createLogger(options: { level?: LogLevel; stream?: LogStream; format?: LogFormat; color?: boolean } = {}): Logger {
   const out = options.stream ?? stdout;
@@ -167,12 +167,23 @@ function escapeControls(text: string): string {
 }
 
 /** Secret-named keys masked, Errors serialized (an `err` field among them). */
-function maskKeys(value: unknown, depth: number): unknown {
-  if (value === null || typeof value !== "object" || depth > 16) return value;
+function maskKeys(value: unknown, depth: number, ancestors: object[] = []): unknown {
+  if (value === null || typeof value !== "object") return value;
   if (value instanceof Error) return serializeError(value);
-  if (Array.isArray(value)) return value.map((v) => maskKeys(v, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = isSecretField(k, v) && v ? MASK : maskKeys(v, depth + 1);
+  // A Date is written as its ISO time (its toJSON); copied field by field it would be {}.
+  if (value instanceof Date) return value;
+  if (ancestors.includes(value)) return "[Circular]";
+  // Deeper than any field vigil logs: not walked, so not written either (its keys were not masked).
+  if (depth > 16) return Array.isArray(value) ? "[Array]" : "[Object]";
+  ancestors.push(value);
+  let out: unknown;
+  if (Array.isArray(value)) out = value.map((v) => maskKeys(v, depth + 1, ancestors));
+  else {
+    const copy: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) copy[k] = isSecretField(k, v) && v ? MASK : maskKeys(v, depth + 1, ancestors);
+    out = copy;
+  }
+  ancestors.pop();
   return out;
 }
 

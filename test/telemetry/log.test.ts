@@ -55,6 +55,51 @@ describe("text log format", () => {
   });
 });
 
+describe("the JSON logger", () => {
+  it("writes level, time, service, the fields and the message, in that order, one line each", () => {
+    const { logger, lines } = capture("json");
+    logger.info({ subject: "alice", n: 2 }, "denied");
+    logger.warn("only a message");
+    assert.equal(lines.length, 2);
+    assert.match(lines[0]!, /^\{"level":"info","time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","service":"vigil","subject":"alice","n":2,"msg":"denied"\}\n$/);
+    assert.deepEqual(JSON.parse(lines[1]!).msg, "only a message");
+  });
+
+  it("drops entries below its level, and follows a change of level", () => {
+    const { logger, lines } = capture("json");
+    logger.trace("not shown at debug");
+    logger.level = "error";
+    logger.warn("not shown at error");
+    logger.error("shown");
+    assert.deepEqual(lines.map((l) => JSON.parse(l).msg), ["shown"]);
+    assert.throws(() => (logger.level = "loud" as never), /unknown log level/);
+  });
+
+  it("an Error, alone or as err, is serialized with its code and cause; alone it gives the message", () => {
+    const { logger, lines } = capture("json");
+    const err = Object.assign(new Error("boom", { cause: new Error("deeper") }), { code: "E_X" });
+    logger.error(err);
+    logger.error({ err }, "while doing it");
+    const [a, b] = lines.map((l) => JSON.parse(l));
+    assert.deepEqual(a.err, { type: "Error", message: "boom", code: "E_X", cause: "deeper" });
+    assert.equal(a.msg, "boom");
+    assert.deepEqual(b.err, a.err);
+    assert.equal(b.msg, "while doing it");
+  });
+
+  it("a child's lines carry its bindings; cycles and BigInts do not throw", () => {
+    const { logger, lines } = capture("json");
+    const cyclic: Record<string, unknown> = { id: 1n };
+    cyclic["self"] = cyclic;
+    logger.child({ policy: "p1", token: "child-binding-token-value" }).info({ cyclic, at: new Date(0) }, "x");
+    const line = JSON.parse(lines[0]!);
+    assert.equal(line.policy, "p1");
+    assert.ok(!lines[0]!.includes("child-binding-token-value"), "secret-named bindings are masked");
+    assert.deepEqual(line.cyclic, { id: "1", self: "[Circular]" });
+    assert.equal(line.at, "1970-01-01T00:00:00.000Z");
+  });
+});
+
 describe("agent.log_format on a real vigil run", () => {
   const config = (format: string) => (dir: string) => `
 agent:
