@@ -134,3 +134,16 @@ export function isTransient(err: unknown): boolean {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** The code an error carries: a VigilError's, or a string `code` (Node's `ENOENT`, a driver's); undefined when none. */
+export function errorCodeOf(err: unknown): string | undefined {
+  if (err instanceof VigilError) return err.code;
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** How long the upstream asked to be left alone (`retryAfterMs`, from a 429's or 503's Retry-After), in ms; 0 when it did not say. */
+export function retryAfterOf(err: unknown): number {
+  const value = (err as { retryAfterMs?: unknown } | null | undefined)?.retryAfterMs;
+  return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : 0;
+}

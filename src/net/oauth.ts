@@ -9,6 +9,7 @@ import { UpstreamError, VigilError, errorMessage } from "../errors.ts";
 import type { HttpClient } from "./http.ts";
 import type { Clock } from "../util/clock.ts";
 import { MASK, registerSecret, scrub } from "../util/redact.ts";
+import { raceAbort } from "../util/abort.ts";
 import { withoutCredentials, type Authenticator } from "./api-call.ts";
 
 export type ClientAuth =
@@ -80,21 +81,7 @@ export class ClientCredentials implements Authenticator {
     const pending = (this.#pending ??= this.#fetch().finally(() => {
       this.#pending = undefined;
     }));
-    if (!signal) return pending;
-    return new Promise<string>((resolve, reject) => {
-      const onAbort = () => reject(this.#aborted(signal));
-      signal.addEventListener("abort", onAbort, { once: true });
-      pending.then(
-        (token) => {
-          signal.removeEventListener("abort", onAbort);
-          resolve(token);
-        },
-        (err: unknown) => {
-          signal.removeEventListener("abort", onAbort);
-          reject(err);
-        },
-      );
-    });
+    return raceAbort(pending, signal, () => this.#aborted(signal!));
   }
 
   #aborted(signal: AbortSignal): UpstreamError {

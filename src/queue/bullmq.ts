@@ -23,9 +23,10 @@
 import { randomBytes } from "node:crypto";
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job, type JobsOptions } from "bullmq";
 import type { Redis } from "ioredis";
-import { VigilError, errorMessage, isTransient } from "../errors.ts";
+import { VigilError, errorCodeOf, errorMessage, isTransient, retryAfterOf } from "../errors.ts";
 import { redisError } from "../db/redis/connection.ts";
 import { DEFAULT_BACKOFF, backoffDelay } from "../util/backoff.ts";
+import { raceAbort } from "../util/abort.ts";
 import type { EnqueueOptions, FailedJob, IdleOptions, JobHandler, JobRecord, QueueDepth, WorkQueue } from "./contract.ts";
 import { IdleWaiters } from "./idle-waiters.ts";
 import type { QueueLogger } from "./embedded.ts";
@@ -311,7 +312,8 @@ export class BullQueue implements WorkQueue {
     this.#inflight++;
     this.#running.set(kind, (this.#running.get(kind) ?? 0) + 1);
     try {
-      await abandonOn(handler(record), signal);
+      // The handler's outcome, or ABANDONED as soon as `signal` aborts (the handler runs on, unheard).
+      await raceAbort(handler(record), signal, () => ABANDONED);
     } catch (err) {
       if (err === ABANDONED) {
         // Left to BullMQ as it is: the job stays active without its lock renewed, and runs again
@@ -319,7 +321,7 @@ export class BullQueue implements WorkQueue {
         throw new DelayedError("the replica stopped before the job finished");
       }
       const message = errorMessage(err);
-      const code = errorCode(err);
+      const code = errorCodeOf(err);
       const final = !isTransient(err) || record.attempt >= record.max_attempts;
       if (final) {
         // Kept with the failed job, so what failed it can be looked up later.
@@ -328,7 +330,7 @@ export class BullQueue implements WorkQueue {
         throw new UnrecoverableError(message);
       }
       this.#log.debug({ job: record.id, kind, attempt: record.attempt, err: message }, "queue: job failed; retrying");
-      throw Object.assign(new Error(message), { retryAfterMs: retryAfter(err) });
+      throw Object.assign(new Error(message), { retryAfterMs: retryAfterOf(err) });
     } finally {
       this.#inflight--;
       this.#running.set(kind, (this.#running.get(kind) ?? 1) - 1);
@@ -340,7 +342,7 @@ export class BullQueue implements WorkQueue {
   #backoff(attemptsMade: number, err: Error | undefined, job: Job | undefined): number {
     const b = (job?.data as Envelope | undefined)?.b;
     const backoff = b ? { delay: b[0], max_delay: b[1] } : DEFAULT_BACKOFF;
-    return backoffDelay(attemptsMade, backoff, retryAfter(err));
+    return backoffDelay(attemptsMade, backoff, retryAfterOf(err));
   }
 
   #failed(kind: string, job: Job, err: Error): void {
@@ -430,25 +432,6 @@ export class BullQueue implements WorkQueue {
 
 const ABANDONED = Symbol("abandoned");
 
-/** The handler's outcome, or ABANDONED thrown as soon as `signal` aborts (the handler runs on, unheard). */
-function abandonOn(work: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
-  if (!signal) return work;
-  if (signal.aborted) return Promise.reject(ABANDONED);
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = () => reject(ABANDONED);
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (err: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(err);
-      },
-    );
-  });
-}
 
 function toRecord(kind: string, job: Job): JobRecord {
   const env = (job.data ?? {}) as Envelope;
@@ -489,15 +472,4 @@ function scheduleId(id: string): string {
 
 function validKind(kind: string): void {
   if (!/^[A-Za-z0-9_.-]+$/.test(kind)) throw new VigilError("VIGIL_ERR_USAGE", `job kind "${kind}": letters, digits, _ . - only`);
-}
-
-function errorCode(err: unknown): string | undefined {
-  if (err instanceof VigilError) return err.code;
-  const code = (err as { code?: unknown } | null | undefined)?.code;
-  return typeof code === "string" ? code : undefined;
-}
-
-function retryAfter(err: unknown): number {
-  const value = (err as { retryAfterMs?: unknown } | null | undefined)?.retryAfterMs;
-  return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : 0;
 }

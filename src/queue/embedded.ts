@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { VigilError, errorMessage, isTransient } from "../errors.ts";
+import { VigilError, errorCodeOf, errorMessage, isTransient, retryAfterOf } from "../errors.ts";
 import { BatchInsert, ensureSchema, storeError, transaction } from "../db/sqlite.ts";
 import { DEFAULT_BACKOFF, backoffDelay } from "../util/backoff.ts";
 import { systemClock, type Clock } from "../util/clock.ts";
@@ -472,11 +472,11 @@ export class EmbeddedQueue implements WorkQueue {
   #settleFailure(job: JobRecord, row: JobRow, lease: string, err: unknown, retryable: boolean): void {
     const now = this.#clock.now();
     const message = errorMessage(err);
-    const code = errorCode(err);
+    const code = errorCodeOf(err);
     try {
       if (retryable && isTransient(err) && job.attempt < job.max_attempts) {
         const backoff: Backoff = { delay: row.backoff_delay ?? DEFAULT_BACKOFF.delay, max_delay: row.backoff_max ?? DEFAULT_BACKOFF.max_delay };
-        const delay = backoffDelay(job.attempt, backoff, retryAfter(err));
+        const delay = backoffDelay(job.attempt, backoff, retryAfterOf(err));
         const changed = Number(this.#retry.run(now + delay, message, code ?? null, job.id, lease).changes);
         if (changed > 0) {
           this.#log.debug({ job: job.id, kind: job.kind, attempt: job.attempt, delay, err: message }, "queue: job failed; retrying");
@@ -507,15 +507,4 @@ export class EmbeddedQueue implements WorkQueue {
 
 function positive(value: number | undefined, fallback: number): number {
   return value !== undefined && Number.isFinite(value) && value > 0 ? value : fallback;
-}
-
-function errorCode(err: unknown): string | undefined {
-  if (err instanceof VigilError) return err.code;
-  const code = (err as { code?: unknown } | null | undefined)?.code;
-  return typeof code === "string" ? code : undefined;
-}
-
-function retryAfter(err: unknown): number {
-  const value = (err as { retryAfterMs?: unknown } | null | undefined)?.retryAfterMs;
-  return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : 0;
 }

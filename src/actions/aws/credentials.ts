@@ -6,6 +6,7 @@
  */
 import { errorMessage, UpstreamError } from "../../errors.ts";
 import { registerSecret, scrub } from "../../util/redact.ts";
+import { raceAbort } from "../../util/abort.ts";
 
 /** One set of AWS credentials. */
 export interface AwsCredentials {
@@ -66,7 +67,7 @@ export function chainCredentials(options: ChainOptions): CredentialSource {
     async get(opts = {}) {
       try {
         const chain = await load();
-        const c = await abortable(chain(opts.refresh ? { forceRefresh: true } : undefined), opts.signal);
+        const c = await raceAbort(chain(opts.refresh ? { forceRefresh: true } : undefined), opts.signal);
         sessionToken = Boolean(c.sessionToken);
         return c;
       } catch (err) {
@@ -83,21 +84,3 @@ export function chainCredentials(options: ChainOptions): CredentialSource {
   };
 }
 
-function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
-}

@@ -10,6 +10,7 @@
  */
 import { UpstreamError, isTransient } from "../../errors.ts";
 import type { Clock } from "../../util/clock.ts";
+import { raceAbort } from "../../util/abort.ts";
 
 export interface ScanResult<T> {
   readonly value: T;
@@ -56,7 +57,8 @@ export class SharedScan<T> {
     if (this.#last && now - this.#last.at <= maxAgeMs) return Promise.resolve(this.#last);
     if (!this.#running && this.#failure && now < this.#failure.until) return Promise.reject(this.#failure.error);
     this.#running ??= this.#start();
-    return waitFor(this.#running, signal);
+    // The scan, or a transient error when `signal` ends first.
+    return raceAbort(this.#running, signal, () => aborted(signal));
   }
 
   #start(): Promise<ScanResult<T>> {
@@ -86,24 +88,6 @@ export class SharedScan<T> {
   }
 }
 
-/** `promise`, or a transient error when `signal` ends first. */
-function waitFor<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(aborted(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(aborted(signal));
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (err: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(err);
-      },
-    );
-  });
-}
 
 function aborted(signal: AbortSignal): UpstreamError {
   return new UpstreamError(true, "gave up waiting for the source scan (the run's deadline passed; the scan goes on for the next run)", { cause: signal.reason });

@@ -8,6 +8,7 @@
  */
 import fs from "node:fs";
 import type { FileHandle } from "node:fs/promises";
+import { raceAbort } from "../../../util/abort.ts";
 
 export { certificatesFromBytes } from "../../../plugin/x509/pem.ts";
 
@@ -69,24 +70,7 @@ export class Deadline {
 
   /** Settles with `work`, or rejects with `error()` as soon as the deadline fires (the work is then left to finish on its own). */
   race<T>(work: Promise<T>): Promise<T> {
-    if (this.signal.aborted) {
-      work.catch(() => {});
-      return Promise.reject(this.error());
-    }
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = () => reject(this.error());
-      this.signal.addEventListener("abort", onAbort, { once: true });
-      work.then(
-        (v) => {
-          this.signal.removeEventListener("abort", onAbort);
-          resolve(v);
-        },
-        (e: unknown) => {
-          this.signal.removeEventListener("abort", onAbort);
-          reject(e);
-        },
-      );
-    });
+    return raceAbort(work, this.signal, () => this.error());
   }
 }
 
