@@ -113,22 +113,12 @@ class JsonLogger implements Logger {
   }
 }
 
-/** An object's fields as JSON without the braces ("" when there are none); cycles and BigInts do not throw. */
+/**
+ * Fields (a maskKeys copy, so free of cycles) as JSON without the braces, "" when there are none;
+ * a BigInt is written as its digits rather than thrown on.
+ */
 function stringifyFields(value: unknown): string {
-  let json: string;
-  try {
-    json = JSON.stringify(value) ?? "{}";
-  } catch {
-    const seen = new WeakSet<object>();
-    json = JSON.stringify(value, (_k, v: unknown) => {
-      if (typeof v === "bigint") return v.toString();
-      if (v !== null && typeof v === "object") {
-        if (seen.has(v)) return "[Circular]";
-        seen.add(v);
-      }
-      return v;
-    });
-  }
+  const json = JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) ?? "{}";
   return json.length > 2 ? json.slice(1, -1) : "";
 }
 

@@ -58,9 +58,8 @@ const INDEX = /^(?:0|[1-9][0-9]{0,9})$/;
 
 function sortedKeys(value: object): string[] {
   const keys = Object.keys(value).sort();
-  if (!keys.some((k) => INDEX.test(k) && Number(k) < 2 ** 32 - 1)) return keys;
   const indices: string[] = [];
   const names: string[] = [];
   for (const k of keys) (INDEX.test(k) && Number(k) < 2 ** 32 - 1 ? indices : names).push(k);
-  return [...indices.sort((a, b) => Number(a) - Number(b)), ...names];
+  return indices.length === 0 ? keys : [...indices.sort((a, b) => Number(a) - Number(b)), ...names];
 }
