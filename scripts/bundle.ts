@@ -94,9 +94,10 @@ const commonJsNamespaces: Plugin = {
 /**
  * Node's built-in modules are loaded with require(), not import. Importing one as an ES module
  * builds its ES facade, which reads every export once, getters included: `node:http`'s lazy
- * WebSocket, CloseEvent and MessageEvent then load Node's internal copy of undici. Measured on the
- * default config: +12 MB RSS and ~45 ms of start-up for code vigil never calls (BENCHMARKS.md,
- * section 17). require() returns the module object and leaves its getters alone.
+ * WebSocket, CloseEvent and MessageEvent then load Node's internal copy of undici. Measured in a
+ * bare process: +12.8 MiB RSS and ~45 ms for code vigil never calls; the agent's idle RSS fell by
+ * about that much (BENCHMARKS.md, section 18). require() returns the module object and leaves its
+ * getters alone.
  */
 const builtinsByRequire: Plugin = {
   name: "builtins-by-require",

@@ -7,8 +7,8 @@ const FLUSH_AFTER_MS = 15_000;
 
 /**
  * Turns on Node's on-disk compile cache for the bundle: V8 keeps the code it compiled for each chunk,
- * and the next start reads it instead of compiling again (spawn → /readyz about 100 ms sooner on the
- * default config, BENCHMARKS.md section 17). Node checks each entry against the chunk's content and
+ * and the next start reads it instead of compiling again (spawn → /readyz 30–40 ms sooner on the
+ * default config, BENCHMARKS.md section 18). Node checks each entry against the chunk's content and
  * its own version, so an upgrade only costs one slower start.
  *
  * Where: NODE_COMPILE_CACHE when set (the systemd unit and the image set it; Node then has it on

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
  *
  * Node's own source map support (`--enable-source-maps`) reads and keeps the map of every module as
  * it is loaded, whether or not a stack trace ever needs it: about 4 MB of an idle agent's memory and
- * ~10 ms of its start-up for maps that are rarely read (BENCHMARKS.md, section 17). The frames are
+ * ~10 ms of its start-up for maps that are rarely read (BENCHMARKS.md, section 18). The frames are
  * written as Node writes them with its support on (lib/internal/source_map/prepare_stack_trace.js):
  * `at name (src/file.ts:line:column)`, the name restored from the map's names where minifying
  * shortened it. Passing `--enable-source-maps` still gets Node's own; `--no-enable-source-maps`

@@ -7,7 +7,8 @@
  * non-finite numbers are `null`, so a value canonicalises exactly as it reads back from a file.
  *
  * Written in one pass: the audit log canonicalises every line it hashes, and a round trip through
- * JSON.parse cost three serialisations per line (BENCHMARKS.md, section 17).
+ * JSON.parse cost three serialisations per line; one pass takes a third less time (BENCHMARKS.md,
+ * section 18).
  */
 export function canonicalJSON(value: unknown): string {
   return write(value, "", []) ?? "null";
