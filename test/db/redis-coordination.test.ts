@@ -7,7 +7,6 @@
 import { after, before, describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
-import { closeRedis, openRedis, waitReady } from "../../src/db/redis/connection.ts";
 import { RedisKeyedLock } from "../../src/db/redis/lock.ts";
 import { RedisLease } from "../../src/db/redis/lease.ts";
 import { KeyedLock } from "../../src/engine/keyed-lock.ts";
@@ -25,13 +24,7 @@ after(async () => {
 });
 
 /** A connection of its own, as each replica has. */
-async function connection(t: TestContext): Promise<Redis> {
-  const r = openRedis({ url: server!.url, connect_timeout: 2_000, command_timeout: 5_000 }, "command", "test:coordination");
-  r.on("error", () => undefined);
-  await waitReady(r);
-  t.after(() => closeRedis(r));
-  return r;
-}
+const connection = (t: TestContext): Promise<Redis> => server!.connection(t, "test:coordination");
 
 const quiet = { info: () => undefined, warn: () => undefined };
 

@@ -11,6 +11,8 @@ import { once } from "node:events";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import type { TestContext } from "node:test";
+import { closeRedis, openRedis, waitReady } from "../../src/db/redis/connection.ts";
 
 /** Why Redis tests cannot run here, or undefined when they can: a `skip` message naming the missing binary. */
 export const REDIS_MISSING: string | undefined =
@@ -63,6 +65,18 @@ export class RedisServer {
     c.on("error", () => undefined);
     this.#clients.push(c);
     return c;
+  }
+
+  /**
+   * A connection as vigil opens one (`openRedis`, its timeouts and error handling), ready, and closed
+   * when the test ends: what a store, queue or lock under test is handed.
+   */
+  async connection(t: TestContext, name: string): Promise<Redis> {
+    const r = openRedis({ url: this.url, connect_timeout: 2_000, command_timeout: 5_000 }, "command", name);
+    r.on("error", () => undefined);
+    await waitReady(r);
+    t.after(() => closeRedis(r));
+    return r;
   }
 
   /** Kills the server (SIGKILL by default: no chance to write anything more) and waits for it to exit. */

@@ -14,7 +14,6 @@ import { EmbeddedStore } from "../../src/store/embedded.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import { openDatabase } from "../../src/db/sqlite.ts";
 import { RedisStore } from "../../src/store/redis.ts";
-import { closeRedis, openRedis, waitReady } from "../../src/db/redis/connection.ts";
 import { REDIS_MISSING, RedisServer } from "../helpers/redis-server.ts";
 
 function desired(action: string, o: Partial<DesiredEnforcement> = {}): DesiredEnforcement {
@@ -64,11 +63,7 @@ after(async () => {
 });
 
 async function redis(t: TestContext): Promise<StateStore> {
-  const conn = openRedis({ url: server!.url, connect_timeout: 2_000, command_timeout: 5_000 }, "command", "test:enforcement");
-  conn.on("error", () => undefined);
-  await waitReady(conn);
-  t.after(() => closeRedis(conn));
-  return new RedisStore(conn, { prefix: `e${++prefixes}` });
+  return new RedisStore(await server!.connection(t, "test:enforcement"), { prefix: `e${++prefixes}` });
 }
 
 for (const [name, make, skip] of [

@@ -14,7 +14,6 @@ import { EmbeddedStore } from "../../src/store/embedded.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
 import type { StateStore } from "../../src/store/contract.ts";
 import { RedisStore } from "../../src/store/redis.ts";
-import { closeRedis, openRedis, waitReady } from "../../src/db/redis/connection.ts";
 import { REDIS_MISSING, RedisServer } from "../helpers/redis-server.ts";
 
 const bytes = (...b: number[]) => Uint8Array.from(b);
@@ -82,13 +81,7 @@ test("the embedded store keeps plugin values, and they survive a reopen of the d
 test("the Redis store keeps plugin values like the embedded one, shared by replicas", { skip: REDIS_MISSING }, async (t) => {
   const server = await RedisServer.start({ fsync: "everysec" });
   t.after(() => server.stop());
-  const connect = async () => {
-    const r = openRedis({ url: server.url, connect_timeout: 2_000, command_timeout: 5_000 }, "command", "test:values");
-    r.on("error", () => undefined);
-    await waitReady(r);
-    t.after(() => closeRedis(r));
-    return r;
-  };
+  const connect = () => server.connection(t, "test:values");
   const store = new RedisStore(await connect(), { prefix: "kv" });
   await store.start();
   await contract(store);

@@ -28,13 +28,7 @@ after(async () => {
   await server?.stop();
 });
 
-async function connection(t: TestContext): Promise<Redis> {
-  const r = openRedis({ url: server!.url, connect_timeout: 2_000, command_timeout: 5_000 }, "command", "test:store");
-  r.on("error", () => undefined);
-  await waitReady(r);
-  t.after(() => closeRedis(r));
-  return r;
-}
+const connection = (t: TestContext): Promise<Redis> => server!.connection(t, "test:store");
 
 /** The chain as `vigil audit verify` checks it in cluster mode. */
 async function verify(store: RedisStore, key?: typeof KEY) {
