@@ -4,7 +4,7 @@ import { z } from "zod";
 import { parse } from "yaml";
 import { subjectSchema } from "../../plugin/schema.ts";
 import type { InventoryFactory } from "../../plugin/inventory.ts";
-import type { Subject } from "../../policy/model.ts";
+import { SUBJECT_KINDS, type Subject } from "../../policy/model.ts";
 import { VigilError } from "../../errors.ts";
 
 const configSchema = z
@@ -16,7 +16,57 @@ const configSchema = z
   })
   .strict();
 
-const fileSchema = z.union([z.array(subjectSchema), z.object({ subjects: z.array(subjectSchema) }).strict().transform((f) => f.subjects)]);
+const listSchema = z.array(subjectSchema);
+const documentSchema = z.object({ subjects: listSchema }).strict().transform((f) => f.subjects);
+/** A file holds a list of subjects or `{subjects: [...]}`; the form is told by the document's shape, so a problem is named by its path (`3.kind`) rather than as a union that matched neither form. */
+export const fileSchema = {
+  safeParse: (doc: unknown) => (Array.isArray(doc) ? listSchema.safeParse(doc) : documentSchema.safeParse(doc)),
+  parse: (doc: unknown): Subject[] => (Array.isArray(doc) ? listSchema.parse(doc) : documentSchema.parse(doc)),
+};
+
+const KINDS: ReadonlySet<unknown> = new Set(SUBJECT_KINDS);
+const FIELDS: ReadonlySet<string> = new Set(["id", "kind", "identity", "attributes", "labels"]);
+
+/** A JSON object (not an array, not null) whose keys are all plain: no `__proto__`, which zod's record would treat apart. */
+function plainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return false;
+  for (const k in v) if (k === "__proto__") return false;
+  return true;
+}
+
+/**
+ * The subjects of a file, when every entry is well formed as `subjectSchema` says (with its
+ * defaults filled in); undefined otherwise, and the schema then names the first problem. A file of
+ * 100,000 subjects is checked here in a tenth of the time the schema takes (BENCHMARKS.md section
+ * 19); the schema stays the single statement of what is valid, and a test holds the two to the
+ * same answer.
+ */
+export function wellFormedSubjects(doc: unknown): Subject[] | undefined {
+  const list = Array.isArray(doc) ? doc : plainObject(doc) && Object.keys(doc).length === 1 && Array.isArray(doc["subjects"]) ? (doc["subjects"] as unknown[]) : undefined;
+  if (!list) return undefined;
+  const out: Subject[] = new Array(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const e: unknown = list[i];
+    if (!plainObject(e)) return undefined;
+    for (const k in e) if (!FIELDS.has(k)) return undefined;
+    const { id, kind, identity, attributes, labels } = e;
+    if (typeof id !== "string" || id.length === 0 || !KINDS.has(kind)) return undefined;
+    if (identity !== undefined && typeof identity !== "string") return undefined;
+    if (attributes !== undefined && !plainObject(attributes)) return undefined;
+    if (labels !== undefined) {
+      if (!plainObject(labels)) return undefined;
+      for (const k in labels) if (typeof labels[k] !== "string") return undefined;
+    }
+    out[i] = {
+      id,
+      kind: kind as Subject["kind"],
+      ...(identity === undefined ? {} : { identity }),
+      attributes: (attributes ?? {}) as Record<string, unknown>,
+      labels: (labels ?? {}) as Record<string, string>,
+    };
+  }
+  return out;
+}
 
 /** Subjects from a file that other tooling writes; re-read whenever its modification time changes. */
 export const fileInventory: InventoryFactory<z.infer<typeof configSchema>> = {
@@ -34,12 +84,18 @@ export const fileInventory: InventoryFactory<z.infer<typeof configSchema>> = {
         if (cached && cached.mtimeMs === st.mtimeMs && cached.size === st.size) return cached.subjects;
         if (st.size > config.max_bytes) throw new VigilError("VIGIL_ERR_CONFIG_READ", `inventory file ${path} is larger than max_bytes (${config.max_bytes})`);
         const text = await readFile(path, "utf8");
-        const parsed = fileSchema.safeParse(path.endsWith(".json") ? JSON.parse(text) : parse(text));
-        if (!parsed.success) {
-          const first = parsed.error.issues[0];
-          throw new VigilError("VIGIL_ERR_CONFIG_INVALID", `inventory file ${path}: ${first?.path.join(".")}: ${first?.message}`);
+        const doc: unknown = path.endsWith(".json") ? JSON.parse(text) : parse(text);
+        let subjects = wellFormedSubjects(doc);
+        if (!subjects) {
+          const parsed = fileSchema.safeParse(doc);
+          if (!parsed.success) {
+            const first = parsed.error.issues[0];
+            const what = first?.path.length ? `${first.path.join(".")}: ${first.message}` : "expected a list of subjects, or {subjects: [...]}";
+            throw new VigilError("VIGIL_ERR_CONFIG_INVALID", `inventory file ${path}: ${what}`);
+          }
+          subjects = parsed.data;
         }
-        cached = { mtimeMs: st.mtimeMs, size: st.size, subjects: parsed.data };
+        cached = { mtimeMs: st.mtimeMs, size: st.size, subjects };
         return cached.subjects;
       },
     };
