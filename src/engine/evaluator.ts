@@ -167,12 +167,10 @@ export class Evaluator {
         }
       }
     }
-    await this.#store.putResults(keep);
     // The decision's line before the decision: a process that dies between the two leaves the
     // decision unmade, and the evaluation that runs again records it again. The other way round, a
     // decision would stand without its line, as the state it left makes the re-run see no change.
-    if (audit.length > 0) await this.#store.appendAudit(audit);
-    await this.#store.putStates(out.map((e) => e.state));
+    await this.#store.recordEvaluation({ results: keep, audit, states: out.map((e) => e.state) });
     this.#metrics.evaluation(policy.name, (performance.now() - started) / 1000, subjects.length);
     return out;
   }

@@ -92,5 +92,25 @@ export interface StateStore extends Lifecycle, KeyValueStore {
   updateEnforcement(key: EnforcementKey, event: EnforcementEvent): Promise<void>;
   /** Appends events to the hash-chained audit log; returns the chained entries. */
   appendAudit(events: readonly AuditEvent[]): Promise<AuditEntry[]>;
+  /**
+   * Records what one evaluation found and decided: its results, its audit events, then its states,
+   * in that order, so a decision never stands without its audit line. The embedded store writes all
+   * three in one transaction; the others in three steps (`recordInSteps`).
+   */
+  recordEvaluation(batch: EvaluationRecord): Promise<void>;
   readAudit(query?: AuditQuery): Promise<AuditEntry[]>;
+}
+
+/** What `recordEvaluation` writes. */
+export interface EvaluationRecord {
+  readonly results: readonly CheckResult[];
+  readonly audit: readonly AuditEvent[];
+  readonly states: readonly StoredState[];
+}
+
+/** `recordEvaluation` as three writes in order, for stores without one transaction over all three. */
+export async function recordInSteps(store: Pick<StateStore, "putResults" | "appendAudit" | "putStates">, batch: EvaluationRecord): Promise<void> {
+  await store.putResults(batch.results);
+  if (batch.audit.length > 0) await store.appendAudit(batch.audit);
+  await store.putStates(batch.states);
 }

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { redact } from "../util/redact.ts";
 import { resultSlot, type AccessLevel, type CheckResult } from "../policy/model.ts";
-import type { AuditEntry, AuditEvent, AuditQuery, DecidedGeneration, DesiredEnforcement, EnforcementEvent, EnforcementKey, EnforcementRecord, StateStore, StoredState } from "./contract.ts";
+import { recordInSteps, type AuditEntry, type AuditEvent, type AuditQuery, type DecidedGeneration, type DesiredEnforcement, type EnforcementEvent, type EnforcementKey, type EnforcementRecord, type EvaluationRecord, type StateStore, type StoredState } from "./contract.ts";
 import { applyEnforcementEvent, byFirstFailure, desire, isUnreconciled, supersede } from "./enforcement.ts";
 import type { KeyValueEntry } from "../plugin/state.ts";
 
@@ -203,6 +203,10 @@ export class MemoryStore implements StateStore {
     const r = this.#enforcement.get(enforcementKey(key));
     const next = r && applyEnforcementEvent(r, event);
     if (next) this.#enforcement.set(enforcementKey(key), next);
+  }
+
+  recordEvaluation(batch: EvaluationRecord): Promise<void> {
+    return recordInSteps(this, batch);
   }
 
   async appendAudit(events: readonly AuditEvent[]): Promise<AuditEntry[]> {

@@ -24,7 +24,7 @@ import { systemClock, type Clock } from "../util/clock.ts";
 import { redisError } from "../db/redis/connection.ts";
 import { script } from "../db/redis/script.ts";
 import { chainEvents, GENESIS_HASH, type AuditHead, type AuditKey } from "./audit.ts";
-import type { AuditEntry, AuditEvent, AuditQuery, DecidedGeneration, DesiredEnforcement, EnforcementEvent, EnforcementKey, EnforcementRecord, StateStore, StoredState } from "./contract.ts";
+import { recordInSteps, type AuditEntry, type AuditEvent, type AuditQuery, type DecidedGeneration, type DesiredEnforcement, type EnforcementEvent, type EnforcementKey, type EnforcementRecord, type EvaluationRecord, type StateStore, type StoredState } from "./contract.ts";
 import { applyEnforcementEvent, byFirstFailure, desire, isUnreconciled, supersede } from "./enforcement.ts";
 import type { KeyValueEntry } from "../plugin/state.ts";
 
@@ -869,6 +869,10 @@ export class RedisStore implements StateStore {
     const [seq, hash] = await this.#call("read the audit head", () => this.#redis.hmget(this.#auditHeadKey, "seq", "hash"));
     if (seq != null && hash != null && Number(seq) >= this.#head.seq) this.#head = { seq: Number(seq), hash };
     return this.#head;
+  }
+
+  recordEvaluation(batch: EvaluationRecord): Promise<void> {
+    return recordInSteps(this, batch);
   }
 
   /**

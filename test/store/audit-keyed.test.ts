@@ -137,6 +137,36 @@ test("a failed head write (full disk) leaves a log that verifies and is adopted 
   assert.deepEqual((await again.readAudit({ subject: "s9" })).map((e) => e.seq), [3], "and indexed");
 });
 
+test("an evaluation whose state write fails records nothing in the database; its audit line is indexed with the next one", async (t) => {
+  const { path, db, store } = await written(t, 2);
+  const s = store();
+  await s.start();
+  const st = (subject: string) => ({
+    decision: { policy: "p", subject, access: "deny" as const, risk: "high" as const, reasons: [], generation: 1, decided_at: 1, evidence: {}, exempt: false },
+    candidate: "deny" as const,
+    streak: 0,
+    changed_at: 1,
+    enforced_generation: 0,
+    enforced_access: "full_access" as const,
+  });
+  const res = (subject: string) => ({ check: "mfa", subject, status: "fail" as const, reasons: [], observed_at: 1, expires_at: 60_000, source: "pull" as const });
+  db.exec("CREATE TEMP TRIGGER full BEFORE INSERT ON states BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END");
+  await assert.rejects(s.recordEvaluation({ results: [res("s8")], audit: [{ type: "decision", subject: "s8", access: "deny" }], states: [st("s8")] }), { code: "VIGIL_ERR_STORE" });
+  db.exec("DROP TRIGGER full");
+  assert.deepEqual(await s.getResults(["s8"], ["mfa"]), [], "the results were rolled back with the states");
+  assert.deepEqual(await s.listStates({ subject: "s8" }), []);
+  assert.equal(auditHead(db)?.seq, 2, "and so was the head");
+  assert.equal(lines(path).length, 3, "the line stays in the log");
+
+  await s.recordEvaluation({ results: [res("s9")], audit: [{ type: "decision", subject: "s9", access: "deny" }], states: [st("s9")] });
+  assert.equal(auditHead(db)?.seq, 4);
+  assert.deepEqual((await s.readAudit({ subject: "s8" })).map((e) => e.seq), [3], "indexed with the next evaluation's line");
+  assert.deepEqual((await s.readAudit({ type: "decision", after: 2 })).map((e) => e["subject"]), ["s8", "s9"]);
+  assert.deepEqual((await s.listStates({ subject: "s9" })).length, 1);
+  const r = verifyAudit(path, { head: auditHead(db), key: KEY });
+  assert.equal(r.ok, true, JSON.stringify(r.problems));
+});
+
 test("a log written before keying is vouched for by a keyed audit_keyed entry", async (t) => {
   const { path, db, store } = setup(t);
   const plain = store(null);

@@ -259,6 +259,39 @@ export function stateStoreContract(backend: StoreBackend): void {
       assert.deepEqual((await env.verify()).ok, true);
     });
 
+    test("recordEvaluation writes the results, the audit lines and the states of one evaluation", async (t) => {
+      const { env, store } = await started(t);
+      await store.recordEvaluation({
+        results: [result("a", "mfa", 1_000), result("b", "mfa", 1_000, { status: "fail" })],
+        audit: [
+          { type: "decision", subject: "a", access: "full_access" },
+          { type: "decision", subject: "b", access: "deny" },
+        ],
+        states: [state("p", "a"), state("p", "b", { access: "deny" })],
+      });
+      // Nothing decided: results and states only, no audit line.
+      await store.recordEvaluation({ results: [result("a", "mfa", 2_000)], audit: [], states: [state("p", "a", { generation: 2 })] });
+      assert.deepEqual(
+        (await store.getResults(["a", "b"], ["mfa"])).map((r) => [r.subject, r.status, r.observed_at]),
+        [
+          ["a", "pass", 2_000],
+          ["b", "fail", 1_000],
+        ],
+      );
+      assert.deepEqual(
+        (await store.listStates({ policy: "p" })).map((s) => [s.decision.subject, s.decision.access, s.decision.generation]),
+        [
+          ["a", "full_access", 2],
+          ["b", "deny", 1],
+        ],
+      );
+      assert.deepEqual(
+        (await store.readAudit({ subject: "b" })).map((e) => [e.seq, e.type, e["access"]]),
+        [[2, "decision", "deny"]],
+      );
+      assert.deepEqual(await env.verify(), { ok: true, entries: 2, problems: [] });
+    });
+
     test("states survive a new store on the same data", async (t) => {
       const { env, store } = await started(t);
       await store.putStates([state("p", "x", { generation: 4, enforced: 3 })]);
