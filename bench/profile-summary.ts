@@ -2,6 +2,8 @@
  * Summarises a V8 .cpuprofile (from `BENCH_AGENT_ARGS="--cpu-prof --cpu-prof-dir=DIR"`): self time by
  * function and by file, and inclusive time of the functions whose name matches an optional pattern.
  *   node bench/profile-summary.ts FILE.cpuprofile [top=25] [inclusive-regex]
+ * PROFILE_WINDOW="FROM,TO" (seconds from the profile's start) counts only the samples in that window,
+ * e.g. the evaluation pass without the start before it and the API reads after it.
  */
 import { readFileSync } from "node:fs";
 
@@ -17,8 +19,14 @@ const top = Number(topArg ?? 25);
 const byId = new Map(prof.nodes.map((n) => [n.id, n]));
 const parent = new Map<number, number>();
 for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+const [from, to] = (process.env.PROFILE_WINDOW ?? "0,Infinity").split(",").map(Number) as [number, number];
 const self = new Map<number, number>();
-for (let i = 0; i < prof.samples.length; i++) self.set(prof.samples[i]!, (self.get(prof.samples[i]!) ?? 0) + (prof.timeDeltas[i + 1] ?? 0) / 1000);
+let at = 0;
+for (let i = 0; i < prof.samples.length; i++) {
+  at += prof.timeDeltas[i]! / 1e6;
+  if (at < from || at > to) continue;
+  self.set(prof.samples[i]!, (self.get(prof.samples[i]!) ?? 0) + (prof.timeDeltas[i + 1] ?? 0) / 1000);
+}
 const total = [...self.values()].reduce((a, b) => a + b, 0);
 const short = (u: string) => u.replace(/^file:\/\/.*?\/(dist|node_modules)\//, "$1/").replace(/^node:/, "node:");
 const label = (n: Node) => `${n.callFrame.functionName || "(anon)"} ${short(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
