@@ -46,6 +46,7 @@ test("the checkpoint runs in a worker and the WAL is cut back to its size limit"
   assert.equal(first.checkpointed, first.log, "everything was copied into the database");
   assert.equal(first.truncated, true);
   assert.equal(wal(), 0);
+  assert.equal(checkpointer.hasWorker, false, "caught up: the worker went with that checkpoint");
   // With the limit set, later writes restart the log and it stays near the limit, not at its peak.
   for (let i = 0; i < 10; i++) {
     await store.putResults([pushed(`later${i}`, 10_000 + i)]);
@@ -54,6 +55,9 @@ test("the checkpoint runs in a worker and the WAL is cut back to its size limit"
   assert.ok(wal() <= limit, `WAL ${wal()} bytes`);
   assert.deepEqual(await checkpointer.checkpoint(), { busy: false, log: 0, checkpointed: 0, truncated: false }, "nothing written since: skipped, the worker let go");
   await store.putResults([pushed("again", 20_000)]);
-  assert.ok((await checkpointer.checkpoint()).log > 0, "a new write brings the worker back");
+  const running = checkpointer.checkpoint();
+  assert.equal(checkpointer.hasWorker, true, "a new write brings the worker back");
+  assert.ok((await running).log > 0);
+  assert.equal(checkpointer.hasWorker, false, "and it goes again once caught up");
   assert.equal((db.prepare("PRAGMA journal_size_limit").get() as { journal_size_limit: number }).journal_size_limit, limit);
 });
