@@ -121,6 +121,9 @@ export class Evaluator {
     const out: Evaluated[] = [];
     const audit: AuditEvent[] = [];
     const hasReconcilers = runtime.reconcilers(policy).length > 0;
+    // Metrics are tallied per batch and added once per access level: one series lookup per level
+    // instead of one per subject.
+    const changes = new Map<string, number>();
     for (const subject of subjects) {
       const results = bySubject.get(subject.id) ?? [];
       const before = prev.get(subject.id);
@@ -149,7 +152,7 @@ export class Evaluator {
       out.push({ subject, outcome, state, ...(recheck === undefined ? {} : { recheck_at: recheck }) });
       if (outcome.changed) {
         const d = outcome.state.decision;
-        this.#metrics.decisionChange(policy.name, d.access);
+        changes.set(d.access, (changes.get(d.access) ?? 0) + 1);
         audit.push({
           type: "decision",
           policy: policy.name,
@@ -171,6 +174,7 @@ export class Evaluator {
     // decision unmade, and the evaluation that runs again records it again. The other way round, a
     // decision would stand without its line, as the state it left makes the re-run see no change.
     await this.#store.recordEvaluation({ results: keep, audit, states: out.map((e) => e.state) });
+    for (const [access, n] of changes) this.#metrics.decisionChange(policy.name, access, n);
     this.#metrics.evaluation(policy.name, (performance.now() - started) / 1000, subjects.length);
     return out;
   }
@@ -199,11 +203,14 @@ export class Evaluator {
       }
       const got = new Map(results.filter((r) => r.check === name).map((r) => [r.subject, r]));
       const t = this.#ctx.clock.now();
-      return targets.map((s) => {
+      const statuses = new Map<string, number>();
+      const out = targets.map((s) => {
         const r = got.get(s.id) ?? unknownResult(name, s.id, ENGINE_REASONS.CHECK_NO_RESULT, "the check returned no result for this subject", t);
-        this.#metrics.checkResult(name, r.status);
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
         return { ...r, source: "pull" as const };
       });
+      for (const [status, n] of statuses) this.#metrics.checkResult(name, status, n);
+      return out;
     });
     return (await Promise.all(runs)).flat();
   }

@@ -89,12 +89,12 @@ export interface VigilMetrics {
    * once and `vigil_evaluations_total` grows by `subjects` (default 1) when the call covered a batch.
    */
   evaluation(policy: string, durationSeconds: number, subjects?: number): void;
-  /** `vigil_check_results_total{check,status}`. */
-  checkResult(check: string, status: string): void;
+  /** `vigil_check_results_total{check,status}`, by `n` (default 1): an evaluation adds its batch's tally once per status. */
+  checkResult(check: string, status: string, n?: number): void;
   /** `vigil_check_errors_total{check,reason}`; keep `reason` to a short fixed vocabulary. */
   checkError(check: string, reason: string): void;
-  /** `vigil_decision_changes_total{policy,access}` with the new access level. */
-  decisionChange(policy: string, access: string): void;
+  /** `vigil_decision_changes_total{policy,access}` with the new access level, by `n` (default 1). */
+  decisionChange(policy: string, access: string, n?: number): void;
   /** `vigil_actions_total{type,outcome}`; outcome in success|failed|retried|dry_run|superseded|skipped. */
   action(type: string, outcome: string): void;
   /** `vigil_signals_total{check,outcome}`; outcome in accepted|rejected. */
@@ -373,9 +373,9 @@ function createVigilMetrics(meter: Meter, version: string, logger: Logger): Vigi
       if (Number.isFinite(subjects) && subjects >= 0) evaluations.add(Math.floor(subjects), attrs);
       if (seconds(durationSeconds)) evaluationDuration.record(durationSeconds, attrs);
     },
-    checkResult: (check, status) => checkResults.add(1, { [N.ATTR.CHECK]: check, [N.ATTR.STATUS]: status }),
+    checkResult: (check, status, n = 1) => checkResults.add(n, { [N.ATTR.CHECK]: check, [N.ATTR.STATUS]: status }),
     checkError: (check, reason) => checkErrors.add(1, { [N.ATTR.CHECK]: check, [N.ATTR.REASON]: reason }),
-    decisionChange: (policy, access) => decisionChanges.add(1, { [N.ATTR.POLICY]: policy, [N.ATTR.ACCESS]: access }),
+    decisionChange: (policy, access, n = 1) => decisionChanges.add(n, { [N.ATTR.POLICY]: policy, [N.ATTR.ACCESS]: access }),
     action: (type, outcome) => actions.add(1, { [N.ATTR.TYPE]: type, [N.ATTR.OUTCOME]: outcome }),
     signal: (check, outcome) => signals.add(1, { [N.ATTR.CHECK]: check, [N.ATTR.OUTCOME]: outcome }),
     signalToEnforcement(s) {
