@@ -73,12 +73,14 @@ RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack 
  && chmod 0700 /var/lib/vigil \
  && ln -s /var/lib/vigil /etc/vigil/var
 
-# No V8 or allocator flags, as in the systemd unit (BENCHMARKS.md, "Footprint: runtime flags"):
-# --max-semi-space-size=2 saves ~12 MB idle but raises the 100,000-subject peak by ~20 MB, past its
-# goal; fewer V8/libuv threads and malloc arenas save under 1 MB.
+# The young generation capped at 32 MB semi-spaces, as in the systemd unit (BENCHMARKS.md section
+# 19): V8's default here is 64 MB, which a large evaluation pass fills and keeps; capped, the pass's
+# peak RSS is ~60 MB lower at 100,000 subjects and at 300,000, and the pass no slower. A cap of 16
+# lowers the peak further but slows the pass; 2 slows it and raises the peak.
 # Node's on-disk compile cache (src/cli/compile-cache.ts): the root filesystem may be read-only, so
 # it lives in the state volume, and a restart reads the code compiled by the previous start.
 ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-semi-space-size=32 \
     NODE_COMPILE_CACHE=/var/lib/vigil/.compile-cache
 WORKDIR /app
 # Code stays owned by root: the agent can read it but not change it. The bundle carries its
