@@ -5,7 +5,10 @@
  * data_dir each. With BENCH_IDLE_STEADY_MS (e.g. 180000 for the 3-minute goal) each run also stays
  * that long: RSS at the end, and CPU ticks (utime + stime, all threads) per minute from the 60 s mark
  * to the end (idle between evaluations: before that the start-up's garbage collection and WAL
- * checkpoint still run; the first-minute rate is printed beside it). Floors: a bare `node` process, and one that has imported vigil's modules without
+ * checkpoint still run; the first-minute rate is printed beside it). The default config evaluates
+ * every 5 minutes on the wall clock's 5-minute marks, so a run's window may hold a scheduled
+ * evaluation: the goal is for idle CPU between evaluations, so it is judged on the windows without
+ * one (vigil_evaluations_total unchanged across the window), and the median of all runs is printed too. Floors: a bare `node` process, and one that has imported vigil's modules without
  * starting anything, same idle time.
  *
  * Goals (issue "Footprint"): RSS at most 75 MiB at 5 s and at steady state; idle CPU at most
@@ -18,7 +21,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Agent, ROOT, cleanup, defaultConfig, memory, r2, report, shippedRuntimeEnv, sleep, tempDir, writeConfig } from "./lib.ts";
+import { Agent, ROOT, cleanup, defaultConfig, memory, metricSum, r2, report, shippedRuntimeEnv, sleep, tempDir, writeConfig } from "./lib.ts";
 
 const RUNS = Number(process.env.BENCH_IDLE_RUNS ?? 5);
 const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 5_000);
@@ -33,7 +36,11 @@ function ticks(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
   return Number(f[11]) + Number(f[12]);
 }
-const steady: { rss: number; ticks_per_min: number; first_minute_ticks_per_min: number }[] = [];
+const steady: { rss: number; ticks_per_min: number; first_minute_ticks_per_min: number; evaluations: number }[] = [];
+/** Subjects evaluated so far (a scrape is made outside the windows whose CPU is counted). */
+async function evaluations(agent: Agent): Promise<number> {
+  return metricSum(await (await fetch(`${agent.metrics}/metrics`)).text(), "vigil_evaluations_total");
+}
 
 const runs: ReturnType<typeof memory>[] = [];
 for (let i = 0; i < RUNS; i++) {
@@ -47,12 +54,16 @@ for (let i = 0; i < RUNS; i++) {
     if (STEADY_MS > SETTLE_MS) {
       const t0 = ticks(agent.pid);
       await sleep(SETTLE_MS - IDLE_MS);
+      const e1 = await evaluations(agent);
       const t1 = ticks(agent.pid);
       await sleep(STEADY_MS - SETTLE_MS);
+      const t2 = ticks(agent.pid);
+      const rss = memory(agent.pid).rss;
       steady.push({
-        rss: memory(agent.pid).rss,
-        ticks_per_min: ((ticks(agent.pid) - t1) * 60_000) / (STEADY_MS - SETTLE_MS),
+        rss,
+        ticks_per_min: ((t2 - t1) * 60_000) / (STEADY_MS - SETTLE_MS),
         first_minute_ticks_per_min: ((t1 - t0) * 60_000) / (SETTLE_MS - IDLE_MS),
+        evaluations: (await evaluations(agent)) - e1,
       });
     }
   } finally {
@@ -84,7 +95,13 @@ const steadyRows =
     ? [{ metric: "steady state (set BENCH_IDLE_STEADY_MS=180000 for the 3-minute goal)", value: "not run" }]
     : [
         { metric: `RSS after ${STEADY_MS / 1000} s idle, median (MiB)`, value: r2(med(steady.map((s) => s.rss))).toString(), goal: `≤ ${GOAL_MIB} MiB`, met: med(steady.map((s) => s.rss)) <= GOAL_MIB },
-        { metric: `idle CPU, ticks per minute (all threads), ${SETTLE_MS / 1000} s → ${STEADY_MS / 1000} s, median`, value: r2(med(steady.map((s) => s.ticks_per_min))).toString(), goal: `≤ ${GOAL_TICKS_PER_MIN}`, met: med(steady.map((s) => s.ticks_per_min)) <= GOAL_TICKS_PER_MIN },
+        (() => {
+          const quiet = steady.filter((s) => s.evaluations === 0).map((s) => s.ticks_per_min);
+          return quiet.length === 0
+            ? { metric: `idle CPU between evaluations, ${SETTLE_MS / 1000} s → ${STEADY_MS / 1000} s`, value: "every run's window held a scheduled evaluation", goal: `≤ ${GOAL_TICKS_PER_MIN}` }
+            : { metric: `idle CPU between evaluations, ticks per minute (all threads), ${SETTLE_MS / 1000} s → ${STEADY_MS / 1000} s, median of the ${quiet.length} of ${steady.length} runs without one`, value: r2(med(quiet)).toString(), goal: `≤ ${GOAL_TICKS_PER_MIN}`, met: med(quiet) <= GOAL_TICKS_PER_MIN };
+        })(),
+        { metric: `the same, every run (${steady.filter((s) => s.evaluations > 0).length} with a scheduled evaluation in the window), median`, value: r2(med(steady.map((s) => s.ticks_per_min))).toString() },
         { metric: `the same, ${IDLE_MS / 1000} s → ${SETTLE_MS / 1000} s (start-up's tail), median`, value: r2(med(steady.map((s) => s.first_minute_ticks_per_min))).toString() },
       ];
 const flags = shippedRuntimeEnv();
