@@ -102,11 +102,12 @@ export class Agent {
   metrics: string | undefined;
   #waiters: { pred: (l: LogLine) => boolean; resolve: (l: { at: number; line: LogLine }) => void }[] = [];
 
-  constructor(configFile: string, env: NodeJS.ProcessEnv = {}) {
+  /** `bin`: the executable to run (default this tree's, or BENCH_VIGIL). */
+  constructor(configFile: string, env: NodeJS.ProcessEnv = {}, bin: string = BIN) {
     this.spawnedAt = nowMs();
     // BENCH_AGENT_ARGS: extra Node flags for the agent (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") when diagnosing.
     const extra = (process.env.BENCH_AGENT_ARGS ?? "").split(" ").filter(Boolean);
-    this.child = spawn(process.execPath, [...extra, BIN, "run", "-c", configFile], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    this.child = spawn(process.execPath, [...extra, bin, "run", "-c", configFile], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let buf = "";
     this.child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
       const at = nowMs();
