@@ -255,7 +255,7 @@ export class EmbeddedStore implements StateStore {
 
   /**
    * Records one evaluation in one transaction: one commit instead of three for each batch of an
-   * evaluation pass (commits were a tenth of a 100,000-subject pass; BENCHMARKS.md section 19).
+   * evaluation pass, and a batch's results, index rows and states land together or not at all.
    * The audit lines are appended to the log inside it, before the states: a failure after the
    * append rolls the database back and leaves the lines in the log, unindexed until the next
    * append indexes them, as when recording the head fails (`#recordHead`).
