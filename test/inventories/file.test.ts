@@ -56,6 +56,15 @@ test("what the schema refuses, the quick check refuses too", () => {
   }
 });
 
+test("YAML maps that are not plain objects (!!omap, !!set, a timestamp) are left to the schema, which refuses them", async () => {
+  const { parse } = await import("yaml");
+  for (const text of ["- {id: a, kind: user, attributes: !!set {}}", "- {id: a, kind: user, labels: !!omap []}", "- {id: a, kind: user, attributes: !!omap [{mfa: true}]}", "%YAML 1.1\n---\n- {id: a, kind: user, labels: !!timestamp 2001-12-14}"]) {
+    const doc: unknown = parse(text);
+    assert.equal(fileSchema.safeParse(doc).success, false, text);
+    assert.equal(wellFormedSubjects(doc), undefined, text);
+  }
+});
+
 test("a __proto__ key is left to the schema", () => {
   const doc: unknown = JSON.parse('[{"id": "a", "kind": "user", "attributes": {"__proto__": {"mfa": true}}}]');
   assert.equal(wellFormedSubjects(doc), undefined);
@@ -79,4 +88,7 @@ test("a file that is neither a list nor {subjects: [...]} says what it should be
   writeFileSync(join(dir, "s.json"), '"subjects"');
   const inv = fileInventory.create(fileInventory.configSchema.parse({ path: "s.json" }), { ...checkPluginContext(), configDir: dir });
   await assert.rejects(inv.list(AbortSignal.timeout(5_000)), /s\.json: expected a list of subjects, or \{subjects: \[\.\.\.\]\}$/);
+  writeFileSync(join(dir, "x.json"), JSON.stringify({ subjects: [], extra: 1 }));
+  const extra = fileInventory.create(fileInventory.configSchema.parse({ path: "x.json" }), { ...checkPluginContext(), configDir: dir });
+  await assert.rejects(extra.list(AbortSignal.timeout(5_000)), /x\.json: .*"extra"/);
 });

@@ -30,9 +30,15 @@ const KINDS: ReadonlyMap<unknown, Subject["kind"]> = new Map(SUBJECT_KINDS.map((
 const NONE: Readonly<Record<string, never>> = Object.freeze({});
 const FIELDS: ReadonlySet<string> = new Set(["id", "kind", "identity", "attributes", "labels"]);
 
-/** A JSON object (not an array, not null) whose keys are all plain: no `__proto__`, which zod's record would treat apart. */
+/**
+ * A plain object (what JSON and YAML maps parse to; not an array, nor a Map, Set, Date or Buffer,
+ * which YAML tags such as `!!omap` and `!!set` give and the schema refuses) whose keys are all plain:
+ * no `__proto__`, which zod's record would treat apart.
+ */
 function plainObject(v: unknown): v is Record<string, unknown> {
-  if (v === null || typeof v !== "object" || Array.isArray(v)) return false;
+  if (v === null || typeof v !== "object") return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return false;
   for (const k in v) if (k === "__proto__") return false;
   return true;
 }
@@ -96,7 +102,8 @@ export const fileInventory: InventoryFactory<z.infer<typeof configSchema>> = {
           const parsed = fileSchema.safeParse(doc);
           if (!parsed.success) {
             const first = parsed.error.issues[0];
-            const what = first?.path.length ? `${first.path.join(".")}: ${first.message}` : "expected a list of subjects, or {subjects: [...]}";
+            const listOrMap = Array.isArray(doc) || (doc !== null && typeof doc === "object");
+            const what = first?.path.length ? `${first.path.join(".")}: ${first.message}` : listOrMap && first ? first.message : "expected a list of subjects, or {subjects: [...]}";
             throw new VigilError("VIGIL_ERR_CONFIG_INVALID", `inventory file ${path}: ${what}`);
           }
           subjects = parsed.data;
