@@ -80,8 +80,13 @@ export function transaction<T>(db: DatabaseSync, fn: () => T): T {
       db.exec(`RELEASE ${name}`);
       return result;
     } catch (err) {
-      db.exec(`ROLLBACK TO ${name}`);
-      db.exec(`RELEASE ${name}`);
+      try {
+        db.exec(`ROLLBACK TO ${name}`);
+        db.exec(`RELEASE ${name}`);
+      } catch {
+        // SQLite rolled the whole transaction back itself (a full disk, an I/O error): the
+        // savepoint is gone with it, and the first error is the one to report.
+      }
       throw err;
     }
   }

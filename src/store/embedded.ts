@@ -265,8 +265,9 @@ export class EmbeddedStore implements StateStore {
     if (audit.length > 0) this.#openAudit();
     const unindexed = this.#unindexed;
     let appended: readonly AuditLineRef[] = [];
+    let dropped: Map<string, number>;
     try {
-      const dropped = this.#run("record an evaluation", () =>
+      dropped = this.#run("record an evaluation", () =>
         transaction(this.#db, () => {
           const dropped = this.#writeResults(results);
           if (audit.length > 0) {
@@ -279,11 +280,11 @@ export class EmbeddedStore implements StateStore {
           return dropped;
         }),
       );
-      this.#streamsDropped(dropped);
     } catch (err) {
       if (appended.length > 0) this.#unindexed = [...unindexed, ...appended];
       throw err;
     }
+    this.#streamsDropped(dropped);
   }
 
   /** Inserts the results that are newer than the stored ones; the caller holds the transaction. Returns the pushed streams dropped by check. */
