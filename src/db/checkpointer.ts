@@ -44,6 +44,9 @@ parentPort.on("message", (msg) => {
 });
 `;
 
+/** How long the worker waits for the next checkpoint after one that caught up (housekeeping asks every 5 s while the agent works). */
+const WORKER_IDLE_MS = 15_000;
+
 /**
  * Checkpoints the WAL from a worker thread, so the checkpoint's fsync (which put ~100 ms outliers on
  * the event loop when it ran on the agent's own connection) happens off the loop. One checkpoint at
@@ -58,19 +61,29 @@ export class Checkpointer {
   /** The WAL's size and mtime right after a checkpoint that left nothing to copy. */
   #settled: string | undefined;
   readonly #waiting = new Map<number, { resolve: (r: CheckpointResult) => void; reject: (e: Error) => void }>();
+  readonly #idleMs: number;
+  #idleTimer: NodeJS.Timeout | undefined;
 
-  /** `walLimit`: a WAL file larger than this (bytes) is truncated once a checkpoint has caught up. */
-  constructor(file: string, walLimit: number) {
+  /**
+   * `walLimit`: a WAL file larger than this (bytes) is truncated once a checkpoint has caught up.
+   * `idleMs`: how long the worker stays after a checkpoint that caught up, waiting for the next.
+   */
+  constructor(file: string, walLimit: number, options: { idleMs?: number } = {}) {
     this.#file = file;
     this.#walLimit = walLimit;
+    this.#idleMs = options.idleMs ?? WORKER_IDLE_MS;
   }
 
   /**
    * Checkpoints when the WAL was written since the last complete checkpoint. The worker (a thread
-   * with its own V8 heap, ~10 MiB resident) is let go as soon as a checkpoint leaves nothing to copy,
-   * until there is again: an idle agent does not carry it.
+   * with its own V8 heap, ~10 MiB resident) stays while checkpoints follow each other (a busy
+   * agent's every 5 s; starting it costs ~35 ms of CPU) and goes `idleMs` after one that caught up
+   * when no other was asked for: an idle agent, whose housekeeping backs off to minutes, does not
+   * carry it.
    */
   checkpoint(): Promise<CheckpointResult> {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
     this.#running ??= this.#run().finally(() => {
       this.#running = undefined;
     });
@@ -92,9 +105,15 @@ export class Checkpointer {
     // Nothing written meanwhile and everything copied: the next round can skip until the WAL changes.
     const after = walState(this.#file);
     this.#settled = !result.busy && result.log === result.checkpointed && (after.stamp === before.stamp || result.truncated) ? after.stamp : undefined;
-    // Caught up, and nothing was written meanwhile: the worker goes now rather than at the next
-    // round, which an idle agent's housekeeping runs minutes later (it held ~10 MiB all that time).
-    if (this.#settled !== undefined) await this.#stopWorker();
+    // Caught up, and nothing was written meanwhile: unless another checkpoint is asked for soon,
+    // the worker goes, rather than at the next round an idle agent's housekeeping runs minutes later.
+    if (this.#settled !== undefined) {
+      this.#idleTimer = setTimeout(() => {
+        this.#idleTimer = undefined;
+        if (!this.#running) void this.#stopWorker();
+      }, this.#idleMs);
+      this.#idleTimer.unref();
+    }
     return result;
   }
 
@@ -122,13 +141,15 @@ export class Checkpointer {
     return worker;
   }
 
-  /** A worker thread is running (between a checkpoint with work to do and the one that caught up). */
-  get hasWorker(): boolean {
-    return this.#worker !== undefined;
+  /** The worker thread's id while one runs. */
+  get workerThreadId(): number | undefined {
+    return this.#worker?.threadId;
   }
 
   /** Waits for a running checkpoint, then closes the worker's connection and ends the thread. */
   async close(): Promise<void> {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
     await this.#running?.catch(() => undefined);
     await this.#stopWorker();
   }

@@ -7,6 +7,7 @@ import type { CheckResult } from "../../src/policy/model.ts";
 import { EmbeddedStore } from "../../src/store/embedded.ts";
 import { openDatabase, DATABASE_FILE } from "../../src/db/sqlite.ts";
 import { Checkpointer } from "../../src/db/checkpointer.ts";
+import { until } from "../helpers/wait.ts";
 
 function setup(t: TestContext, options: { maxStreams?: number; walSizeLimit?: number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "vigil-growth-"));
@@ -36,7 +37,8 @@ const pushed = (stream: string, at: number, o: Partial<CheckResult> = {}): Check
 test("the checkpoint runs in a worker and the WAL is cut back to its size limit", async (t) => {
   const limit = 1024 * 1024;
   const { dir, db, store } = setup(t, { walSizeLimit: limit });
-  const checkpointer = new Checkpointer(join(dir, DATABASE_FILE), limit);
+  // The worker waits an hour for the next checkpoint here; the test below lets it go sooner.
+  const checkpointer = new Checkpointer(join(dir, DATABASE_FILE), limit, { idleMs: 3_600_000 });
   t.after(() => checkpointer.close());
   const wal = () => statSync(join(dir, `${DATABASE_FILE}-wal`)).size;
   for (let i = 0; i < 40; i++) await store.putResults(Array.from({ length: 100 }, (_, k) => pushed(`s${i}-${k}`, i * 100 + k, { subject: `u${i}-${k}` })));
@@ -46,7 +48,7 @@ test("the checkpoint runs in a worker and the WAL is cut back to its size limit"
   assert.equal(first.checkpointed, first.log, "everything was copied into the database");
   assert.equal(first.truncated, true);
   assert.equal(wal(), 0);
-  assert.equal(checkpointer.hasWorker, false, "caught up: the worker went with that checkpoint");
+  assert.notEqual(checkpointer.workerThreadId, undefined, "caught up: the worker waits for the next checkpoint");
   // With the limit set, later writes restart the log and it stays near the limit, not at its peak.
   for (let i = 0; i < 10; i++) {
     await store.putResults([pushed(`later${i}`, 10_000 + i)]);
@@ -56,8 +58,27 @@ test("the checkpoint runs in a worker and the WAL is cut back to its size limit"
   assert.deepEqual(await checkpointer.checkpoint(), { busy: false, log: 0, checkpointed: 0, truncated: false }, "nothing written since: skipped, the worker let go");
   await store.putResults([pushed("again", 20_000)]);
   const running = checkpointer.checkpoint();
-  assert.equal(checkpointer.hasWorker, true, "a new write brings the worker back");
+  assert.notEqual(checkpointer.workerThreadId, undefined, "a new write brings the worker back");
   assert.ok((await running).log > 0);
-  assert.equal(checkpointer.hasWorker, false, "and it goes again once caught up");
   assert.equal((db.prepare("PRAGMA journal_size_limit").get() as { journal_size_limit: number }).journal_size_limit, limit);
+});
+
+test("the checkpoint worker stays while checkpoints follow each other and goes when none comes", async (t) => {
+  const { dir, store } = setup(t);
+  const checkpointer = new Checkpointer(join(dir, DATABASE_FILE), 64 * 1024 * 1024, { idleMs: 300 });
+  t.after(() => checkpointer.close());
+  await store.putResults([pushed("a", 1)]);
+  await checkpointer.checkpoint();
+  const first = checkpointer.workerThreadId;
+  assert.notEqual(first, undefined, "caught up: the worker waits for the next checkpoint");
+  // Another write and checkpoint within the wait: the same busy stretch, the same worker.
+  await store.putResults([pushed("b", 2)]);
+  assert.ok((await checkpointer.checkpoint()).log > 0);
+  assert.equal(checkpointer.workerThreadId, first);
+  await until(() => checkpointer.workerThreadId === undefined, 5_000);
+  await store.putResults([pushed("c", 3)]);
+  const back = checkpointer.checkpoint();
+  const second = checkpointer.workerThreadId;
+  assert.ok(second !== undefined && second !== first, "a new write brings a new worker");
+  assert.ok((await back).log > 0);
 });
