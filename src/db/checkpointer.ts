@@ -77,7 +77,7 @@ export class Checkpointer {
   /**
    * Checkpoints when the WAL was written since the last complete checkpoint. The worker (a thread
    * with its own V8 heap, ~10 MiB resident) stays while checkpoints follow each other (a busy
-   * agent's every 5 s; starting it costs ~35 ms of CPU) and goes `idleMs` after one that caught up
+   * agent's every 5 s; starting one costs ~30 ms of CPU) and goes `idleMs` after one that caught up
    * when no other was asked for: an idle agent, whose housekeeping backs off to minutes, does not
    * carry it.
    */
