@@ -1,4 +1,5 @@
 import { scrub, isSecretField, MASK } from "../util/redact.ts";
+import { setOwn } from "../util/own.ts";
 
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
 
@@ -170,7 +171,12 @@ function maskKeys(value: unknown, depth: number, ancestors: object[] = []): unkn
   if (Array.isArray(value)) out = value.map((v) => maskKeys(v, depth + 1, ancestors));
   else {
     const copy: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) copy[k] = isSecretField(k, v) && v ? MASK : maskKeys(v, depth + 1, ancestors);
+    for (const [k, v] of Object.entries(value)) {
+      const masked = isSecretField(k, v) && v ? MASK : maskKeys(v, depth + 1, ancestors);
+      // An assignment to __proto__ would set the copy's prototype and the field would not be written.
+      if (k === "__proto__") setOwn(copy, k, masked);
+      else copy[k] = masked;
+    }
     out = copy;
   }
   ancestors.pop();

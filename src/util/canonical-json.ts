@@ -1,3 +1,5 @@
+import { setOwn } from "./own.ts";
+
 /**
  * JSON with object keys sorted recursively: keys that are array indices ("0", "2", "10") first in
  * numeric order, as a JavaScript object holds them, then the others by UTF-16 code units (as
@@ -34,7 +36,7 @@ function sortedCopy(value: unknown, key: string, ancestors: object[]): unknown {
     for (const k of Object.keys(value).sort()) {
       const v = sortedCopy((value as Record<string, unknown>)[k], k, ancestors);
       // An assignment to __proto__ would set the copy's prototype instead of a key.
-      if (k === "__proto__") Object.defineProperty(copy, k, { value: v, enumerable: true, writable: true, configurable: true });
+      if (k === "__proto__") setOwn(copy, k, v);
       else copy[k] = v;
     }
     out = copy;

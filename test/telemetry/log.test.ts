@@ -65,6 +65,13 @@ describe("the JSON logger", () => {
     assert.deepEqual(JSON.parse(lines[1]!).msg, "only a message");
   });
 
+  it("a field named __proto__ (from a parsed body) is written as a field, its secret-named keys masked", () => {
+    const { logger, lines } = capture("json");
+    logger.warn(JSON.parse('{"body": {"__proto__": {"password": "hunter2-not-logged", "x": 1}}}') as object, "odd body");
+    assert.equal(lines[0]!.includes("hunter2"), false);
+    assert.deepEqual(JSON.parse(lines[0]!).body, JSON.parse('{"__proto__": {"password": "[REDACTED]", "x": 1}}'));
+  });
+
   it("drops entries below its level, and follows a change of level", () => {
     const { logger, lines } = capture("json");
     logger.trace("not shown at debug");
