@@ -432,7 +432,6 @@ export class BullQueue implements WorkQueue {
 
 const ABANDONED = Symbol("abandoned");
 
-
 function toRecord(kind: string, job: Job): JobRecord {
   const env = (job.data ?? {}) as Envelope;
   const id = String(job.id);

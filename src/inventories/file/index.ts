@@ -18,10 +18,11 @@ const configSchema = z
 
 const listSchema = z.array(subjectSchema);
 const documentSchema = z.object({ subjects: listSchema }).strict().transform((f) => f.subjects);
+const formOf = (doc: unknown) => (Array.isArray(doc) ? listSchema : documentSchema);
 /** A file holds a list of subjects or `{subjects: [...]}`; the form is told by the document's shape, so a problem is named by its path (`3.kind`) rather than as a union that matched neither form. */
 export const fileSchema = {
-  safeParse: (doc: unknown) => (Array.isArray(doc) ? listSchema.safeParse(doc) : documentSchema.safeParse(doc)),
-  parse: (doc: unknown): Subject[] => (Array.isArray(doc) ? listSchema.parse(doc) : documentSchema.parse(doc)),
+  safeParse: (doc: unknown) => formOf(doc).safeParse(doc),
+  parse: (doc: unknown): Subject[] => formOf(doc).parse(doc),
 };
 
 /** Each kind as one string: a file's 100,000 copies of "user" become references to the same one. */

@@ -88,7 +88,6 @@ export class SharedScan<T> {
   }
 }
 
-
 function aborted(signal: AbortSignal): UpstreamError {
   return new UpstreamError(true, "gave up waiting for the source scan (the run's deadline passed; the scan goes on for the next run)", { cause: signal.reason });
 }
