@@ -1,5 +1,6 @@
 import { Worker } from "node:worker_threads";
-import { statSync } from "node:fs";
+import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { endianness } from "node:os";
 import { VigilError } from "../errors.ts";
 
 /** What one checkpoint did (SQLite's `wal_checkpoint` counters, in frames). */
@@ -10,6 +11,8 @@ export interface CheckpointResult {
   readonly checkpointed: number;
   /** The WAL file was cut to zero bytes. */
   readonly truncated: boolean;
+  /** Left for a later round: too little in the WAL to be worth a checkpoint yet (`log` frames wait). */
+  readonly deferred?: boolean;
 }
 
 /**
@@ -46,6 +49,10 @@ parentPort.on("message", (msg) => {
 
 /** How long the worker waits for the next checkpoint after one that caught up (housekeeping asks every 5 s while the agent works). */
 const WORKER_IDLE_MS = 15_000;
+/** Frames the WAL holds beyond the last checkpoint before one is worth a worker: SQLite's own automatic checkpoint threshold. */
+const MIN_FRAMES = 1_000;
+/** Frames left waiting at most this long: the database file then has them too. */
+const MAX_DELAY_MS = 5 * 60_000;
 
 /**
  * Checkpoints the WAL from a worker thread, so the checkpoint's fsync (which put ~100 ms outliers on
@@ -63,23 +70,39 @@ export class Checkpointer {
   readonly #waiting = new Map<number, { resolve: (r: CheckpointResult) => void; reject: (e: Error) => void }>();
   readonly #idleMs: number;
   #idleTimer: NodeJS.Timeout | undefined;
+  readonly #minFrames: number;
+  readonly #maxDelayMs: number;
+  readonly #now: () => number;
+  /** When frames were first seen waiting since the last checkpoint (ms, `now`). */
+  #waitingSince: number | undefined;
 
   /**
    * `walLimit`: a WAL file larger than this (bytes) is truncated once a checkpoint has caught up.
    * `idleMs`: how long the worker stays after a checkpoint that caught up, waiting for the next.
+   * `minFrames`, `maxDelayMs`: a checkpoint waits until the WAL holds at least `minFrames` frames
+   * beyond the last one, or until frames have waited `maxDelayMs`.
    */
-  constructor(file: string, walLimit: number, options: { idleMs?: number } = {}) {
+  constructor(file: string, walLimit: number, options: { idleMs?: number; minFrames?: number; maxDelayMs?: number; now?: () => number } = {}) {
     this.#file = file;
     this.#walLimit = walLimit;
     this.#idleMs = options.idleMs ?? WORKER_IDLE_MS;
+    this.#minFrames = options.minFrames ?? MIN_FRAMES;
+    this.#maxDelayMs = options.maxDelayMs ?? MAX_DELAY_MS;
+    this.#now = options.now ?? Date.now;
   }
 
   /**
-   * Checkpoints when the WAL was written since the last complete checkpoint. The worker (a thread
-   * with its own V8 heap, ~10 MiB resident) stays while checkpoints follow each other (a busy
-   * agent's every 5 s; starting one costs ~30 ms of CPU) and goes `idleMs` after one that caught up
-   * when no other was asked for: an idle agent, whose housekeeping backs off to minutes, does not
-   * carry it.
+   * Checkpoints when the WAL was written since the last complete checkpoint, and holds enough to be
+   * worth it: at least `minFrames` frames beyond the last checkpoint, or frames that have waited
+   * `maxDelayMs`. Smaller amounts wait: each commit is already in the WAL, so a crash of the process
+   * loses nothing, and reads find the frames in the WAL index. What waiting costs is the window in
+   * which a power loss can roll the last commits back (`synchronous = NORMAL`, src/db/sqlite.ts),
+   * at most `maxDelayMs`, as an idle agent's housekeeping rounds already allowed.
+   *
+   * The worker (a thread with its own V8 heap, ~10 MiB resident) stays while checkpoints follow
+   * each other (a busy agent's every 5 s; starting one costs ~30 ms of CPU) and goes `idleMs` after
+   * one that caught up when no other was asked for: an idle agent, whose housekeeping backs off to
+   * minutes and whose few writes wait, does not carry it.
    */
   checkpoint(): Promise<CheckpointResult> {
     clearTimeout(this.#idleTimer);
@@ -96,6 +119,19 @@ export class Checkpointer {
       await this.#stopWorker();
       return { busy: false, log: 0, checkpointed: 0, truncated: false };
     }
+    // A WAL file over its size limit is checkpointed (and cut back) whatever it holds.
+    const pending = before.size > this.#walLimit ? undefined : pendingFrames(this.#file);
+    if (pending !== undefined && pending < this.#minFrames) {
+      const now = this.#now();
+      if (pending === 0) this.#waitingSince = undefined;
+      else this.#waitingSince ??= now;
+      if (this.#waitingSince === undefined || now - this.#waitingSince < this.#maxDelayMs) {
+        // A worker still here from a checkpoint a moment ago waits its usual while for the next.
+        if (this.#worker) this.#armIdle();
+        return { busy: false, log: pending, checkpointed: 0, truncated: false, deferred: true };
+      }
+    }
+    this.#waitingSince = undefined;
     const worker = this.#start();
     const id = ++this.#seq;
     const result = await new Promise<CheckpointResult>((resolve, reject) => {
@@ -107,14 +143,18 @@ export class Checkpointer {
     this.#settled = !result.busy && result.log === result.checkpointed && (after.stamp === before.stamp || result.truncated) ? after.stamp : undefined;
     // Caught up, and nothing was written meanwhile: unless another checkpoint is asked for soon,
     // the worker goes, rather than at the next round an idle agent's housekeeping runs minutes later.
-    if (this.#settled !== undefined) {
-      this.#idleTimer = setTimeout(() => {
-        this.#idleTimer = undefined;
-        if (!this.#running) void this.#stopWorker();
-      }, this.#idleMs);
-      this.#idleTimer.unref();
-    }
+    if (this.#settled !== undefined) this.#armIdle();
     return result;
+  }
+
+  /** Lets the worker go `idleMs` from now unless another checkpoint is asked for meanwhile. */
+  #armIdle(): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (!this.#running) void this.#stopWorker();
+    }, this.#idleMs);
+    this.#idleTimer.unref();
   }
 
   #start(): Worker {
@@ -161,6 +201,31 @@ export class Checkpointer {
     const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
     worker.postMessage({ close: true });
     await exited;
+  }
+}
+
+/**
+ * Frames in the WAL that no checkpoint has copied yet, from the WAL index in `<db>-shm` (its layout
+ * is SQLite's documented wal-index format, https://www.sqlite.org/walformat.html: the header's
+ * `mxFrame` at byte 16, in the writer's native byte order, a second copy of the header at 48, and
+ * `nBackfill` of the checkpoint information at 96). The index is shared memory every connection
+ * maps, so a plain read sees what the writers left. Undefined when it cannot be read (no index yet,
+ * a short file): the caller then checkpoints as if there were enough.
+ */
+export function pendingFrames(file: string): number | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(`${file}-shm`, "r");
+    const head = Buffer.alloc(136);
+    if (readSync(fd, head, 0, head.length, 0) < head.length) return undefined;
+    const u32 = (at: number) => (endianness() === "LE" ? head.readUInt32LE(at) : head.readUInt32BE(at));
+    // The two header copies can differ for a moment while a writer updates them: the larger counts.
+    const mxFrame = Math.max(u32(16), u32(48 + 16));
+    return Math.max(0, mxFrame - u32(96));
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { CheckResult } from "../../src/policy/model.ts";
 import { EmbeddedStore } from "../../src/store/embedded.ts";
 import { openDatabase, DATABASE_FILE } from "../../src/db/sqlite.ts";
-import { Checkpointer } from "../../src/db/checkpointer.ts";
+import { Checkpointer, pendingFrames } from "../../src/db/checkpointer.ts";
 import { until } from "../helpers/wait.ts";
 
 function setup(t: TestContext, options: { maxStreams?: number; walSizeLimit?: number } = {}) {
@@ -38,7 +38,7 @@ test("the checkpoint runs in a worker and the WAL is cut back to its size limit"
   const limit = 1024 * 1024;
   const { dir, db, store } = setup(t, { walSizeLimit: limit });
   // The worker waits an hour for the next checkpoint here; the test below lets it go sooner.
-  const checkpointer = new Checkpointer(join(dir, DATABASE_FILE), limit, { idleMs: 3_600_000 });
+  const checkpointer = new Checkpointer(join(dir, DATABASE_FILE), limit, { idleMs: 3_600_000, minFrames: 0 });
   t.after(() => checkpointer.close());
   const wal = () => statSync(join(dir, `${DATABASE_FILE}-wal`)).size;
   for (let i = 0; i < 40; i++) await store.putResults(Array.from({ length: 100 }, (_, k) => pushed(`s${i}-${k}`, i * 100 + k, { subject: `u${i}-${k}` })));
@@ -65,7 +65,7 @@ test("the checkpoint runs in a worker and the WAL is cut back to its size limit"
 
 test("the checkpoint worker stays while checkpoints follow each other and goes when none comes", async (t) => {
   const { dir, store } = setup(t);
-  const checkpointer = new Checkpointer(join(dir, DATABASE_FILE), 64 * 1024 * 1024, { idleMs: 300 });
+  const checkpointer = new Checkpointer(join(dir, DATABASE_FILE), 64 * 1024 * 1024, { idleMs: 300, minFrames: 0 });
   t.after(() => checkpointer.close());
   await store.putResults([pushed("a", 1)]);
   await checkpointer.checkpoint();
@@ -81,4 +81,53 @@ test("the checkpoint worker stays while checkpoints follow each other and goes w
   const second = checkpointer.workerThreadId;
   assert.ok(second !== undefined && second !== first, "a new write brings a new worker");
   assert.ok((await back).log > 0);
+});
+
+test("a WAL holding little waits for a later checkpoint, without the worker, until it holds enough or has waited long enough", async (t) => {
+  const { dir, db, store } = setup(t);
+  let now = 1_000_000;
+  const checkpointer = new Checkpointer(join(dir, DATABASE_FILE), 64 * 1024 * 1024, { idleMs: 3_600_000, minFrames: 200, maxDelayMs: 60_000, now: () => now });
+  t.after(() => checkpointer.close());
+  const file = join(dir, DATABASE_FILE);
+  await store.putResults([pushed("a", 1)]);
+  const small = pendingFrames(file)!;
+  assert.ok(small > 0 && small < 200, `${small} frames after one small write`);
+  const first = await checkpointer.checkpoint();
+  assert.deepEqual(first, { busy: false, log: small, checkpointed: 0, truncated: false, deferred: true });
+  assert.equal(checkpointer.workerThreadId, undefined, "no worker for a deferred checkpoint");
+  // The count read from the WAL index is SQLite's own: a checkpoint on the agent's connection copies exactly that many.
+  await store.putResults([pushed("b", 2)]);
+  const waiting = pendingFrames(file)!;
+  now += 59_000;
+  assert.equal((await checkpointer.checkpoint()).deferred, true, "not yet waited long enough");
+  now += 1_000;
+  const late = await checkpointer.checkpoint();
+  assert.equal(late.deferred, undefined, "frames that waited maxDelayMs are checkpointed");
+  assert.equal(late.log, waiting);
+  assert.equal(late.checkpointed, late.log);
+  assert.equal(pendingFrames(file), 0);
+  // Enough frames at once: checkpointed on the next round, however recent.
+  for (let i = 0; i < 20; i++) await store.putResults(Array.from({ length: 100 }, (_, k) => pushed(`m${i}-${k}`, 100 + i * 100 + k, { subject: `m${i}-${k}` })));
+  const many = pendingFrames(file)!;
+  assert.ok(many >= 200, `${many} frames`);
+  const full = await checkpointer.checkpoint();
+  assert.equal(full.deferred, undefined);
+  assert.equal(full.checkpointed, many);
+  // And SQLite agrees on what was left: nothing.
+  const p = db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get() as { busy: number; log: number; checkpointed: number };
+  assert.equal(p.log, p.checkpointed);
+});
+
+test("the WAL index count matches SQLite's own checkpoint counters", (t) => {
+  const { dir, db } = setup(t);
+  const file = join(dir, DATABASE_FILE);
+  db.exec("CREATE TABLE t (x TEXT)");
+  const insert = db.prepare("INSERT INTO t VALUES (?)");
+  for (let i = 0; i < 50; i++) insert.run("y".repeat(3000));
+  const pending = pendingFrames(file);
+  const p = db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get() as { busy: number; log: number; checkpointed: number };
+  assert.equal(p.busy, 0);
+  assert.equal(pending, p.log, "frames waiting before the checkpoint");
+  assert.equal(pendingFrames(file), p.log - p.checkpointed, "after it: none");
+  assert.equal(pendingFrames(join(dir, "no-such.db")), undefined, "no WAL index: unknown");
 });
