@@ -157,6 +157,9 @@ const entry: Plugin = {
       contents: [
         'import { enableCompileCache } from "./src/cli/compile-cache.ts";',
         'import { mapBundleStackTraces } from "./src/cli/stack-traces.ts";',
+        'import { pauseOptimizingCompilers } from "./src/cli/footprint.ts";',
+        // The agent's start-up code runs once: its optimised copies would only take memory.
+        'if (process.argv[2] === "run") pauseOptimizingCompilers();',
         // Before the chunks load, so their compiled code comes from (and goes to) the cache.
         "enableCompileCache();",
         // Stack traces are mapped to src/ on first need (src/cli/stack-traces.ts says why not by

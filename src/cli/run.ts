@@ -4,6 +4,7 @@ import { Agent } from "../engine/agent.ts";
 import { createLogger, type LogFormat, type Logger } from "../telemetry/log.ts";
 import { errorMessage, formatIssue, ConfigError, VigilError, type ErrorCode } from "../errors.ts";
 import { scrub } from "../util/redact.ts";
+import { settleAfterStart } from "./footprint.ts";
 import type { LoadedConfig } from "../config/load.ts";
 
 /** The options `run` accepts (its help lists each). */
@@ -57,6 +58,9 @@ export const run: Command = async (argv) => {
   process.on("SIGTERM", () => stopRequested!("SIGTERM"));
   process.on("SIGINT", () => stopRequested!("SIGINT"));
 
+  // Until start-up is over: the optimising compilers stay off (unless start-up is real work), and
+  // its garbage goes at the first quiet second.
+  const endSettling = settleAfterStart((ms) => logger.debug({ ms: Math.round(ms) }, "start-up garbage collected"));
   started = agent.start();
   // Cluster mode waits for Redis as long as it takes: a stop asked for meanwhile ends the wait.
   let stopDuringStart = false;
@@ -67,6 +71,7 @@ export const run: Command = async (argv) => {
   try {
     await started;
   } catch (err) {
+    endSettling();
     if (stopDuringStart && err instanceof VigilError && err.code === "VIGIL_ERR_SHUTDOWN") {
       logger.info("stopped before start-up finished");
       await agent.stop().catch(() => undefined);
@@ -80,6 +85,7 @@ export const run: Command = async (argv) => {
   }
 
   const signal = await stopSignal;
+  endSettling();
   logger.info({ signal }, "stopping");
   const hard = new Promise<number>((r) => {
     const t = setTimeout(() => {

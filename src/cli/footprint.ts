@@ -1,0 +1,109 @@
+import { performance } from "node:perf_hooks";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+
+/**
+ * What an idle agent keeps resident, for `vigil run` (BENCHMARKS.md section 20).
+ *
+ * Start-up runs a lot of code once (module bodies, zod's schema construction, the YAML parser,
+ * the first certificate parse), enough of it often enough that V8's optimising compilers (Maglev and
+ * TurboFan) pick some up. Their machine code in the `node` binary is then paged in, ~6 MiB of the
+ * idle agent's RSS, for code that does not run again. `pauseOptimizingCompilers` turns them off
+ * from the entry; `settleAfterStart` brings them back once start-up is over, or at once when the
+ * agent's start turns out to be real work.
+ *
+ * Start-up also leaves garbage that V8 gives back only when its memory reducer gets round to it
+ * (~100 s later on an idle agent): `settleAfterStart` collects it at the first quiet second.
+ */
+
+/** Node or V8 options about compiler tiers the operator set: those stay as given. */
+const TIER_OPTION = /^--(?:no-)?(?:turbofan|maglev|opt|jitless|lite-mode|max-lazy|always-turbofan|always-sparkplug)(?:=|$)/;
+
+let paused = false;
+
+/** Turns off Maglev and TurboFan until `resumeOptimizingCompilers`, unless the operator set compiler options. */
+export function pauseOptimizingCompilers(): void {
+  const given = process.execArgv.concat((process.env["NODE_OPTIONS"] ?? "").split(/\s+/));
+  if (paused || given.some((o) => TIER_OPTION.test(o))) return;
+  setFlagsFromString("--no-turbofan");
+  setFlagsFromString("--no-maglev");
+  paused = true;
+}
+
+/** Turns the optimising compilers back on (a no-op unless they were paused here). */
+export function resumeOptimizingCompilers(): void {
+  if (!paused) return;
+  paused = false;
+  setFlagsFromString("--maglev");
+  setFlagsFromString("--turbofan");
+}
+
+/** A window at least this busy means real work: the compilers come back. */
+const BUSY_UTILIZATION = 0.9;
+/** A window at most this busy counts towards the quiet second. */
+const QUIET_UTILIZATION = 0.05;
+const WINDOW_MS = 100;
+const QUIET_MS = 1_000;
+/** The compilers come back this long after the start at the latest (an agent busy in between, but never fully). */
+const RESUME_AFTER_MS = 5_000;
+/** Gives up waiting for a quiet second after this long. */
+const GIVE_UP_MS = 5 * 60_000;
+
+/**
+ * Watches the event loop from the agent's start in 100-ms windows, until the first quiet second:
+ * - a window at least 90 % busy is work (a large inventory, its first pass): the optimising
+ *   compilers come back at once;
+ * - a second of windows at most 5 % busy: one memory-reducing full collection (V8's "last resort"
+ *   flavour: collects until nothing more is freed, shrinks the young generation, returns free pages
+ *   to the system; tens of milliseconds, once, when nothing waits), then the compilers come back
+ *   and the watch ends. The code that was hot at start-up has run its course by then;
+ * - neither within `resumeAfterMs` (default 5 s): the compilers come back, and the watch goes on
+ *   looking for the quiet second (5 minutes at most).
+ * Returns a function that ends the watch (the compilers come back).
+ */
+export function settleAfterStart(onCollected?: (ms: number) => void, options: { resumeAfterMs?: number } = {}): () => void {
+  const resumeAfterMs = options.resumeAfterMs ?? RESUME_AFTER_MS;
+  let timer: NodeJS.Timeout | undefined;
+  let quiet = 0;
+  const began = performance.now();
+  const watch = (): void => {
+    const from = performance.eventLoopUtilization();
+    timer = setTimeout(() => {
+      timer = undefined;
+      const used = performance.eventLoopUtilization(from).utilization;
+      if (used >= BUSY_UTILIZATION || performance.now() - began >= resumeAfterMs) resumeOptimizingCompilers();
+      quiet = used <= QUIET_UTILIZATION ? quiet + WINDOW_MS : 0;
+      if (quiet >= QUIET_MS) {
+        const at = performance.now();
+        collectGarbage();
+        const ms = performance.now() - at;
+        resumeOptimizingCompilers();
+        onCollected?.(ms);
+        return;
+      }
+      if (performance.now() - began > GIVE_UP_MS) return resumeOptimizingCompilers();
+      watch();
+    }, WINDOW_MS);
+    timer.unref();
+  };
+  watch();
+  return () => {
+    clearTimeout(timer);
+    resumeOptimizingCompilers();
+  };
+}
+
+/**
+ * V8's `gc()` without exposing it to the process: the flag is on only while a throwaway context is
+ * made, which is where V8 installs it. Options as V8's gc extension takes them.
+ */
+function collectGarbage(): void {
+  setFlagsFromString("--expose-gc");
+  let gc: (options: { type: string; execution: string; flavor: string }) => void;
+  try {
+    gc = runInNewContext("gc") as typeof gc;
+  } finally {
+    setFlagsFromString("--no-expose-gc");
+  }
+  gc({ type: "major", execution: "sync", flavor: "last-resort" });
+}

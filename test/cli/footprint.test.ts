@@ -1,0 +1,115 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { AgentProcess, TOKEN, tempConfig } from "../helpers/agent-process.ts";
+
+const FOOTPRINT = fileURLToPath(new URL("../../src/cli/footprint.ts", import.meta.url));
+
+/** V8's optimisation status bit for "has optimised code" (runtime-test.cc `OptimizationStatus::kOptimized`). */
+const OPTIMIZED = 16;
+
+/**
+ * Runs `body` as an ES module in a fresh Node with V8's natives syntax (to read a function's
+ * optimisation status) and synchronous optimisation (so a function is optimised by the time the
+ * call that made it hot returns). Prints and returns what the module writes as its last line.
+ */
+function child(body: string, extraArgs: string[] = []): Record<string, number> {
+  const source = `import * as footprint from ${JSON.stringify(FOOTPRINT)};
+function hot(n) { let s = 0; for (let i = 0; i < n; i++) s = (s + i * 7) % 1000003; return s; }
+const warm = () => { for (let k = 0; k < 3000; k++) hot(1000); return %GetOptimizationStatus(hot); };
+${body}`;
+  const r = spawnSync(process.execPath, ["--allow-natives-syntax", "--no-concurrent-recompilation", ...extraArgs, "--input-type=module", "-e", source], { encoding: "utf8", timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, number>;
+}
+
+describe("the agent's start-up footprint (src/cli/footprint.ts)", () => {
+  it("keeps the optimising compilers off while paused and brings them back when the loop is busy for a whole window", () => {
+    const out = child(`
+footprint.pauseOptimizingCompilers();
+const paused = warm();
+footprint.settleAfterStart();
+const until = Date.now() + 300;
+while (Date.now() < until) {}
+setTimeout(() => console.log(JSON.stringify({ paused, resumed: warm() })), 150);
+`);
+    assert.equal(out["paused"]! & OPTIMIZED, 0, "optimised while paused");
+    assert.equal(out["resumed"]! & OPTIMIZED, OPTIMIZED, "not optimised after a busy window");
+  });
+
+  it("brings the compilers back after resumeAfterMs when the loop is busy, but never wholly", () => {
+    const out = child(`
+footprint.pauseOptimizingCompilers();
+footprint.settleAfterStart(undefined, { resumeAfterMs: 600 });
+// About a third busy: neither a busy window nor a quiet one.
+const load = setInterval(() => { const until = Date.now() + 30; while (Date.now() < until) {} }, 100);
+setTimeout(() => {
+  const early = warm();
+  setTimeout(() => {
+    clearInterval(load);
+    console.log(JSON.stringify({ early, late: warm() }));
+  }, 700);
+}, 250);
+`);
+    assert.equal(out["early"]! & OPTIMIZED, 0, "optimised before resumeAfterMs");
+    assert.equal(out["late"]! & OPTIMIZED, OPTIMIZED, "not optimised after resumeAfterMs");
+  });
+
+  it("leaves compiler options the operator gave as they are", () => {
+    const out = child(`footprint.pauseOptimizingCompilers(); console.log(JSON.stringify({ paused: warm() }));`, ["--turbofan"]);
+    assert.equal(out["paused"]! & OPTIMIZED, OPTIMIZED);
+  });
+
+  it("collects start-up's garbage at the first quiet second, then brings the compilers back", () => {
+    const out = child(`
+import v8 from "node:v8";
+footprint.pauseOptimizingCompilers();
+// Garbage that survives long enough to reach the old generation, as start-up's does.
+let junk = [];
+for (let i = 0; i < 400000; i++) junk.push({ i, s: "x" + i, a: [i, i] });
+junk = undefined;
+const before = v8.getHeapStatistics().total_heap_size;
+const began = Date.now();
+// Keeps the process alive until the collection (the watch's timers are unref'd), 20 s at most.
+const keep = setTimeout(() => {}, 20_000);
+footprint.settleAfterStart(() => {
+  const after = v8.getHeapStatistics().total_heap_size;
+  console.log(JSON.stringify({ before, after, waited: Date.now() - began, compilers: warm() }));
+  clearTimeout(keep);
+});
+`);
+    assert.ok(out["waited"]! >= 1_000, `collected after ${out["waited"]} ms, before a quiet second had passed`);
+    assert.ok(out["after"]! < out["before"]! - 20 * 1024 * 1024, `heap ${out["before"]} → ${out["after"]} bytes: start-up's garbage was not given back`);
+    assert.equal(out["compilers"]! & OPTIMIZED, OPTIMIZED);
+  });
+
+  it("runs in the agent as shipped: bin/vigil run collects start-up's garbage once it is quiet", async (t) => {
+    const { dir, file } = tempConfig(
+      (d) => `
+agent:
+  data_dir: ${join(d, "var")}
+  api: {listen: "127.0.0.1:0", token: "${TOKEN}"}
+  metrics: {listen: false}
+  log_level: debug
+inventories:
+  - type: static
+    subjects:
+      - {id: carol, kind: user, attributes: {mfa: true, device_managed: true, country: DE}}
+identity_perimeter:
+  require_location_check: false
+`,
+    );
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const agent = await AgentProcess.start(file);
+    try {
+      const done = await agent.waitFor((l) => l.msg === "start-up garbage collected", 15_000);
+      assert.equal(typeof done["ms"], "number");
+      assert.equal(agent.lines.filter((l) => l.msg === "start-up garbage collected").length, 1);
+    } finally {
+      await agent.stop();
+    }
+  });
+});
