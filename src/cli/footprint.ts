@@ -10,7 +10,8 @@ import { runInNewContext } from "node:vm";
  * TurboFan) pick some up. Their machine code in the `node` binary is then paged in, ~6 MiB of the
  * idle agent's RSS, for code that does not run again. `pauseOptimizingCompilers` turns them off
  * from the entry; `settleAfterStart` brings them back once start-up is over, or at once when the
- * agent's start turns out to be real work.
+ * agent's start turns out to be real work (`run` brings them back before the start when an
+ * inventory is read from a file or an API).
  *
  * Start-up also leaves garbage that V8 gives back only when its memory reducer gets round to it
  * (~100 s later on an idle agent): `settleAfterStart` collects it at the first quiet second.
@@ -30,12 +31,13 @@ export function pauseOptimizingCompilers(): void {
   paused = true;
 }
 
-/** Turns the optimising compilers back on (a no-op unless they were paused here). */
-export function resumeOptimizingCompilers(): void {
-  if (!paused) return;
+/** Turns the optimising compilers back on; false (and nothing done) unless they were paused here. */
+export function resumeOptimizingCompilers(): boolean {
+  if (!paused) return false;
   paused = false;
   setFlagsFromString("--maglev");
   setFlagsFromString("--turbofan");
+  return true;
 }
 
 /** A window at least this busy means real work: the compilers come back. */
@@ -81,7 +83,10 @@ export function settleAfterStart(onCollected?: (ms: number) => void, options: { 
         onCollected?.(ms);
         return;
       }
-      if (performance.now() - began > GIVE_UP_MS) return resumeOptimizingCompilers();
+      if (performance.now() - began > GIVE_UP_MS) {
+        resumeOptimizingCompilers();
+        return;
+      }
       watch();
     }, WINDOW_MS);
     timer.unref();

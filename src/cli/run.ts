@@ -4,7 +4,7 @@ import { Agent } from "../engine/agent.ts";
 import { createLogger, type LogFormat, type Logger } from "../telemetry/log.ts";
 import { errorMessage, formatIssue, ConfigError, VigilError, type ErrorCode } from "../errors.ts";
 import { scrub } from "../util/redact.ts";
-import { settleAfterStart } from "./footprint.ts";
+import { resumeOptimizingCompilers, settleAfterStart } from "./footprint.ts";
 import type { LoadedConfig } from "../config/load.ts";
 
 /** The options `run` accepts (its help lists each). */
@@ -59,7 +59,11 @@ export const run: Command = async (argv) => {
   process.on("SIGINT", () => stopRequested!("SIGINT"));
 
   // Until start-up is over: the optimising compilers stay off (unless start-up is real work), and
-  // its garbage goes at the first quiet second.
+  // its garbage goes at the first quiet second. Inventories read from files or APIs can hold any
+  // number of subjects, and reading them is long synchronous work no timer can interrupt: with one
+  // of those the compilers come back before the start (a static inventory holds at most 1,000).
+  const listed = config.raw.inventories.find((inventory) => inventory.type !== "static");
+  if (listed && resumeOptimizingCompilers()) logger.debug({ inventory: listed.type }, "optimising compilers on for the start: an inventory of any size");
   const endSettling = settleAfterStart((ms) => logger.debug({ ms: Math.round(ms) }, "start-up garbage collected"));
   started = agent.start();
   // Cluster mode waits for Redis as long as it takes: a stop asked for meanwhile ends the wait.

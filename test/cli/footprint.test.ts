@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AgentProcess, TOKEN, tempConfig } from "../helpers/agent-process.ts";
@@ -108,6 +108,34 @@ identity_perimeter:
       const done = await agent.waitFor((l) => l.msg === "start-up garbage collected", 15_000);
       assert.equal(typeof done["ms"], "number");
       assert.equal(agent.lines.filter((l) => l.msg === "start-up garbage collected").length, 1);
+      assert.ok(!agent.lines.some((l) => String(l.msg).startsWith("optimising compilers on")), "a static inventory keeps them off until start-up is over");
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it("turns the compilers on before the start when an inventory is read from a file (any size)", async (t) => {
+    const { dir, file } = tempConfig((d) => {
+      writeFileSync(join(d, "users.json"), JSON.stringify([{ id: "carol", kind: "user", attributes: { mfa: true, device_managed: true, country: "DE" } }]));
+      return `
+agent:
+  data_dir: ${join(d, "var")}
+  api: {listen: "127.0.0.1:0", token: "${TOKEN}"}
+  metrics: {listen: false}
+  log_level: debug
+inventories:
+  - {type: file, path: ${join(d, "users.json")}}
+identity_perimeter:
+  require_location_check: false
+`;
+    });
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const agent = await AgentProcess.start(file);
+    try {
+      const on = agent.lines.find((l) => String(l.msg).startsWith("optimising compilers on"));
+      assert.equal(on?.["inventory"], "file");
+      const startedAt = agent.lines.findIndex((l) => l.msg === "vigil started");
+      assert.ok(agent.lines.indexOf(on!) < startedAt, "before the start");
     } finally {
       await agent.stop();
     }
