@@ -26,6 +26,20 @@ ${body}`;
   return JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, number>;
 }
 
+/** An agent on loopback with debug logging, one identity-perimeter policy and these inventories (YAML list items). */
+function agentConfig(dir: string, inventories: string): string {
+  return `
+agent:
+  data_dir: ${join(dir, "var")}
+  api: {listen: "127.0.0.1:0", token: "${TOKEN}"}
+  metrics: {listen: false}
+  log_level: debug
+inventories:${inventories}
+identity_perimeter:
+  require_location_check: false
+`;
+}
+
 describe("the agent's start-up footprint (src/cli/footprint.ts)", () => {
   it("keeps the optimising compilers off while paused and brings them back when the loop is busy for a whole window", () => {
     const out = child(`
@@ -87,21 +101,10 @@ footprint.settleAfterStart(() => {
   });
 
   it("runs in the agent as shipped: bin/vigil run collects start-up's garbage once it is quiet", async (t) => {
-    const { dir, file } = tempConfig(
-      (d) => `
-agent:
-  data_dir: ${join(d, "var")}
-  api: {listen: "127.0.0.1:0", token: "${TOKEN}"}
-  metrics: {listen: false}
-  log_level: debug
-inventories:
+    const { dir, file } = tempConfig((d) => agentConfig(d, `
   - type: static
     subjects:
-      - {id: carol, kind: user, attributes: {mfa: true, device_managed: true, country: DE}}
-identity_perimeter:
-  require_location_check: false
-`,
-    );
+      - {id: carol, kind: user, attributes: {mfa: true, device_managed: true, country: DE}}`));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const agent = await AgentProcess.start(file);
     try {
@@ -117,17 +120,8 @@ identity_perimeter:
   it("turns the compilers on before the start when an inventory is read from a file (any size)", async (t) => {
     const { dir, file } = tempConfig((d) => {
       writeFileSync(join(d, "users.json"), JSON.stringify([{ id: "carol", kind: "user", attributes: { mfa: true, device_managed: true, country: "DE" } }]));
-      return `
-agent:
-  data_dir: ${join(d, "var")}
-  api: {listen: "127.0.0.1:0", token: "${TOKEN}"}
-  metrics: {listen: false}
-  log_level: debug
-inventories:
-  - {type: file, path: ${join(d, "users.json")}}
-identity_perimeter:
-  require_location_check: false
-`;
+      return agentConfig(d, `
+  - {type: file, path: ${join(d, "users.json")}}`);
     });
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const agent = await AgentProcess.start(file);
