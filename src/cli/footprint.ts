@@ -15,6 +15,10 @@ import { runInNewContext } from "node:vm";
  *
  * Start-up also leaves garbage that V8 gives back only when its memory reducer gets round to it
  * (~100 s later on an idle agent): `settleAfterStart` collects it at the first quiet second.
+ *
+ * Both go through `v8.setFlagsFromString`, which Node documents as possibly doing nothing once V8
+ * runs: test/cli/footprint.test.ts reads V8's own optimisation status of a hot function and the
+ * heap's size, so a Node on which either stops working fails there rather than quietly here.
  */
 
 /** Node or V8 options about compiler tiers the operator set: those stay as given. */
