@@ -75,6 +75,8 @@ export class Checkpointer {
   readonly #now: () => number;
   /** When frames were first seen waiting since the last checkpoint (ms, `now`). */
   #waitingSince: number | undefined;
+  /** Checkpoints frames that have waited `maxDelayMs`, when no housekeeping round comes by then. */
+  #dueTimer: NodeJS.Timeout | undefined;
 
   /**
    * `walLimit`: a WAL file larger than this (bytes) is truncated once a checkpoint has caught up.
@@ -94,10 +96,11 @@ export class Checkpointer {
   /**
    * Checkpoints when the WAL was written since the last complete checkpoint, and holds enough to be
    * worth it: at least `minFrames` frames beyond the last checkpoint, or frames that have waited
-   * `maxDelayMs`. Smaller amounts wait: each commit is already in the WAL, so a crash of the process
-   * loses nothing, and reads find the frames in the WAL index. What waiting costs is the window in
-   * which a power loss can roll the last commits back (`synchronous = NORMAL`, src/db/sqlite.ts),
-   * at most `maxDelayMs`, as an idle agent's housekeeping rounds already allowed.
+   * `maxDelayMs` (a timer checkpoints them then if no round comes first). Smaller amounts wait: each
+   * commit is already in the WAL, so a crash of the process loses nothing, and reads find the frames
+   * in the WAL index. What waiting costs is the window in which a power loss can roll the last
+   * commits back (`synchronous = NORMAL`, src/db/sqlite.ts): up to `maxDelayMs` (plus the
+   * housekeeping round that first saw them, 5 s after work) instead of that round alone.
    *
    * The worker (a thread with its own V8 heap, ~10 MiB resident) stays while checkpoints follow
    * each other (a busy agent's every 5 s; starting one costs ~30 ms of CPU) and goes `idleMs` after
@@ -128,10 +131,13 @@ export class Checkpointer {
       if (this.#waitingSince === undefined || now - this.#waitingSince < this.#maxDelayMs) {
         // A worker still here from a checkpoint a moment ago waits its usual while for the next.
         if (this.#worker) this.#armIdle();
+        if (this.#waitingSince === undefined) this.#clearDue();
+        else this.#armDue(this.#waitingSince + this.#maxDelayMs - now);
         return { busy: false, log: pending, checkpointed: 0, truncated: false, deferred: true };
       }
     }
     this.#waitingSince = undefined;
+    this.#clearDue();
     const worker = this.#start();
     const id = ++this.#seq;
     const result = await new Promise<CheckpointResult>((resolve, reject) => {
@@ -145,6 +151,25 @@ export class Checkpointer {
     // the worker goes, rather than at the next round an idle agent's housekeeping runs minutes later.
     if (this.#settled !== undefined) this.#armIdle();
     return result;
+  }
+
+  /**
+   * Checkpoints in `ms` unless one runs before. A failure here is left to the next housekeeping
+   * round, which finds the frames still waiting (and past their delay), checkpoints them and logs
+   * a failure.
+   */
+  #armDue(ms: number): void {
+    if (this.#dueTimer) return;
+    this.#dueTimer = setTimeout(() => {
+      this.#dueTimer = undefined;
+      this.checkpoint().catch(() => undefined);
+    }, Math.max(0, ms));
+    this.#dueTimer.unref();
+  }
+
+  #clearDue(): void {
+    clearTimeout(this.#dueTimer);
+    this.#dueTimer = undefined;
   }
 
   /** Lets the worker go `idleMs` from now unless another checkpoint is asked for meanwhile. */
@@ -188,6 +213,7 @@ export class Checkpointer {
 
   /** Waits for a running checkpoint, then closes the worker's connection and ends the thread. */
   async close(): Promise<void> {
+    this.#clearDue();
     clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
     await this.#running?.catch(() => undefined);

@@ -118,6 +118,17 @@ test("a WAL holding little waits for a later checkpoint, without the worker, unt
   assert.equal(p.log, p.checkpointed);
 });
 
+test("frames left waiting are checkpointed when their delay runs out, with no housekeeping round to ask", async (t) => {
+  const { dir, store } = setup(t);
+  const checkpointer = new Checkpointer(join(dir, DATABASE_FILE), 64 * 1024 * 1024, { idleMs: 3_600_000, minFrames: 200, maxDelayMs: 300 });
+  t.after(() => checkpointer.close());
+  const file = join(dir, DATABASE_FILE);
+  await store.putResults([pushed("a", 1)]);
+  assert.equal((await checkpointer.checkpoint()).deferred, true);
+  assert.ok(pendingFrames(file)! > 0);
+  await until(() => pendingFrames(file) === 0, 5_000);
+});
+
 test("the WAL index count matches SQLite's own checkpoint counters", (t) => {
   const { dir, db } = setup(t);
   const file = join(dir, DATABASE_FILE);
