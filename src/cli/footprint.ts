@@ -29,7 +29,8 @@ let paused = false;
 /** Turns off Maglev and TurboFan until `resumeOptimizingCompilers`, unless the operator set compiler options. */
 export function pauseOptimizingCompilers(): void {
   const given = process.execArgv.concat((process.env["NODE_OPTIONS"] ?? "").split(/\s+/));
-  if (paused || given.some((o) => TIER_OPTION.test(o))) return;
+  // V8 takes its flags with underscores too (--no_maglev).
+  if (paused || given.some((o) => TIER_OPTION.test(o.replaceAll("_", "-")))) return;
   setFlagsFromString("--no-turbofan");
   setFlagsFromString("--no-maglev");
   paused = true;
@@ -67,7 +68,7 @@ const GIVE_UP_MS = 5 * 60_000;
  *   looking for the quiet second (5 minutes at most).
  * Returns a function that ends the watch (the compilers come back).
  */
-export function settleAfterStart(onCollected?: (ms: number) => void, options: { resumeAfterMs?: number } = {}): () => void {
+export function settleAfterStart(onCollected?: (outcome: { collected: boolean; ms: number }) => void, options: { resumeAfterMs?: number } = {}): () => void {
   const resumeAfterMs = options.resumeAfterMs ?? RESUME_AFTER_MS;
   let timer: NodeJS.Timeout | undefined;
   let quiet = 0;
@@ -80,11 +81,11 @@ export function settleAfterStart(onCollected?: (ms: number) => void, options: { 
       if (used >= BUSY_UTILIZATION || performance.now() - began >= resumeAfterMs) resumeOptimizingCompilers();
       quiet = used <= QUIET_UTILIZATION ? quiet + WINDOW_MS : 0;
       if (quiet >= QUIET_MS) {
-        const at = performance.now();
-        collectGarbage();
+          const at = performance.now();
+        const collected = collectGarbage();
         const ms = performance.now() - at;
         resumeOptimizingCompilers();
-        onCollected?.(ms);
+        onCollected?.({ collected, ms });
         return;
       }
       if (performance.now() - began > GIVE_UP_MS) {
@@ -104,15 +105,26 @@ export function settleAfterStart(onCollected?: (ms: number) => void, options: { 
 
 /**
  * V8's `gc()` without exposing it to the process: the flag is on only while a throwaway context is
- * made, which is where V8 installs it. Options as V8's gc extension takes them.
+ * made, which is where V8 installs it (an operator's own `--expose-gc` is used as it is). Options as
+ * V8's gc extension takes them. False when no collection could be had: the agent runs on without it.
  */
-function collectGarbage(): void {
-  setFlagsFromString("--expose-gc");
-  let gc: (options: { type: string; execution: string; flavor: string }) => void;
+function collectGarbage(): boolean {
+  type Gc = (options: { type: string; execution: string; flavor: string }) => void;
+  const own = (globalThis as { gc?: Gc }).gc;
   try {
-    gc = runInNewContext("gc") as typeof gc;
-  } finally {
-    setFlagsFromString("--no-expose-gc");
+    let gc: Gc;
+    if (typeof own === "function") gc = own;
+    else {
+      setFlagsFromString("--expose-gc");
+      try {
+        gc = runInNewContext("gc") as Gc;
+      } finally {
+        setFlagsFromString("--no-expose-gc");
+      }
+    }
+    gc({ type: "major", execution: "sync", flavor: "last-resort" });
+    return true;
+  } catch {
+    return false;
   }
-  gc({ type: "major", execution: "sync", flavor: "last-resort" });
 }

@@ -64,7 +64,9 @@ export const run: Command = async (argv) => {
   // of those the compilers come back before the start (a static inventory holds at most 1,000).
   const listed = config.raw.inventories.find((inventory) => inventory.type !== "static");
   if (listed && resumeOptimizingCompilers()) logger.debug({ inventory: listed.type }, "optimising compilers on for the start: an inventory of any size");
-  const endSettling = settleAfterStart((ms) => logger.debug({ ms: Math.round(ms) }, "start-up garbage collected"));
+  const endSettling = settleAfterStart(({ collected, ms }) =>
+    collected ? logger.debug({ ms: Math.round(ms) }, "start-up garbage collected") : logger.debug("start-up garbage left to V8: no gc() could be had"),
+  );
   started = agent.start();
   // Cluster mode waits for Redis as long as it takes: a stop asked for meanwhile ends the wait.
   let stopDuringStart = false;
