@@ -81,7 +81,7 @@ export function settleAfterStart(onCollected?: (outcome: { collected: boolean; m
       if (used >= BUSY_UTILIZATION || performance.now() - began >= resumeAfterMs) resumeOptimizingCompilers();
       quiet = used <= QUIET_UTILIZATION ? quiet + WINDOW_MS : 0;
       if (quiet >= QUIET_MS) {
-          const at = performance.now();
+        const at = performance.now();
         const collected = collectGarbage();
         const ms = performance.now() - at;
         resumeOptimizingCompilers();

@@ -49,7 +49,7 @@ parentPort.on("message", (msg) => {
 
 /** How long the worker waits for the next checkpoint after one that caught up (housekeeping asks every 5 s while the agent works). */
 const WORKER_IDLE_MS = 15_000;
-/** Frames the WAL holds beyond the last checkpoint before one is worth a worker: SQLite's own automatic checkpoint threshold. */
+/** Frames the WAL holds beyond the last checkpoint before one is worth a worker (the number SQLite's automatic checkpoint uses). */
 const MIN_FRAMES = 1_000;
 /** Frames left waiting at most this long: the database file then has them too. */
 const MAX_DELAY_MS = 5 * 60_000;
