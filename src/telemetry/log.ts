@@ -171,12 +171,8 @@ function maskKeys(value: unknown, depth: number, ancestors: object[] = []): unkn
   if (Array.isArray(value)) out = value.map((v) => maskKeys(v, depth + 1, ancestors));
   else {
     const copy: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      const masked = isSecretField(k, v) && v ? MASK : maskKeys(v, depth + 1, ancestors);
-      // An assignment to __proto__ would set the copy's prototype and the field would not be written.
-      if (k === "__proto__") setOwn(copy, k, masked);
-      else copy[k] = masked;
-    }
+    // setOwn: a field named __proto__ is written (masked), not taken as the copy's prototype.
+    for (const [k, v] of Object.entries(value)) setOwn(copy, k, isSecretField(k, v) && v ? MASK : maskKeys(v, depth + 1, ancestors));
     out = copy;
   }
   ancestors.pop();

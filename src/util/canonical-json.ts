@@ -34,10 +34,8 @@ function sortedCopy(value: unknown, key: string, ancestors: object[]): unknown {
   } else {
     const copy: Record<string, unknown> = {};
     for (const k of Object.keys(value).sort()) {
-      const v = sortedCopy((value as Record<string, unknown>)[k], k, ancestors);
-      // An assignment to __proto__ would set the copy's prototype instead of a key.
-      if (k === "__proto__") setOwn(copy, k, v);
-      else copy[k] = v;
+      // setOwn: a key named __proto__ is written as a key, not taken as the copy's prototype.
+      setOwn(copy, k, sortedCopy((value as Record<string, unknown>)[k], k, ancestors));
     }
     out = copy;
   }

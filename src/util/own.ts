@@ -7,7 +7,12 @@ export function own<T>(record: Readonly<Record<string, T>> | undefined, key: str
   return record !== undefined && Object.hasOwn(record, key) ? record[key] : undefined;
 }
 
-/** Sets `record[key]` as an own property, also when `key` is `__proto__` (which an assignment would take as the prototype). */
+/**
+ * Sets `record[key]` as an own property, also when `key` is `__proto__` (which an assignment would
+ * take as the prototype). Other keys are assigned: on a plain object that is the same own property,
+ * and the copies that call this for every key (canonical JSON, the logger's masking) stay fast.
+ */
 export function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
-  Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key === "__proto__") Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
+  else record[key] = value;
 }

@@ -29,6 +29,12 @@ test("own() and setOwn() see own properties only, __proto__ included", () => {
   setOwn(record, "__proto__", 2);
   assert.equal(own(record, "__proto__"), 2);
   assert.equal(Object.getPrototypeOf(record), Object.prototype);
+  // Every name an Object member has is written as an own, enumerable key like any other.
+  const fresh: Record<string, number> = {};
+  PROTO_NAMES.forEach((name, i) => setOwn(fresh, name, i));
+  assert.deepEqual(Object.keys(fresh), PROTO_NAMES);
+  PROTO_NAMES.forEach((name, i) => assert.equal(own(fresh, name), i, name));
+  assert.equal(Object.getPrototypeOf(fresh), Object.prototype);
 });
 
 test("Alertmanager: a severity named like an Object member is an unknown severity (fail)", () => {
