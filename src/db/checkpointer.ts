@@ -108,8 +108,7 @@ export class Checkpointer {
    * minutes and whose few writes wait, does not carry it.
    */
   checkpoint(): Promise<CheckpointResult> {
-    clearTimeout(this.#idleTimer);
-    this.#idleTimer = undefined;
+    this.#clearIdle();
     this.#running ??= this.#run().finally(() => {
       this.#running = undefined;
     });
@@ -174,12 +173,17 @@ export class Checkpointer {
 
   /** Lets the worker go `idleMs` from now unless another checkpoint is asked for meanwhile. */
   #armIdle(): void {
-    clearTimeout(this.#idleTimer);
+    this.#clearIdle();
     this.#idleTimer = setTimeout(() => {
       this.#idleTimer = undefined;
       if (!this.#running) void this.#stopWorker();
     }, this.#idleMs);
     this.#idleTimer.unref();
+  }
+
+  #clearIdle(): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
   }
 
   #start(): Worker {
@@ -214,8 +218,7 @@ export class Checkpointer {
   /** Waits for a running checkpoint, then closes the worker's connection and ends the thread. */
   async close(): Promise<void> {
     this.#clearDue();
-    clearTimeout(this.#idleTimer);
-    this.#idleTimer = undefined;
+    this.#clearIdle();
     await this.#running?.catch(() => undefined);
     await this.#stopWorker();
   }
@@ -229,6 +232,9 @@ export class Checkpointer {
     await exited;
   }
 }
+
+/** The WAL index is in the writer's native byte order. */
+const LITTLE_ENDIAN = endianness() === "LE";
 
 /**
  * Frames in the WAL that no checkpoint has copied yet, from the WAL index in `<db>-shm` (its layout
@@ -244,7 +250,7 @@ export function pendingFrames(file: string): number | undefined {
     fd = openSync(`${file}-shm`, "r");
     const head = Buffer.alloc(136);
     if (readSync(fd, head, 0, head.length, 0) < head.length) return undefined;
-    const u32 = (at: number) => (endianness() === "LE" ? head.readUInt32LE(at) : head.readUInt32BE(at));
+    const u32 = (at: number) => (LITTLE_ENDIAN ? head.readUInt32LE(at) : head.readUInt32BE(at));
     // The two header copies can differ for a moment while a writer updates them: the larger counts.
     const mxFrame = Math.max(u32(16), u32(48 + 16));
     return Math.max(0, mxFrame - u32(96));

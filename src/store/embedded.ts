@@ -269,7 +269,7 @@ export class EmbeddedStore implements StateStore {
     try {
       dropped = this.#run("record an evaluation", () =>
         transaction(this.#db, () => {
-          const dropped = this.#writeResults(results);
+          const streams = this.#writeResults(results);
           if (audit.length > 0) {
             const { entries, refs } = this.#audit.appendWithRefs(audit);
             appended = refs;
@@ -277,7 +277,7 @@ export class EmbeddedStore implements StateStore {
             this.#recordHead({ seq: last.seq, hash: last.hash }, refs);
           }
           this.#writeStates(states);
-          return dropped;
+          return streams;
         }),
       );
     } catch (err) {

@@ -60,19 +60,19 @@ export function wellFormedSubjects(doc: unknown): Subject[] | undefined {
     if (!plainObject(e)) return undefined;
     for (const k in e) if (!FIELDS.has(k)) return undefined;
     const { id, kind, identity, attributes, labels } = e;
-    const k = KINDS.get(kind);
-    if (typeof id !== "string" || id.length === 0 || k === undefined) return undefined;
+    const known = KINDS.get(kind);
+    if (typeof id !== "string" || id.length === 0 || known === undefined) return undefined;
     if (identity !== undefined && typeof identity !== "string") return undefined;
     if (attributes !== undefined && !plainObject(attributes)) return undefined;
     if (labels !== undefined) {
       if (!plainObject(labels)) return undefined;
-      for (const k in labels) if (typeof labels[k] !== "string") return undefined;
+      for (const label in labels) if (typeof labels[label] !== "string") return undefined;
     }
     // A new object rather than the parsed one: it holds its five fields in less memory than
     // JSON.parse's (about 190 against 380 bytes a subject with the kind shared, measured).
     out[i] = {
       id,
-      kind: k,
+      kind: known,
       ...(identity === undefined ? {} : { identity }),
       attributes: (attributes ?? NONE) as Record<string, unknown>,
       labels: (labels ?? NONE) as Record<string, string>,
