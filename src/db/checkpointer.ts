@@ -1,4 +1,5 @@
-import { Worker } from "node:worker_threads";
+import { createRequire } from "node:module";
+import type { Worker } from "node:worker_threads";
 import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { endianness } from "node:os";
 import { VigilError } from "../errors.ts";
@@ -188,6 +189,8 @@ export class Checkpointer {
 
   #start(): Worker {
     if (this.#worker) return this.#worker;
+    // Loaded on the first checkpoint: an idle agent may never need the thread (worker_threads costs ~2 ms at start).
+    const { Worker } = createRequire(import.meta.url)("node:worker_threads") as typeof import("node:worker_threads");
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file: this.#file } });
     worker.unref();
     worker.on("message", (msg: { id: number; ok: boolean; error?: string } & CheckpointResult) => {

@@ -4,7 +4,7 @@
  * database alike) cannot reach the copies there, and `vigil audit verify --checkpoints` compares
  * them with the log.
  */
-import { createSocket } from "node:dgram";
+import { createRequire } from "node:module";
 import { hostname } from "node:os";
 import { isIPv6 } from "node:net";
 import type { HttpClient } from "../net/http.ts";
@@ -90,6 +90,8 @@ function sendSyslog(target: string, checkpoint: AuditCheckpoint): Promise<void> 
   const port = Number(target.slice(at + 1));
   const message = Buffer.from(`<${SYSLOG_PRI}>1 ${checkpoint.ts} ${hostname()} vigil ${process.pid} audit_checkpoint - ${JSON.stringify(checkpoint)}`, "utf8");
   return new Promise((resolve, reject) => {
+    // node:dgram only when a syslog target is configured.
+    const { createSocket } = createRequire(import.meta.url)("node:dgram") as typeof import("node:dgram");
     const socket = createSocket(isIPv6(host) ? "udp6" : "udp4");
     socket.once("error", (err) => {
       socket.close();

@@ -91,8 +91,9 @@ export function defineCheck<C>(f: CheckFactory<C>): AnyCheckFactory {
     description: f.description,
     reasons: f.reasons,
     configure: (raw) => {
-      // Parsed once: create() and pulls() see the same config.
-      const parsed = f.configSchema.safeParse(raw);
+      // Parsed once: create() and pulls() see the same config. Once per load, so without zod's JIT
+      // (compiling the object schemas to code costs more than a single parse saves).
+      const parsed = f.configSchema.safeParse(raw, { jitless: true });
       if (!parsed.success) return { success: false, error: parsed.error };
       const config = parsed.data;
       return { success: true, config, create: (ctx: PluginContext) => f.create(config, ctx), ...(pulls ? { pull: pulls(config) } : {}) };

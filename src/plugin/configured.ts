@@ -15,9 +15,9 @@ export type Configured<Ctx, T> =
     }
   | { readonly success: false; readonly error: z.ZodError };
 
-/** Parses `raw` with `schema` and, when it validates, binds `create` to the result. */
+/** Parses `raw` with `schema` (once per load: without zod's JIT) and, when it validates, binds `create` to the result. */
 export function configure<C, Ctx, T>(schema: z.ZodType<C>, create: (config: C, ctx: Ctx) => T, raw: unknown): Configured<Ctx, T> {
-  const parsed = schema.safeParse(raw);
+  const parsed = schema.safeParse(raw, { jitless: true });
   if (!parsed.success) return { success: false, error: parsed.error };
   const config = parsed.data;
   return { success: true, config, create: (ctx) => create(config, ctx) };
