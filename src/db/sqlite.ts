@@ -46,9 +46,10 @@ export function openDatabase(dataDir: string, options: { busyTimeoutMs?: number;
 
 /**
  * Creates the tables of one component (`ddl` must be idempotent: `CREATE … IF NOT EXISTS`) and records
- * its schema version. Refuses a database written by a newer schema version.
+ * its schema version. Refuses a database written by a newer schema version. `migrate(from)` runs, in
+ * the same transaction and after `ddl`, when the component's tables were written by an older version.
  */
-export function ensureSchema(db: DatabaseSync, component: string, version: number, ddl: string): void {
+export function ensureSchema(db: DatabaseSync, component: string, version: number, ddl: string, migrate?: (from: number) => void): void {
   try {
     transaction(db, () => {
       db.exec("CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID");
@@ -59,6 +60,7 @@ export function ensureSchema(db: DatabaseSync, component: string, version: numbe
         });
       }
       db.exec(ddl);
+      if (row && row.version < version) migrate?.(row.version);
       if (!row || row.version !== version) {
         db.prepare("INSERT INTO schema_version (component, version) VALUES (?, ?) ON CONFLICT(component) DO UPDATE SET version = excluded.version").run(component, version);
       }

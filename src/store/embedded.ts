@@ -10,17 +10,25 @@ import type { AuditEntry, AuditEvent, AuditQuery, DecidedGeneration, DesiredEnfo
 import { EnforcementTable } from "./embedded-enforcement.ts";
 import type { KeyValueEntry } from "../plugin/state.ts";
 import { BatchInsert, ensureSchema, storeError, transaction } from "../db/sqlite.ts";
+import { setOwn } from "../util/own.ts";
 
 const GENESIS = "0".repeat(64);
 
 /** File name of the audit log inside the data directory. */
 export const AUDIT_FILE = "audit.jsonl";
 
-const SCHEMA_VERSION = 1;
+/** 2: pulled results moved from `results` into `pull_results`, one row per subject. */
+const SCHEMA_VERSION = 2;
 
 /**
  * The JSON in `data` is the source of truth; the other columns exist for lookups only. The partial index
  * holds just the rows whose decision has not been handed to enforcement, so `unenforced()` reads only those.
+ *
+ * A subject's pulled results (source `pull`, one per check) share one row of `pull_results`, its
+ * `data` an object of check name → result: an evaluation writes one row per subject instead of one
+ * per check (a 100,000-subject pass with four checks: 100,000 rows instead of 400,000, most of the
+ * pass's database time; BENCHMARKS.md section 21). Pushed results, one per (subject, check, stream),
+ * stay in `results`.
  */
 const DDL = `
 CREATE TABLE IF NOT EXISTS states (
@@ -42,6 +50,10 @@ CREATE TABLE IF NOT EXISTS results (
   observed_at INTEGER NOT NULL,
   data TEXT NOT NULL,
   PRIMARY KEY (subject, "check", source)
+);
+CREATE TABLE IF NOT EXISTS pull_results (
+  subject TEXT PRIMARY KEY,
+  data TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (
   key TEXT PRIMARY KEY,
@@ -118,8 +130,10 @@ export class EmbeddedStore implements StateStore {
   #indexAudit: BatchInsert | undefined;
   /** Index rows of lines written whose head write failed; written with the next head. */
   #unindexed: AuditLineRef[] = [];
-  /** Where the pruning sweep of the results table goes on from (a rowid). */
+  /** Where the pruning sweeps of the results and pull_results tables go on from (rowids). */
   #pruneCursor = 0;
+  #prunePullCursor = 0;
+  #putPulled: BatchInsert | undefined;
   readonly #enforcement: EnforcementTable;
 
   readonly #maxStreams: number | undefined;
@@ -140,7 +154,14 @@ export class EmbeddedStore implements StateStore {
     this.#onStreamsDropped = options.onStreamsDropped;
     this.#dataDir = dataDir;
     this.#audit = new AuditLog(join(dataDir, AUDIT_FILE), { clock: options.clock ?? systemClock, ...(options.key ? { key: options.key } : {}) });
-    ensureSchema(db, "store", SCHEMA_VERSION, DDL);
+    ensureSchema(db, "store", SCHEMA_VERSION, DDL, (from) => {
+      // Version 1 kept pulled results one row per check: each subject's become one row.
+      if (from < 2) {
+        db.exec(`INSERT INTO pull_results (subject, data)
+          SELECT subject, json_group_object("check", json(data)) FROM results WHERE source = 'pull' GROUP BY subject`);
+        db.exec("DELETE FROM results WHERE source = 'pull'");
+      }
+    });
     ensureSchema(db, "audit_index", 1, AUDIT_INDEX_DDL);
     this.#enforcement = new EnforcementTable(db);
     ensureSchema(db, "plugin_values", 1, PLUGIN_VALUES_DDL);
@@ -290,14 +311,70 @@ export class EmbeddedStore implements StateStore {
   /** Inserts the results that are newer than the stored ones; the caller holds the transaction. Returns the pushed streams dropped by check. */
   #writeResults(results: readonly CheckResult[]): Map<string, number> {
     if (results.length === 0) return new Map();
+    const pulled: CheckResult[] = [];
+    const other: CheckResult[] = [];
+    for (const r of results) (resultSlot(r) === "pull" ? pulled : other).push(r);
+    this.#writePulled(pulled);
+    if (other.length === 0) return new Map();
     this.#putResults ??= new BatchInsert(this.#db, {
       head: `INSERT INTO results (subject, "check", source, observed_at, data)`,
       row: "(?, ?, ?, ?, ?)",
       tail: `ON CONFLICT (subject, "check", source) DO UPDATE SET observed_at = excluded.observed_at, data = excluded.data
          WHERE excluded.observed_at >= results.observed_at`,
     });
-    this.#putResults.run(results.map((r) => [r.subject, r.check, resultSlot(r), r.observed_at, JSON.stringify(r)]));
-    return this.#capStreams(results);
+    this.#putResults.run(other.map((r) => [r.subject, r.check, resultSlot(r), r.observed_at, JSON.stringify(r)]));
+    return this.#capStreams(other);
+  }
+
+  /**
+   * Merges pulled results into their subjects' rows, each check's newest kept (a result no older than
+   * the stored one replaces it, as in `results`); the caller holds the transaction.
+   */
+  #writePulled(pulled: readonly CheckResult[]): void {
+    if (pulled.length === 0) return;
+    const incoming = new Map<string, Map<string, CheckResult>>();
+    for (const r of pulled) {
+      let checks = incoming.get(r.subject);
+      if (!checks) incoming.set(r.subject, (checks = new Map()));
+      const had = checks.get(r.check);
+      if (!had || r.observed_at >= had.observed_at) checks.set(r.check, r);
+    }
+    const stored = this.#readPulled([...incoming.keys()]);
+    const rows: [string, string][] = [];
+    for (const [subject, checks] of incoming) {
+      const row = stored.get(subject);
+      if (!row) {
+        const data: Record<string, CheckResult> = {};
+        for (const [check, r] of checks) setOwn(data, check, r);
+        rows.push([subject, JSON.stringify(data)]);
+        continue;
+      }
+      let changed = false;
+      for (const [check, r] of checks) {
+        const had = Object.hasOwn(row, check) ? row[check] : undefined;
+        if (had && r.observed_at < had.observed_at) continue;
+        setOwn(row, check, r);
+        changed = true;
+      }
+      if (changed) rows.push([subject, JSON.stringify(row)]);
+    }
+    this.#putPulled ??= new BatchInsert(this.#db, {
+      head: "INSERT INTO pull_results (subject, data)",
+      row: "(?, ?)",
+      tail: "ON CONFLICT (subject) DO UPDATE SET data = excluded.data",
+    });
+    this.#putPulled.run(rows);
+  }
+
+  /** The stored pull_results rows of these subjects (those that have one), parsed. */
+  #readPulled(subjects: readonly string[]): Map<string, Record<string, CheckResult>> {
+    const out = new Map<string, Record<string, CheckResult>>();
+    for (let i = 0; i < subjects.length; i += IN_CHUNK) {
+      const chunk = subjects.slice(i, i + IN_CHUNK);
+      const rows = this.#stmt(`SELECT subject, data FROM pull_results WHERE subject IN (${marks(chunk.length)})`).all(...chunk) as { subject: string; data: string }[];
+      for (const row of rows) out.set(row.subject, JSON.parse(row.data) as Record<string, CheckResult>);
+    }
+    return out;
   }
 
   #streamsDropped(dropped: ReadonlyMap<string, number>): void {
@@ -324,24 +401,57 @@ export class EmbeddedStore implements StateStore {
   }
 
   /**
-   * Looks at the next `limit` results (by rowid, wrapping around) and removes those that expired
-   * before `before`; returns how many. A sweep in slices rather than an index on expiry: an index
-   * would cost every result write, and pruning days-old rows can take its time.
+   * Looks at the next `limit` pushed results (by rowid, wrapping around) and removes those that
+   * expired before `before`; when that slice reaches the end of the table, goes on through the
+   * subjects' pulled results with what is left of `limit`. Returns how many results it removed, at
+   * most `limit`. A sweep in slices rather than an index on expiry: an index would cost every result
+   * write, and pruning days-old rows can take its time.
    */
   async pruneResults(before: number, limit = 2_000): Promise<number> {
-    return this.#run("prune check results", () => {
-      const slice = this.#stmt("SELECT max(rowid) AS last, count(*) AS n FROM (SELECT rowid FROM results WHERE rowid > ? ORDER BY rowid LIMIT ?)").get(this.#pruneCursor, limit) as {
-        last: number | null;
-        n: number;
-      };
-      const from = this.#pruneCursor;
-      // At the end of the table: start over from the beginning at the next round.
-      this.#pruneCursor = slice.last === null || slice.n < limit ? 0 : slice.last;
-      if (slice.last === null) return 0;
-      return Number(
-        this.#stmt(`DELETE FROM results WHERE rowid > ? AND rowid <= ? AND json_extract(data, '$.expires_at') < ?`).run(from, slice.last, before).changes,
-      );
-    });
+    return this.#run("prune check results", () =>
+      transaction(this.#db, () => {
+        const slice = this.#stmt("SELECT max(rowid) AS last, count(*) AS n FROM (SELECT rowid FROM results WHERE rowid > ? ORDER BY rowid LIMIT ?)").get(this.#pruneCursor, limit) as {
+          last: number | null;
+          n: number;
+        };
+        const from = this.#pruneCursor;
+        // At the end of the table: start over from the beginning at the next round.
+        this.#pruneCursor = slice.last === null || slice.n < limit ? 0 : slice.last;
+        const removed =
+          slice.last === null ? 0 : Number(this.#stmt(`DELETE FROM results WHERE rowid > ? AND rowid <= ? AND json_extract(data, '$.expires_at') < ?`).run(from, slice.last, before).changes);
+        if (this.#pruneCursor !== 0 || removed >= limit) return removed;
+        return removed + this.#prunePulled(before, limit - removed);
+      }),
+    );
+  }
+
+  /** The pulled-results part of `pruneResults`: removes at most `budget` expired results; the caller holds the transaction. */
+  #prunePulled(before: number, budget: number): number {
+    const rows = this.#stmt("SELECT rowid AS id, data FROM pull_results WHERE rowid > ? ORDER BY rowid LIMIT ?").all(this.#prunePullCursor, budget) as { id: number; data: string }[];
+    let removed = 0;
+    let cursor = this.#prunePullCursor;
+    let done = true;
+    for (const row of rows) {
+      const data = JSON.parse(row.data) as Record<string, CheckResult>;
+      const checks = Object.keys(data);
+      const expired = checks.filter((check) => data[check]!.expires_at < before);
+      // More than the budget has room for: the rest of this row waits for the next round.
+      const taken = expired.slice(0, budget - removed);
+      removed += taken.length;
+      if (taken.length === checks.length) this.#stmt("DELETE FROM pull_results WHERE rowid = ?").run(row.id);
+      else if (taken.length > 0) {
+        for (const check of taken) delete data[check];
+        this.#stmt("UPDATE pull_results SET data = ? WHERE rowid = ?").run(JSON.stringify(data), row.id);
+      }
+      if (taken.length < expired.length) {
+        done = false;
+        break;
+      }
+      cursor = row.id;
+    }
+    // Every row up to the end of the table looked at: start over from the beginning at the next round.
+    this.#prunePullCursor = done && rows.length < budget ? 0 : cursor;
+    return removed;
   }
 
   async pruneEnforcement(limit = 2_000): Promise<number> {
@@ -362,6 +472,7 @@ export class EmbeddedStore implements StateStore {
           const chunk = subjects.slice(i, i + IN_CHUNK);
           this.#stmt(`DELETE FROM states WHERE subject IN (${marks(chunk.length)})`).run(...chunk);
           this.#stmt(`DELETE FROM results WHERE subject IN (${marks(chunk.length)})`).run(...chunk);
+          this.#stmt(`DELETE FROM pull_results WHERE subject IN (${marks(chunk.length)})`).run(...chunk);
           this.#stmt(`DELETE FROM plugin_values WHERE subject IN (${marks(chunk.length)})`).run(...chunk);
         }
       }),
@@ -380,14 +491,18 @@ export class EmbeddedStore implements StateStore {
         const cs = checkList.slice(c, c + checkChunk);
         for (let s = 0; s < subjectList.length; s += subjectChunk) {
           const ss = subjectList.slice(s, s + subjectChunk);
-          const rows = this.#stmt(
-            `SELECT data FROM results WHERE subject IN (${marks(ss.length)}) AND "check" IN (${marks(cs.length)}) ORDER BY subject, "check", source`,
-          ).all(...ss, ...cs) as { data: string }[];
+          const rows = this.#stmt(`SELECT data FROM results WHERE subject IN (${marks(ss.length)}) AND "check" IN (${marks(cs.length)})`).all(...ss, ...cs) as {
+            data: string;
+          }[];
           for (const row of rows) out.push(JSON.parse(row.data) as CheckResult);
         }
       }
+      for (const row of this.#readPulled(subjectList).values()) {
+        for (const check of checkList) if (Object.hasOwn(row, check)) out.push(row[check]!);
+      }
     });
-    return out;
+    // As the table's key orders them: by subject, check, then source (`pull` before `push…`).
+    return out.sort((a, b) => compare(a.subject, b.subject) || compare(a.check, b.check) || compare(resultSlot(a), resultSlot(b)));
   }
 
   // --- KeyValueStore: what plugins keep across restarts -------------------------------------
@@ -640,6 +755,11 @@ export class EmbeddedStore implements StateStore {
       throw storeError(`cannot ${what}`, err);
     }
   }
+}
+
+/** Orders strings by UTF-16 code unit, for sorting results in memory. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function marks(n: number): string {

@@ -176,6 +176,23 @@ export function stateStoreContract(backend: StoreBackend): void {
       assert.deepEqual((await store.getResults(["u001"], ["anomaly_detection"])).map((r) => r.stream), ["fresh"]);
     });
 
+    test("pulled results are pruned by check, a bounded number at a time, and fresh ones stay", async (t) => {
+      const { store } = await started(t);
+      // Thirty subjects with an expired mfa result; a and b also have a device result, fresh for a.
+      await store.putResults(Array.from({ length: 30 }, (_, k) => result(`s${String(k).padStart(2, "0")}`, "mfa", 1_000, { expires_at: 2_000 })));
+      await store.putResults([result("s00", "device", 9_000, { expires_at: 100_000 }), result("s01", "device", 1_000, { expires_at: 2_000 })]);
+      const pruned = [await store.pruneResults(50_000, 20), await store.pruneResults(50_000, 20), await store.pruneResults(50_000, 20)];
+      assert.ok(pruned.every((n) => n <= 20), `at most the limit each time: ${pruned.join(", ")}`);
+      assert.equal(pruned.reduce((a, b) => a + b, 0), 31, "every expired one, once");
+      assert.equal(await store.pruneResults(50_000, 20), 0, "nothing more");
+      const left = await store.getResults(Array.from({ length: 30 }, (_, k) => `s${String(k).padStart(2, "0")}`), ["mfa", "device"]);
+      assert.deepEqual(left.map((r) => [r.subject, r.check]), [["s00", "device"]]);
+      // One subject's expired results beyond the limit: the limit holds, the rest go next time.
+      await store.putResults(["a", "b", "c", "d"].map((c) => result("z", c, 1_000, { expires_at: 2_000 })));
+      assert.deepEqual([await store.pruneResults(50_000, 3), await store.pruneResults(50_000, 3), await store.pruneResults(50_000, 3)], [3, 1, 0]);
+      assert.deepEqual(await store.getResults(["z"], ["a", "b", "c", "d"]), []);
+    });
+
     test("forgetting subjects removes their states and results, and only theirs", async (t) => {
       const { store } = await started(t);
       await store.putStates([state("p", "a", { access: "deny" }), state("p", "b"), state("q", "a", { access: "read_only" })]);

@@ -11,9 +11,9 @@ import type { DatabaseSync } from "node:sqlite";
 import { VigilError } from "../../src/errors.ts";
 import { verifyAudit, verifyAuditFile } from "../../src/store/audit.ts";
 import { AUDIT_FILE, EmbeddedStore, auditHead } from "../../src/store/embedded.ts";
-import { openDatabase } from "../../src/db/sqlite.ts";
+import { ensureSchema, openDatabase } from "../../src/db/sqlite.ts";
 import { FakeClock } from "../../src/util/clock.ts";
-import { stateStoreContract, type StoreBackend } from "./contract.ts";
+import { result, stateStoreContract, type StoreBackend } from "./contract.ts";
 
 const embedded: StoreBackend = {
   name: "embedded",
@@ -101,3 +101,69 @@ test("a truncated audit log is refused on start instead of being continued", asy
   assert.match(verdict.problems[0]?.problem ?? "", /truncated/);
 });
 
+
+test("a subject's pulled results share one row; pushed ones keep a row each", async (t) => {
+  const { db, store } = setup(t);
+  await store.start();
+  const checks = ["mfa", "managed_device", "location", "session_age"];
+  await store.putResults(["a", "b"].flatMap((s) => checks.map((c) => result(s, c, 1_000))));
+  await store.putResults([result("a", "anomaly_detection", 1_000, { source: "push", stream: "s1" }), result("a", "anomaly_detection", 1_000, { source: "push", stream: "s2" })]);
+  const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
+  assert.equal(count("SELECT count(*) AS n FROM pull_results"), 2);
+  assert.equal(count("SELECT count(*) AS n FROM results"), 2);
+  // A later result of one check replaces that check's only; an older one changes nothing.
+  await store.putResults([result("a", "mfa", 2_000, { status: "fail" }), result("a", "location", 500, { status: "fail" })]);
+  const got = await store.getResults(["a"], [...checks, "anomaly_detection"]);
+  assert.deepEqual(
+    got.map((r) => [r.check, r.source ?? "pull", r.status, r.observed_at]),
+    [
+      ["anomaly_detection", "push", "pass", 1_000],
+      ["anomaly_detection", "push", "pass", 1_000],
+      ["location", "pull", "pass", 1_000],
+      ["managed_device", "pull", "pass", 1_000],
+      ["mfa", "pull", "fail", 2_000],
+      ["session_age", "pull", "pass", 1_000],
+    ],
+  );
+  // A check named like an Object member is a key like any other.
+  await store.putResults([result("b", "__proto__", 1_000), result("b", "constructor", 1_000, { status: "fail" })]);
+  assert.deepEqual(
+    (await store.getResults(["b"], ["__proto__", "constructor", "toString"])).map((r) => [r.check, r.status]),
+    [
+      ["__proto__", "pass"],
+      ["constructor", "fail"],
+    ],
+  );
+});
+
+test("a database of schema version 1 (pulled results one row per check) is migrated when opened", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "vigil-store-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const old = openDatabase(dir);
+  old.exec(`CREATE TABLE results (subject TEXT NOT NULL, "check" TEXT NOT NULL, source TEXT NOT NULL, observed_at INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (subject, "check", source));
+    INSERT INTO schema_version (component, version) VALUES ('store', 1);`);
+  const rows = [result("a", "mfa", 1_000), result("a", "location", 1_000, { status: "fail", evidence: { country: "XX" } }), result("b", "mfa", 1_000), result("a", "anomaly_detection", 1_000, { source: "push", stream: "s1" })];
+  const insert = old.prepare(`INSERT INTO results (subject, "check", source, observed_at, data) VALUES (?, ?, ?, ?, ?)`);
+  for (const r of rows) insert.run(r.subject, r.check, r.source === "push" ? `push:${r.stream}` : "pull", r.observed_at, JSON.stringify(r));
+  old.close();
+
+  const { db, store } = setup(t, dir);
+  await store.start();
+  const version = db.prepare("SELECT version FROM schema_version WHERE component = 'store'").get() as { version: number };
+  assert.equal(version.version, 2);
+  assert.equal((db.prepare("SELECT count(*) AS n FROM results WHERE source = 'pull'").get() as { n: number }).n, 0, "no pulled result left in the old layout");
+  const got = await store.getResults(["a", "b"], ["mfa", "location", "anomaly_detection"]);
+  assert.deepEqual(
+    got,
+    [rows[3], rows[1], rows[0], rows[2]].map((r) => r!),
+    "every result as it was written",
+  );
+  // An older vigil refuses the migrated database instead of missing its pulled results.
+  db.close();
+  const again = openDatabase(dir);
+  t.after(() => again.close());
+  assert.throws(
+    () => ensureSchema(again, "store", 1, "SELECT 1"),
+    (err: unknown) => err instanceof VigilError && /schema version 2, newer than this vigil supports \(1\)/.test(err.message),
+  );
+});
