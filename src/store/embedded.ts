@@ -502,7 +502,16 @@ export class EmbeddedStore implements StateStore {
       }
     });
     // As the table's key orders them: by subject, check, then source (`pull` before `push…`).
-    return out.sort((a, b) => compare(a.subject, b.subject) || compare(a.check, b.check) || compare(resultSlot(a), resultSlot(b)));
+    out.sort((a, b) => compare(a.subject, b.subject) || compare(a.check, b.check) || compare(resultSlot(a), resultSlot(b)));
+    // One result per (subject, check, source), the newest: a vigil of schema version 1 still running
+    // while a newer one migrated the database (a one-shot command after an upgrade, before the
+    // restart) goes on writing pulled results into `results`.
+    return out.filter((r, i) => {
+      const next = out[i + 1];
+      if (!next || next.subject !== r.subject || next.check !== r.check || resultSlot(next) !== resultSlot(r)) return true;
+      if (r.observed_at > next.observed_at) out[i + 1] = r;
+      return false;
+    });
   }
 
   // --- KeyValueStore: what plugins keep across restarts -------------------------------------

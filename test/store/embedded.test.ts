@@ -158,6 +158,18 @@ test("a database of schema version 1 (pulled results one row per check) is migra
     [rows[3], rows[1], rows[0], rows[2]].map((r) => r!),
     "every result as it was written",
   );
+  // A vigil of version 1 still running after the migration (a newer one-shot command migrated the
+  // database under it) writes pulled results into `results`: read back, the newest per check counts.
+  const stray = db.prepare(`INSERT INTO results (subject, "check", source, observed_at, data) VALUES (?, ?, 'pull', ?, ?)`);
+  stray.run("a", "mfa", 5_000, JSON.stringify(result("a", "mfa", 5_000, { status: "fail" })));
+  stray.run("b", "mfa", 500, JSON.stringify(result("b", "mfa", 500, { status: "fail" })));
+  assert.deepEqual(
+    (await store.getResults(["a", "b"], ["mfa"])).map((r) => [r.subject, r.status, r.observed_at]),
+    [
+      ["a", "fail", 5_000],
+      ["b", "pass", 1_000],
+    ],
+  );
   // An older vigil refuses the migrated database instead of missing its pulled results.
   db.close();
   const again = openDatabase(dir);
