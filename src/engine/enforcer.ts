@@ -245,8 +245,7 @@ export class Enforcer {
    * exemption lifted (runs at start and after each reload).
    */
   async reconcile(): Promise<void> {
-    const states = (await this.#store.listStates()).filter((s) => s.decision.access !== s.enforced_access);
-    await this.#locked(states, { reconcile: true });
+    await this.#locked(await this.#store.unsettled(), { reconcile: true });
   }
 
   /** Enforces states under their locks, re-reading each first: the copy in hand may be stale by then. */

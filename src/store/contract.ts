@@ -50,6 +50,11 @@ export interface StateStore extends Lifecycle, KeyValueStore {
   putStates(states: readonly StoredState[]): Promise<void>;
   /** States whose latest generation has not been handed to enforcement. */
   unenforced(): Promise<StoredState[]>;
+  /**
+   * States whose access differs from the access enforcement last carried out (`enforced_access`),
+   * for reconciling after start and reload; ordered like `listStates`.
+   */
+  unsettled(): Promise<StoredState[]>;
   markEnforced(policy: string, subject: string, generation: number, access: AccessLevel): Promise<void>;
   /** Subjects per policy and access level, for the `vigil_subjects` gauge. */
   countByAccess(): Promise<Record<string, Record<string, number>>>;

@@ -104,6 +104,8 @@ CREATE INDEX IF NOT EXISTS plugin_values_by_age ON plugin_values (space, updated
 
 /** Largest IN list in one statement. */
 const IN_CHUNK = 500;
+/** Most pulled rows kept between an evaluation's read and its write (a few batches' worth). */
+const PULLED_READ_MAX = 4_096;
 /** Prepared statements kept per store. */
 const STATEMENT_CACHE = 256;
 
@@ -134,6 +136,14 @@ export class EmbeddedStore implements StateStore {
   #pruneCursor = 0;
   #prunePullCursor = 0;
   #putPulled: BatchInsert | undefined;
+  /**
+   * Pulled rows as `getResults` last read them (null: the subject had none), until the next write of
+   * the subject's row, which uses and drops its entry: an evaluation reads its batch's rows, runs its
+   * checks, then merges their results into the same rows, which need not be read and parsed twice.
+   * Every write path drops the entries it touches, and this store is its database's only writer
+   * (the data-dir lock), so an entry is the row as stored. Bounded: cleared past `PULLED_READ_MAX`.
+   */
+  readonly #pulledRead = new Map<string, Record<string, CheckResult> | null>();
   readonly #enforcement: EnforcementTable;
 
   readonly #maxStreams: number | undefined;
@@ -240,6 +250,14 @@ export class EmbeddedStore implements StateStore {
     this.#putStates.run(states.map((s) => [s.decision.policy, s.decision.subject, s.decision.access, s.decision.generation, s.enforced_generation, JSON.stringify(s)]));
   }
 
+  /** Compared inside SQLite: on a restart or reload of 100,000 states, parsing every state here would take a second. */
+  async unsettled(): Promise<StoredState[]> {
+    const rows = this.#run("list unsettled states", () =>
+      this.#stmt("SELECT data FROM states WHERE access <> json_extract(data, '$.enforced_access') ORDER BY policy, subject").all(),
+    ) as { data: string }[];
+    return rows.map((row) => JSON.parse(row.data) as StoredState);
+  }
+
   async unenforced(): Promise<StoredState[]> {
     const rows = this.#run("list unenforced states", () =>
       this.#stmt("SELECT data FROM states INDEXED BY states_unenforced WHERE enforced_generation < generation ORDER BY policy, subject").all(),
@@ -339,7 +357,15 @@ export class EmbeddedStore implements StateStore {
       const had = checks.get(r.check);
       if (!had || r.observed_at >= had.observed_at) checks.set(r.check, r);
     }
-    const stored = this.#readPulled([...incoming.keys()]);
+    const stored = new Map<string, Record<string, CheckResult>>();
+    const unread: string[] = [];
+    for (const subject of incoming.keys()) {
+      const known = this.#pulledRead.get(subject);
+      if (known === undefined) unread.push(subject);
+      else if (known !== null) stored.set(subject, known);
+      this.#pulledRead.delete(subject);
+    }
+    for (const [subject, row] of this.#readPulled(unread)) stored.set(subject, row);
     const rows: [string, string][] = [];
     for (const [subject, checks] of incoming) {
       const row = stored.get(subject);
@@ -366,13 +392,17 @@ export class EmbeddedStore implements StateStore {
     this.#putPulled.run(rows);
   }
 
-  /** The stored pull_results rows of these subjects (those that have one), parsed. */
-  #readPulled(subjects: readonly string[]): Map<string, Record<string, CheckResult>> {
+  /** The stored pull_results rows of these subjects (those that have one), parsed; `remember` keeps them for the next write (`#pulledRead`). */
+  #readPulled(subjects: readonly string[], remember = false): Map<string, Record<string, CheckResult>> {
     const out = new Map<string, Record<string, CheckResult>>();
     for (let i = 0; i < subjects.length; i += IN_CHUNK) {
       const chunk = subjects.slice(i, i + IN_CHUNK);
       const rows = this.#stmt(`SELECT subject, data FROM pull_results WHERE subject IN (${marks(chunk.length)})`).all(...chunk) as { subject: string; data: string }[];
       for (const row of rows) out.set(row.subject, JSON.parse(row.data) as Record<string, CheckResult>);
+    }
+    if (remember) {
+      if (this.#pulledRead.size + subjects.length > PULLED_READ_MAX) this.#pulledRead.clear();
+      for (const subject of subjects) this.#pulledRead.set(subject, out.get(subject) ?? null);
     }
     return out;
   }
@@ -427,7 +457,11 @@ export class EmbeddedStore implements StateStore {
 
   /** The pulled-results part of `pruneResults`: removes at most `budget` expired results; the caller holds the transaction. */
   #prunePulled(before: number, budget: number): number {
-    const rows = this.#stmt("SELECT rowid AS id, data FROM pull_results WHERE rowid > ? ORDER BY rowid LIMIT ?").all(this.#prunePullCursor, budget) as { id: number; data: string }[];
+    const rows = this.#stmt("SELECT rowid AS id, subject, data FROM pull_results WHERE rowid > ? ORDER BY rowid LIMIT ?").all(this.#prunePullCursor, budget) as {
+      id: number;
+      subject: string;
+      data: string;
+    }[];
     let removed = 0;
     let cursor = this.#prunePullCursor;
     let done = true;
@@ -438,6 +472,7 @@ export class EmbeddedStore implements StateStore {
       // More than the budget has room for: the rest of this row waits for the next round.
       const taken = expired.slice(0, budget - removed);
       removed += taken.length;
+      if (taken.length > 0) this.#pulledRead.delete(row.subject);
       if (taken.length === checks.length) this.#stmt("DELETE FROM pull_results WHERE rowid = ?").run(row.id);
       else if (taken.length > 0) {
         for (const check of taken) delete data[check];
@@ -473,6 +508,7 @@ export class EmbeddedStore implements StateStore {
           this.#stmt(`DELETE FROM states WHERE subject IN (${marks(chunk.length)})`).run(...chunk);
           this.#stmt(`DELETE FROM results WHERE subject IN (${marks(chunk.length)})`).run(...chunk);
           this.#stmt(`DELETE FROM pull_results WHERE subject IN (${marks(chunk.length)})`).run(...chunk);
+          for (const subject of chunk) this.#pulledRead.delete(subject);
           this.#stmt(`DELETE FROM plugin_values WHERE subject IN (${marks(chunk.length)})`).run(...chunk);
         }
       }),
@@ -497,7 +533,7 @@ export class EmbeddedStore implements StateStore {
           for (const row of rows) out.push(JSON.parse(row.data) as CheckResult);
         }
       }
-      for (const row of this.#readPulled(subjectList).values()) {
+      for (const row of this.#readPulled(subjectList, true).values()) {
         for (const check of checkList) if (Object.hasOwn(row, check)) out.push(row[check]!);
       }
     });

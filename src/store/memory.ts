@@ -48,6 +48,10 @@ export class MemoryStore implements StateStore {
     return [...this.#states.values()].filter((s) => s.enforced_generation < s.decision.generation);
   }
 
+  async unsettled(): Promise<StoredState[]> {
+    return (await this.listStates()).filter((s) => s.decision.access !== s.enforced_access);
+  }
+
   async markEnforced(policy: string, subject: string, generation: number, access: AccessLevel): Promise<void> {
     const key = `${policy}\u0000${subject}`;
     const s = this.#states.get(key);

@@ -377,6 +377,10 @@ export class RedisStore implements StateStore {
     return out;
   }
 
+  async unsettled(): Promise<StoredState[]> {
+    return (await this.listStates()).filter((s) => s.decision.access !== s.enforced_access);
+  }
+
   async listStates(filter: { policy?: string; subject?: string } = {}): Promise<StoredState[]> {
     if (filter.policy !== undefined && filter.subject !== undefined) {
       const s = await this.getState(filter.policy, filter.subject);

@@ -135,6 +135,20 @@ export function stateStoreContract(backend: StoreBackend): void {
       );
     });
 
+    test("unsettled lists the states whose access differs from the access last enforced", async (t) => {
+      const { store } = await started(t);
+      await store.putStates([
+        { ...state("p", "a", { access: "deny" }), enforced_access: "full_access" },
+        { ...state("p", "b", { access: "deny" }), enforced_access: "deny" },
+        { ...state("q", "a", { access: "read_only" }), enforced_access: "deny" },
+        state("p", "c"),
+      ]);
+      assert.deepEqual((await store.unsettled()).map((s) => `${s.decision.policy}/${s.decision.subject}`), ["p/a", "q/a"]);
+      await store.markEnforced("p", "a", 1, "deny");
+      assert.deepEqual((await store.unsettled()).map((s) => `${s.decision.policy}/${s.decision.subject}`), ["q/a"]);
+      assert.deepEqual((await store.unsettled())[0], { ...state("q", "a", { access: "read_only" }), enforced_access: "deny" });
+    });
+
     test("the newest result per subject, check and source wins", async (t) => {
       const { store } = await started(t);
       await store.putResults([result("s1", "mfa", 100), result("s1", "mfa", 100, { source: "push", status: "fail" }), result("s2", "mfa", 100)]);
@@ -191,6 +205,29 @@ export function stateStoreContract(backend: StoreBackend): void {
       await store.putResults(["a", "b", "c", "d"].map((c) => result("z", c, 1_000, { expires_at: 2_000 })));
       assert.deepEqual([await store.pruneResults(50_000, 3), await store.pruneResults(50_000, 3), await store.pruneResults(50_000, 3)], [3, 1, 0]);
       assert.deepEqual(await store.getResults(["z"], ["a", "b", "c", "d"]), []);
+    });
+
+    test("a read between writes does not bring back what a write, a prune or a forget removed", async (t) => {
+      const { store } = await started(t);
+      const checksOf = async (subject: string) => (await store.getResults([subject], ["mfa", "device", "location"])).map((r) => r.check);
+      // Read (nothing there), another write, then this one: both stay.
+      assert.deepEqual(await checksOf("s"), []);
+      await store.putResults([result("s", "device", 100)]);
+      await store.putResults([result("s", "mfa", 100)]);
+      assert.deepEqual(await checksOf("s"), ["device", "mfa"]);
+      // Read, prune the expired one, write another: the pruned one stays gone.
+      await store.putResults([result("p", "mfa", 1, { expires_at: 2 }), result("p", "device", 1, { expires_at: 1_000_000 })]);
+      assert.deepEqual(await checksOf("p"), ["device", "mfa"]);
+      assert.equal(await store.pruneResults(50), 1);
+      await store.putResults([result("p", "location", 5)]);
+      assert.deepEqual(await checksOf("p"), ["device", "location"]);
+      // Read, forget the subject, write again: only the new result.
+      await store.putStates([state("x", "f")]);
+      await store.putResults([result("f", "mfa", 1)]);
+      assert.deepEqual(await checksOf("f"), ["mfa"]);
+      await store.forgetSubjects(["f"]);
+      await store.putResults([result("f", "device", 2)]);
+      assert.deepEqual(await checksOf("f"), ["device"]);
     });
 
     test("forgetting subjects removes their states and results, and only theirs", async (t) => {
