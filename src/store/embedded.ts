@@ -10,7 +10,7 @@ import type { AuditEntry, AuditEvent, AuditQuery, DecidedGeneration, DesiredEnfo
 import { EnforcementTable } from "./embedded-enforcement.ts";
 import type { KeyValueEntry } from "../plugin/state.ts";
 import { BatchInsert, ensureSchema, storeError, transaction } from "../db/sqlite.ts";
-import { setOwn } from "../util/own.ts";
+import { own, setOwn } from "../util/own.ts";
 
 const GENESIS = "0".repeat(64);
 
@@ -368,16 +368,10 @@ export class EmbeddedStore implements StateStore {
     for (const [subject, row] of this.#readPulled(unread)) stored.set(subject, row);
     const rows: [string, string][] = [];
     for (const [subject, checks] of incoming) {
-      const row = stored.get(subject);
-      if (!row) {
-        const data: Record<string, CheckResult> = {};
-        for (const [check, r] of checks) setOwn(data, check, r);
-        rows.push([subject, JSON.stringify(data)]);
-        continue;
-      }
+      const row = stored.get(subject) ?? {};
       let changed = false;
       for (const [check, r] of checks) {
-        const had = Object.hasOwn(row, check) ? row[check] : undefined;
+        const had = own(row, check);
         if (had && r.observed_at < had.observed_at) continue;
         setOwn(row, check, r);
         changed = true;
@@ -400,7 +394,8 @@ export class EmbeddedStore implements StateStore {
       const rows = this.#stmt(`SELECT subject, data FROM pull_results WHERE subject IN (${marks(chunk.length)})`).all(...chunk) as { subject: string; data: string }[];
       for (const row of rows) out.set(row.subject, JSON.parse(row.data) as Record<string, CheckResult>);
     }
-    if (remember) {
+    // A read larger than the bound (a one-shot command seeding from the agent's store) is not kept.
+    if (remember && subjects.length <= PULLED_READ_MAX) {
       if (this.#pulledRead.size + subjects.length > PULLED_READ_MAX) this.#pulledRead.clear();
       for (const subject of subjects) this.#pulledRead.set(subject, out.get(subject) ?? null);
     }
@@ -534,7 +529,10 @@ export class EmbeddedStore implements StateStore {
         }
       }
       for (const row of this.#readPulled(subjectList, true).values()) {
-        for (const check of checkList) if (Object.hasOwn(row, check)) out.push(row[check]!);
+        for (const check of checkList) {
+          const r = own(row, check);
+          if (r) out.push(r);
+        }
       }
     });
     // As the table's key orders them: by subject, check, then source (`pull` before `push…`).
