@@ -110,10 +110,10 @@ export function settleAfterStart(onCollected?: (outcome: { collected: boolean; m
  */
 function collectGarbage(): boolean {
   type Gc = (options: { type: string; execution: string; flavor: string }) => void;
-  const own = (globalThis as { gc?: Gc }).gc;
+  const exposed = (globalThis as { gc?: Gc }).gc;
   try {
     let gc: Gc;
-    if (typeof own === "function") gc = own;
+    if (typeof exposed === "function") gc = exposed;
     else {
       setFlagsFromString("--expose-gc");
       try {

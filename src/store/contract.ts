@@ -113,6 +113,11 @@ export interface EvaluationRecord {
   readonly states: readonly StoredState[];
 }
 
+/** Whether a state's access differs from the access enforcement last carried out (`StateStore.unsettled`). */
+export function isUnsettled(s: StoredState): boolean {
+  return s.decision.access !== s.enforced_access;
+}
+
 /** `recordEvaluation` as three writes in order, for stores without one transaction over all three. */
 export async function recordInSteps(store: Pick<StateStore, "putResults" | "appendAudit" | "putStates">, batch: EvaluationRecord): Promise<void> {
   await store.putResults(batch.results);

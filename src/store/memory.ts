@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { redact } from "../util/redact.ts";
 import { resultSlot, type AccessLevel, type CheckResult } from "../policy/model.ts";
-import { recordInSteps, type AuditEntry, type AuditEvent, type AuditQuery, type DecidedGeneration, type DesiredEnforcement, type EnforcementEvent, type EnforcementKey, type EnforcementRecord, type EvaluationRecord, type StateStore, type StoredState } from "./contract.ts";
+import { isUnsettled, recordInSteps, type AuditEntry, type AuditEvent, type AuditQuery, type DecidedGeneration, type DesiredEnforcement, type EnforcementEvent, type EnforcementKey, type EnforcementRecord, type EvaluationRecord, type StateStore, type StoredState } from "./contract.ts";
 import { applyEnforcementEvent, byFirstFailure, desire, isUnreconciled, supersede } from "./enforcement.ts";
 import type { KeyValueEntry } from "../plugin/state.ts";
 
@@ -49,7 +49,7 @@ export class MemoryStore implements StateStore {
   }
 
   async unsettled(): Promise<StoredState[]> {
-    return (await this.listStates()).filter((s) => s.decision.access !== s.enforced_access);
+    return (await this.listStates()).filter(isUnsettled);
   }
 
   async markEnforced(policy: string, subject: string, generation: number, access: AccessLevel): Promise<void> {

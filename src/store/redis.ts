@@ -24,9 +24,10 @@ import { systemClock, type Clock } from "../util/clock.ts";
 import { redisError } from "../db/redis/connection.ts";
 import { script } from "../db/redis/script.ts";
 import { chainEvents, GENESIS_HASH, type AuditHead, type AuditKey } from "./audit.ts";
-import { recordInSteps, type AuditEntry, type AuditEvent, type AuditQuery, type DecidedGeneration, type DesiredEnforcement, type EnforcementEvent, type EnforcementKey, type EnforcementRecord, type EvaluationRecord, type StateStore, type StoredState } from "./contract.ts";
+import { isUnsettled, recordInSteps, type AuditEntry, type AuditEvent, type AuditQuery, type DecidedGeneration, type DesiredEnforcement, type EnforcementEvent, type EnforcementKey, type EnforcementRecord, type EvaluationRecord, type StateStore, type StoredState } from "./contract.ts";
 import { applyEnforcementEvent, byFirstFailure, desire, isUnreconciled, supersede } from "./enforcement.ts";
 import type { KeyValueEntry } from "../plugin/state.ts";
+import { compareCodeUnits } from "../util/compare.ts";
 
 const SEP = "\u0000";
 const NIL = "\u0000nil";
@@ -378,7 +379,7 @@ export class RedisStore implements StateStore {
   }
 
   async unsettled(): Promise<StoredState[]> {
-    return (await this.listStates()).filter((s) => s.decision.access !== s.enforced_access);
+    return (await this.listStates()).filter(isUnsettled);
   }
 
   async listStates(filter: { policy?: string; subject?: string } = {}): Promise<StoredState[]> {
@@ -401,7 +402,7 @@ export class RedisStore implements StateStore {
         for await (const [, raw] of this.#hscan(this.#states(policy))) out.push(JSON.parse(raw) as StoredState);
       }
     }
-    return out.sort((a, b) => cmp(a.decision.policy, b.decision.policy) || cmp(a.decision.subject, b.decision.subject));
+    return out.sort((a, b) => compareCodeUnits(a.decision.policy, b.decision.policy) || compareCodeUnits(a.decision.subject, b.decision.subject));
   }
 
   async putStates(states: readonly StoredState[]): Promise<void> {
@@ -443,7 +444,7 @@ export class RedisStore implements StateStore {
     for (const [policy, subjects] of byPolicy) {
       for (const s of (await this.getStates(policy, subjects)).values()) if (s.enforced_generation < s.decision.generation) out.push(s);
     }
-    return out.sort((a, b) => cmp(a.decision.policy, b.decision.policy) || cmp(a.decision.subject, b.decision.subject));
+    return out.sort((a, b) => compareCodeUnits(a.decision.policy, b.decision.policy) || compareCodeUnits(a.decision.subject, b.decision.subject));
   }
 
   /** Records that `generation` was handed to enforcement; never moves backwards. One script, no read first. */
@@ -568,7 +569,7 @@ export class RedisStore implements StateStore {
         const streams = Object.entries(all)
           .filter(([field]) => field.startsWith(`${check}${SEP}push:`))
           .map(([field, raw]) => ({ field, raw, observed: (JSON.parse(raw) as CheckResult).observed_at, source: field.slice(check.length + 1) }))
-          .sort((a, b) => b.observed - a.observed || cmp(a.source, b.source));
+          .sort((a, b) => b.observed - a.observed || compareCodeUnits(a.source, b.source));
         const gone = streams.slice(max);
         if (gone.length === 0) return { tx: new Tx(), result: 0 };
         const tx = new Tx();
@@ -581,7 +582,7 @@ export class RedisStore implements StateStore {
   }
 
   async getResults(subjects: readonly string[], checks: readonly string[]): Promise<CheckResult[]> {
-    const subjectList = [...new Set(subjects)].sort(cmp);
+    const subjectList = [...new Set(subjects)].sort(compareCodeUnits);
     const wanted = new Set(checks);
     if (subjectList.length === 0 || wanted.size === 0) return [];
     const out: CheckResult[] = [];
@@ -594,7 +595,7 @@ export class RedisStore implements StateStore {
       for (const all of hashes) {
         const found = Object.entries(all ?? {})
           .filter(([field]) => wanted.has(field.slice(0, field.indexOf(SEP))))
-          .sort(([a], [b]) => cmp(a, b));
+          .sort(([a], [b]) => compareCodeUnits(a, b));
         for (const [, raw] of found) out.push(JSON.parse(raw) as CheckResult);
       }
     }
@@ -1012,7 +1013,7 @@ export class RedisStore implements StateStore {
   // ---- helpers ------------------------------------------------------------------------------
 
   async #policyNames(): Promise<string[]> {
-    return (await this.#call("list policies", () => this.#redis.smembers(this.#policies))).sort(cmp);
+    return (await this.#call("list policies", () => this.#redis.smembers(this.#policies))).sort(compareCodeUnits);
   }
 
   /** The stored access of each (policy, subject), undefined when it has no state. */
@@ -1076,10 +1077,6 @@ function enc(part: string): string {
 function splitPair(member: string): [string, string] {
   const i = member.indexOf(SEP);
   return [member.slice(0, i), member.slice(i + 1)];
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function* chunks<T>(list: readonly T[], size: number): Generator<T[]> {
