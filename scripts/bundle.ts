@@ -92,6 +92,40 @@ const commonJsNamespaces: Plugin = {
 };
 
 /**
+ * The ASN.1 packages (asn1js, @peculiar/asn1-*, and the helpers they import) are bundled from their
+ * ES module builds, not the CommonJS `main` esbuild takes for platform node: bundled as CommonJS,
+ * each of their ~80 files became a wrapper whose exports were copied through getters at load, and
+ * loading the X.509 modules took 17–25 ms on the certificate check's first run; from the ES module
+ * builds 5–7 ms (BENCHMARKS.md, section 22). Every one of them resolves here, so no copy of a class
+ * is bundled twice in the two formats (their `instanceof` checks and schema registry need one).
+ */
+const ASN1_PACKAGES = /^(@peculiar\/asn1-[a-z0-9-]+|@peculiar\/utils|asn1js|pvtsutils|pvutils)$/;
+const asn1EsModules: Plugin = {
+  name: "asn1-es-modules",
+  setup(b) {
+    b.onResolve({ filter: ASN1_PACKAGES }, async (args) => {
+      if (args.pluginData === "asn1-es-modules") return undefined;
+      const main = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: "asn1-es-modules" });
+      if (main.errors.length > 0) return undefined;
+      const dir = packageDir(main.path, args.path);
+      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { module?: string; exports?: Record<string, unknown> };
+      const dot = pkg.exports?.["."];
+      const esm = (typeof dot === "object" && dot !== null ? (dot as { import?: unknown }).import : undefined) ?? pkg.module;
+      if (typeof esm !== "string") throw new Error(`${args.path} has no ES module build`);
+      return { path: join(dir, esm) };
+    });
+  },
+};
+
+/** The directory of package `name` that holds `file`. */
+function packageDir(file: string, name: string): string {
+  const marker = `${sep}node_modules${sep}${name.split("/").join(sep)}${sep}`;
+  const at = file.lastIndexOf(marker);
+  if (at < 0) throw new Error(`cannot find the package directory of ${name} in ${file}`);
+  return file.slice(0, at + marker.length - 1);
+}
+
+/**
  * Node's built-in modules are loaded with require(), not import. Importing one as an ES module
  * builds its ES facade, which reads every export once, getters included: `node:http`'s lazy
  * WebSocket, CloseEvent and MessageEvent then load Node's internal copy of undici. Measured in a
@@ -205,7 +239,7 @@ export async function bundle(outDir: string = OUT_DIR): Promise<{ metafile: Meta
     define: { VIGIL_BUILD_VERSION: JSON.stringify(pkg.version) },
     // CommonJS dependencies bundled into ES modules still call require() for Node's built-ins.
     banner: { js: 'import{createRequire as __vigilRequire}from"node:module";const require=__vigilRequire(import.meta.url);' },
-    plugins: [entry, builtinsByRequire, zodEnglishOnly, lazyRequire, commonJsNamespaces],
+    plugins: [entry, asn1EsModules, builtinsByRequire, zodEnglishOnly, lazyRequire, commonJsNamespaces],
     metafile: true,
     logLevel: "warning",
     logOverride: { "empty-import-meta": "silent" },

@@ -77,6 +77,14 @@ describe("the bundle", () => {
     assert.ok(readFileSync(join(dir, "dist", "bundle", "THIRD-PARTY-LICENSES.txt"), "utf8").includes("zod@"), "bundled packages' licences are kept");
   });
 
+  it("bundles the ASN.1 packages from their ES module builds, each once", () => {
+    const asn1 = inputs.filter((i) => /^node_modules\/(@peculiar\/(asn1-[^/]+|utils)|asn1js|pvtsutils|pvutils)\//.test(i));
+    assert.ok(asn1.some((i) => i.startsWith("node_modules/@peculiar/asn1-x509/")) && asn1.some((i) => i.startsWith("node_modules/asn1js/")), asn1.join(", "));
+    // Their CommonJS builds (build/cjs, build/index.js, …) would be wrapped and copied through getters at load.
+    const cjs = asn1.filter((i) => /\/build\/(cjs\/|index\.js$|utils\.js$)/.test(i));
+    assert.deepEqual(cjs, [], "CommonJS builds in the bundle");
+  });
+
   it("prints package.json's version without package.json beside it", () => {
     const version = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
     assert.ok(!existsSync(join(dir, "package.json")));
