@@ -8,6 +8,7 @@
  * they depend on, so a reload that leaves a series definition alone keeps its detectors in memory.
  */
 import type { Check, Observation, ObservationOutcome, ObserveContext, ObserveResult } from "../../plugin/check.ts";
+import { yieldToLoop } from "../../util/yield.ts";
 import type { CheckRunContext, PluginContext } from "../../plugin/context.ts";
 import { sharedOrOwn, type Lease } from "../../plugin/shared.ts";
 import type { CheckResult, CheckStatus, Subject } from "../../policy/model.ts";
@@ -71,7 +72,7 @@ export function createAnomalyCheck(config: AnomalyConfig, ctx: PluginContext): A
     roundAt = at;
     saving = (async () => {
       // A task of its own, after the run that asked for it has answered.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await yieldToLoop();
       for (const w of watchers) await w.bank.save();
       const now = ctx.clock.now();
       if (now - prunedAt >= PRUNE_EVERY_MS) {

@@ -13,6 +13,7 @@
  * A query that fails leaves what was fed in place: the next tick goes on from there.
  */
 import { UpstreamError } from "../../errors.ts";
+import { yieldToLoop } from "../../util/yield.ts";
 import { MAX_POINTS_PER_SERIES, type Labels, type PrometheusClient, type PromSeries } from "../../sources/prometheus/client.ts";
 import { seriesLabel, type SeriesBank, type Watched } from "./series.ts";
 
@@ -23,7 +24,6 @@ const NARROW_SHARE = 0.5;
 /** Points fed between two yields to the event loop: a few milliseconds of work, so signals are not kept waiting. */
 const POINTS_PER_SLICE = 5_000;
 
-const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export interface FeedSettings {
   readonly client: PrometheusClient;

@@ -14,6 +14,7 @@
  * `idle_after` is written and dropped from memory; it is read back when it shows up again.
  */
 import { createHash } from "node:crypto";
+import { yieldToLoop } from "../../util/yield.ts";
 import type { Logger } from "../../telemetry/log.ts";
 import type { Clock } from "../../util/clock.ts";
 import type { KeyValueEntry, KeyValueStore } from "../../plugin/state.ts";
@@ -33,7 +34,6 @@ const SAVES_PER_SLICE = 32;
 /** Detectors made, or owners' stored series listed, between two yields to the event loop. */
 const CREATE_PER_SLICE = 250;
 
-const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** deflate level of stored state: level 6 saved under 10 % more than 1 on detector state, at several times the CPU. */
 const DEFLATE_LEVEL = 1;
 
@@ -406,7 +406,7 @@ export class SeriesBank {
     let written = 0;
     for (let i = 0; i < take.length; i += SAVES_PER_SLICE) {
       written += await this.#write(take.slice(i, i + SAVES_PER_SLICE), now);
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await yieldToLoop();
     }
     for (const w of idle) if (!w.dirty && !this.#standing(w, now)) this.#evict(w);
     return written;
