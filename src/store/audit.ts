@@ -1,4 +1,4 @@
-import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, hash as oneShotHash, timingSafeEqual } from "node:crypto";
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 import { scrub } from "../util/redact.ts";
 import { canonicalJSON } from "../util/canonical-json.ts";
@@ -36,23 +36,42 @@ export interface AuditKey {
 export function auditKey(secret: string | Buffer): AuditKey {
   const bytes = typeof secret === "string" ? Buffer.from(secret, "utf8") : Buffer.from(secret);
   if (bytes.length < 32) throw new VigilError("VIGIL_ERR_CONFIG_INVALID", "the audit key must be at least 32 bytes");
-  // HMAC (RFC 2104) with the padded-key hash states computed once: every line then costs two hash
-  // copies instead of a fresh HMAC setup, half the time on a first pass that writes 100,000 lines.
+  // HMAC (RFC 2104) written out with one-shot hashes: H((K ^ opad) || H((K ^ ipad) || text)). Every
+  // line of a first pass is MACed, and two one-shot calls cost a third less than copying prepared
+  // hash states (~2 against ~3 µs a line; a fresh createHmac per line took ~12 µs).
   const block = Buffer.alloc(64);
   (bytes.length > 64 ? createHash("sha256").update(bytes).digest() : bytes).copy(block);
-  const inner = createHash("sha256").update(block.map((b) => b ^ 0x36));
-  const outer = createHash("sha256").update(block.map((b) => b ^ 0x5c));
+  const ipad = Buffer.from(block.map((b) => b ^ 0x36));
+  // The inner input (ipad, then the text) and the outer one (opad, then the inner digest), reused
+  // from line to line as mac() is synchronous: no buffer is allocated per line.
+  let inner = Buffer.allocUnsafe(4096);
+  ipad.copy(inner);
+  const outer = Buffer.alloc(96);
+  Buffer.from(block.map((b) => b ^ 0x5c)).copy(outer);
   return {
     secret: bytes,
     id: createHash("sha256").update("vigil audit key id\n").update(bytes).digest("hex").slice(0, 16),
-    mac: (text) => outer.copy().update(inner.copy().update(text).digest()).digest("hex"),
+    mac: (text) => {
+      // A UTF-16 code unit takes at most 3 bytes in UTF-8. A line too long for the kept buffer gets
+      // one of its own, kept for the next lines when it is not outsized.
+      const need = 64 + text.length * 3;
+      let input = inner;
+      if (need > input.length) {
+        input = Buffer.allocUnsafe(need);
+        ipad.copy(input);
+        if (need <= 65_536) inner = input;
+      }
+      const n = input.write(text, 64, "utf8");
+      oneShotHash("sha256", input.subarray(0, 64 + n), "buffer").copy(outer, 64);
+      return oneShotHash("sha256", outer, "hex");
+    },
   };
 }
 
 /** `hash` of a line: HMAC-SHA256 under the key for keyed lines, plain sha256 for lines written without a key. */
 function chainHash(key: AuditKey | undefined, prev: string, canon: string): string {
   const text = `${prev}\n${canon}`;
-  return key ? key.mac(text) : createHash("sha256").update(text).digest("hex");
+  return key ? key.mac(text) : oneShotHash("sha256", text);
 }
 
 /** sha256 hex of `prev + "\n" + canonicalJSON(entry without hash)` (HMAC-SHA256 under `key` for keyed lines). */

@@ -59,6 +59,8 @@ test("keyed lines carry the key id and an HMAC that verifies only under that key
   assert.equal(first["hash"], createHmac("sha256", KEY.secret).update(`${String(first["prev"])}\n${canonicalJSON(body)}`).digest("hex"));
   const long = auditKey("L".repeat(100));
   assert.equal(long.mac("some text"), createHmac("sha256", long.secret).update("some text").digest("hex"));
+  // Multi-byte UTF-8 and an empty text: the MAC covers the text's UTF-8 bytes, as createHmac does.
+  for (const text of ["", "résumé ∂ 🙂", "x".repeat(200), "é".repeat(3000), "y".repeat(40_000), "z"]) assert.equal(KEY.mac(text), createHmac("sha256", KEY.secret).update(text).digest("hex"));
   const ok = verifyAudit(path, { head: auditHead(db), key: KEY });
   assert.equal(ok.ok, true, JSON.stringify(ok.problems));
   assert.equal(ok.keyed, 5);
