@@ -153,18 +153,17 @@ export class Evaluator {
       if (outcome.changed) {
         const d = outcome.state.decision;
         changes.set(d.access, (changes.get(d.access) ?? 0) + 1);
-        // Keys in canonical order: the audit log writes the line without a sorted copy (one per subject).
         audit.push({
-          access: d.access,
-          exempt,
-          generation: d.generation,
-          policy: policy.name,
-          previous_access: before?.decision.access ?? null,
-          reasons: d.reasons,
-          risk: d.risk,
-          subject: subject.id,
-          trigger: opts.trigger,
           type: "decision",
+          policy: policy.name,
+          subject: subject.id,
+          access: d.access,
+          previous_access: before?.decision.access ?? null,
+          risk: d.risk,
+          generation: d.generation,
+          reasons: d.reasons,
+          exempt,
+          trigger: opts.trigger,
         });
         if (exempt && d.access !== enforcedAccess) {
           audit.push({ type: "enforcement_skipped", policy: policy.name, subject: subject.id, generation: d.generation, reason: "subject is exempt (break-glass)" });

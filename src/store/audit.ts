@@ -2,7 +2,6 @@ import { createHash, createHmac, hash as oneShotHash, timingSafeEqual } from "no
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 import { scrub } from "../util/redact.ts";
 import { canonicalJSON } from "../util/canonical-json.ts";
-import { setOwn } from "../util/own.ts";
 import { VigilError, errorMessage } from "../errors.ts";
 import { systemClock, type Clock } from "../util/clock.ts";
 import type { AuditEntry, AuditEvent, AuditQuery } from "./contract.ts";
@@ -128,7 +127,7 @@ export function chainEvents(events: readonly AuditEvent[], head: AuditHead, key:
     // text with the hash appended (readers parse it, so key order on the line does not matter).
     // Secrets never reach the log: registered secret values are scrubbed from the canonical text
     // (inside JSON strings, so it stays valid JSON and re-canonicalises to the same bytes).
-    const fields = withChainFields(event, key ? [["key_id", key.id], ["prev", prev], ["seq", seq], ["ts", ts]] : [["prev", prev], ["seq", seq], ["ts", ts]]);
+    const fields: AuditEvent = key ? { ...event, key_id: key.id, seq, ts, prev } : { ...event, seq, ts, prev };
     const raw = canonicalJSON(fields);
     const canon = scrub(raw);
     const hash = chainHash(key, prev, canon);
@@ -138,25 +137,6 @@ export function chainEvents(events: readonly AuditEvent[], head: AuditHead, key:
     prev = hash;
   }
   return { entries, lines, head: { seq, hash: prev } };
-}
-
-/**
- * `{ ...event, ...extra }` (`extra` in ascending key order, its values winning), built with the
- * extra fields merged in order: an event whose keys are in canonical order (the evaluator's
- * decision lines) then stays so, and canonicalJSON writes it without a sorted copy.
- */
-function withChainFields(event: AuditEvent, extra: readonly (readonly [string, unknown])[]): AuditEvent {
-  const out: Record<string, unknown> = {};
-  let j = 0;
-  for (const k of Object.keys(event)) {
-    while (j < extra.length && extra[j]![0] < k) {
-      out[extra[j]![0]] = extra[j]![1];
-      j++;
-    }
-    if (!extra.some(([name]) => name === k)) setOwn(out, k, event[k]);
-  }
-  for (; j < extra.length; j++) out[extra[j]![0]] = extra[j]![1];
-  return out as AuditEvent;
 }
 
 /** Where an appended line sits in the file, for the audit index. */
