@@ -30,12 +30,14 @@ export const certificateValidityCheck: CheckFactory<CertificateValidityConfig> =
 };
 
 /**
- * The implementation, loaded on the first run in two parts with a turn of the event loop between
- * them: the ASN.1 and X.509 modules, then the rest. In one go the load held the loop for ~20 ms
- * right after start (the default config's first pass), and a request that came in meanwhile (the
- * first `/readyz`) waited for all of it; in two parts each holds it 5–10 ms (BENCHMARKS.md, section 22).
+ * The implementation, loaded on the first run in parts with a turn of the event loop before each:
+ * the ASN.1 and X.509 modules, then the rest. In one go the load held the loop for ~20 ms right after
+ * start (the default config's first pass), and a request that came in meanwhile (the first
+ * `/readyz`) waited for all of it, and so did the other policies' first evaluations; in parts the
+ * loop turns every 5–15 ms (BENCHMARKS.md, section 22).
  */
 async function loadImplementation(): Promise<typeof import("./check.ts")> {
+  await yieldToLoop();
   await import("../../plugin/x509/certificate.ts");
   await yieldToLoop();
   return import("./check.ts");
