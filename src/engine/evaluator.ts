@@ -207,7 +207,8 @@ export class Evaluator {
       const out = targets.map((s) => {
         const r = got.get(s.id) ?? unknownResult(name, s.id, ENGINE_REASONS.CHECK_NO_RESULT, "the check returned no result for this subject", t);
         statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
-        return { ...r, source: "pull" as const };
+        // Marked as pulled whatever the plugin said; one that says so already is kept as it is (no copy per result).
+        return r.source === "pull" ? r : { ...r, source: "pull" as const };
       });
       for (const [status, n] of statuses) this.#metrics.checkResult(name, status, n);
       return out;

@@ -1,7 +1,7 @@
 import { createHash, createHmac, hash as oneShotHash, timingSafeEqual } from "node:crypto";
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 import { scrub } from "../util/redact.ts";
-import { canonicalJSON } from "../util/canonical-json.ts";
+import { canonicalJSON, canonicalJSONWith } from "../util/canonical-json.ts";
 import { VigilError, errorMessage } from "../errors.ts";
 import { systemClock, type Clock } from "../util/clock.ts";
 import type { AuditEntry, AuditEvent, AuditQuery } from "./contract.ts";
@@ -127,13 +127,12 @@ export function chainEvents(events: readonly AuditEvent[], head: AuditHead, key:
     // text with the hash appended (readers parse it, so key order on the line does not matter).
     // Secrets never reach the log: registered secret values are scrubbed from the canonical text
     // (inside JSON strings, so it stays valid JSON and re-canonicalises to the same bytes).
-    const fields: AuditEvent = key ? { ...event, key_id: key.id, seq, ts, prev } : { ...event, seq, ts, prev };
-    const raw = canonicalJSON(fields);
+    const chain = key ? { key_id: key.id, seq, ts, prev } : { seq, ts, prev };
+    const raw = canonicalJSONWith(event, chain);
     const canon = scrub(raw);
     const hash = chainHash(key, prev, canon);
     lines.push(`${canon.slice(0, -1)},"hash":"${hash}"}`);
-    const body = canon === raw ? fields : (JSON.parse(canon) as AuditEvent);
-    entries.push({ ...body, hash } as AuditEntry);
+    entries.push((canon === raw ? { ...event, ...chain, hash } : { ...(JSON.parse(canon) as AuditEvent), hash }) as AuditEntry);
     prev = hash;
   }
   return { entries, lines, head: { seq, hash: prev } };

@@ -17,6 +17,20 @@ export function canonicalJSON(value: unknown): string {
   return JSON.stringify(sortedCopy(value, "", [])) ?? "null";
 }
 
+/**
+ * `canonicalJSON({ ...value, ...extra })` for a plain object `value` without building the spread
+ * first: the audit log adds its chain fields to every line this way, one copy less per line.
+ */
+export function canonicalJSONWith(value: Readonly<Record<string, unknown>>, extra: Readonly<Record<string, unknown>>): string {
+  if (typeof value.toJSON === "function" || typeof extra.toJSON === "function") return canonicalJSON({ ...value, ...extra });
+  const ancestors: object[] = [value];
+  const copy: Record<string, unknown> = {};
+  const keys = Object.keys(value);
+  for (const k of Object.keys(extra)) if (!Object.hasOwn(value, k)) keys.push(k);
+  for (const k of keys.sort()) setOwn(copy, k, sortedCopy(Object.hasOwn(extra, k) ? extra[k] : value[k], k, ancestors));
+  return JSON.stringify(copy);
+}
+
 function sortedCopy(value: unknown, key: string, ancestors: object[]): unknown {
   if (value !== null && typeof value === "object" && typeof (value as { toJSON?: unknown }).toJSON === "function") {
     value = (value as { toJSON: (key: string) => unknown }).toJSON(key);
