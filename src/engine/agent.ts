@@ -456,8 +456,8 @@ export class Agent {
     evaluator.runtime = runtime;
     enforcer.runtime = runtime;
     await enforcer.loadGuards();
+    // The lists just read are the index's listing: not read a second time.
     index.replace(runtime.inventories, JSON.stringify(old.config.raw.inventories) === JSON.stringify(next.raw.inventories), { labels, lists });
-    await index.refresh();
     if (this.#ssf) await this.#ssf.reload(next.raw.signals.ssf);
     else if (next.raw.signals.ssf.transmitters.length > 0 && this.#createSsf) {
       this.#ssf = await this.#createSsf(next.raw.signals.ssf);
@@ -504,9 +504,10 @@ export class Agent {
   }
 
   /** Evaluates everything now (start, reload); in cluster mode the leader does it for the cluster. */
+  /** Start and reload have just listed the inventories: the pass uses that list (one listing, not one more per policy). */
   async #initialPass(runtime: Runtime, trigger: "start" | "reload"): Promise<void> {
     if (!this.#backend?.leader()) return;
-    for (const policy of runtime.policies) await this.#scheduler!.tick(runtime, policy, trigger, 0);
+    for (const policy of runtime.policies) await this.#scheduler!.tick(runtime, policy, trigger, 0, undefined, true);
   }
 
   /** Arms the next housekeeping pass `ms` from now, unless one is due sooner (or the agent stops). */

@@ -58,7 +58,8 @@ export class SubjectIndex {
    * Swaps the inventories (config reload); the next refresh reads them. With `sameSources` (the
    * inventory config did not change) the last good lists carry over, so an inventory failing
    * right at the reload does not empty the index. `lists` (what a reload already read from the new
-   * inventories) stand as their last good lists.
+   * inventories, one per inventory) are taken as that read: the index holds their subjects at once,
+   * with no second listing.
    */
   replace(inventories: readonly Inventory[], sameSources = false, options: { labels?: readonly string[]; lists?: readonly Subject[][] } = {}): void {
     this.#inventories = inventories;
@@ -69,6 +70,7 @@ export class SubjectIndex {
     // A refresh still listing the old inventories is neither joined nor allowed to land.
     this.#generation++;
     this.#refreshing = undefined;
+    if (options.lists) this.#take(options.lists.map((list) => ({ list })));
   }
 
   /**
@@ -86,7 +88,6 @@ export class SubjectIndex {
 
   async #refresh(timeoutMs: number): Promise<void> {
     const generation = this.#generation;
-    const lastGood = this.#lastGood;
     const outcomes = await Promise.all(
       this.#inventories.map(async (inv, i): Promise<{ list: Subject[] } | { error: string }> => {
         try {
@@ -97,6 +98,12 @@ export class SubjectIndex {
       }),
     );
     if (generation !== this.#generation) return;
+    this.#take(outcomes);
+  }
+
+  /** Takes one listing of every inventory (a list, or why it failed) as the current subjects. */
+  #take(outcomes: readonly ({ list: Subject[] } | { error: string })[]): void {
+    const lastGood = this.#lastGood;
     let complete = true;
     const lists = outcomes.map((o, i) => {
       const label = this.#labels[i] ?? String(i);

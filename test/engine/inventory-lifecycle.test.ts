@@ -12,7 +12,7 @@ import { MemoryStore } from "../../src/store/memory.ts";
 import { cliContext } from "../../src/cli/common.ts";
 import { silentLogger } from "../../src/telemetry/log.ts";
 import { systemClock } from "../../src/util/clock.ts";
-import { calls, writeRecordPlugin } from "../helpers/record-plugin.ts";
+import { calls, listings, writeRecordPlugin } from "../helpers/record-plugin.ts";
 import { runCli } from "../helpers/agent-process.ts";
 import { until } from "../helpers/wait.ts";
 
@@ -62,6 +62,39 @@ test("an inventory that has not loaded keeps /readyz not ready until it does, th
     writeFileSync(subjects, list("w1", "w2"));
     await until(() => agent.service.ready().ready, 15_000);
     await until(async () => ((await agent.service.getSubject("w1"))?.decisions.length ?? 0) > 0);
+  } finally {
+    await agent.stop();
+  }
+});
+
+test("start and reload list each inventory once, not once more for every policy's pass", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "vigil-inv-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "vigil.yaml");
+  writeFileSync(
+    file,
+    `agent: {data_dir: ${join(dir, "var")}, api: {listen: "127.0.0.1:0", token: "${TOKEN}"}, metrics: {listen: "127.0.0.1:0"}, audit: {key: "${"k".repeat(40)}"}}
+plugins: [{module: ${writeRecordPlugin(dir)}}]
+inventories: [{type: counted}]
+checks: {anomaly_detection: {on_unknown: ignore}}
+communication_policies:
+  - {name: w1-to-w2, source: w1, destination: w2, port: 443, continuous_verification: {interval: 1h, checks: [anomaly_detection]}}
+  - {name: w2-to-w1, source: w2, destination: w1, port: 443, continuous_verification: {interval: 1h, checks: [anomaly_detection]}}
+  - {name: w1-to-w1, source: w1, destination: w1, port: 8443, continuous_verification: {interval: 1h, checks: [anomaly_detection]}}
+`,
+  );
+  const before = listings();
+  const agent = new Agent(await loadConfig(file), { logger: silentLogger() });
+  await agent.start();
+  try {
+    await agent.idle();
+    assert.equal(listings() - before, 1, "one listing for the start and its pass over three policies");
+    const { subjects } = await agent.service.listSubjects({ limit: 10, offset: 0 });
+    assert.deepEqual(subjects.map((s) => s.id), ["w1", "w2"]);
+    assert.ok(subjects.every((s) => s.policies.length > 0), `the pass evaluated the listed subjects: ${JSON.stringify(subjects)}`);
+    await agent.reload(await loadConfig(file));
+    await agent.idle();
+    assert.equal(listings() - before, 2, "one more for the reload and its pass");
   } finally {
     await agent.stop();
   }

@@ -3,7 +3,8 @@
  * action that logs its calls into globalThis.__vigilCalls (held back while `holdActions()` holds
  * them), and a `flaky` check whose verdict globalThis.__vigilFlaky controls ("pass", "fail" or "throw").
  * The `record` action also logs each request it got (`requests()`), fails while `failActions()` says
- * so, and returns the prior `priorFor()` gives it from apply.
+ * so, and returns the prior `priorFor()` gives it from apply. A `counted` inventory lists w1 and w2 and
+ * counts its listings (`listings()`).
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -13,6 +14,11 @@ export type Call = [op: string, subject: string, access: string];
 export function calls(): Call[] {
   const g = globalThis as { __vigilCalls?: Call[] };
   return (g.__vigilCalls ??= []);
+}
+
+/** How many times a `counted` inventory has listed, in this process. */
+export function listings(): number {
+  return (globalThis as { __vigilListings?: number }).__vigilListings ?? 0;
 }
 
 export function setFlaky(mode: "pass" | "fail" | "throw"): void {
@@ -84,6 +90,11 @@ export const actions = [{
     },
     revert: async (req) => { await globalThis.__vigilHold; seen("revert", req); globalThis.__vigilCalls.push(["revert", req.subject.id, req.decision.access]); return {}; },
   }),
+}];
+globalThis.__vigilListings ??= 0;
+export const inventories = [{
+  type: "counted", description: "lists w1 and w2, counting its listings", configSchema: z.object({}).strict(),
+  create: () => ({ list: async () => { globalThis.__vigilListings++; return [{ id: "w1", kind: "workload" }, { id: "w2", kind: "workload" }]; } }),
 }];
 export const checks = [{
   type: "flaky", description: "verdict set by the test", configSchema: z.object({}).strict(), reasons: [],
