@@ -4,7 +4,7 @@ import { Agent } from "../engine/agent.ts";
 import { createLogger, type LogFormat, type Logger } from "../telemetry/log.ts";
 import { errorMessage, formatIssue, ConfigError, VigilError, type ErrorCode } from "../errors.ts";
 import { scrub } from "../util/redact.ts";
-import { resumeOptimizingCompilers, settleAfterStart } from "./footprint.ts";
+import { resumeOptimizingCompilers, settleAfterStart, turnOffPretenuring } from "./footprint.ts";
 import type { LoadedConfig } from "../config/load.ts";
 
 /** The options `run` accepts (its help lists each). */
@@ -26,6 +26,7 @@ const START_CONFIG_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["VIGIL_ER
 const STOP_LIMIT_MS = 10_000;
 
 export const run: Command = async (argv) => {
+  turnOffPretenuring();
   const { values } = parse(argv, options);
   const config = await loadOrExplain(values.config);
   const logger = createLogger({ level: config.raw.agent.log_level, ...logFormat(config.raw.agent.log_format) });

@@ -84,6 +84,24 @@ setImmediate(() => {
     }
   });
 
+  it("turns V8's allocation-site pretenuring off for the agent, unless the operator set it", () => {
+    // Batches of objects kept alive across a few scavenges, as a pass's batches are: V8 marks their
+    // allocation site for tenuring, which --trace-pretenuring-statistics prints.
+    const workload = `
+function make(i) { return { a: i, b: [i, i + 1], c: "x" + i }; }
+const keep = [];
+for (let r = 0; r < 200; r++) { const batch = []; for (let i = 0; i < 20000; i++) batch.push(make(i)); keep.push(batch); if (keep.length > 3) keep.shift(); }`;
+    const sites = (body: string, extra: string[] = []): number => {
+      const source = `import * as footprint from ${JSON.stringify(FOOTPRINT)};\n${body}\n${workload}`;
+      const r = spawnSync(process.execPath, ["--trace-pretenuring-statistics", ...extra, "--input-type=module", "-e", source], { encoding: "utf8", timeout: 60_000 });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout.split("\n").filter((l) => l.includes("pretenuring: AllocationSite")).length;
+    };
+    assert.ok(sites("") > 0, "the workload gets its sites pretenured by default");
+    assert.equal(sites("if (!footprint.turnOffPretenuring()) process.exit(3);"), 0, "pretenuring decisions after turnOffPretenuring");
+    assert.ok(sites("if (footprint.turnOffPretenuring()) process.exit(3);", ["--allocation-site-pretenuring"]) > 0, "the operator's --allocation-site-pretenuring is kept");
+  });
+
   it("collects start-up's garbage at the first quiet second, then brings the compilers back", () => {
     const out = child(`
 import v8 from "node:v8";
