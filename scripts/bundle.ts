@@ -96,7 +96,7 @@ const commonJsNamespaces: Plugin = {
  * ES module builds, not the CommonJS `main` esbuild takes for platform node: bundled as CommonJS,
  * each of their ~80 files became a wrapper whose exports were copied through getters at load, and
  * loading the X.509 modules took 17–25 ms on the certificate check's first run; from the ES module
- * builds 5–7 ms (BENCHMARKS.md, section 22). Every one of them resolves here, so no copy of a class
+ * builds 6–7 ms (BENCHMARKS.md, section 22). Every one of them resolves here, so no copy of a class
  * is bundled twice in the two formats (their `instanceof` checks and schema registry need one).
  */
 const ASN1_PACKAGES = /^(@peculiar\/asn1-[a-z0-9-]+|@peculiar\/utils|asn1js|pvtsutils|pvutils)$/;

@@ -34,7 +34,7 @@ export const certificateValidityCheck: CheckFactory<CertificateValidityConfig> =
  * the ASN.1 and X.509 modules, then the rest. In one go the load held the loop for ~20 ms right after
  * start (the default config's first pass), and a request that came in meanwhile (the first
  * `/readyz`) waited for all of it, and so did the other policies' first evaluations; in parts the
- * loop turns every 5–15 ms (BENCHMARKS.md, section 22).
+ * loop turns every 7–20 ms (BENCHMARKS.md, section 22).
  */
 async function loadImplementation(): Promise<typeof import("./check.ts")> {
   await yieldToLoop();
