@@ -46,7 +46,7 @@ const PRETENURING_OPTION = /^--(?:no-)?allocation-site-pretenuring(?:=|$)/;
  * alive across a scavenge or two, so sites whose objects live for one batch were pretenured at
  * random moments; the old generation then filled with that garbage and a full collection ran in the
  * middle of the pass. At 100,000 subjects that pass peaked at 313–397 MiB, 0.4 s slower, in 8 of 11
- * runs instead of at ~210 MiB; with pretenuring off, in none of 16 (BENCHMARKS.md section 22).
+ * runs instead of at ~210 MiB; with pretenuring off, in none of 22 (BENCHMARKS.md section 22).
  * Set at run time, as NODE_OPTIONS refuses the flag.
  */
 export function turnOffPretenuring(): boolean {
