@@ -76,7 +76,9 @@ RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack 
 # The young generation capped at 32 MB semi-spaces, as in the systemd unit (BENCHMARKS.md section
 # 19): V8's default here is 64 MB, which a large evaluation pass fills and keeps; capped, the pass's
 # peak RSS is ~60 MB lower at 100,000 subjects and at 300,000, and the pass no slower. A cap of 16
-# lowers the peak further but slows the pass; 2 slows it and raises the peak.
+# lowers the peak further but slows the pass; 2 slows it and raises the peak. `vigil run` itself
+# turns V8's allocation-site pretenuring off (NODE_OPTIONS does not take that flag; BENCHMARKS.md
+# section 22).
 # Node's on-disk compile cache (src/cli/compile-cache.ts): the root filesystem may be read-only, so
 # it lives in the state volume, and a restart reads the code compiled by the previous start.
 ENV NODE_ENV=production \
