@@ -28,9 +28,7 @@ let paused = false;
 
 /** Turns off Maglev and TurboFan until `resumeOptimizingCompilers`, unless the operator set compiler options. */
 export function pauseOptimizingCompilers(): void {
-  const given = process.execArgv.concat((process.env["NODE_OPTIONS"] ?? "").split(/\s+/));
-  // V8 takes its flags with underscores too (--no_maglev).
-  if (paused || given.some((o) => TIER_OPTION.test(o.replaceAll("_", "-")))) return;
+  if (paused || operatorGave(TIER_OPTION)) return;
   setFlagsFromString("--no-turbofan");
   setFlagsFromString("--no-maglev");
   paused = true;
@@ -50,10 +48,14 @@ const PRETENURING_OPTION = /^--(?:no-)?allocation-site-pretenuring(?:=|$)/;
  * Set at run time, as NODE_OPTIONS refuses the flag.
  */
 export function turnOffPretenuring(): boolean {
-  const given = process.execArgv.concat((process.env["NODE_OPTIONS"] ?? "").split(/\s+/));
-  if (given.some((o) => PRETENURING_OPTION.test(o.replaceAll("_", "-")))) return false;
+  if (operatorGave(PRETENURING_OPTION)) return false;
   setFlagsFromString("--no-allocation-site-pretenuring");
   return true;
+}
+
+/** Whether Node was given an option matching `pattern`, on its command line or in NODE_OPTIONS (V8 takes its flags with underscores too: --no_maglev). */
+function operatorGave(pattern: RegExp): boolean {
+  return process.execArgv.concat((process.env["NODE_OPTIONS"] ?? "").split(/\s+/)).some((o) => pattern.test(o.replaceAll("_", "-")));
 }
 
 /** Turns the optimising compilers back on; false (and nothing done) unless they were paused here. */

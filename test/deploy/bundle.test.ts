@@ -77,7 +77,7 @@ describe("the bundle", () => {
     assert.ok(readFileSync(join(dir, "dist", "bundle", "THIRD-PARTY-LICENSES.txt"), "utf8").includes("zod@"), "bundled packages' licences are kept");
   });
 
-  it("bundles the ASN.1 packages from their ES module builds, each once", () => {
+  it("bundles the ASN.1 packages from their ES module builds, none from its CommonJS one", () => {
     const asn1 = inputs.filter((i) => /^node_modules\/(@peculiar\/(asn1-[^/]+|utils)|asn1js|pvtsutils|pvutils)\//.test(i));
     assert.ok(asn1.some((i) => i.startsWith("node_modules/@peculiar/asn1-x509/")) && asn1.some((i) => i.startsWith("node_modules/asn1js/")), asn1.join(", "));
     // Their CommonJS builds (build/cjs, build/index.js, …) would be wrapped and copied through getters at load.
