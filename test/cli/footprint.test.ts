@@ -57,6 +57,27 @@ setImmediate(() => {
     assert.equal(out["resumed"]! & OPTIMIZED, OPTIMIZED, "not optimised after a busy window");
   });
 
+  it("does not take a window the loop spends off the CPU (a host short of CPU) for work", () => {
+    // Atomics.wait holds the loop without running it, as a thread waiting to be scheduled is held:
+    // the loop's utilisation is 1 for the window, its CPU time about 0.
+    const out = child(`
+footprint.pauseOptimizingCompilers();
+setImmediate(() => {
+  footprint.settleAfterStart(undefined, { resumeAfterMs: 60_000 });
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+  setTimeout(() => {
+    const held = warm();
+    // A stretch spent running is work (long enough to fill the window it falls in, wherever that began).
+    const until = Date.now() + 1_000;
+    while (Date.now() < until) {}
+    setTimeout(() => console.log(JSON.stringify({ held, ran: warm() })), 150);
+  }, 150);
+});
+`);
+    assert.equal(out["held"]! & OPTIMIZED, 0, "optimised after a window spent off the CPU");
+    assert.equal(out["ran"]! & OPTIMIZED, OPTIMIZED, "not optimised after a window spent running");
+  });
+
   it("brings the compilers back after resumeAfterMs when the loop is busy, but never wholly", () => {
     const out = child(`
 footprint.pauseOptimizingCompilers();
