@@ -26,6 +26,14 @@ export const ENGINE_REASONS = {
 
 const SPAN_EVALUATE = "vigil.evaluate";
 
+/**
+ * Most subjects one `run` of a check is given. A job of more runs its checks over it in parts, one
+ * after the other, each with the check's timeout: a check that calls a source for each subject
+ * (TLS handshakes, per-device reads) gets no more to do within its timeout than with jobs of this
+ * size, and no more calls at once.
+ */
+export const CHECK_RUN_MAX = 100;
+
 export type PullMode = "always" | "stale";
 
 export interface EvaluateOptions {
@@ -191,25 +199,30 @@ export class Evaluator {
           : subjects.filter((s) => !(stored.get(s.id) ?? []).some((r) => r.check === name && (r.source ?? "pull") === "pull" && r.expires_at > now));
       if (targets.length === 0) return [];
       const ttl = runtime.ttl(name);
-      let results: CheckResult[];
-      try {
-        const signal = AbortSignal.timeout(spec.timeout);
-        results = await check.run(targets, { ...this.#ctx, signal, timeoutMs: spec.timeout, ttlMs: ttl, check: name });
-      } catch (err) {
-        this.#metrics.checkError(name, "error");
-        this.#ctx.logger.warn({ err, check: name, policy: policy.name }, `check ${name} failed: ${errorMessage(err)}`);
-        const t = this.#ctx.clock.now();
-        return targets.map((s) => unknownResult(name, s.id, ENGINE_REASONS.CHECK_ERROR, `check failed: ${errorMessage(err)}`, t));
-      }
-      const got = new Map(results.filter((r) => r.check === name).map((r) => [r.subject, r]));
-      const t = this.#ctx.clock.now();
+      const out: CheckResult[] = [];
       const statuses = new Map<string, number>();
-      const out = targets.map((s) => {
-        const r = got.get(s.id) ?? unknownResult(name, s.id, ENGINE_REASONS.CHECK_NO_RESULT, "the check returned no result for this subject", t);
-        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
-        // Marked as pulled whatever the plugin said; one that says so already is kept as it is (no copy per result).
-        return r.source === "pull" ? r : { ...r, source: "pull" as const };
-      });
+      for (let i = 0; i < targets.length; i += CHECK_RUN_MAX) {
+        const part = targets.length <= CHECK_RUN_MAX ? targets : targets.slice(i, i + CHECK_RUN_MAX);
+        let results: CheckResult[];
+        try {
+          const signal = AbortSignal.timeout(spec.timeout);
+          results = await check.run(part, { ...this.#ctx, signal, timeoutMs: spec.timeout, ttlMs: ttl, check: name });
+        } catch (err) {
+          this.#metrics.checkError(name, "error");
+          this.#ctx.logger.warn({ err, check: name, policy: policy.name }, `check ${name} failed: ${errorMessage(err)}`);
+          const t = this.#ctx.clock.now();
+          for (const s of part) out.push(unknownResult(name, s.id, ENGINE_REASONS.CHECK_ERROR, `check failed: ${errorMessage(err)}`, t));
+          continue;
+        }
+        const got = new Map(results.filter((r) => r.check === name).map((r) => [r.subject, r]));
+        const t = this.#ctx.clock.now();
+        for (const s of part) {
+          const r = got.get(s.id) ?? unknownResult(name, s.id, ENGINE_REASONS.CHECK_NO_RESULT, "the check returned no result for this subject", t);
+          statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+          // Marked as pulled whatever the plugin said; one that says so already is kept as it is (no copy per result).
+          out.push(r.source === "pull" ? r : { ...r, source: "pull" as const });
+        }
+      }
       for (const [status, n] of statuses) this.#metrics.checkResult(name, status, n);
       return out;
     });

@@ -4,7 +4,8 @@
  * them), and a `flaky` check whose verdict globalThis.__vigilFlaky controls ("pass", "fail" or "throw").
  * The `record` action also logs each request it got (`requests()`), fails while `failActions()` says
  * so, and returns the prior `priorFor()` gives it from apply. A `counted` inventory lists w1 and w2 and
- * counts its listings (`listings()`).
+ * counts its listings (`listings()`). A `sized` check passes everyone and records how many subjects
+ * each run got (`sizedRuns()`), throwing for a run that holds the subject `sizedThrowsFor()` names.
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -61,6 +62,17 @@ export function holdActions(): () => void {
   };
 }
 
+/** Each run of a `sized` check, in order: how many subjects it was given, and how many runs were in flight with it. */
+export function sizedRuns(): { size: number; inFlight: number }[] {
+  const g = globalThis as { __vigilSized?: { size: number; inFlight: number }[] };
+  return (g.__vigilSized ??= []);
+}
+
+/** A `sized` run given this subject throws (undefined: none does). */
+export function sizedThrowsFor(subject: string | undefined): void {
+  (globalThis as { __vigilSizedThrow?: string }).__vigilSizedThrow = subject;
+}
+
 export function writeRecordPlugin(dir: string): string {
   const zod = import.meta.resolve("zod");
   const errors = import.meta.resolve("../../src/errors.ts");
@@ -106,6 +118,26 @@ export const checks = [{
       return subjects.map((s) => ({ check: "flaky", subject: s.id, status: mode, reasons: mode === "fail" ? [{ code: "FLAKY", message: "bad" }] : [], observed_at: now, expires_at: now + 1, source: "pull" }));
     },
   }),
+}, {
+  type: "sized", description: "passes every subject, recording how many each run is given", configSchema: z.object({}).strict(), reasons: [],
+  create: () => {
+    let inFlight = 0;
+    return {
+      run: async (subjects, ctx) => {
+        inFlight++;
+        (globalThis.__vigilSized ??= []).push({ size: subjects.length, inFlight });
+        try {
+          // A turn of the loop inside the run, as a source call would take: runs at once would overlap here.
+          await new Promise((r) => setImmediate(r));
+          if (subjects.some((s) => s.id === globalThis.__vigilSizedThrow)) throw new Error("source down");
+          const now = ctx.clock.now();
+          return subjects.map((s) => ({ check: "sized", subject: s.id, status: "pass", reasons: [], observed_at: now, expires_at: now + 3_600_000, source: "pull" }));
+        } finally {
+          inFlight--;
+        }
+      },
+    };
+  },
 }];`,
   );
   return file;

@@ -120,7 +120,7 @@ describe("Intune", () => {
     const c = check({ sources: [{ type: "intune", ...fake.providerConfig(), page_size: 100 }] }, ctx);
     const subjects = fake.devices.map((d) => device(`intune:${d.id}`));
     fake.clear();
-    // Jobs of one tick: batches of 100 subjects over the interval.
+    // The runs of one tick: at most 100 subjects each (CHECK_RUN_MAX), over the interval.
     for (let i = 0; i < subjects.length; i += 100) await c.run(subjects.slice(i, i + 100), runContext(ctx, { ttlMs: 600_000 }));
     assert.equal(fake.listRequests().length, 3, "250 devices at 100 per page: three pages, once");
     clock.advance(301_000);
