@@ -15,7 +15,7 @@ import { MAX_BATCH } from "../../src/engine/scheduler.ts";
 import { silentLogger } from "../../src/telemetry/log.ts";
 import { sizedRuns, sizedThrowsFor, writeRecordPlugin } from "../helpers/record-plugin.ts";
 
-/** One job's worth of users and half a job more: the first job holds more than one check run. */
+/** One job's worth of users and a quarter of a job more: the first job holds more than one check run. */
 const N = MAX_BATCH + MAX_BATCH / 4;
 
 async function startAgent(t: TestContext): Promise<Agent> {
