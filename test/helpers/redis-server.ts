@@ -6,11 +6,12 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, connect } from "node:net";
+import { connect } from "node:net";
 import { once } from "node:events";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { stablePort } from "./stable-port.ts";
 import type { TestContext } from "node:test";
 import { closeRedis, openRedis, waitReady } from "../../src/db/redis/connection.ts";
 
@@ -46,7 +47,8 @@ export class RedisServer {
 
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     const dir = mkdtempSync(join(tmpdir(), "vigil-redis-"));
-    const server = new RedisServer(dir, await freePort(), options);
+    // A port that stays free while the server is down (`kill`, `restart`).
+    const server = new RedisServer(dir, await stablePort(), options);
     await server.#spawn();
     return server;
   }
@@ -139,15 +141,6 @@ export class RedisServer {
       probe.disconnect();
     }
   }
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, "127.0.0.1");
-  await once(srv, "listening");
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 function accepts(port: number): Promise<boolean> {

@@ -2,6 +2,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { AddressInfo } from "node:net";
+import { stablePort } from "./stable-port.ts";
 
 export interface Delivery {
   body: Record<string, unknown>;
@@ -29,6 +30,8 @@ export class WebhookReceiver {
   }
 
   async start(): Promise<string> {
+    // Outside the ports handed to listen(0): `down()` gives the port up, and `up()` must get it back.
+    this.#port ||= await stablePort();
     await new Promise<void>((r) => this.#server.listen(this.#port, "127.0.0.1", r));
     this.#port = (this.#server.address() as AddressInfo).port;
     return `http://127.0.0.1:${this.#port}/hook`;
