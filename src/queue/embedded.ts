@@ -105,6 +105,9 @@ export class EmbeddedQueue implements WorkQueue {
   readonly #workers = new Map<string, Worker>();
   readonly #failedListeners: ((failure: FailedJob) => void)[] = [];
   readonly #inflight = new Set<Promise<void>>();
+  /** Claimed jobs waiting for their turn to start (`#launchInTurns`), and whether one is being started. */
+  readonly #toLaunch: { worker: Worker; row: JobRow; lease: string }[] = [];
+  #launching = false;
   readonly #idleWaiters = new IdleWaiters();
   #leaseCounter = 0;
   #running = false;
@@ -383,7 +386,7 @@ export class EmbeddedQueue implements WorkQueue {
           const lease = `${this.#instance}:${++this.#leaseCounter}`;
           const rows = this.#claim.all(lease, worker.kind, now, free) as unknown as JobRow[];
           if (rows.length > 1) rows.sort((a, b) => a.run_at - b.run_at || a.seq - b.seq);
-          for (const row of rows) this.#launch(worker, row, lease);
+          this.#launchInTurns(worker, rows, lease);
         }
         const at = (this.#nextRunAt.get(worker.kind, now) as { at: number | null } | undefined)?.at;
         if (at != null && at < next) next = at;
@@ -426,6 +429,38 @@ export class EmbeddedQueue implements WorkQueue {
     } catch (err) {
       this.#log.warn({ err }, "queue: cannot prune completed jobs");
     }
+  }
+
+  /**
+   * Starts claimed jobs one per turn of the event loop, in the order they were claimed: the first
+   * at once when none waits, the others each in a later turn. A handler whose work resolves at once
+   * (an evaluation of attribute checks) runs to its end in the turn it starts in; started together,
+   * a pump's jobs would hold the loop for all of theirs, and finishing together they would be
+   * claimed together again, pass after pass. Their slots are taken from the claim on. A stop in
+   * between leaves the rest active, to be recovered at the next start as after a crash.
+   */
+  #launchInTurns(worker: Worker, rows: readonly JobRow[], lease: string): void {
+    for (const row of rows) {
+      worker.active++;
+      this.#toLaunch.push({ worker, row, lease });
+    }
+    if (this.#launching || this.#toLaunch.length === 0) return;
+    this.#launching = true;
+    const lane = new Promise<void>((resolve) => {
+      const step = (): void => {
+        const next = this.#toLaunch.shift()!;
+        next.worker.active--;
+        if (this.#running) this.#launch(next.worker, next.row, next.lease);
+        if (this.#toLaunch.length > 0) setImmediate(step);
+        else {
+          this.#launching = false;
+          resolve();
+        }
+      };
+      step();
+    });
+    this.#inflight.add(lane);
+    void lane.finally(() => this.#inflight.delete(lane));
   }
 
   #launch(worker: Worker, row: JobRow, lease: string): void {

@@ -137,3 +137,33 @@ test("a job enqueued before the database was closed runs after reopening", async
   await waitFor("the job", () => seen.length === 1);
   assert.deepEqual(seen, [{ n: 42 }]);
 });
+
+test("jobs claimed together start one per turn of the event loop, in order, within their slots", async (t) => {
+  const { queue } = setup(t);
+  // A turn counter: one setImmediate per turn of the loop.
+  let turn = 0;
+  let counting = true;
+  const count = (): void => {
+    turn++;
+    if (counting) setImmediate(count);
+  };
+  setImmediate(count);
+  t.after(() => {
+    counting = false;
+  });
+  const started: { n: number; turn: number; active: number }[] = [];
+  let active = 0;
+  // Handlers that finish at once, as an evaluation of attribute checks does.
+  queue.process<{ n: number }>("quick", async (job) => {
+    active++;
+    started.push({ n: job.payload.n, turn, active });
+    active--;
+  }, { concurrency: 4 });
+  for (let n = 0; n < 6; n++) await queue.enqueue("quick", { n });
+  await queue.start();
+  await queue.idle();
+  assert.deepEqual(started.map((s) => s.n), [0, 1, 2, 3, 4, 5], `in order: ${JSON.stringify(started)}`);
+  const turns = started.map((s) => s.turn);
+  assert.equal(new Set(turns).size, turns.length, `each in a turn of its own: ${JSON.stringify(started)}`);
+  assert.ok(started.every((s) => s.active === 1), "each ran alone, as it finished before the next started");
+});
