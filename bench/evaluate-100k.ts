@@ -8,6 +8,7 @@
  * are chosen before spawn and "ready" is the first 200 from GET /readyz (polled every 5 ms), which the
  * agent sets in the same synchronous step as it would log "vigil started".
  * "Done" is the first metrics scrape (every 50 ms) whose sum of vigil_evaluations_total reaches N.
+ * How long each of those scrapes waits for its answer shows how the agent answers while it works.
  * Memory: VmHWM (peak) and VmRSS from /proc/<pid>/status, sampled with each scrape, and 2 s after done.
  *
  * Goals (issue "Footprint", with the runtime settings as shipped, lib.ts `shippedRuntimeEnv`): 100,000 subjects all evaluated within 3 s with a peak RSS of at most 250 MiB;
@@ -20,7 +21,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Agent, MemorySampler, TOKEN, cleanup, freePort, metricSum, nowMs, r2, report, shippedRuntimeEnv, sleep, tempDir, writeConfig } from "./lib.ts";
+import { Agent, MemorySampler, TOKEN, cleanup, freePort, metricSum, nowMs, percentile, r2, report, shippedRuntimeEnv, sleep, tempDir, writeConfig } from "./lib.ts";
 
 const N = Number(process.env.BENCH_SUBJECTS ?? 100_000);
 /** Seconds from spawn until every subject is evaluated, and peak RSS (MiB), by subject count. */
@@ -92,8 +93,12 @@ try {
   let doneAt = NaN;
   let evaluated = 0;
   const progress: { t_s: number; evaluated: number }[] = [];
+  // How long each scrape waits for its answer during the pass: the agent's responsiveness while it works.
+  const scrapeWaits: number[] = [];
   while (nowMs() - agent.spawnedAt < DEADLINE_MS) {
+    const asked = nowMs();
     const text = await (await fetch(metricsUrl)).text();
+    scrapeWaits.push(nowMs() - asked);
     evaluated = metricSum(text, "vigil_evaluations_total");
     sample();
     progress.push({ t_s: r2((nowMs() - agent.spawnedAt) / 1000), evaluated });
@@ -121,6 +126,7 @@ try {
   // Decisions per access level, from the agent (the vigil_subjects gauge is refreshed every 5 s).
   const subj = await (await fetch(api + "/v1/subjects?limit=1&access=full_access", { headers: { authorization: `Bearer ${TOKEN}` } })).json() as { total: number };
 
+  const longestScrape = scrapeWaits.length > 0 ? Math.max(...scrapeWaits) : NaN;
   const fromSpawn = (doneAt - agent.spawnedAt) / 1000;
   const fromReady = (doneAt - readyAt) / 1000;
   // The agent's API accepts connections before the pass and answers only after it: rate over
@@ -134,7 +140,8 @@ try {
       { metric: `ready → all ${N} evaluated (s)`, value: r2(fromReady).toString() },
       { metric: "spawn → API accepting connections (s)", value: r2((listeningAt - agent.spawnedAt) / 1000).toString() },
       { metric: "evaluations / s (API accepting → done)", value: Math.round(rate).toString() },
-      { metric: "longest /readyz wait: API stall (s)", value: r2(stall / 1000).toString() },
+      { metric: "longest /readyz wait before ready: API stall (s)", value: r2(stall / 1000).toString() },
+      { metric: "/metrics scrape during the pass, p50 / p99 / max (ms)", value: `${r2(percentile(scrapeWaits, 50))} / ${r2(percentile(scrapeWaits, 99))} / ${r2(longestScrape)}` },
       { metric: "subjects with full_access", value: String(subj.total) },
       { metric: "peak RSS, VmHWM (MiB)", value: r2(mem.peak).toString(), ...(goal ? { goal: `≤ ${goal.mib} MiB`, met: mem.peak <= goal.mib } : {}) },
       { metric: "RSS at done (MiB)", value: r2(atDone.rss).toString() },
@@ -149,6 +156,7 @@ try {
       ready_to_done_s: fromReady,
       evaluations_per_s: rate,
       api_stall_s: stall / 1000,
+      scrape_wait_ms: { p50: percentile(scrapeWaits, 50), p99: percentile(scrapeWaits, 99), max: longestScrape, n: scrapeWaits.length },
       full_access: subj.total,
       peak_rss_mib: mem.peak,
       rss_at_done_mib: atDone.rss,
