@@ -503,11 +503,14 @@ export class Agent {
     this.#telemetry?.metrics.configReload(outcome);
   }
 
-  /** Evaluates everything now (start, reload); in cluster mode the leader does it for the cluster. */
-  /** Start and reload have just listed the inventories: the pass uses that list (one listing, not one more per policy). */
+  /**
+   * Evaluates everything now (start, reload); in cluster mode the leader does it for the cluster.
+   * Start and reload have just listed the inventories: the pass uses that listing (one listing, not
+   * one more per policy).
+   */
   async #initialPass(runtime: Runtime, trigger: "start" | "reload"): Promise<void> {
     if (!this.#backend?.leader()) return;
-    for (const policy of runtime.policies) await this.#scheduler!.tick(runtime, policy, trigger, 0, undefined, true);
+    for (const policy of runtime.policies) await this.#scheduler!.tick(runtime, policy, trigger, 0, { listed: true });
   }
 
   /** Arms the next housekeeping pass `ms` from now, unless one is due sooner (or the agent stops). */

@@ -85,7 +85,7 @@ export class ClusterScheduler extends Scheduler {
       const policy = runtime?.policy(job.payload.policy);
       // A policy removed by a reload: its schedule goes at the leader's next reconcile.
       if (!runtime || !policy) return;
-      await this.tick(runtime, policy, "schedule", cronSpread(policy), job.scheduled_at ?? this.#now());
+      await this.tick(runtime, policy, "schedule", cronSpread(policy), { at: job.scheduled_at ?? this.#now() });
     };
   }
 

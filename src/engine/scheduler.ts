@@ -180,11 +180,12 @@ export class Scheduler {
   /**
    * Enqueues an evaluation of every subject the policy covers, after listing the inventories again
    * (unless `listed`: the caller has just done so, as start and reload do before their pass over
-   * every policy). `tickAt` names the tick in the job ids (default now): a tick run again for the
-   * same instant (a retried scheduled job) enqueues nothing new.
+   * every policy). `at` names the tick in the job ids (default now): a tick run again for the same
+   * instant (a retried scheduled job) enqueues nothing new.
    */
-  async tick(runtime: Runtime, policy: PolicySpec, trigger: EvaluateJob["trigger"], spread: number, tickAt = this.#now(), listed = false): Promise<number> {
-    if (!listed) await this.#index.refresh();
+  async tick(runtime: Runtime, policy: PolicySpec, trigger: EvaluateJob["trigger"], spread: number, options: { at?: number; listed?: boolean } = {}): Promise<number> {
+    const tickAt = options.at ?? this.#now();
+    if (!options.listed) await this.#index.refresh();
     const ids: string[] = [];
     for (const s of this.#index.all()) if (runtime.covers(policy, s)) ids.push(s.id);
     const jobs = planTick(policy, ids, tickAt, trigger, spread);

@@ -105,9 +105,8 @@ export class EmbeddedQueue implements WorkQueue {
   readonly #workers = new Map<string, Worker>();
   readonly #failedListeners: ((failure: FailedJob) => void)[] = [];
   readonly #inflight = new Set<Promise<void>>();
-  /** Claimed jobs waiting for their turn to start (`#launchInTurns`), and whether one is being started. */
+  /** Claimed jobs waiting for their turn to start (`#launchInTurns`); not empty while a lane starts them. */
   readonly #toLaunch: { worker: Worker; row: JobRow; lease: string }[] = [];
-  #launching = false;
   readonly #idleWaiters = new IdleWaiters();
   #leaseCounter = 0;
   #running = false;
@@ -440,22 +439,22 @@ export class EmbeddedQueue implements WorkQueue {
    * between leaves the rest active, to be recovered at the next start as after a crash.
    */
   #launchInTurns(worker: Worker, rows: readonly JobRow[], lease: string): void {
+    // Jobs already waiting: their lane starts these too, behind them.
+    const laneRunning = this.#toLaunch.length > 0;
     for (const row of rows) {
       worker.active++;
       this.#toLaunch.push({ worker, row, lease });
     }
-    if (this.#launching || this.#toLaunch.length === 0) return;
-    this.#launching = true;
+    if (laneRunning || this.#toLaunch.length === 0) return;
     const lane = new Promise<void>((resolve) => {
       const step = (): void => {
-        const next = this.#toLaunch.shift()!;
+        // Taken off the list only once started: the list is not empty while its lane runs.
+        const next = this.#toLaunch[0]!;
         next.worker.active--;
         if (this.#running) this.#launch(next.worker, next.row, next.lease);
+        this.#toLaunch.shift();
         if (this.#toLaunch.length > 0) setImmediate(step);
-        else {
-          this.#launching = false;
-          resolve();
-        }
+        else resolve();
       };
       step();
     });

@@ -24,7 +24,6 @@ const NARROW_SHARE = 0.5;
 /** Points fed between two yields to the event loop: a few milliseconds of work, so signals are not kept waiting. */
 const POINTS_PER_SLICE = 5_000;
 
-
 export interface FeedSettings {
   readonly client: PrometheusClient;
   readonly bank: SeriesBank;
