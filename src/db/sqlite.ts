@@ -6,6 +6,9 @@ import { VigilError, errorMessage } from "../errors.ts";
 /** File name of the shared queue + state database inside the data directory. */
 export const DATABASE_FILE = "vigil.db";
 
+/** Page size of a database this creates (bytes). */
+export const PAGE_SIZE = 16_384;
+
 /**
  * Opens (creating when needed) `<dataDir>/vigil.db`. The agent opens it once and hands the same
  * connection to the embedded queue and the embedded store; each creates its own tables.
@@ -15,6 +18,13 @@ export const DATABASE_FILE = "vigil.db";
  * Only a power loss / kernel crash can lose the last transactions (the database itself stays consistent);
  * `synchronous=FULL` would close that window at the price of an fsync per commit. Process-crash
  * durability is the requirement, so NORMAL is chosen for throughput.
+ *
+ * Pages of 16 KiB (a new database; an existing one keeps the size it was created with): a commit
+ * writes every page it changed to the WAL, two system calls a page, so bigger pages make fewer calls
+ * for the same rows (a 100,000-subject pass: 25,000 frames instead of 48,000). Temporary data in
+ * memory: a multi-row upsert inside a transaction keeps the before-images of the pages it changes
+ * in a statement journal, otherwise a temporary file written page by page (50 MB in such a pass).
+ * Together 0.17 s less for that pass (BENCHMARKS.md section 24).
  */
 export function openDatabase(dataDir: string, options: { busyTimeoutMs?: number; manualCheckpoint?: boolean; walSizeLimit?: number } = {}): DatabaseSync {
   const file = join(dataDir, DATABASE_FILE);
@@ -22,10 +32,13 @@ export function openDatabase(dataDir: string, options: { busyTimeoutMs?: number;
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     db = new DatabaseSync(file);
+    // Takes effect only while the file is still empty: before the journal mode writes the header.
+    db.exec(`PRAGMA page_size = ${PAGE_SIZE}`);
     db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = NORMAL");
     db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5_000))}`);
     db.exec("PRAGMA foreign_keys = ON");
+    db.exec("PRAGMA temp_store = MEMORY");
     // The agent checkpoints from its housekeeping timer instead: an automatic checkpoint runs inside
     // whichever commit crosses the threshold and fsyncs there, putting milliseconds on that signal's path.
     if (options.manualCheckpoint) db.exec("PRAGMA wal_autocheckpoint = 0");

@@ -150,9 +150,11 @@ describe("state that cannot fork or lie (real processes)", () => {
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /vigil\.db is missing, but the audit log .* records earlier decisions/);
 
-    // Damage: the states table's root page overwritten with garbage.
+    // Damage: the third page (a table's root) overwritten with garbage. The page size is the
+    // header's big-endian 16-bit value at offset 16.
     const bytes = readFileSync(join(saved, "vigil.db"));
-    bytes.fill(0x5a, 4096 * 2, 4096 * 3);
+    const pageSize = bytes.readUInt16BE(16);
+    bytes.fill(0x5a, pageSize * 2, pageSize * 3);
     writeFileSync(db, bytes);
     const damaged = await startFails(s);
     assert.equal(damaged.code, 1);

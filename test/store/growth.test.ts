@@ -86,12 +86,12 @@ test("the checkpoint worker stays while checkpoints follow each other and goes w
 test("a WAL holding little waits for a later checkpoint, without the worker, until it holds enough or has waited long enough", async (t) => {
   const { dir, db, store } = setup(t);
   let now = 1_000_000;
-  const checkpointer = new Checkpointer(join(dir, DATABASE_FILE), 64 * 1024 * 1024, { idleMs: 3_600_000, minFrames: 200, maxDelayMs: 60_000, now: () => now });
+  const checkpointer = new Checkpointer(join(dir, DATABASE_FILE), 64 * 1024 * 1024, { idleMs: 3_600_000, minFrames: 50, maxDelayMs: 60_000, now: () => now });
   t.after(() => checkpointer.close());
   const file = join(dir, DATABASE_FILE);
   await store.putResults([pushed("a", 1)]);
   const small = pendingFrames(file)!;
-  assert.ok(small > 0 && small < 200, `${small} frames after one small write`);
+  assert.ok(small > 0 && small < 50, `${small} frames after one small write`);
   const first = await checkpointer.checkpoint();
   assert.deepEqual(first, { busy: false, log: small, checkpointed: 0, truncated: false, deferred: true });
   assert.equal(checkpointer.workerThreadId, undefined, "no worker for a deferred checkpoint");
@@ -109,7 +109,7 @@ test("a WAL holding little waits for a later checkpoint, without the worker, unt
   // Enough frames at once: checkpointed on the next round, however recent.
   for (let i = 0; i < 20; i++) await store.putResults(Array.from({ length: 100 }, (_, k) => pushed(`m${i}-${k}`, 100 + i * 100 + k, { subject: `m${i}-${k}` })));
   const many = pendingFrames(file)!;
-  assert.ok(many >= 200, `${many} frames`);
+  assert.ok(many >= 50, `${many} frames`);
   const full = await checkpointer.checkpoint();
   assert.equal(full.deferred, undefined);
   assert.equal(full.checkpointed, many);
