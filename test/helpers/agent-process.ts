@@ -126,13 +126,24 @@ export function tempConfig(yaml: (dir: string) => string): { dir: string; file: 
   return { dir, file };
 }
 
-/** Runs the CLI to completion. */
-export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * Runs the CLI to completion. One still running after `timeoutMs` (a `run` expected to refuse that
+ * started instead) is killed and reported with a null code, rather than left behind to hold the
+ * test until its own timeout and the test process after it.
+ */
+export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
   child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+  let killed = false;
+  const timer = setTimeout(() => {
+    killed = true;
+    child.kill("SIGKILL");
+  }, timeoutMs);
   const [code] = (await once(child, "exit")) as [number | null];
+  clearTimeout(timer);
+  if (killed) stderr += `\n[runCli: vigil ${args.join(" ")} was still running after ${timeoutMs} ms and was killed]\n`;
   return { code, stdout, stderr };
 }
