@@ -2,8 +2,8 @@
  * A real `redis-server` for the tests: on loopback, a free port below the kernel's local port range
  * (stable-port.ts), its data in a temporary directory, with the append-only file fsynced on every
  * write (the persistence cluster mode asks for), so a SIGKILL and a restart keep every acknowledged
- * write. `kill()` and `restart()` let a
- * test take it away and bring it back on the same port with the same data.
+ * write. `kill()` and `restart()` let a test take it away and bring it back on the same port with
+ * the same data.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";

@@ -153,7 +153,8 @@ describe("state that cannot fork or lie (real processes)", () => {
     // Damage: the third page (a table's root) overwritten with garbage. The page size is the
     // header's big-endian 16-bit value at offset 16 (1 stands for 65536).
     const bytes = readFileSync(join(saved, "vigil.db"));
-    const pageSize = bytes.readUInt16BE(16) === 1 ? 65_536 : bytes.readUInt16BE(16);
+    const field = bytes.readUInt16BE(16);
+    const pageSize = field === 1 ? 65_536 : field;
     bytes.fill(0x5a, pageSize * 2, pageSize * 3);
     writeFileSync(db, bytes);
     const damaged = await startFails(s);
